@@ -1,0 +1,119 @@
+import { NovaError } from './errors.js';
+
+/**
+ * The one configuration object. Every field: its environment variable, its
+ * default and why. Validated once at start; a bad value stops the process
+ * with a message naming the variable.
+ */
+export interface Config {
+  /** HOST: address both listeners bind. */
+  host: string;
+  /** RTMP_PORT (1935, RTMP's registered port; 0 = pick a free one, as tests do). */
+  rtmpPort: number;
+  /** HTTP_PORT (8080): HLS, DASH, REST API, WebSocket, /metrics. 0 = pick a free one. */
+  httpPort: number;
+  /** PUBLIC_URL: base written into rtmp_url/hls_url…; default derived from host and ports. */
+  publicHttpUrl: string | null;
+  /** PUBLIC_RTMP_URL: base of rtmp_url handed to broadcasters. */
+  publicRtmpUrl: string | null;
+  /** DATA_DIR (./data): PGlite files and the generated admin token. */
+  dataDir: string;
+  /** DATABASE_URL: PostgreSQL when set; embedded PGlite under DATA_DIR otherwise. "memory://" = PGlite in memory. */
+  databaseUrl: string | null;
+  /** REDIS_URL: cross-instance event bus when set; in-process otherwise. */
+  redisUrl: string | null;
+  /** ADMIN_TOKEN: bearer token for admin routes; generated at first start and kept in DATA_DIR when unset. */
+  adminToken: string | null;
+  /** LOG_LEVEL (info). */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** INSTANCE_ID: names this instance in logs and cross-instance counts; default hostname-pid. */
+  instanceId: string;
+  rtmp: {
+    /** RTMP_MAX_MESSAGE_BYTES (8 MiB): a larger declared message closes the connection (a 1080p keyframe is well under 1 MiB). */
+    maxMessageBytes: number;
+    /** RTMP_MAX_CHUNK_SIZE (16 MiB): largest Set Chunk Size accepted (the spec's maximum is 2^31-1; nobody needs it). */
+    maxChunkSize: number;
+    /** RTMP_INGRESS_RING_BYTES (4 MiB): per-connection shared ring between the socket and the demux worker; when full the socket is paused. */
+    ingressRingBytes: number;
+    /** RTMP_FRAME_QUEUE_BYTES (16 MiB): per-stream shared frame queue (about 20 s of 6 Mb/s). */
+    frameQueueBytes: number;
+    /** RTMP_HANDSHAKE_TIMEOUT_MS (5000). */
+    handshakeTimeoutMs: number;
+    /** RTMP_IDLE_TIMEOUT_MS (30000): a publisher silent this long is ended. */
+    idleTimeoutMs: number;
+    /** RTMP_ON_DUPLICATE (takeover): a second publisher on a live key replaces the first ("takeover") or is refused ("refuse"). */
+    onDuplicatePublish: 'takeover' | 'refuse';
+    /** RTMP_MAX_CONNECTIONS (1000). */
+    maxConnections: number;
+  };
+  /** WORKER_THREADS (cores, at least 1): size of the demux/package pool. */
+  workerThreads: number;
+  /** SHUTDOWN_GRACE_MS (5000): how long shutdown waits for streams to finish cleanly. */
+  shutdownGraceMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function fail(variable: string, value: string, expected: string): never {
+  throw new NovaError('NOVA_ERR_CONFIG', `invalid ${variable}=${JSON.stringify(value)}: expected ${expected}`);
+}
+
+function int(env: Env, variable: string, fallback: number, min: number, max: number): number {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) fail(variable, raw, `an integer between ${min} and ${max}`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) fail(variable, raw, `an integer between ${min} and ${max}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, variable: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) fail(variable, raw, `one of ${allowed.join(', ')}`);
+  return raw as T;
+}
+
+function url(env: Env, variable: string, protocols: readonly string[]): string | null {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    fail(variable, raw, `a URL (${protocols.join(' or ')})`);
+  }
+  if (!protocols.includes(parsed.protocol)) fail(variable, raw, `a URL (${protocols.join(' or ')})`);
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env, cores = 1): Config {
+  const host = env.HOST && env.HOST !== '' ? env.HOST : '0.0.0.0';
+  const adminToken = env.ADMIN_TOKEN && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : null;
+  if (adminToken !== null && adminToken.length < 16) fail('ADMIN_TOKEN', '<hidden>', 'at least 16 characters');
+  return {
+    host,
+    rtmpPort: int(env, 'RTMP_PORT', 1935, 0, 65535),
+    httpPort: int(env, 'HTTP_PORT', 8080, 0, 65535),
+    publicHttpUrl: url(env, 'PUBLIC_URL', ['http:', 'https:']),
+    publicRtmpUrl: url(env, 'PUBLIC_RTMP_URL', ['rtmp:', 'rtmps:']),
+    dataDir: env.DATA_DIR && env.DATA_DIR !== '' ? env.DATA_DIR : './data',
+    databaseUrl: env.DATABASE_URL === 'memory://' ? 'memory://' : url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    adminToken,
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    instanceId: env.INSTANCE_ID && env.INSTANCE_ID !== '' ? env.INSTANCE_ID : `${process.env.HOSTNAME ?? 'nova'}-${process.pid}`,
+    rtmp: {
+      maxMessageBytes: int(env, 'RTMP_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxChunkSize: int(env, 'RTMP_MAX_CHUNK_SIZE', 16 * 1024 * 1024, 128, 0x7fffffff),
+      ingressRingBytes: int(env, 'RTMP_INGRESS_RING_BYTES', 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
+      frameQueueBytes: int(env, 'RTMP_FRAME_QUEUE_BYTES', 16 * 1024 * 1024, 256 * 1024, 1024 * 1024 * 1024),
+      handshakeTimeoutMs: int(env, 'RTMP_HANDSHAKE_TIMEOUT_MS', 5000, 100, 600_000),
+      idleTimeoutMs: int(env, 'RTMP_IDLE_TIMEOUT_MS', 30_000, 100, 3_600_000),
+      onDuplicatePublish: oneOf(env, 'RTMP_ON_DUPLICATE', 'takeover', ['takeover', 'refuse'] as const),
+      maxConnections: int(env, 'RTMP_MAX_CONNECTIONS', 1000, 1, 1_000_000),
+    },
+    workerThreads: int(env, 'WORKER_THREADS', Math.max(1, cores), 1, 256),
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5000, 0, 600_000),
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * What the packager hands to delivery: per rendition and per track, CMAF
+ * init segments, parts and segments, plus the MPEG-TS segments of the muxed
+ * variant. Bytes arrive on the main thread as transferred ArrayBuffers.
+ *
+ * Numbering: media sequence numbers (msn) start at 0 for a stream and never
+ * repeat within it, across publisher reconnects (a reconnect sets
+ * `discontinuity` on the first segment after it).
+ */
+
+/** 'video' and 'audio' are CMAF tracks (one track per file, shared by HLS and DASH); 'ts' is the muxed MPEG-TS variant. */
+export type PackagedTrack = 'video' | 'audio' | 'ts';
+
+export interface PartInfo {
+  /** index of the part within its segment, from 0 */
+  index: number;
+  duration: number; // seconds
+  /** starts with a keyframe (video) or is audio (always independent) */
+  independent: boolean;
+}
+
+export interface PackagedInit {
+  kind: 'init';
+  rendition: string;
+  track: Exclude<PackagedTrack, 'ts'>;
+  bytes: Uint8Array;
+  /** RFC 6381 codec string of the track */
+  codecs: string;
+  timescale: number;
+}
+
+export interface PackagedPart {
+  kind: 'part';
+  rendition: string;
+  track: Exclude<PackagedTrack, 'ts'>;
+  msn: number;
+  part: PartInfo;
+  bytes: Uint8Array;
+}
+
+export interface PackagedSegment {
+  kind: 'segment';
+  rendition: string;
+  track: PackagedTrack;
+  msn: number;
+  /** seconds */
+  duration: number;
+  /** decode time of the first sample, in the track's timescale (DASH SegmentTimeline t) */
+  baseMediaDecodeTime: number;
+  /** presentation start, ms on the stream timeline */
+  startPts: number;
+  /** wall clock (epoch ms) of the segment's first frame: EXT-X-PROGRAM-DATE-TIME */
+  programDateTime: number;
+  discontinuity: boolean;
+  /** all the parts of this segment, in order (empty for 'ts') */
+  parts: PartInfo[];
+  bytes: Uint8Array;
+}
+
+export type PackagedMedia = PackagedInit | PackagedPart | PackagedSegment;
+
+export interface PackagedMediaSink {
+  (media: PackagedMedia): void;
+}
