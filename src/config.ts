@@ -46,6 +46,32 @@ export interface Config {
     /** RTMP_MAX_CONNECTIONS (1000). */
     maxConnections: number;
   };
+  delivery: {
+    /** SEGMENT_TARGET_MS (2000): segments are cut at the first keyframe after this; encoders should send a keyframe every 2 s. */
+    targetDurationMs: number;
+    /** PART_TARGET_MS (200): LL-HLS part duration (gohlslib and Apple use 200–333 ms). */
+    partTargetMs: number;
+    /** PLAYLIST_WINDOW (6): segments listed in a live playlist. */
+    playlistWindow: number;
+    /** SEGMENT_STORE_BYTES (512 MiB): all streams' segments in memory together; oldest evicted first. */
+    storeMaxBytes: number;
+    /** CORS_ORIGINS (*): comma-separated origins allowed to fetch playlists and segments. */
+    corsOrigins: string[] | '*';
+    /** CDN_BASE_URL: written into playlists as the base of segment URIs. */
+    cdnBaseUrl: string | null;
+    /** PLAYBACK_SIGNING_KEY: when set, /hls and /dash need a signed ?token= (HMAC, with expiry). */
+    playbackSigningKey: string | null;
+  };
+  ws: {
+    /** WS_JWT_SECRET: HS256 secret for viewer tokens; private streams need one. */
+    jwtSecret: string | null;
+    /** WS_MAX_CONNECTIONS_PER_IP (100). */
+    maxConnectionsPerIp: number;
+    /** WS_MAX_BACKPRESSURE_BYTES (65536): a client whose unsent backlog exceeds this is dropped as a slow consumer. */
+    maxBackpressureBytes: number;
+    /** WS_IDLE_TIMEOUT_SEC (60). */
+    idleTimeoutSec: number;
+  };
   /** WORKER_THREADS (cores, at least 1): size of the demux/package pool. */
   workerThreads: number;
   /** SHUTDOWN_GRACE_MS (5000): how long shutdown waits for streams to finish cleanly. */
@@ -87,6 +113,29 @@ function url(env: Env, variable: string, protocols: readonly string[]): string |
   return raw;
 }
 
+function secret(env: Env, variable: string): string | null {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return null;
+  if (raw.length < 16) fail(variable, '<hidden>', 'at least 16 characters');
+  return raw;
+}
+
+function origins(env: Env, variable: string): string[] | '*' {
+  const raw = env[variable];
+  if (raw === undefined || raw === '' || raw.trim() === '*') return '*';
+  const list = raw.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of list) {
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      fail(variable, raw, 'a comma-separated list of origins like https://example.com, or *');
+    }
+    if (parsed.origin !== origin) fail(variable, raw, 'origins without paths or trailing slashes');
+  }
+  return list;
+}
+
 export function loadConfig(env: Env = process.env, cores = 1): Config {
   const host = env.HOST && env.HOST !== '' ? env.HOST : '0.0.0.0';
   const adminToken = env.ADMIN_TOKEN && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : null;
@@ -112,6 +161,21 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       idleTimeoutMs: int(env, 'RTMP_IDLE_TIMEOUT_MS', 30_000, 100, 3_600_000),
       onDuplicatePublish: oneOf(env, 'RTMP_ON_DUPLICATE', 'takeover', ['takeover', 'refuse'] as const),
       maxConnections: int(env, 'RTMP_MAX_CONNECTIONS', 1000, 1, 1_000_000),
+    },
+    delivery: {
+      targetDurationMs: int(env, 'SEGMENT_TARGET_MS', 2000, 500, 30_000),
+      partTargetMs: int(env, 'PART_TARGET_MS', 200, 50, 2000),
+      playlistWindow: int(env, 'PLAYLIST_WINDOW', 6, 3, 100),
+      storeMaxBytes: int(env, 'SEGMENT_STORE_BYTES', 512 * 1024 * 1024, 8 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
+      corsOrigins: origins(env, 'CORS_ORIGINS'),
+      cdnBaseUrl: url(env, 'CDN_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? null,
+      playbackSigningKey: secret(env, 'PLAYBACK_SIGNING_KEY'),
+    },
+    ws: {
+      jwtSecret: secret(env, 'WS_JWT_SECRET'),
+      maxConnectionsPerIp: int(env, 'WS_MAX_CONNECTIONS_PER_IP', 100, 1, 1_000_000),
+      maxBackpressureBytes: int(env, 'WS_MAX_BACKPRESSURE_BYTES', 64 * 1024, 1024, 64 * 1024 * 1024),
+      idleTimeoutSec: int(env, 'WS_IDLE_TIMEOUT_SEC', 60, 8, 960),
     },
     workerThreads: int(env, 'WORKER_THREADS', Math.max(1, cores), 1, 256),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5000, 0, 600_000),

@@ -1,0 +1,179 @@
+/**
+ * "A test publisher of our own": publishes real H.264/AAC (a 2 s 720p30
+ * x264 + AAC fixture with B-frames) over RTMP in real time, looping it with
+ * rewritten timestamps and padding each picture with filler-data NAL units
+ * (type 12) so the stream runs at the chosen bitrate. Downstream parsers,
+ * packagers and decoders see a valid stream; filler NALs are discarded by
+ * decoders.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { decodeAmf0 } from '../../src/ingest/rtmp/amf0.js';
+import { flattenMetadata } from '../../src/ingest/rtmp/rtmp-command.js';
+import { RtmpClient } from '../../src/ingest/rtmp/rtmp-client.js';
+import type { RtmpMetadata } from '../../src/ingest/rtmp/rtmp-client-session.js';
+import { isAacSequenceHeader, isAvcPicture, isAvcSequenceHeader, readFlvTags, type FlvTag } from './flv-file.js';
+
+export const DEFAULT_FIXTURE = fileURLToPath(new URL('../../test/fixtures/rtmp/testsrc2-720p30-2s.flv', import.meta.url));
+
+export interface SyntheticPublishOptions {
+  /** rtmp://host:port/app/streamKey */
+  url: string;
+  /** total stream bitrate to reach, bits/s (video is padded; it is never cut below the encoded size) */
+  bitrateBps: number;
+  /** video frame rate; default the fixture's (30) */
+  fps?: number;
+  durationMs: number;
+  signal?: AbortSignal;
+  /** FLV file with H.264 + AAC to loop; default the committed 720p30 fixture */
+  fixturePath?: string;
+  /** our RTMP chunk size; default 4096 */
+  chunkSize?: number;
+}
+
+export interface SyntheticPublishResult {
+  /** video pictures sent */
+  framesSent: number;
+  audioFramesSent: number;
+  /** bytes written to the socket (handshake and chunk headers included) */
+  bytesSent: number;
+  /** media timeline reached, ms */
+  durationMs: number;
+}
+
+const AAC_SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+/** 4-byte length + NAL header + rbsp trailing byte */
+const FILLER_OVERHEAD = 6;
+
+interface LoopSource {
+  videoConfig: Uint8Array;
+  audioConfig: Uint8Array;
+  pictures: FlvTag[];
+  audioFrames: FlvTag[];
+  frameDurationMs: number;
+  sampleRate: number;
+  metadata: RtmpMetadata;
+}
+
+function loadSource(path: string): LoopSource {
+  const tags = readFlvTags(new Uint8Array(readFileSync(path)));
+  const videoConfig = tags.find((t) => t.type === 9 && isAvcSequenceHeader(t.body));
+  const audioConfig = tags.find((t) => t.type === 8 && isAacSequenceHeader(t.body));
+  if (videoConfig === undefined || audioConfig === undefined) throw new Error(`${path}: needs an AVC and an AAC sequence header`);
+  const pictures = tags.filter((t) => t.type === 9 && isAvcPicture(t.body));
+  const audioFrames = tags.filter((t) => t.type === 8 && !isAacSequenceHeader(t.body));
+  const script = tags.find((t) => t.type === 18);
+  const metadata: RtmpMetadata = {};
+  if (script !== undefined) {
+    const values = decodeAmf0(script.body);
+    for (const [k, v] of Object.entries(flattenMetadata(values[1]))) if (v !== null) metadata[k] = v;
+  }
+  const asc = audioConfig.body.subarray(2);
+  const frequencyIndex = ((asc[0] & 0x07) << 1) | (asc[1] >> 7);
+  const span = pictures[pictures.length - 1].timestamp - pictures[0].timestamp;
+  return {
+    videoConfig: videoConfig.body,
+    audioConfig: audioConfig.body,
+    pictures,
+    audioFrames,
+    frameDurationMs: span / (pictures.length - 1),
+    sampleRate: AAC_SAMPLE_RATES[frequencyIndex] ?? 48000,
+    metadata,
+  };
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+export async function publishSynthetic(options: SyntheticPublishOptions): Promise<SyntheticPublishResult> {
+  const source = loadSource(options.fixturePath ?? DEFAULT_FIXTURE);
+  const fps = options.fps ?? Math.round(1000 / source.frameDurationMs);
+  const frameMs = 1000 / fps;
+  const ctsScale = source.frameDurationMs > 0 ? frameMs / source.frameDurationMs : 1;
+  const audioFrameMs = (1024 * 1000) / source.sampleRate;
+  const audioBytesPerSecond = (source.audioFrames.reduce((n, t) => n + t.body.length, 0) / (source.audioFrames.length * audioFrameMs)) * 1000;
+  const videoBytesPerFrame = Math.max(0, options.bitrateBps / 8 - audioBytesPerSecond) / fps;
+  const largestPicture = source.pictures.reduce((n, t) => Math.max(n, t.body.length), 0);
+  // One scratch buffer for every picture: the chunk writer copies the payload, so it can be reused.
+  const scratch = new Uint8Array(largestPicture + Math.ceil(videoBytesPerFrame * 4) + FILLER_OVERHEAD);
+
+  const client = await RtmpClient.connect(options.url, { chunkSize: options.chunkSize ?? 4096 });
+  let framesSent = 0;
+  let audioFramesSent = 0;
+  let timeline = 0;
+  try {
+    await client.publish();
+    client.sendMetadata({
+      ...source.metadata,
+      duration: 0,
+      framerate: fps,
+      videodatarate: Math.round(videoBytesPerFrame * fps * 8 / 1000),
+    });
+    client.sendVideo(0, source.videoConfig);
+    client.sendAudio(0, source.audioConfig);
+
+    const start = performance.now();
+    let videoBudget = 0;
+    let videoBytes = 0;
+    for (;;) {
+      if (options.signal?.aborted) break;
+      const videoTs = Math.round(framesSent * frameMs);
+      const audioTs = Math.round(audioFramesSent * audioFrameMs);
+      const nextTs = Math.min(videoTs, audioTs);
+      if (nextTs >= options.durationMs) break;
+      const wait = nextTs - (performance.now() - start);
+      if (wait > 2) await sleep(wait, options.signal);
+      if (client.congested) await client.drain();
+      timeline = nextTs;
+      if (videoTs <= audioTs) {
+        const picture = source.pictures[framesSent % source.pictures.length].body;
+        videoBudget += videoBytesPerFrame;
+        const pad = Math.min(Math.floor(videoBudget - videoBytes - picture.length), Math.ceil(videoBytesPerFrame * 4));
+        const size = buildPicture(scratch, picture, ctsScale, pad);
+        client.sendVideo(videoTs, scratch.subarray(0, size));
+        videoBytes += size;
+        framesSent++;
+      } else {
+        client.sendAudio(audioTs, source.audioFrames[audioFramesSent % source.audioFrames.length].body);
+        audioFramesSent++;
+      }
+    }
+    await client.drain();
+  } finally {
+    await client.close();
+  }
+  return { framesSent, audioFramesSent, bytesSent: client.bytesSent, durationMs: timeline };
+}
+
+/**
+ * Copies an FLV AVC picture into `out`, rescaling its composition time and
+ * appending one filler NAL unit of about `pad` bytes. Returns the size.
+ */
+function buildPicture(out: Uint8Array, picture: Uint8Array, ctsScale: number, pad: number): number {
+  out.set(picture, 0);
+  const rawCts = (picture[2] << 16) | (picture[3] << 8) | picture[4];
+  const cts = Math.round(((rawCts << 8) >> 8) * ctsScale); // sign-extend 24 bits
+  out[2] = (cts >> 16) & 0xff;
+  out[3] = (cts >> 8) & 0xff;
+  out[4] = cts & 0xff;
+  let size = picture.length;
+  if (pad < FILLER_OVERHEAD) return size;
+  const nalSize = pad - 4;
+  out[size] = nalSize >>> 24;
+  out[size + 1] = (nalSize >>> 16) & 0xff;
+  out[size + 2] = (nalSize >>> 8) & 0xff;
+  out[size + 3] = nalSize & 0xff;
+  out[size + 4] = 0x0c; // nal_unit_type 12: filler data
+  out.fill(0xff, size + 5, size + pad - 1);
+  out[size + pad - 1] = 0x80; // rbsp_trailing_bits
+  size += pad;
+  return size;
+}

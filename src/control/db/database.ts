@@ -1,0 +1,112 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Logger } from '../../log.js';
+import { migrate } from './migrate.js';
+import { PGliteDialect } from './pglite-dialect.js';
+import type { Schema } from './schema.js';
+
+export interface Database {
+  db: Kysely<Schema>;
+  kind: 'pglite' | 'postgres';
+  /** Resolves when the database answers a trivial query (readiness probe). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseConfig {
+  /** null: PGlite persisted under `${dataDir}/pglite`; "memory://": PGlite in memory; postgres(ql)://: PostgreSQL. */
+  databaseUrl: string | null;
+  dataDir: string;
+}
+
+export interface OpenDatabaseOptions {
+  /** Apply pending migrations before returning (default true). */
+  migrate?: boolean;
+  /** PostgreSQL pool size (default 10). */
+  poolSize?: number;
+}
+
+/**
+ * Opens the configured database and brings its schema up to date.
+ * PGlite starts in seconds and uses hundreds of MiB: open one per process
+ * (tests: one per file) and share it.
+ */
+export async function openDatabase(config: DatabaseConfig, log: Logger, options: OpenDatabaseOptions = {}): Promise<Database> {
+  const database =
+    config.databaseUrl === null || config.databaseUrl === 'memory://'
+      ? await openPGlite(config, log)
+      : openPostgres(config.databaseUrl, log, options.poolSize ?? 10);
+  try {
+    await database.ping();
+    if (options.migrate !== false) await migrate(database.db, log);
+  } catch (err) {
+    await database.close().catch(() => {});
+    throw err;
+  }
+  return database;
+}
+
+async function openPGlite(config: DatabaseConfig, log: Logger): Promise<Database> {
+  let dataDir = 'memory://';
+  if (config.databaseUrl === null) {
+    dataDir = resolve(config.dataDir, 'pglite');
+    await mkdir(dataDir, { recursive: true });
+  }
+  const started = Date.now();
+  const client = await PGlite.create({ dataDir });
+  log.info({ dataDir, ms: Date.now() - started }, 'embedded PGlite database open');
+  const db = new Kysely<Schema>({ dialect: new PGliteDialect(client) });
+  let closed = false;
+  return {
+    db,
+    kind: 'pglite',
+    ping: async () => {
+      await sql`SELECT 1`.execute(db);
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+      await client.close();
+    },
+  };
+}
+
+function openPostgres(url: string, log: Logger, poolSize: number): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection emits on the pool; unhandled, that kills the process.
+  pool.on('error', (err) => log.error({ err: err.message }, 'PostgreSQL pool client error'));
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  log.info({ host: safeHost(url) }, 'PostgreSQL database pool created');
+  let closed = false;
+  return {
+    db,
+    kind: 'postgres',
+    ping: async () => {
+      await sql`SELECT 1`.execute(db);
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await db.destroy(); // ends the pool
+    },
+  };
+}
+
+/** Host and database name only: the URL may carry a password. */
+function safeHost(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
+  } catch {
+    return '<unparsable>';
+  }
+}

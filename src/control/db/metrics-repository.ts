@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Schema, StreamMetricsRow, ViewerSessionKind, ViewerSessionRow } from './schema.js';
+
+export interface StreamMetricsSample {
+  streamId: string;
+  /** Truncated to the whole second: one row per stream per second. */
+  at: Date;
+  viewers: number;
+  /** bits per second */
+  ingressBitrate: number;
+  fps: number;
+}
+
+export interface StartViewerSessionInput {
+  streamId: string;
+  kind: ViewerSessionKind;
+  clientId?: string | null;
+  at?: Date;
+}
+
+/** Rows per INSERT: 5 parameters each stays far below PostgreSQL's 65535-parameter limit. */
+const METRICS_BATCH_ROWS = 1000;
+const MAX_INT4 = 2_147_483_647;
+
+/**
+ * Per-second stream metrics and viewer sessions. Written in batches by a
+ * flusher off the hot path; nothing here is called per frame.
+ */
+export class MetricsRepository {
+  readonly #db: Kysely<Schema>;
+  readonly #now: () => Date;
+
+  constructor(db: Kysely<Schema>, now: () => Date = () => new Date()) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  /**
+   * Inserts samples; a second sample for the same (stream, second) replaces
+   * the first. All samples must name existing streams (foreign key).
+   */
+  async insertMetrics(samples: readonly StreamMetricsSample[]): Promise<void> {
+    if (samples.length === 0) return;
+    // One row per key per statement: ON CONFLICT DO UPDATE refuses to touch a row twice.
+    const byKey = new Map<string, StreamMetricsSample>();
+    for (const sample of samples) {
+      const second = Math.floor(sample.at.getTime() / 1000) * 1000;
+      byKey.set(`${sample.streamId}\u0000${second}`, { ...sample, at: new Date(second) });
+    }
+    const rows = [...byKey.values()].map((s) => ({
+      stream_id: s.streamId,
+      at: s.at,
+      viewers: clampInt(s.viewers),
+      ingress_bitrate: clampInt(s.ingressBitrate),
+      fps: Number.isFinite(s.fps) && s.fps > 0 ? s.fps : 0,
+    }));
+    for (let i = 0; i < rows.length; i += METRICS_BATCH_ROWS) {
+      await this.#db
+        .insertInto('stream_metrics')
+        .values(rows.slice(i, i + METRICS_BATCH_ROWS))
+        .onConflict((oc) =>
+          oc.columns(['stream_id', 'at']).doUpdateSet((eb) => ({
+            viewers: eb.ref('excluded.viewers'),
+            ingress_bitrate: eb.ref('excluded.ingress_bitrate'),
+            fps: eb.ref('excluded.fps'),
+          })),
+        )
+        .execute();
+    }
+  }
+
+  /** Samples of one stream in [from, to), oldest first. */
+  async listMetrics(streamId: string, range: { from?: Date; to?: Date } = {}): Promise<StreamMetricsRow[]> {
+    let query = this.#db.selectFrom('stream_metrics').selectAll().where('stream_id', '=', streamId);
+    if (range.from) query = query.where('at', '>=', range.from);
+    if (range.to) query = query.where('at', '<', range.to);
+    return query.orderBy('at', 'asc').execute();
+  }
+
+  /** Returns the new session's id. */
+  async startViewerSession(input: StartViewerSessionInput): Promise<string> {
+    const id = randomUUID();
+    await this.#db
+      .insertInto('viewer_sessions')
+      .values({
+        id,
+        stream_id: input.streamId,
+        kind: input.kind,
+        client_id: input.clientId ?? null,
+        started_at: input.at ?? this.#now(),
+      })
+      .execute();
+    return id;
+  }
+
+  /** False when the session is unknown or already ended. */
+  async endViewerSession(id: string, at: Date = this.#now()): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('viewer_sessions')
+      .set({ ended_at: at })
+      .where('id', '=', id)
+      .where('ended_at', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** Closes every open session of a stream (it ended); returns how many. */
+  async endOpenViewerSessions(streamId: string, at: Date = this.#now()): Promise<number> {
+    const result = await this.#db
+      .updateTable('viewer_sessions')
+      .set({ ended_at: at })
+      .where('stream_id', '=', streamId)
+      .where('ended_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async listViewerSessions(streamId: string): Promise<ViewerSessionRow[]> {
+    return this.#db
+      .selectFrom('viewer_sessions')
+      .selectAll()
+      .where('stream_id', '=', streamId)
+      .orderBy('started_at', 'asc')
+      .orderBy('id', 'asc')
+      .execute();
+  }
+}
+
+function clampInt(value: number): number {
+  if (!Number.isFinite(value) || value <= 0) return 0;
+  return Math.min(MAX_INT4, Math.round(value));
+}

@@ -1,0 +1,89 @@
+import type { ColumnType, Insertable, Selectable } from 'kysely';
+import type { RenditionInfo } from '../events/stream-events.js';
+
+/**
+ * Kysely's view of the tables in migrations/. Timestamps come back as Date
+ * from both pg and PGlite; jsonb goes in as JSON text (pg would otherwise
+ * send a JS array as a Postgres array) and comes back parsed.
+ */
+
+export type StreamStatus = 'PENDING' | 'ACTIVE' | 'ENDED' | 'ERROR';
+export const STREAM_STATUSES: readonly StreamStatus[] = ['PENDING', 'ACTIVE', 'ENDED', 'ERROR'];
+
+export type ViewerSessionKind = 'ws' | 'hls' | 'dash';
+
+type Defaulted<T> = ColumnType<T, T | undefined, T>;
+type Nullable<T> = ColumnType<T | null, T | null | undefined, T | null>;
+type JsonText<T> = ColumnType<T, string | undefined, string>;
+
+export interface StreamsTable {
+  id: string;
+  title: Defaulted<string>;
+  status: Defaulted<StreamStatus>;
+  private: Defaulted<boolean>;
+  created_at: Date;
+  started_at: Nullable<Date>;
+  ended_at: Nullable<Date>;
+  end_reason: Nullable<string>;
+  current_renditions: JsonText<RenditionInfo[]>;
+  peak_viewers: Defaulted<number>;
+  instance_id: Nullable<string>;
+}
+
+export interface StreamKeysTable {
+  id: string;
+  stream_id: string;
+  key_hash: string;
+  key_prefix: string;
+  created_at: Date;
+  revoked_at: Nullable<Date>;
+}
+
+export interface ViewerSessionsTable {
+  id: string;
+  stream_id: string;
+  kind: ViewerSessionKind;
+  client_id: Nullable<string>;
+  started_at: Date;
+  ended_at: Nullable<Date>;
+}
+
+export interface StreamMetricsTable {
+  stream_id: string;
+  at: Date;
+  viewers: Defaulted<number>;
+  ingress_bitrate: Defaulted<number>;
+  fps: Defaulted<number>;
+}
+
+export interface QualityLevelsTable {
+  stream_id: string;
+  name: string;
+  width: Nullable<number>;
+  height: Nullable<number>;
+  bandwidth: number;
+  codecs: string;
+  frame_rate: Nullable<number>;
+}
+
+export interface SchemaMigrationsTable {
+  name: string;
+  checksum: string;
+  applied_at: Date;
+}
+
+export interface Schema {
+  streams: StreamsTable;
+  stream_keys: StreamKeysTable;
+  viewer_sessions: ViewerSessionsTable;
+  stream_metrics: StreamMetricsTable;
+  quality_levels: QualityLevelsTable;
+  schema_migrations: SchemaMigrationsTable;
+}
+
+export type StreamRow = Selectable<StreamsTable>;
+export type NewStreamRow = Insertable<StreamsTable>;
+export type StreamKeyRow = Selectable<StreamKeysTable>;
+export type StreamMetricsRow = Selectable<StreamMetricsTable>;
+export type ViewerSessionRow = Selectable<ViewerSessionsTable>;
+export type QualityLevelRow = Selectable<QualityLevelsTable>;

@@ -1,0 +1,310 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import { NovaError } from '../../errors.js';
+import type { RenditionInfo, StreamEndReason } from '../events/stream-events.js';
+import { generateStreamKey, hashStreamKey, looksLikeStreamKey, streamKeyHashesEqual } from '../auth/stream-key.js';
+import type { Schema, StreamRow, StreamStatus } from './schema.js';
+
+export interface StreamRecord {
+  id: string;
+  title: string;
+  status: StreamStatus;
+  private: boolean;
+  createdAt: Date;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  endReason: string | null;
+  renditions: RenditionInfo[];
+  peakViewers: number;
+  /** The instance ingesting it (last one, once ended). */
+  instanceId: string | null;
+}
+
+export interface CreateStreamInput {
+  title?: string;
+  private?: boolean;
+}
+
+export interface CreatedStream {
+  stream: StreamRecord;
+  /** The plaintext publish key. Returned here only; only its hash is stored. */
+  streamKey: string;
+}
+
+export interface ListStreamsOptions {
+  status?: StreamStatus;
+  /** 1..MAX_PAGE_LIMIT, default DEFAULT_PAGE_LIMIT. */
+  limit?: number;
+  /** next_cursor of the previous page. */
+  cursor?: string | null;
+}
+
+export interface StreamPage {
+  items: StreamRecord[];
+  nextCursor: string | null;
+}
+
+export const DEFAULT_PAGE_LIMIT = 50;
+export const MAX_PAGE_LIMIT = 100;
+
+/**
+ * Streams and their keys. Every state change is one conditional UPDATE, so
+ * two instances racing on the same stream cannot both win a transition.
+ * Timestamps are written from the injected clock at millisecond precision.
+ */
+export class StreamRepository {
+  readonly #db: Kysely<Schema>;
+  readonly #now: () => Date;
+
+  constructor(db: Kysely<Schema>, now: () => Date = () => new Date()) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  async create(input: CreateStreamInput = {}): Promise<CreatedStream> {
+    const id = randomUUID();
+    const createdAt = this.#now();
+    const key = generateStreamKey();
+    const row = await this.#db.transaction().execute(async (trx) => {
+      const inserted = await trx
+        .insertInto('streams')
+        .values({ id, title: input.title ?? '', private: input.private ?? false, created_at: createdAt })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await trx
+        .insertInto('stream_keys')
+        .values({
+          id: randomUUID(),
+          stream_id: id,
+          key_hash: key.hash,
+          key_prefix: key.displayPrefix,
+          created_at: createdAt,
+        })
+        .execute();
+      return inserted;
+    });
+    return { stream: toRecord(row), streamKey: key.plaintext };
+  }
+
+  async get(id: string): Promise<StreamRecord | null> {
+    const row = await this.#db.selectFrom('streams').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  /** Newest first; keyset pagination on (created_at, id). */
+  async list(options: ListStreamsOptions = {}): Promise<StreamPage> {
+    const limit = options.limit ?? DEFAULT_PAGE_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
+      throw new NovaError('NOVA_ERR_BAD_REQUEST', `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`);
+    }
+    let query = this.#db.selectFrom('streams').selectAll();
+    if (options.status !== undefined) query = query.where('status', '=', options.status);
+    if (options.cursor) {
+      const after = decodeCursor(options.cursor);
+      query = query.where((eb) =>
+        eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(after.createdAt, after.id)),
+      );
+    }
+    const rows = await query
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    const items = rows.slice(0, limit).map(toRecord);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+  }
+
+  /**
+   * A publisher started (or reconnected, or took over on another instance).
+   * Refused (null) when the stream is unknown or has no valid key left, so a
+   * stream deleted between key lookup and publish stays ended.
+   */
+  async markActive(id: string, instanceId: string, at: Date = this.#now()): Promise<StreamRecord | null> {
+    const row = await this.#db
+      .updateTable('streams')
+      .set({
+        status: 'ACTIVE',
+        instance_id: instanceId,
+        // A takeover keeps the running session's start; anything else starts a new one.
+        started_at: sql<Date>`CASE WHEN status = 'ACTIVE' THEN started_at ELSE ${at} END`,
+        ended_at: null,
+        end_reason: null,
+      })
+      .where('id', '=', id)
+      .where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('stream_keys')
+            .select('stream_keys.id')
+            .whereRef('stream_keys.stream_id', '=', 'streams.id')
+            .where('stream_keys.revoked_at', 'is', null),
+        ),
+      )
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  /**
+   * PENDING/ACTIVE → ENDED. With `onlyIfInstance`, only when that instance
+   * still owns it (a publisher that lost a takeover must not end the winner).
+   * Null when no transition happened.
+   */
+  async markEnded(
+    id: string,
+    reason: StreamEndReason,
+    at: Date = this.#now(),
+    onlyIfInstance?: string,
+  ): Promise<StreamRecord | null> {
+    return this.#finish(id, 'ENDED', reason, at, onlyIfInstance);
+  }
+
+  /** PENDING/ACTIVE → ERROR, with a short reason (no secrets). */
+  async markError(id: string, reason: string, at: Date = this.#now(), onlyIfInstance?: string): Promise<StreamRecord | null> {
+    return this.#finish(id, 'ERROR', reason, at, onlyIfInstance);
+  }
+
+  async #finish(
+    id: string,
+    status: 'ENDED' | 'ERROR',
+    reason: string,
+    at: Date,
+    onlyIfInstance: string | undefined,
+  ): Promise<StreamRecord | null> {
+    let query = this.#db
+      .updateTable('streams')
+      .set({ status, ended_at: at, end_reason: reason })
+      .where('id', '=', id)
+      .where('status', 'in', ['PENDING', 'ACTIVE']);
+    if (onlyIfInstance !== undefined) query = query.where('instance_id', '=', onlyIfInstance);
+    const row = await query.returningAll().executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  /** Revokes every live key of the stream; returns how many. */
+  async revokeKeys(streamId: string, at: Date = this.#now()): Promise<number> {
+    const result = await this.#db
+      .updateTable('stream_keys')
+      .set({ revoked_at: at })
+      .where('stream_id', '=', streamId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /** The stream a plaintext key publishes to, or null for an unknown, malformed or revoked key. */
+  async findStreamByKey(plaintextKey: string): Promise<StreamRecord | null> {
+    if (!looksLikeStreamKey(plaintextKey)) return null;
+    const hash = hashStreamKey(plaintextKey);
+    const row = await this.#db
+      .selectFrom('stream_keys')
+      .innerJoin('streams', 'streams.id', 'stream_keys.stream_id')
+      .selectAll('streams')
+      .select('stream_keys.key_hash')
+      .where('stream_keys.key_hash', '=', hash)
+      .where('stream_keys.revoked_at', 'is', null)
+      .executeTakeFirst();
+    // The index lookup is by equality; compare again without a timing signal.
+    if (!row || !streamKeyHashesEqual(row.key_hash, hash)) return null;
+    const { key_hash: _ignored, ...stream } = row;
+    return toRecord(stream);
+  }
+
+  /** Current ladder, as the stream record's JSON and as quality_levels rows. */
+  async setRenditions(id: string, renditions: readonly RenditionInfo[]): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('streams')
+        .set({ current_renditions: JSON.stringify(renditions) })
+        .where('id', '=', id)
+        .execute();
+      await trx.deleteFrom('quality_levels').where('stream_id', '=', id).execute();
+      if (renditions.length > 0) {
+        await trx
+          .insertInto('quality_levels')
+          .values(
+            renditions.map((r) => ({
+              stream_id: id,
+              name: r.name,
+              width: r.width || null,
+              height: r.height || null,
+              bandwidth: Math.round(r.bandwidth),
+              codecs: r.codecs,
+              frame_rate: r.frameRate || null,
+            })),
+          )
+          .execute();
+      }
+    });
+  }
+
+  /** Raises peak_viewers to `viewers` if higher; returns the resulting peak (null: unknown stream). */
+  async updatePeakViewers(id: string, viewers: number): Promise<number | null> {
+    const row = await this.#db
+      .updateTable('streams')
+      .set({ peak_viewers: sql<number>`GREATEST(peak_viewers, ${Math.max(0, Math.floor(viewers))})` })
+      .where('id', '=', id)
+      .returning('peak_viewers')
+      .executeTakeFirst();
+    return row ? row.peak_viewers : null;
+  }
+
+  /** Ends every stream this instance was ingesting (clean shutdown, or restart after a crash); returns their ids. */
+  async endAllActiveForInstance(
+    instanceId: string,
+    reason: StreamEndReason = 'shutdown',
+    at: Date = this.#now(),
+  ): Promise<string[]> {
+    const rows = await this.#db
+      .updateTable('streams')
+      .set({ status: 'ENDED', ended_at: at, end_reason: reason })
+      .where('instance_id', '=', instanceId)
+      .where('status', '=', 'ACTIVE')
+      .returning('id')
+      .execute();
+    return rows.map((row) => row.id);
+  }
+}
+
+function toRecord(row: StreamRow): StreamRecord {
+  return {
+    id: row.id,
+    title: row.title,
+    status: row.status,
+    private: row.private,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    endReason: row.end_reason,
+    renditions: row.current_renditions,
+    peakViewers: row.peak_viewers,
+    instanceId: row.instance_id,
+  };
+}
+
+function encodeCursor(stream: StreamRecord): string {
+  return Buffer.from(JSON.stringify([stream.createdAt.getTime(), stream.id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const invalid = new NovaError('NOVA_ERR_BAD_REQUEST', 'cursor is not one this API returned');
+  if (cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid;
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid;
+  }
+  if (
+    !Array.isArray(value) ||
+    value.length !== 2 ||
+    !Number.isSafeInteger(value[0]) ||
+    typeof value[1] !== 'string' ||
+    value[1].length > 200
+  ) {
+    throw invalid;
+  }
+  const createdAt = new Date(value[0] as number);
+  if (Number.isNaN(createdAt.getTime())) throw invalid;
+  return { createdAt, id: value[1] };
+}

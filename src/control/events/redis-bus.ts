@@ -1,0 +1,240 @@
+import { createClient, type RedisClientType } from 'redis';
+import type { Logger } from '../../log.js';
+import type { EventBus, StreamEvent } from './stream-events.js';
+
+/**
+ * The cross-instance bus: one Redis pub/sub channel per deployment.
+ *
+ * - An event published here reaches local subscribers at once (synchronously,
+ *   like LocalEventBus) and other instances through Redis; this instance's own
+ *   echoes are recognised by `origin` and dropped.
+ * - Redis going away never stops local delivery. Events published while it is
+ *   away are not queued (a stale "viewer_count_changed" replayed later is worse
+ *   than none); instead, on every (re)connection the bus re-announces the
+ *   lifecycle state of streams live on this instance and sends a `sync_request`
+ *   so every other instance re-announces theirs.
+ */
+
+export type BusStatus = 'connected' | 'disconnected';
+
+export interface RedisEventBusOptions {
+  url: string;
+  instanceId: string;
+  /** Channel name; one per deployment ("nova:events"). Tests use a unique one per run. */
+  channel?: string;
+  log: Logger;
+  /** Reconnect backoff ceiling (2000 ms): 50 ms doubling, plus jitter. */
+  maxReconnectDelayMs?: number;
+  /** Called for every handler exception (counted by the caller). */
+  onHandlerError?: (err: unknown) => void;
+}
+
+/** What travels on the channel. `origin` is the publishing bus's instanceId. */
+type Envelope =
+  | { kind: 'event'; origin: string; event: StreamEvent }
+  | { kind: 'sync_request'; origin: string }
+  /** The full list of streams live on `origin`: lets peers end streams whose stream_ended they missed while apart. */
+  | { kind: 'sync_state'; origin: string; streams: string[] };
+
+export function reconnectDelay(retries: number, maxDelayMs: number): number {
+  const base = Math.min(50 * 2 ** Math.min(retries, 16), maxDelayMs);
+  return base + Math.floor(Math.random() * 100);
+}
+
+export class RedisEventBus implements EventBus {
+  readonly instanceId: string;
+  readonly channel: string;
+  private readonly handlers = new Set<(event: StreamEvent) => void>();
+  private readonly statusListeners = new Set<(status: BusStatus) => void>();
+  /** Last lifecycle event (stream_started / quality_changed) of each stream live on this instance: what a resync re-announces. */
+  private readonly liveHere = new Map<string, StreamEvent>();
+  /** Streams that other instances announced live, with their origin: what a sync_state can end. */
+  private readonly liveElsewhere = new Map<string, string>();
+  private readonly publisher: RedisClientType;
+  private readonly subscriber: RedisClientType;
+  private readonly log: Logger;
+  private readonly onHandlerError: (err: unknown) => void;
+  private connected = false;
+  private closed = false;
+  private subscribed = false;
+  /** Counters for tests and metrics. */
+  readonly stats = { published: 0, received: 0, publishFailures: 0, resyncs: 0, malformed: 0 };
+
+  constructor(options: RedisEventBusOptions) {
+    this.instanceId = options.instanceId;
+    this.channel = options.channel ?? 'nova:events';
+    this.log = options.log;
+    this.onHandlerError = options.onHandlerError ?? ((err) => this.log.error({ err }, 'event handler threw'));
+    const maxDelay = options.maxReconnectDelayMs ?? 2000;
+    const socket = { reconnectStrategy: (retries: number) => reconnectDelay(retries, maxDelay), connectTimeout: 2000 };
+    // disableOfflineQueue: a publish while disconnected fails fast instead of piling up.
+    this.publisher = createClient({ url: options.url, socket, disableOfflineQueue: true }) as RedisClientType;
+    this.subscriber = this.publisher.duplicate() as RedisClientType;
+    for (const client of [this.publisher, this.subscriber]) {
+      // node-redis emits 'error' on every failed reconnect; without a listener it would crash the process.
+      client.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis bus connection error'));
+      client.on('ready', () => this.updateStatus());
+      client.on('end', () => this.updateStatus());
+      client.on('reconnecting', () => this.updateStatus());
+    }
+    void this.publisher.connect().catch((err: unknown) => this.log.warn({ err }, 'redis bus publisher did not connect'));
+    void this.subscriber
+      .connect()
+      .then(() => this.subscriber.subscribe(this.channel, (message) => this.onMessage(message)))
+      .then(() => {
+        this.subscribed = true;
+        this.updateStatus();
+      })
+      .catch((err: unknown) => this.log.warn({ err }, 'redis bus subscriber did not connect'));
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Listens to connection changes; returns the unsubscribe function. */
+  onStatus(listener: (status: BusStatus) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  publish(event: StreamEvent): void {
+    this.trackLocalState(event);
+    this.deliver(event);
+    this.send({ kind: 'event', origin: this.instanceId, event });
+  }
+
+  subscribe(handler: (event: StreamEvent) => void): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  /** Resolves once both connections are ready (tests; start-up readiness). */
+  async waitConnected(timeoutMs = 5000): Promise<void> {
+    if (this.connected) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`redis bus not connected within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.onStatus((status) => {
+        if (status !== 'connected') return;
+        clearTimeout(timer);
+        off();
+        resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.handlers.clear();
+    for (const client of [this.subscriber, this.publisher]) {
+      try {
+        if (client.isOpen) client.destroy();
+      } catch {
+        // already closed
+      }
+    }
+    this.connected = false;
+    this.statusListeners.clear();
+  }
+
+  private trackLocalState(event: StreamEvent): void {
+    if (event.instanceId !== this.instanceId) return;
+    if (event.type === 'stream_started' || event.type === 'quality_changed') this.liveHere.set(event.streamId, event);
+    else if (event.type === 'stream_ended') this.liveHere.delete(event.streamId);
+  }
+
+  private deliver(event: StreamEvent): void {
+    for (const handler of this.handlers) {
+      try {
+        handler(event);
+      } catch (err) {
+        this.onHandlerError(err);
+      }
+    }
+  }
+
+  private send(envelope: Envelope): void {
+    if (!this.connected) return;
+    this.stats.published++;
+    this.publisher.publish(this.channel, JSON.stringify(envelope)).catch((err: unknown) => {
+      this.stats.publishFailures++;
+      this.log.debug({ err }, 'redis bus publish failed');
+    });
+  }
+
+  private onMessage(message: string): void {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(message) as Envelope;
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    if (typeof envelope !== 'object' || envelope === null || envelope.origin === this.instanceId) return;
+    this.stats.received++;
+    if (envelope.kind === 'sync_request') {
+      this.announceLiveStreams();
+      return;
+    }
+    if (envelope.kind === 'sync_state') {
+      if (Array.isArray(envelope.streams)) this.reconcile(envelope.origin, new Set(envelope.streams));
+      return;
+    }
+    if (envelope.kind === 'event' && typeof envelope.event === 'object' && envelope.event !== null) {
+      this.trackRemoteState(envelope.origin, envelope.event);
+      this.deliver(envelope.event);
+    } else {
+      this.stats.malformed++;
+    }
+  }
+
+  private trackRemoteState(origin: string, event: StreamEvent): void {
+    if (event.type === 'stream_started' || event.type === 'quality_changed') this.liveElsewhere.set(event.streamId, origin);
+    else if (event.type === 'stream_ended') this.liveElsewhere.delete(event.streamId);
+  }
+
+  /** Ends, locally, the streams `origin` had announced but no longer lists. */
+  private reconcile(origin: string, live: Set<string>): void {
+    for (const [streamId, owner] of this.liveElsewhere) {
+      if (owner !== origin || live.has(streamId)) continue;
+      this.liveElsewhere.delete(streamId);
+      this.deliver({ type: 'stream_ended', streamId, instanceId: origin, at: Date.now(), reason: 'disconnected' });
+    }
+  }
+
+  private announceLiveStreams(): void {
+    this.send({ kind: 'sync_state', origin: this.instanceId, streams: [...this.liveHere.keys()] });
+    for (const event of this.liveHere.values()) {
+      // Re-announced as stream_started so a peer that never saw the start learns the whole state.
+      const renditions = event.type === 'stream_started' || event.type === 'quality_changed' ? event.renditions : [];
+      const announce: StreamEvent = { type: 'stream_started', streamId: event.streamId, instanceId: this.instanceId, at: event.at, renditions };
+      this.send({ kind: 'event', origin: this.instanceId, event: announce });
+    }
+  }
+
+  private updateStatus(): void {
+    const now = !this.closed && this.publisher.isReady && this.subscriber.isReady && this.subscribed;
+    if (now === this.connected) return;
+    this.connected = now;
+    if (now) {
+      this.stats.resyncs++;
+      this.log.info({ channel: this.channel }, 'redis bus connected; resynchronising');
+      this.announceLiveStreams();
+      this.send({ kind: 'sync_request', origin: this.instanceId });
+    } else {
+      this.log.warn({ channel: this.channel }, 'redis bus disconnected; local delivery continues');
+    }
+    const status: BusStatus = now ? 'connected' : 'disconnected';
+    for (const listener of this.statusListeners) {
+      try {
+        listener(status);
+      } catch (err) {
+        this.onHandlerError(err);
+      }
+    }
+  }
+}

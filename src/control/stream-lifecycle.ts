@@ -1,0 +1,151 @@
+import type { Logger } from '../log.js';
+import type { StreamRepository } from './db/stream-repository.js';
+import type { EventBus, RenditionInfo, StreamEndReason } from './events/stream-events.js';
+import type { IngestLifecycle } from '../ingest/rtmp-ingest-server.js';
+import type { PackagedMedia } from '../package/packaged-media.js';
+import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
+
+/** Where packaged media and track changes go (the segment store and playlists). */
+export interface DeliverySink {
+  beginStream(streamId: string): void;
+  setRenditions(streamId: string, renditions: RenditionInfo[]): void;
+  add(streamId: string, media: PackagedMedia): void;
+  endStream(streamId: string): void;
+}
+
+interface LiveState {
+  video: VideoTrackConfig | null;
+  audio: AudioTrackConfig | null;
+  renditions: RenditionInfo[];
+  /** bytes and video frames over the last metrics second */
+  bytes: number;
+  videoFrames: number;
+  longGopMs: number;
+}
+
+const INGEST_APP = 'live';
+
+/**
+ * A stream's life as the control plane sees it: key check, PENDING/ENDED →
+ * ACTIVE → ENDED in the database, events on the bus, packaged media to
+ * delivery, and once a second a stream_metrics event per live stream.
+ */
+export class StreamLifecycle implements IngestLifecycle {
+  private readonly live = new Map<string, LiveState>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly repo: StreamRepository,
+    private readonly bus: EventBus,
+    private readonly delivery: DeliverySink,
+    private readonly instanceId: string,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.timer = setInterval(() => this.publishMetrics(), 1000);
+    this.timer.unref();
+  }
+
+  async authorize(app: string, streamName: string): Promise<{ streamId: string } | null> {
+    if (app.replace(/\/+$/, '') !== INGEST_APP) return null;
+    // OBS and FFmpeg may append a query to the key ("key?foo=bar"); the key is what precedes it.
+    const key = streamName.split('?', 1)[0]!;
+    const stream = await this.repo.findStreamByKey(key);
+    return stream ? { streamId: stream.id } : null;
+  }
+
+  async started(streamId: string): Promise<void> {
+    const takeover = this.live.has(streamId);
+    if (!takeover) {
+      this.live.set(streamId, { video: null, audio: null, renditions: [], bytes: 0, videoFrames: 0, longGopMs: 0 });
+      this.delivery.beginStream(streamId);
+    }
+    await this.repo.markActive(streamId, this.instanceId, new Date(this.now()));
+    if (!takeover) {
+      this.bus.publish({ type: 'stream_started', streamId, instanceId: this.instanceId, at: this.now(), renditions: [] });
+    }
+  }
+
+  tracksChanged(streamId: string, video: VideoTrackConfig | null, audio: AudioTrackConfig | null): void {
+    const state = this.live.get(streamId);
+    if (!state) return;
+    state.video = video;
+    state.audio = audio;
+    this.updateRenditions(streamId, state);
+  }
+
+  media(streamId: string, media: PackagedMedia): void {
+    this.delivery.add(streamId, media);
+  }
+
+  stats(streamId: string, bytes: number, videoFrames: number): void {
+    const state = this.live.get(streamId);
+    if (!state) return;
+    state.bytes += bytes;
+    state.videoFrames += videoFrames;
+  }
+
+  longGop(streamId: string, observedMs: number): void {
+    const state = this.live.get(streamId);
+    if (!state) return;
+    if (state.longGopMs === 0) {
+      this.log.warn(
+        { stream: streamId, keyframeIntervalMs: observedMs },
+        'encoder keyframe interval exceeds the segment target: segments will be longer (set the encoder keyframe interval to 2 s)',
+      );
+    }
+    state.longGopMs = observedMs;
+  }
+
+  /** Current live facts for the API: keyframe warning and renditions. */
+  liveInfo(streamId: string): { renditions: RenditionInfo[]; keyframeIntervalWarningMs: number } | null {
+    const state = this.live.get(streamId);
+    return state ? { renditions: state.renditions, keyframeIntervalWarningMs: state.longGopMs } : null;
+  }
+
+  async ended(streamId: string, reason: StreamEndReason): Promise<void> {
+    if (!this.live.delete(streamId)) return;
+    this.delivery.endStream(streamId);
+    await this.repo.markEnded(streamId, reason, new Date(this.now()));
+    this.bus.publish({ type: 'stream_ended', streamId, instanceId: this.instanceId, at: this.now(), reason });
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private updateRenditions(streamId: string, state: LiveState): void {
+    const codecs = [state.video?.codecString, state.audio?.codecString].filter((c): c is string => !!c).join(',');
+    const source: RenditionInfo = {
+      name: state.video ? 'source' : 'audio',
+      width: state.video?.width ?? 0,
+      height: state.video?.height ?? 0,
+      bandwidth: 0,
+      codecs,
+      frameRate: state.video?.frameRate ?? 0,
+    };
+    state.renditions = [source];
+    this.delivery.setRenditions(streamId, state.renditions);
+    this.repo.setRenditions(streamId, state.renditions).catch((err: unknown) => {
+      this.log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'saving renditions failed');
+    });
+    this.bus.publish({ type: 'quality_changed', streamId, instanceId: this.instanceId, at: this.now(), renditions: state.renditions });
+  }
+
+  private publishMetrics(): void {
+    const at = this.now();
+    for (const [streamId, state] of this.live) {
+      this.bus.publish({
+        type: 'stream_metrics',
+        streamId,
+        instanceId: this.instanceId,
+        at,
+        ingressBitrate: state.bytes * 8,
+        fps: state.videoFrames,
+        renditions: state.renditions.map((r) => r.name),
+      });
+      state.bytes = 0;
+      state.videoFrames = 0;
+    }
+  }
+}

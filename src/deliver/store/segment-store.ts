@@ -1,0 +1,550 @@
+import type { RenditionInfo } from '../../control/events/stream-events.js';
+import type { PackagedMedia, PackagedPart, PackagedSegment, PackagedTrack } from '../../package/packaged-media.js';
+
+/**
+ * The bounded in-memory home of every live stream's packaged media:
+ * stream → rendition → track → init, a sliding window of segments (with
+ * their parts while they are near the live edge) and the in-progress
+ * segment's parts. Served straight from memory by the HTTP layer.
+ *
+ * Bounds: a window in segments per track, and bytes per stream and overall.
+ * Byte eviction drops the oldest msn of a stream across all its tracks at
+ * once, so video, audio and TS windows stay aligned (DASH and HLS list the
+ * same msn range in every track).
+ */
+
+export interface StoredPart {
+  readonly index: number;
+  readonly duration: number;
+  readonly independent: boolean;
+  /** null once the part has aged out of the LL-HLS listing (its segment still serves the bytes) */
+  bytes: Uint8Array | null;
+}
+
+export interface StoredSegment {
+  readonly msn: number;
+  readonly duration: number;
+  readonly baseMediaDecodeTime: number;
+  readonly startPts: number;
+  readonly programDateTime: number;
+  readonly discontinuity: boolean;
+  /** which init (TrackStore.inits index) decodes this segment */
+  readonly initVersion: number;
+  /** parts of this segment, in order; empty for 'ts' */
+  readonly parts: StoredPart[];
+  readonly bytes: Uint8Array;
+}
+
+export interface StoredInit {
+  /** 0 for the first init of the stream; a reconnect with a different decoder config adds one */
+  readonly version: number;
+  readonly bytes: Uint8Array;
+  readonly codecs: string;
+  readonly timescale: number;
+}
+
+export type WaitOutcome = 'ready' | 'timeout' | 'ended' | 'gone';
+
+export interface ParkedWait {
+  /** Forget the wait without calling back (the request was aborted). */
+  cancel(): void;
+}
+
+interface Waiter extends ParkedWait {
+  readonly msn: number;
+  /** -1: waiting for the whole segment */
+  readonly part: number;
+  done: boolean;
+  timer: NodeJS.Timeout | null;
+  readonly onDone: (outcome: WaitOutcome) => void;
+}
+
+export class TrackStore {
+  /** the current init (newest version) */
+  init: StoredInit | null = null;
+  /** every init version segments may still reference (tiny; bounded by MAX_INIT_VERSIONS) */
+  readonly inits: StoredInit[] = [];
+  /** oldest first; the playlist lists the last `windowSegments`, older ones are kept for late players */
+  readonly segments: StoredSegment[] = [];
+  /** msn of the in-progress segment, -1 when none has started */
+  pendingMsn = -1;
+  readonly pendingParts: StoredPart[] = [];
+  /** discontinuity-flagged segments that have left the store (EXT-X-DISCONTINUITY-SEQUENCE) */
+  droppedDiscontinuities = 0;
+  /** running maxima, so EXT-X-TARGETDURATION and PART-TARGET never shrink within a stream */
+  maxSegmentDuration = 0;
+  maxPartDuration = 0;
+  bytes = 0;
+  readonly waiters: Waiter[] = [];
+
+  constructor(readonly track: PackagedTrack) {}
+
+  lastSegment(): StoredSegment | undefined {
+    return this.segments[this.segments.length - 1];
+  }
+
+  findSegment(msn: number): StoredSegment | undefined {
+    const segments = this.segments;
+    if (segments.length === 0) return undefined;
+    // msn are contiguous within a stream: index directly, fall back to a scan if not
+    const guess = msn - segments[0]!.msn;
+    if (guess >= 0 && guess < segments.length && segments[guess]!.msn === msn) return segments[guess];
+    for (const segment of segments) if (segment.msn === msn) return segment;
+    return undefined;
+  }
+
+  findInit(version: number): StoredInit | undefined {
+    for (const init of this.inits) if (init.version === version) return init;
+    return undefined;
+  }
+
+  findPart(msn: number, index: number): StoredPart | undefined {
+    if (msn === this.pendingMsn) {
+      const part = this.pendingParts[index];
+      return part && part.index === index ? part : this.pendingParts.find((p) => p.index === index);
+    }
+    const segment = this.findSegment(msn);
+    if (!segment) return undefined;
+    const part = segment.parts[index];
+    return part && part.index === index ? part : segment.parts.find((p) => p.index === index);
+  }
+
+  /** Whether a playlist would already contain segment `msn` (part < 0) or part `part` of `msn` or anything later. */
+  isAvailable(msn: number, part: number): boolean {
+    const last = this.lastSegment();
+    const lastMsn = last ? last.msn : -1;
+    if (part < 0) return lastMsn >= msn;
+    if (lastMsn >= msn + 1) return true;
+    if (this.pendingParts.length > 0) {
+      const newestPart = this.pendingParts[this.pendingParts.length - 1]!.index;
+      if (this.pendingMsn > msn) return true;
+      if (this.pendingMsn === msn && newestPart >= part) return true;
+    }
+    if (last && last.msn === msn) {
+      // a completed segment holds all its parts; a part index past its end is "later" only once msn+1 starts
+      const lastIndex = last.parts.length > 0 ? last.parts[last.parts.length - 1]!.index : Number.POSITIVE_INFINITY;
+      return lastIndex >= part;
+    }
+    return false;
+  }
+}
+
+export class RenditionStore {
+  readonly tracks = new Map<PackagedTrack, TrackStore>();
+  constructor(public info: RenditionInfo) {}
+
+  trackOrCreate(track: PackagedTrack): TrackStore {
+    let store = this.tracks.get(track);
+    if (!store) {
+      store = new TrackStore(track);
+      this.tracks.set(track, store);
+    }
+    return store;
+  }
+}
+
+export class StreamStore {
+  readonly renditions = new Map<string, RenditionStore>();
+  ended = false;
+  endedAt = 0;
+  bytes = 0;
+  removalTimer: NodeJS.Timeout | null = null;
+  /** bumped on every change: rendered playlists are reused while it stays the same */
+  changes = 0;
+  /**
+   * Wall clock (epoch ms) at which the media timeline (baseMediaDecodeTime 0)
+   * began: DASH availabilityStartTime. Derived from the first segment's
+   * program date time so that t/timescale maps onto wall clock exactly.
+   */
+  timelineOriginMs: number | null = null;
+
+  constructor(
+    readonly id: string,
+    /** distinguishes two lives of the same stream id in ETags */
+    readonly generation: string,
+    readonly startedAt: number,
+  ) {}
+}
+
+export interface SegmentStoreOptions {
+  /** segments listed in a live playlist (6: 12 s of 2 s segments, Apple's recommended minimum of 3 target durations plus margin) */
+  windowSegments: number;
+  /** segments kept after leaving the playlist, for players a reload behind (3) */
+  keepAfterWindow: number;
+  /** completed segments whose parts stay listed and served (3: spec asks parts to go after ~3 target durations) */
+  partSegments: number;
+  /** all streams together (512 MiB) */
+  maxBytes: number;
+  /** one stream (64 MiB: ~20 s of 6 Mb/s video in three renditions and TS twice over) */
+  maxStreamBytes: number;
+  /** how long an ended stream's media stays served with ENDLIST (60 s) */
+  endedGraceMs: number;
+  now: () => number;
+}
+
+export const DEFAULT_SEGMENT_STORE_OPTIONS: SegmentStoreOptions = {
+  windowSegments: 6,
+  keepAfterWindow: 3,
+  partSegments: 3,
+  maxBytes: 512 * 1024 * 1024,
+  maxStreamBytes: 64 * 1024 * 1024,
+  endedGraceMs: 60_000,
+  now: Date.now,
+};
+
+export type SegmentStoreEvent = { type: 'removed'; streamId: string };
+
+let generationCounter = 0;
+
+/** init versions kept per track: a stream reconnecting with new encoder settings more often than this within a window is pathological */
+const MAX_INIT_VERSIONS = 4;
+
+export class SegmentStore {
+  readonly options: SegmentStoreOptions;
+  private readonly streams = new Map<string, StreamStore>();
+  private totalBytes = 0;
+  private parked = 0;
+
+  constructor(options: Partial<SegmentStoreOptions> = {}) {
+    this.options = { ...DEFAULT_SEGMENT_STORE_OPTIONS, ...options };
+    if (this.options.windowSegments < 1) throw new RangeError('windowSegments must be at least 1');
+  }
+
+  /** Bytes of media held, all streams. */
+  get memoryBytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Requests parked on a blocking reload or a preload hint right now. */
+  get parkedCount(): number {
+    return this.parked;
+  }
+
+  streamMemoryBytes(streamId: string): number {
+    return this.streams.get(streamId)?.bytes ?? 0;
+  }
+
+  getStream(streamId: string): StreamStore | undefined {
+    return this.streams.get(streamId);
+  }
+
+  streamIds(): IterableIterator<string> {
+    return this.streams.keys();
+  }
+
+  /**
+   * Starts (or resumes, after a publisher reconnect within the grace period)
+   * a stream. Renditions are listed in master-playlist order.
+   */
+  beginStream(streamId: string, renditions: readonly RenditionInfo[]): StreamStore {
+    let stream = this.streams.get(streamId);
+    if (stream) {
+      if (stream.removalTimer) clearTimeout(stream.removalTimer);
+      stream.removalTimer = null;
+      stream.ended = false;
+      stream.changes++;
+    } else {
+      const now = this.options.now();
+      generationCounter = (generationCounter + 1) % 0x10000;
+      stream = new StreamStore(streamId, `${now.toString(36)}${generationCounter.toString(36)}`, now);
+      this.streams.set(streamId, stream);
+    }
+    this.updateRenditions(streamId, renditions);
+    return stream;
+  }
+
+  /** Replaces rendition descriptions (quality_changed); media of renditions no longer listed stays until evicted. */
+  updateRenditions(streamId: string, renditions: readonly RenditionInfo[]): void {
+    const stream = this.streams.get(streamId);
+    if (!stream) return;
+    stream.changes++;
+    for (const info of renditions) {
+      const existing = stream.renditions.get(info.name);
+      if (existing) existing.info = info;
+      else stream.renditions.set(info.name, new RenditionStore(info));
+    }
+  }
+
+  /** Adds packaged media; returns false (and drops it) when the stream is unknown or ended. */
+  add(streamId: string, media: PackagedMedia): boolean {
+    const stream = this.streams.get(streamId);
+    if (!stream || stream.ended) return false;
+    stream.changes++;
+    let rendition = stream.renditions.get(media.rendition);
+    if (!rendition) {
+      rendition = new RenditionStore({ name: media.rendition, width: 0, height: 0, bandwidth: 0, codecs: '', frameRate: 0 });
+      stream.renditions.set(media.rendition, rendition);
+    }
+    const track = rendition.trackOrCreate(media.track);
+    switch (media.kind) {
+      case 'init':
+        this.addInit(stream, track, media.bytes, media.codecs, media.timescale);
+        break;
+      case 'part':
+        this.addPart(stream, track, media);
+        break;
+      case 'segment':
+        this.addSegment(stream, track, media);
+        break;
+    }
+    this.enforceBounds(stream);
+    return true;
+  }
+
+  /** The publisher is gone: playlists get ENDLIST, parked requests are answered, media stays for the grace period. */
+  endStream(streamId: string): void {
+    const stream = this.streams.get(streamId);
+    if (!stream || stream.ended) return;
+    stream.ended = true;
+    stream.changes++;
+    stream.endedAt = this.options.now();
+    for (const rendition of stream.renditions.values()) {
+      for (const track of rendition.tracks.values()) {
+        // parts of an unfinished segment will never complete: drop them
+        this.account(stream, track, -this.dropPendingParts(track));
+        this.releaseAll(track, 'ended');
+      }
+    }
+    stream.removalTimer = setTimeout(() => this.removeStream(streamId), this.options.endedGraceMs);
+    stream.removalTimer.unref();
+  }
+
+  removeStream(streamId: string): void {
+    const stream = this.streams.get(streamId);
+    if (!stream) return;
+    if (stream.removalTimer) clearTimeout(stream.removalTimer);
+    this.streams.delete(streamId);
+    this.totalBytes -= stream.bytes;
+    for (const rendition of stream.renditions.values()) {
+      for (const track of rendition.tracks.values()) this.releaseAll(track, 'gone');
+    }
+  }
+
+  /** Drops everything (server shutdown): parked requests are answered 'gone'. */
+  clear(): void {
+    for (const id of [...this.streams.keys()]) this.removeStream(id);
+  }
+
+  /**
+   * Parks a blocking request until `isAvailable(msn, part)` holds for the
+   * track (part < 0: the whole segment), the stream ends or goes, or the
+   * timeout passes. Returns null when nothing needs waiting for (the
+   * condition holds already, or the track does not exist).
+   */
+  waitFor(
+    streamId: string,
+    rendition: string,
+    track: PackagedTrack,
+    msn: number,
+    part: number,
+    timeoutMs: number,
+    onDone: (outcome: WaitOutcome) => void,
+  ): ParkedWait | null {
+    const stream = this.streams.get(streamId);
+    const trackStore = stream?.renditions.get(rendition)?.tracks.get(track);
+    if (!stream || !trackStore || stream.ended || trackStore.isAvailable(msn, part)) return null;
+    const waiter: Waiter = {
+      msn,
+      part,
+      done: false,
+      timer: null,
+      onDone,
+      cancel: () => this.finish(trackStore, waiter, null),
+    };
+    waiter.timer = setTimeout(() => this.finish(trackStore, waiter, 'timeout'), timeoutMs);
+    trackStore.waiters.push(waiter);
+    this.parked++;
+    return waiter;
+  }
+
+  private addInit(stream: StreamStore, track: TrackStore, bytes: Uint8Array, codecs: string, timescale: number): void {
+    const current = track.init;
+    // identical bytes (a reconnect with the same encoder settings) keep the version: players keep their cached init
+    if (current && current.timescale === timescale && Buffer.compare(current.bytes, bytes) === 0) return;
+    const init: StoredInit = { version: current ? current.version + 1 : 0, bytes, codecs, timescale };
+    track.inits.push(init);
+    track.init = init;
+    this.account(stream, track, bytes.byteLength);
+    if (track.inits.length > MAX_INIT_VERSIONS) {
+      const dropped = track.inits.shift()!;
+      this.account(stream, track, -dropped.bytes.byteLength);
+    }
+  }
+
+  private addPart(stream: StreamStore, track: TrackStore, media: PackagedPart): void {
+    const last = track.lastSegment();
+    if (last && media.msn <= last.msn) return; // late part of a segment already complete
+    if (media.msn !== track.pendingMsn) {
+      // a new segment began: parts of an unfinished previous one are orphans
+      this.account(stream, track, -this.dropPendingParts(track));
+      track.pendingMsn = media.msn;
+    }
+    const info = media.part;
+    track.pendingParts.push({ index: info.index, duration: info.duration, independent: info.independent, bytes: media.bytes });
+    if (info.duration > track.maxPartDuration) track.maxPartDuration = info.duration;
+    this.account(stream, track, media.bytes.byteLength);
+    this.notify(track);
+  }
+
+  private addSegment(stream: StreamStore, track: TrackStore, media: PackagedSegment): void {
+    const last = track.lastSegment();
+    if (last && media.msn <= last.msn) return; // duplicate or out of order: msn never repeat
+    let parts: StoredPart[];
+    if (track.pendingMsn === media.msn && track.pendingParts.length > 0) {
+      parts = track.pendingParts.splice(0, track.pendingParts.length);
+      // the segment's own list is authoritative on durations and count; keep bytes where we have them
+      if (media.parts.length > 0) {
+        const byIndex = parts;
+        parts = media.parts.map((info) => {
+          const have = byIndex.find((p) => p.index === info.index);
+          return { index: info.index, duration: info.duration, independent: info.independent, bytes: have ? have.bytes : null };
+        });
+        let kept = 0;
+        for (const p of parts) kept += p.bytes ? p.bytes.byteLength : 0;
+        let had = 0;
+        for (const p of byIndex) had += p.bytes ? p.bytes.byteLength : 0;
+        this.account(stream, track, kept - had);
+      }
+    } else {
+      this.account(stream, track, -this.dropPendingParts(track));
+      parts = media.parts.map((info) => ({ index: info.index, duration: info.duration, independent: info.independent, bytes: null }));
+    }
+    track.pendingMsn = -1;
+    for (const p of parts) if (p.duration > track.maxPartDuration) track.maxPartDuration = p.duration;
+    const segment: StoredSegment = {
+      msn: media.msn,
+      duration: media.duration,
+      baseMediaDecodeTime: media.baseMediaDecodeTime,
+      startPts: media.startPts,
+      programDateTime: media.programDateTime,
+      discontinuity: media.discontinuity,
+      initVersion: track.init ? track.init.version : 0,
+      parts,
+      bytes: media.bytes,
+    };
+    track.segments.push(segment);
+    if (media.duration > track.maxSegmentDuration) track.maxSegmentDuration = media.duration;
+    this.account(stream, track, media.bytes.byteLength);
+    if (stream.timelineOriginMs === null && track.track !== 'ts' && track.init) {
+      stream.timelineOriginMs = media.programDateTime - (media.baseMediaDecodeTime / track.init.timescale) * 1000;
+    }
+    // parts age out of the listing: keep their bytes only near the live edge
+    const partHorizon = track.segments.length - 1 - this.options.partSegments;
+    if (partHorizon >= 0) {
+      const old = track.segments[partHorizon]!;
+      let freed = 0;
+      for (const p of old.parts) {
+        if (p.bytes) {
+          freed += p.bytes.byteLength;
+          p.bytes = null;
+        }
+      }
+      if (freed > 0) this.account(stream, track, -freed);
+    }
+    const limit = this.options.windowSegments + this.options.keepAfterWindow;
+    while (track.segments.length > limit) this.dropOldestSegment(stream, track);
+    this.notify(track);
+  }
+
+  private dropPendingParts(track: TrackStore): number {
+    let freed = 0;
+    for (const p of track.pendingParts) freed += p.bytes ? p.bytes.byteLength : 0;
+    track.pendingParts.length = 0;
+    track.pendingMsn = -1;
+    return freed;
+  }
+
+  private dropOldestSegment(stream: StreamStore, track: TrackStore): void {
+    const segment = track.segments.shift();
+    if (!segment) return;
+    if (segment.discontinuity) track.droppedDiscontinuities++;
+    let freed = segment.bytes.byteLength;
+    for (const p of segment.parts) freed += p.bytes ? p.bytes.byteLength : 0;
+    this.account(stream, track, -freed);
+  }
+
+  private account(stream: StreamStore, track: TrackStore, delta: number): void {
+    track.bytes += delta;
+    stream.bytes += delta;
+    this.totalBytes += delta;
+  }
+
+  /**
+   * Per stream first, then overall: the stream holding the most bytes gives
+   * up its oldest msn (ended streams go whole first), so one big stream
+   * cannot starve the others. A track's newest segment is never evicted:
+   * a playlist must have something to list.
+   */
+  private enforceBounds(stream: StreamStore): void {
+    while (stream.bytes > this.options.maxStreamBytes && this.evictOldestMsn(stream)) {
+      /* evicting */
+    }
+    while (this.totalBytes > this.options.maxBytes) {
+      let ended: StreamStore | null = null;
+      for (const candidate of this.streams.values()) if (candidate.ended) ended = candidate;
+      if (ended && ended !== stream) {
+        this.removeStream(ended.id);
+        continue;
+      }
+      let largest: StreamStore | null = null;
+      for (const candidate of this.streams.values()) {
+        if (!largest || candidate.bytes > largest.bytes) largest = candidate;
+      }
+      if (!largest || !this.evictOldestMsn(largest)) {
+        // the largest cannot give more; try any other stream that can
+        let evicted = false;
+        for (const candidate of this.streams.values()) {
+          if (candidate !== largest && this.evictOldestMsn(candidate)) {
+            evicted = true;
+            break;
+          }
+        }
+        if (!evicted) return;
+      }
+    }
+  }
+
+  private evictOldestMsn(stream: StreamStore): boolean {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const rendition of stream.renditions.values()) {
+      for (const track of rendition.tracks.values()) {
+        if (track.segments.length > 1 && track.segments[0]!.msn < oldest) oldest = track.segments[0]!.msn;
+      }
+    }
+    if (oldest === Number.POSITIVE_INFINITY) return false;
+    for (const rendition of stream.renditions.values()) {
+      for (const track of rendition.tracks.values()) {
+        if (track.segments.length > 1 && track.segments[0]!.msn === oldest) this.dropOldestSegment(stream, track);
+      }
+    }
+    return true;
+  }
+
+  private notify(track: TrackStore): void {
+    const waiters = track.waiters;
+    if (waiters.length === 0) return;
+    for (let i = 0; i < waiters.length; ) {
+      const waiter = waiters[i]!;
+      if (track.isAvailable(waiter.msn, waiter.part)) {
+        this.finish(track, waiter, 'ready');
+        // finish removed it from the array: same index now holds the next
+      } else {
+        i++;
+      }
+    }
+  }
+
+  private releaseAll(track: TrackStore, outcome: WaitOutcome): void {
+    while (track.waiters.length > 0) this.finish(track, track.waiters[0]!, outcome);
+  }
+
+  private finish(track: TrackStore, waiter: Waiter, outcome: WaitOutcome | null): void {
+    if (waiter.done) return;
+    waiter.done = true;
+    if (waiter.timer) clearTimeout(waiter.timer);
+    const at = track.waiters.indexOf(waiter);
+    if (at >= 0) track.waiters.splice(at, 1);
+    this.parked--;
+    if (outcome !== null) waiter.onDone(outcome);
+  }
+}

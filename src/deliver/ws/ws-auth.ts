@@ -1,0 +1,54 @@
+import { errors as joseErrors, jwtVerify } from 'jose';
+
+/**
+ * Viewer tokens for the WebSocket endpoint: HS256 JWTs carrying
+ * `stream_id` (one stream id, or "*" for all). Passed as `?token=<jwt>` or as
+ * a `Sec-WebSocket-Protocol` entry `bearer.<jwt>` (browsers cannot set
+ * headers on WebSockets; the protocol list is the usual way around that).
+ */
+
+export type TokenVerdict =
+  | { ok: true; subject: string | null }
+  | { ok: false; code: 4401 | 4403; reason: string };
+
+/** Private-protocol close codes (4000–4999 are the application's): 4401 = who are you, 4403 = not for you. */
+export const CLOSE_UNAUTHORIZED = 4401;
+export const CLOSE_FORBIDDEN = 4403;
+
+const BEARER_PREFIX = 'bearer.';
+
+/** The token from `?token=` or the `bearer.` protocol entry; null if neither is present. */
+export function extractToken(query: string, protocolHeader: string): string | null {
+  if (query !== '') {
+    const fromQuery = new URLSearchParams(query).get('token');
+    if (fromQuery) return fromQuery;
+  }
+  if (protocolHeader !== '') {
+    for (const entry of protocolHeader.split(',')) {
+      const trimmed = entry.trim();
+      if (trimmed.startsWith(BEARER_PREFIX) && trimmed.length > BEARER_PREFIX.length) return trimmed.slice(BEARER_PREFIX.length);
+    }
+  }
+  return null;
+}
+
+/** The protocol to echo back: "nova.v1" when offered, else the first entry offered (a client offering only its token needs one echoed back), else none. */
+export function chooseProtocol(protocolHeader: string): string {
+  if (protocolHeader === '') return '';
+  const entries = protocolHeader.split(',').map((entry) => entry.trim());
+  if (entries.includes('nova.v1')) return 'nova.v1';
+  return entries[0] ?? '';
+}
+
+export async function verifyViewerToken(token: string, secret: Uint8Array, streamId: string): Promise<TokenVerdict> {
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'] }));
+  } catch (err) {
+    if (err instanceof joseErrors.JWTExpired) return { ok: false, code: CLOSE_UNAUTHORIZED, reason: 'token expired' };
+    return { ok: false, code: CLOSE_UNAUTHORIZED, reason: 'invalid token' };
+  }
+  const claim = payload.stream_id;
+  if (claim !== '*' && claim !== streamId) return { ok: false, code: CLOSE_FORBIDDEN, reason: 'token not valid for this stream' };
+  return { ok: true, subject: typeof payload.sub === 'string' ? payload.sub : null };
+}

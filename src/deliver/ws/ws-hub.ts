@@ -1,0 +1,420 @@
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
+import type { EventBus, RenditionInfo, StreamEvent } from '../../control/events/stream-events.js';
+import type { ViewerCounter } from '../../control/viewers/viewer-counter.js';
+import type { Logger } from '../../log.js';
+import type { Registry } from '../../ops/metrics.js';
+import { statusLine } from '../http/uws-helpers.js';
+import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, chooseProtocol, extractToken, verifyViewerToken } from './ws-auth.js';
+import {
+  STREAM_ID_PATTERN,
+  pongMessage,
+  qualityChangedMessage,
+  snapshotMessage,
+  streamEndedMessage,
+  streamMetricsMessage,
+  streamStartedMessage,
+  viewerCountMessage,
+} from './ws-messages.js';
+import { createWsMetrics, type WsMetrics, type WsRejectReason } from './ws-metrics.js';
+
+/**
+ * GET /api/v1/streams/:id/ws — live status of one stream.
+ *
+ * Refused before the upgrade (HTTP status, nothing allocated):
+ *   400 bad stream id · 404 unknown stream · 429 per-IP connection cap · 503 lookup failed.
+ * Closed after the upgrade (so browsers, which never see an upgrade's HTTP status, learn why):
+ *   4401 missing (private stream), invalid or expired token · 4403 token for another stream ·
+ *   1003 binary frame · 1007 text that is not JSON · 1008 unsupported message type or more than
+ *   maxMessagesPerSecond · 1006 (abrupt, by uWS) inbound frame over maxPayloadBytes, or send
+ *   backlog over maxBackpressureBytes (slow consumer) · 1001 server shutting down.
+ * Each is counted in nova_streaming_ws_rejected_total{reason} or
+ * nova_streaming_ws_slow_consumer_drops_total.
+ */
+
+export interface WebSocketHubConfig {
+  /** Seconds without traffic before uWS closes the socket; pings are sent automatically before that (60). */
+  idleTimeoutSec: number;
+  /** Per-socket send backlog above which the socket is closed as a slow consumer (64 KiB). */
+  maxBackpressureBytes: number;
+  /** Largest inbound frame (4 KiB); clients only ever send tiny pings. */
+  maxPayloadBytes: number;
+  /** Concurrent sockets (including upgrades in progress) per remote IP (100). */
+  maxConnectionsPerIp: number;
+  /** HS256 secret for viewer tokens; null = tokens are not accepted (private streams then refuse everyone). */
+  jwtSecret: string | null;
+  /** Private streams need a valid token (true). */
+  requireAuthForPrivate: boolean;
+  /** Inbound messages per second per socket before closing with 1008 (20). */
+  maxMessagesPerSecond?: number;
+  /** Period of viewer metrics (1000 ms). */
+  metricsIntervalMs?: number;
+  /** How many streams get a nova_streaming_peak_viewers label (100). */
+  peakGaugeTopStreams?: number;
+}
+
+export interface StreamInfo {
+  exists: boolean;
+  private: boolean;
+  /** Current state snapshot (as the REST API describes the stream); sent to each joining socket. */
+  state: object;
+}
+
+export interface WebSocketHubDeps {
+  bus: EventBus;
+  viewers: ViewerCounter;
+  metrics: Registry;
+  log: Logger;
+  config: WebSocketHubConfig;
+  streamInfo(streamId: string): Promise<StreamInfo>;
+}
+
+export interface WebSocketHub {
+  readonly path: string;
+  /** Open sockets on this hub. */
+  connectionCount(): number;
+  /** The last seq broadcast for a stream on this hub (0 = none yet). */
+  lastSeq(streamId: string): number;
+  metrics: WsMetrics;
+  /** Stops listening to the bus and closes every socket with 1001. */
+  close(): void;
+}
+
+interface SocketData {
+  streamId: string;
+  ip: string;
+  state: object;
+  /** Set when the socket is admitted only to be closed with a reason (auth failures). */
+  closeWith: { code: number; reason: string; why: WsRejectReason } | null;
+  joined: boolean;
+  serverClosing: boolean;
+  windowStartMs: number;
+  messagesInWindow: number;
+}
+
+/** Per stream on this hub: its topic, last broadcast seq and what a joining socket is told. */
+interface StreamChannel {
+  topic: string;
+  seq: number;
+  live: boolean;
+  renditions: RenditionInfo[];
+  renditionsKey: string;
+}
+
+const UWS_OVERSIZE_MESSAGE = 'Received too big message';
+
+export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps): WebSocketHub {
+  const { bus, viewers, log, config } = deps;
+  const metrics = createWsMetrics(deps.metrics);
+  const maxMessagesPerSecond = config.maxMessagesPerSecond ?? 20;
+  const metricsIntervalMs = config.metricsIntervalMs ?? 1000;
+  const peakGaugeTopStreams = config.peakGaugeTopStreams ?? 100;
+  const secret = config.jwtSecret === null ? null : new TextEncoder().encode(config.jwtSecret);
+  const channels = new Map<string, StreamChannel>();
+  const connectionsPerIp = new Map<string, number>();
+  const sockets = new Set<WebSocket<SocketData>>();
+  const peakLabelled = new Set<string>();
+  const path = '/api/v1/streams/:id/ws';
+  /**
+   * uWS flushes published messages after the current JS callback returns and
+   * closes, right then, sockets whose backlog passed the limit; those closes
+   * arrive with 1006 before any setImmediate. A 1006 inside that window is
+   * counted as a slow-consumer drop (a client vanishing in the same loop
+   * iteration is miscounted; rare, and bounded by one per broadcast).
+   */
+  let broadcastPending = false;
+  const clearBroadcastPending = (): void => {
+    broadcastPending = false;
+  };
+  let closed = false;
+
+  function channelOf(streamId: string): StreamChannel {
+    let channel = channels.get(streamId);
+    if (!channel) {
+      channel = { topic: `stream/${streamId}`, seq: 0, live: false, renditions: [], renditionsKey: '[]' };
+      channels.set(streamId, channel);
+    }
+    return channel;
+  }
+
+  function reject(why: WsRejectReason): void {
+    metrics.rejected.inc({ reason: why });
+  }
+
+  function releaseIp(ip: string): void {
+    const count = (connectionsPerIp.get(ip) ?? 1) - 1;
+    if (count > 0) connectionsPerIp.set(ip, count);
+    else connectionsPerIp.delete(ip);
+  }
+
+  function refuse(res: HttpResponse, status: number, why: WsRejectReason, message: string): void {
+    reject(why);
+    res.cork(() => {
+      res.writeStatus(statusLine(status));
+      res.writeHeader('content-type', 'application/json; charset=utf-8');
+      res.writeHeader('cache-control', 'no-store');
+      res.end(JSON.stringify({ error: { code: why, message } }));
+    });
+  }
+
+  /** Serialises nothing when nobody listens; otherwise one string for every subscriber. */
+  function broadcast(channel: StreamChannel, build: (seq: number, ts: number) => string): void {
+    if (app.numSubscribers(channel.topic) === 0) return;
+    channel.seq++;
+    try {
+      app.publish(channel.topic, build(channel.seq, Date.now()), false);
+    } catch (err) {
+      metrics.broadcastErrors.inc();
+      log.error({ err, topic: channel.topic }, 'websocket broadcast failed');
+      return;
+    }
+    if (!broadcastPending) {
+      broadcastPending = true;
+      setImmediate(clearBroadcastPending);
+    }
+  }
+
+  function onEvent(event: StreamEvent): void {
+    const streamId = event.streamId;
+    if (!STREAM_ID_PATTERN.test(streamId)) {
+      metrics.broadcastErrors.inc();
+      return;
+    }
+    switch (event.type) {
+      case 'stream_started': {
+        const channel = channelOf(streamId);
+        const renditionsKey = JSON.stringify(event.renditions);
+        // A resync re-announces live streams; a start we already know changes nothing for viewers.
+        if (channel.live && channel.renditionsKey === renditionsKey) return;
+        channel.live = true;
+        channel.renditions = event.renditions;
+        channel.renditionsKey = renditionsKey;
+        broadcast(channel, (seq, ts) => streamStartedMessage(streamId, seq, ts, event.renditions));
+        return;
+      }
+      case 'stream_ended': {
+        const channel = channelOf(streamId);
+        channel.live = false;
+        channel.renditions = [];
+        channel.renditionsKey = '[]';
+        broadcast(channel, (seq, ts) => streamEndedMessage(streamId, seq, ts, event.reason));
+        if (peakLabelled.delete(streamId)) metrics.peakViewers.remove({ stream: streamId });
+        if (app.numSubscribers(channel.topic) === 0) channels.delete(streamId);
+        return;
+      }
+      case 'quality_changed': {
+        const channel = channelOf(streamId);
+        channel.renditions = event.renditions;
+        channel.renditionsKey = JSON.stringify(event.renditions);
+        broadcast(channel, (seq, ts) => qualityChangedMessage(streamId, seq, ts, event.renditions));
+        return;
+      }
+      case 'stream_metrics': {
+        const channel = channels.get(streamId);
+        if (!channel) return;
+        const count = viewers.count(streamId);
+        broadcast(channel, (seq, ts) => streamMetricsMessage(streamId, seq, ts, count, event.ingressBitrate, event.fps, event.renditions));
+        return;
+      }
+      case 'viewer_count_changed': {
+        // Every instance computes the global count itself; another instance's figure is not ours to repeat.
+        if (event.instanceId !== viewers.instanceId) return;
+        const channel = channels.get(streamId);
+        if (!channel) return;
+        broadcast(channel, (seq, ts) => viewerCountMessage(streamId, seq, ts, event.viewers, event.peak));
+        return;
+      }
+    }
+  }
+
+  function observeViewers(): void {
+    const live: Array<{ streamId: string; peak: number }> = [];
+    for (const [streamId, channel] of channels) {
+      if (!channel.live) continue;
+      metrics.viewers.observe(viewers.count(streamId));
+      live.push({ streamId, peak: viewers.peak(streamId) });
+    }
+    live.sort((a, b) => b.peak - a.peak);
+    const keep = new Set<string>();
+    for (let i = 0; i < live.length && i < peakGaugeTopStreams; i++) {
+      const { streamId, peak } = live[i]!;
+      keep.add(streamId);
+      peakLabelled.add(streamId);
+      metrics.peakViewers.set({ stream: streamId }, peak);
+    }
+    for (const streamId of peakLabelled) {
+      if (keep.has(streamId)) continue;
+      peakLabelled.delete(streamId);
+      metrics.peakViewers.remove({ stream: streamId });
+    }
+  }
+
+  async function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): Promise<void> {
+    // uWS's request is gone after the first await: copy everything now.
+    const streamId = req.getParameter(0) ?? '';
+    const secKey = req.getHeader('sec-websocket-key');
+    const protocolHeader = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const query = req.getQuery() ?? '';
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    let aborted = false;
+    let reserved = false;
+    res.onAborted(() => {
+      if (aborted) return;
+      aborted = true;
+      if (reserved) releaseIp(ip);
+    });
+
+    if (closed) return refuse(res, 503, 'lookup_failed', 'server shutting down');
+    if (!STREAM_ID_PATTERN.test(streamId)) return refuse(res, 400, 'bad_stream_id', 'invalid stream id');
+    const current = connectionsPerIp.get(ip) ?? 0;
+    if (current >= config.maxConnectionsPerIp) return refuse(res, 429, 'ip_limit', 'too many connections from this address');
+    // Reserved before the await so a storm of parallel upgrades cannot all pass the check.
+    connectionsPerIp.set(ip, current + 1);
+    reserved = true;
+
+    let info: StreamInfo;
+    let closeWith: SocketData['closeWith'] = null;
+    try {
+      info = await deps.streamInfo(streamId);
+      if (info.exists) {
+        const token = extractToken(query, protocolHeader);
+        if (token !== null) {
+          if (secret === null) closeWith = { code: CLOSE_UNAUTHORIZED, reason: 'tokens are not accepted here', why: 'unauthorized' };
+          else {
+            const verdict = await verifyViewerToken(token, secret, streamId);
+            if (!verdict.ok) closeWith = { code: verdict.code, reason: verdict.reason, why: verdict.code === CLOSE_FORBIDDEN ? 'forbidden' : 'unauthorized' };
+          }
+        } else if (info.private && config.requireAuthForPrivate) {
+          closeWith = { code: CLOSE_UNAUTHORIZED, reason: 'token required', why: 'unauthorized' };
+        }
+      }
+    } catch (err) {
+      if (aborted) return;
+      releaseIp(ip);
+      reserved = false;
+      log.error({ err, streamId }, 'stream lookup failed during websocket upgrade');
+      return refuse(res, 503, 'lookup_failed', 'stream lookup failed');
+    }
+    if (aborted) return;
+    if (!info.exists) {
+      releaseIp(ip);
+      reserved = false;
+      return refuse(res, 404, 'not_found', 'no such stream');
+    }
+    const data: SocketData = {
+      streamId,
+      ip,
+      state: info.state,
+      closeWith,
+      joined: false,
+      serverClosing: false,
+      windowStartMs: 0,
+      messagesInWindow: 0,
+    };
+    // From here the reservation belongs to the socket and is released in close().
+    reserved = false;
+    res.cork(() => res.upgrade(data, secKey, chooseProtocol(protocolHeader), extensions, context));
+  }
+
+  function endSocket(ws: WebSocket<SocketData>, code: number, reason: string, why: WsRejectReason | null): void {
+    const data = ws.getUserData();
+    if (data.serverClosing) return;
+    data.serverClosing = true;
+    if (why) reject(why);
+    ws.end(code, reason);
+  }
+
+  function onMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const data = ws.getUserData();
+    if (data.serverClosing) return;
+    const now = Date.now();
+    if (now - data.windowStartMs >= 1000) {
+      data.windowStartMs = now;
+      data.messagesInWindow = 0;
+    }
+    if (++data.messagesInWindow > maxMessagesPerSecond) return endSocket(ws, 1008, 'message rate limit exceeded', 'flood');
+    if (isBinary) return endSocket(ws, 1003, 'binary messages are not accepted', 'binary');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(message).toString('utf8'));
+    } catch {
+      return endSocket(ws, 1007, 'message is not valid JSON', 'invalid_json');
+    }
+    if (typeof parsed === 'object' && parsed !== null && (parsed as { type?: unknown }).type === 'ping') {
+      ws.send(pongMessage(data.streamId, channelOf(data.streamId).seq, now), false);
+      return;
+    }
+    endSocket(ws, 1008, 'unsupported message type', 'unsupported_message');
+  }
+
+  app.ws<SocketData>(path, {
+    idleTimeout: config.idleTimeoutSec,
+    sendPingsAutomatically: true,
+    maxPayloadLength: config.maxPayloadBytes,
+    maxBackpressure: config.maxBackpressureBytes,
+    // Typed as a number in this uWS build's .d.ts; the addon reads it as a boolean.
+    closeOnBackpressureLimit: 1,
+    upgrade: (res, req, context) => {
+      upgrade(res, req, context).catch((err: unknown) => log.error({ err }, 'websocket upgrade failed'));
+    },
+    open: (ws) => {
+      sockets.add(ws);
+      metrics.connections.inc();
+      const data = ws.getUserData();
+      if (data.closeWith) {
+        const { code, reason, why } = data.closeWith;
+        return endSocket(ws, code, reason, why);
+      }
+      const channel = channelOf(data.streamId);
+      ws.subscribe(channel.topic);
+      viewers.wsJoined(data.streamId);
+      data.joined = true;
+      ws.send(
+        snapshotMessage(data.streamId, channel.seq, Date.now(), {
+          live: channel.live,
+          viewers: viewers.count(data.streamId),
+          peak: viewers.peak(data.streamId),
+          renditions: channel.renditions,
+          state: data.state,
+        }),
+        false,
+      );
+    },
+    message: onMessage,
+    close: (ws, code, message) => {
+      sockets.delete(ws);
+      metrics.connections.dec();
+      const data = ws.getUserData();
+      releaseIp(data.ip);
+      if (data.joined) {
+        viewers.wsLeft(data.streamId);
+        const channel = channels.get(data.streamId);
+        if (channel && !channel.live && app.numSubscribers(channel.topic) === 0) channels.delete(data.streamId);
+      }
+      if (data.serverClosing || code !== 1006) return;
+      if (message.byteLength > 0 && Buffer.from(message).toString() === UWS_OVERSIZE_MESSAGE) reject('oversize');
+      else if (message.byteLength === 0 && broadcastPending) metrics.slowConsumerDrops.inc();
+    },
+  });
+
+  const unsubscribe = bus.subscribe(onEvent);
+  const metricsTimer = setInterval(observeViewers, metricsIntervalMs);
+  metricsTimer.unref();
+
+  return {
+    path,
+    metrics,
+    connectionCount: () => sockets.size,
+    lastSeq: (streamId) => channels.get(streamId)?.seq ?? 0,
+    close() {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      clearInterval(metricsTimer);
+      for (const ws of [...sockets]) {
+        ws.getUserData().serverClosing = true;
+        ws.end(1001, 'server shutting down');
+      }
+    },
+  };
+}

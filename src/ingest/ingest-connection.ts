@@ -1,0 +1,225 @@
+import { performance } from 'node:perf_hooks';
+import { NovaError } from '../errors.js';
+import { RtmpServerSession } from './rtmp/rtmp-server-session.js';
+import { FlvDemuxer } from '../demux/flv/flv-demuxer.js';
+import { FrameQueueWriter } from '../stream/frame-queue.js';
+import { ByteRing } from '../stream/byte-ring.js';
+import { Segmenter } from '../package/segmenter.js';
+import type { PackagedMedia } from '../package/packaged-media.js';
+import type {
+  AudioTrackConfig,
+  FrameSink,
+  MediaFrame,
+  StreamMetadata,
+  VideoTrackConfig,
+} from '../stream/media-frame.js';
+import type { IngestLimits, MainToWorker, StreamResumeState, WorkerToMain } from './ingest-messages.js';
+
+const MAX_LATENCY_SAMPLES = 4096;
+/** the new session's first frame lands this far after the old one's last: about one frame */
+const RESUME_GAP_MS = 40;
+
+/**
+ * One RTMP publisher's whole pipeline, socket bytes in, packaged media out:
+ * RTMP session → FLV demuxer → (per-stream frame queue, packager).
+ * A plain class: the pool task (workers/ingest-connection.worker.ts) is a
+ * thin adapter around it, and tests run it inline.
+ */
+export class IngestConnection implements FrameSink {
+  private readonly session: RtmpServerSession;
+  private readonly demuxer: FlvDemuxer;
+  private segmenter: Segmenter | null = null;
+  private frameQueue: FrameQueueWriter | null = null;
+  private video: VideoTrackConfig | null = null;
+  private audio: AudioTrackConfig | null = null;
+  private publishing = false;
+  private closed = false;
+  private chunkReceivedAt = 0;
+
+  // per-stats-interval counters
+  private bytes = 0;
+  private videoFrames = 0;
+  private audioFrames = 0;
+  private droppedFrames = 0;
+  private latencies = new Float64Array(MAX_LATENCY_SAMPLES);
+  private latencyCount = 0;
+  private lastPtsMs = 0;
+  private nextMsn = 0;
+  /** added to every timestamp so a republish continues the stream's timeline */
+  private timelineOffsetMs = 0;
+  private timelineStartMs: number | null = null;
+  private unpublished = false;
+
+  constructor(
+    private readonly limits: IngestLimits,
+    private readonly emit: (message: WorkerToMain, transfer?: ArrayBuffer[]) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.session = new RtmpServerSession(
+      {
+        send: (bytes) => this.emit({ type: 'send', bytes }),
+        onPublishRequest: (app, streamName, tcUrl) => this.emit({ type: 'publish', app, streamName, tcUrl }),
+        onUnpublish: () => this.unpublish(),
+        onMetadata: (meta) => this.demuxer.metadata(meta),
+        onVideo: (timestamp, body) => {
+          if (this.publishing) this.demuxer.video(timestamp, body);
+        },
+        onAudio: (timestamp, body) => {
+          if (this.publishing) this.demuxer.audio(timestamp, body);
+        },
+      },
+      { maxMessageBytes: limits.maxMessageBytes, maxChunkSize: limits.maxChunkSize },
+    );
+    this.demuxer = new FlvDemuxer(this);
+  }
+
+  get state(): RtmpServerSession['state'] {
+    return this.session.state;
+  }
+
+  /** Socket bytes; receivedAt is epoch ms (performance.timeOrigin based) of the socket read. Throws NovaError on a protocol violation. */
+  push(bytes: Uint8Array, receivedAt: number): void {
+    this.chunkReceivedAt = receivedAt;
+    this.bytes += bytes.byteLength;
+    this.session.push(bytes);
+  }
+
+  handle(message: MainToWorker): void {
+    if (message.type === 'publish_accepted') {
+      this.frameQueue = new FrameQueueWriter(ByteRing.attach(message.frameQueue));
+      this.startPackaging(message.resume);
+      this.publishing = true;
+      this.session.acceptPublish();
+    } else if (message.type === 'publish_rejected') {
+      this.session.rejectPublish(message.code, message.description);
+    }
+  }
+
+  private startPackaging(resume: StreamResumeState | null): void {
+    this.nextMsn = resume?.nextMsn ?? 0;
+    this.timelineStartMs = resume?.timelineStartMs ?? null;
+    this.segmenter = new Segmenter(
+      {
+        rendition: 'source',
+        targetDurationMs: this.limits.targetDurationMs,
+        partTargetMs: this.limits.partTargetMs,
+        now: this.now,
+        startMsn: this.nextMsn,
+        onLongGop: (observedMs: number) => this.emit({ type: 'long_gop', observedMs }),
+      },
+      (media: PackagedMedia) => this.forwardMedia(media),
+    );
+    if (resume?.discontinuity) this.segmenter.discontinuity();
+  }
+
+  private forwardMedia(media: PackagedMedia): void {
+    if (media.kind === 'segment') this.nextMsn = media.msn + 1;
+    // Transfer, don't copy: the packager hands over fresh buffers it no longer uses.
+    const buffer = media.bytes.buffer;
+    const transferable =
+      buffer instanceof ArrayBuffer && media.bytes.byteOffset === 0 && media.bytes.byteLength === buffer.byteLength;
+    this.emit({ type: 'media', media }, transferable ? [buffer] : undefined);
+  }
+
+  // FrameSink ---------------------------------------------------------------
+
+  videoConfig(config: VideoTrackConfig): void {
+    this.video = { ...config, avcC: config.avcC.slice() };
+    this.frameQueue?.writeVideoConfig(config);
+    this.segmenter?.videoConfig(config);
+    this.emit({ type: 'tracks', video: this.video, audio: this.audio });
+  }
+
+  audioConfig(config: AudioTrackConfig): void {
+    this.audio = { ...config, asc: config.asc.slice() };
+    this.frameQueue?.writeAudioConfig(config);
+    this.segmenter?.audioConfig(config);
+    this.emit({ type: 'tracks', video: this.video, audio: this.audio });
+  }
+
+  metadata(meta: StreamMetadata): void {
+    this.frameQueue?.writeMetadata(meta);
+    this.segmenter?.metadata(meta);
+  }
+
+  frame(frame: MediaFrame): void {
+    if (this.timelineStartMs !== null) {
+      this.timelineOffsetMs = this.timelineStartMs - frame.dts;
+      this.timelineStartMs = null;
+    }
+    if (this.timelineOffsetMs !== 0) {
+      frame.dts += this.timelineOffsetMs;
+      frame.pts += this.timelineOffsetMs;
+    }
+    if (frame.track === 'video') this.videoFrames++;
+    else this.audioFrames++;
+    if (frame.pts > this.lastPtsMs) this.lastPtsMs = frame.pts;
+    // The frame queue is for consumers that may lag (the transcoder): when it is full the
+    // frame is dropped for them and counted; packaging below never waits on it.
+    if (this.frameQueue !== null && !this.frameQueue.writeFrame(frame)) this.droppedFrames++;
+    this.segmenter?.frame(frame);
+    if (this.latencyCount < MAX_LATENCY_SAMPLES) {
+      this.latencies[this.latencyCount++] = performance.timeOrigin + performance.now() - this.chunkReceivedAt;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+
+  /** Sends the counters gathered since the last call. */
+  flushStats(): void {
+    const latencies = this.latencies.slice(0, this.latencyCount);
+    this.emit(
+      {
+        type: 'stats',
+        bytes: this.bytes,
+        videoFrames: this.videoFrames,
+        audioFrames: this.audioFrames,
+        latencies,
+        timestampRepairs: this.demuxer.stats.timestampRepairs,
+        droppedFrames: this.droppedFrames,
+        lastPtsMs: this.lastPtsMs,
+        nextMsn: this.nextMsn,
+      },
+      [latencies.buffer],
+    );
+    this.bytes = 0;
+    this.videoFrames = 0;
+    this.audioFrames = 0;
+    this.droppedFrames = 0;
+    this.latencyCount = 0;
+  }
+
+  private unpublish(): void {
+    if (!this.publishing) return;
+    this.publishing = false;
+    this.unpublished = true;
+    this.finishStream('unpublished');
+    this.emit({ type: 'unpublish' });
+  }
+
+  /** Ends packaging (flushes the last partial segment) and the frame queue. Idempotent. */
+  finishStream(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.segmenter?.end();
+    this.frameQueue?.writeEnd(reason);
+    this.flushStats();
+    // A republish on the same key continues numbering and timeline after a discontinuity.
+    this.emit({
+      type: 'resume_state',
+      state: { nextMsn: this.nextMsn, timelineStartMs: this.lastPtsMs + RESUME_GAP_MS, discontinuity: true },
+    });
+  }
+
+  wasUnpublished(): boolean {
+    return this.unpublished;
+  }
+
+  isPublishing(): boolean {
+    return this.publishing;
+  }
+}
+
+export function isProtocolError(err: unknown): err is NovaError {
+  return err instanceof NovaError;
+}

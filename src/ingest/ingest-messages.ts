@@ -1,0 +1,79 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { PackagedMedia } from '../package/packaged-media.js';
+import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
+
+/**
+ * The contract between the main thread (sockets, database, HTTP) and an
+ * ingest connection running in the worker pool. Socket bytes travel through
+ * a SharedArrayBuffer ring (not through these messages); these carry the
+ * rare control events, replies to write, and finished media (transferred).
+ */
+
+export interface IngestLimits {
+  maxMessageBytes: number;
+  maxChunkSize: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  targetDurationMs: number;
+  partTargetMs: number;
+}
+
+/** The Piscina task argument: one per RTMP connection, for the connection's lifetime. */
+export interface IngestTask {
+  connectionId: number;
+  /** ByteRing of socket bytes, each record = 8-byte receive time (epoch ms, f64) + bytes */
+  ingress: SharedArrayBuffer;
+  /** Int32 flags shared with the main thread; see IngressControl */
+  control: SharedArrayBuffer;
+  port: MessagePort;
+  limits: IngestLimits;
+}
+
+/** Indices into the Int32Array over IngestTask.control. */
+export const IngressControl = {
+  /** 1 while the main thread has paused the socket because the ring was full */
+  producerPaused: 0,
+  /** set to 1 by the main thread when the socket closed; the worker drains what is left then ends */
+  socketClosed: 1,
+  /** set to 1 by the main thread to stop the connection (takeover, delete, shutdown) */
+  stopRequested: 2,
+  length: 3,
+} as const;
+
+/** Where a republish on the same key continues: numbering and timeline carry over. */
+export interface StreamResumeState {
+  nextMsn: number;
+  /** ms: the timeline position the new session's first frame maps to */
+  timelineStartMs: number;
+  discontinuity: boolean;
+}
+
+export type WorkerToMain =
+  | { type: 'send'; bytes: Uint8Array }
+  | { type: 'publish'; app: string; streamName: string; tcUrl: string }
+  | { type: 'unpublish' }
+  | { type: 'tracks'; video: VideoTrackConfig | null; audio: AudioTrackConfig | null }
+  | { type: 'media'; media: PackagedMedia }
+  | { type: 'long_gop'; observedMs: number }
+  | {
+      type: 'stats';
+      bytes: number;
+      videoFrames: number;
+      audioFrames: number;
+      /** ms, socket read to frame queued, one per frame since the last stats message */
+      latencies: Float64Array;
+      timestampRepairs: number;
+      droppedFrames: number;
+      lastPtsMs: number;
+      nextMsn: number;
+    }
+  | { type: 'resume_state'; state: StreamResumeState }
+  | { type: 'resume_producer' }
+  | { type: 'closed'; reason: IngestCloseReason; code?: string; message?: string };
+
+export type IngestCloseReason = 'unpublished' | 'disconnected' | 'idle_timeout' | 'stopped' | 'protocol_error' | 'rejected';
+
+export type MainToWorker =
+  | { type: 'publish_accepted'; streamId: string; frameQueue: SharedArrayBuffer; resume: StreamResumeState | null }
+  | { type: 'publish_rejected'; code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied'; description: string }
+  | { type: 'wake' };

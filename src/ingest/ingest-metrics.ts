@@ -1,0 +1,67 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Ingest's metrics, created once per server on its registry. */
+export class IngestMetrics {
+  readonly activeStreams: Gauge;
+  readonly connections: Gauge;
+  readonly latency: Histogram;
+  readonly bytes: Counter;
+  readonly frames: Counter<'track'>;
+  readonly connectionErrors: Counter<'code'>;
+  readonly timestampRepairs: Counter;
+  readonly droppedFrames: Counter;
+  readonly publishRejected: Counter<'reason'>;
+  readonly takeovers: Counter;
+  readonly longGops: Counter;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.activeStreams = new Gauge({ name: 'nova_streaming_active_streams', help: 'Streams being published to this instance', registers });
+    this.connections = new Gauge({ name: 'nova_streaming_rtmp_connections', help: 'Open RTMP connections', registers });
+    this.latency = new Histogram({
+      name: 'nova_streaming_rtmp_ingestion_latency_seconds',
+      help: 'Socket read to frame queued, per frame',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.bytes = new Counter({ name: 'nova_streaming_rtmp_ingested_bytes_total', help: 'RTMP bytes received', registers });
+    this.frames = new Counter({
+      name: 'nova_streaming_rtmp_ingested_frames_total',
+      help: 'Access units parsed from RTMP',
+      labelNames: ['track'],
+      registers,
+    });
+    this.connectionErrors = new Counter({
+      name: 'nova_streaming_rtmp_connection_errors_total',
+      help: 'RTMP connections closed for a protocol error, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.timestampRepairs = new Counter({
+      name: 'nova_streaming_timestamp_repairs_total',
+      help: 'Timestamps that jumped, repeated or wrapped and were repaired',
+      registers,
+    });
+    this.droppedFrames = new Counter({
+      name: 'nova_streaming_frame_queue_dropped_total',
+      help: 'Frames not written to a full per-stream frame queue',
+      registers,
+    });
+    this.publishRejected = new Counter({
+      name: 'nova_streaming_rtmp_publish_rejected_total',
+      help: 'Publish attempts refused',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.takeovers = new Counter({
+      name: 'nova_streaming_rtmp_takeovers_total',
+      help: 'Publishers replaced by a newer one on the same key',
+      registers,
+    });
+    this.longGops = new Counter({
+      name: 'nova_streaming_long_gop_total',
+      help: 'Segments longer than the target because the keyframe interval exceeds it',
+      registers,
+    });
+  }
+}

@@ -1,0 +1,358 @@
+import net from 'node:net';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import type { Piscina } from 'piscina';
+import type { Logger } from '../log.js';
+import { ByteRing } from '../stream/byte-ring.js';
+import type { IngestMetrics } from './ingest-metrics.js';
+import {
+  IngressControl,
+  type IngestCloseReason,
+  type IngestLimits,
+  type IngestTask,
+  type MainToWorker,
+  type StreamResumeState,
+  type WorkerToMain,
+} from './ingest-messages.js';
+import type { PackagedMedia } from '../package/packaged-media.js';
+import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
+import type { StreamEndReason } from '../control/events/stream-events.js';
+
+/** What ingest needs from the control plane: key checks and the stream's life. */
+export interface IngestLifecycle {
+  /** Resolves the stream a key publishes to, or null for an unknown or revoked key. */
+  authorize(app: string, streamName: string): Promise<{ streamId: string } | null>;
+  started(streamId: string): Promise<void>;
+  tracksChanged(streamId: string, video: VideoTrackConfig | null, audio: AudioTrackConfig | null): void;
+  media(streamId: string, media: PackagedMedia): void;
+  longGop(streamId: string, observedMs: number): void;
+  stats(streamId: string, bytes: number, videoFrames: number): void;
+  ended(streamId: string, reason: StreamEndReason): Promise<void>;
+}
+
+export interface RtmpIngestOptions {
+  host: string;
+  port: number;
+  limits: IngestLimits;
+  ingressRingBytes: number;
+  frameQueueBytes: number;
+  maxConnections: number;
+  onDuplicatePublish: 'takeover' | 'refuse';
+}
+
+const RECEIVED_AT_BYTES = 8;
+
+interface Connection {
+  id: number;
+  socket: net.Socket;
+  ring: ByteRing;
+  control: Int32Array;
+  port: MessagePort;
+  /** a socket chunk that did not fit in the ring; the socket is paused while set */
+  pending: Buffer | null;
+  streamId: string | null;
+  /** set when this connection's stream was handed to a newer publisher */
+  endReason: StreamEndReason | null;
+  done: Promise<void>;
+  resolveDone: () => void;
+}
+
+interface LiveStream {
+  streamId: string;
+  connection: Connection;
+  frameQueue: SharedArrayBuffer;
+}
+
+/**
+ * The RTMP listener on the main thread. It only moves bytes: each socket's
+ * data is copied into that connection's shared ring and a pool task does the
+ * rest. It also owns publish decisions (key check, duplicate publishers)
+ * because they need the database and see every connection.
+ */
+export class RtmpIngestServer {
+  private readonly server: net.Server;
+  private readonly connections = new Map<number, Connection>();
+  private readonly live = new Map<string, LiveStream>();
+  /** what a republish on a key continues from, by stream id */
+  private readonly resumeStates = new Map<string, StreamResumeState>();
+  private nextConnectionId = 1;
+  private readonly receivedAtHeader = new Uint8Array(RECEIVED_AT_BYTES);
+  private readonly receivedAtView = new DataView(this.receivedAtHeader.buffer);
+  private closing = false;
+
+  constructor(
+    private readonly options: RtmpIngestOptions,
+    private readonly pool: Piscina,
+    private readonly lifecycle: IngestLifecycle,
+    private readonly metrics: IngestMetrics,
+    private readonly log: Logger,
+  ) {
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.maxConnections = options.maxConnections;
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  get liveStreamIds(): string[] {
+    return [...this.live.keys()];
+  }
+
+  /** The shared frame queue of a live stream (for the transcoder and tests), or null. */
+  frameQueueOf(streamId: string): SharedArrayBuffer | null {
+    return this.live.get(streamId)?.frameQueue ?? null;
+  }
+
+  /** Disconnects a stream's publisher (DELETE on the API, shutdown). */
+  stopStream(streamId: string, reason: StreamEndReason): Promise<void> {
+    const stream = this.live.get(streamId);
+    if (!stream) return Promise.resolve();
+    stream.connection.endReason = reason;
+    this.stopConnection(stream.connection);
+    return stream.connection.done;
+  }
+
+  /** Stops accepting, ends every stream cleanly (segments flushed, ENDED), waits at most graceMs. */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const all = [...this.connections.values()];
+    for (const connection of all) {
+      connection.endReason = 'shutdown';
+      this.stopConnection(connection);
+    }
+    const finished = Promise.all(all.map((connection) => connection.done));
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([finished, timeout]);
+    for (const connection of this.connections.values()) connection.socket.destroy();
+    await serverClosed;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const id = this.nextConnectionId++;
+    const ring = ByteRing.create(this.options.ingressRingBytes);
+    const controlBuffer = new SharedArrayBuffer(IngressControl.length * Int32Array.BYTES_PER_ELEMENT);
+    const { port1, port2 } = new MessageChannel();
+    let resolveDone!: () => void;
+    const done = new Promise<void>((resolve) => (resolveDone = resolve));
+    const connection: Connection = {
+      id,
+      socket,
+      ring,
+      control: new Int32Array(controlBuffer),
+      port: port1,
+      pending: null,
+      streamId: null,
+      endReason: null,
+      done,
+      resolveDone,
+    };
+    this.connections.set(id, connection);
+    this.metrics.connections.inc();
+    const log = this.log.child({ connection: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
+    log.debug('rtmp connection accepted');
+
+    port1.on('message', (message: WorkerToMain) => this.onWorkerMessage(connection, message, log));
+    socket.on('data', (chunk: Buffer) => this.onSocketData(connection, chunk));
+    socket.on('error', (err) => log.debug({ err: err.message }, 'rtmp socket error'));
+    socket.on('close', () => {
+      Atomics.store(connection.control, IngressControl.socketClosed, 1);
+      ring.notify();
+    });
+
+    const task: IngestTask = { connectionId: id, ingress: ring.buffer, control: controlBuffer, port: port2, limits: this.options.limits };
+    this.pool
+      .run(task, { transferList: [port2] })
+      .catch((err: unknown) => {
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'ingest task failed');
+        return 'protocol_error' as IngestCloseReason;
+      })
+      .then(() => this.finish(connection, log));
+  }
+
+  private onSocketData(connection: Connection, chunk: Buffer): void {
+    this.receivedAtView.setFloat64(0, performance.timeOrigin + performance.now(), true);
+    if (connection.ring.tryWrite(this.receivedAtHeader, chunk)) {
+      connection.ring.notify();
+      return;
+    }
+    // Ring full: stop reading the socket (TCP pushes back on the encoder) until the worker drains.
+    connection.pending = chunk;
+    connection.socket.pause();
+    Atomics.store(connection.control, IngressControl.producerPaused, 1);
+    connection.ring.notify();
+  }
+
+  private resumeProducer(connection: Connection): void {
+    const pending = connection.pending;
+    if (pending === null) return;
+    this.receivedAtView.setFloat64(0, performance.timeOrigin + performance.now(), true);
+    if (connection.ring.tryWrite(this.receivedAtHeader, pending)) {
+      connection.pending = null;
+      connection.ring.notify();
+      connection.socket.resume();
+    } else {
+      Atomics.store(connection.control, IngressControl.producerPaused, 1);
+      connection.ring.notify();
+    }
+  }
+
+  private onWorkerMessage(connection: Connection, message: WorkerToMain, log: Logger): void {
+    switch (message.type) {
+      case 'send':
+        if (!connection.socket.destroyed) connection.socket.write(message.bytes);
+        break;
+      case 'resume_producer':
+        this.resumeProducer(connection);
+        break;
+      case 'publish':
+        void this.onPublish(connection, message.app, message.streamName, log);
+        break;
+      case 'unpublish':
+        if (connection.streamId) log.info({ stream: connection.streamId }, 'publisher unpublished');
+        break;
+      case 'tracks':
+        if (connection.streamId) this.lifecycle.tracksChanged(connection.streamId, message.video, message.audio);
+        break;
+      case 'media':
+        if (connection.streamId) this.lifecycle.media(connection.streamId, message.media);
+        break;
+      case 'long_gop':
+        this.metrics.longGops.inc();
+        if (connection.streamId) this.lifecycle.longGop(connection.streamId, message.observedMs);
+        break;
+      case 'stats':
+        this.metrics.bytes.inc(message.bytes);
+        this.metrics.frames.inc({ track: 'video' }, message.videoFrames);
+        this.metrics.frames.inc({ track: 'audio' }, message.audioFrames);
+        for (let i = 0; i < message.latencies.length; i++) this.metrics.latency.observe(message.latencies[i]! / 1000);
+        if (message.timestampRepairs > 0) this.metrics.timestampRepairs.inc(message.timestampRepairs);
+        if (message.droppedFrames > 0) this.metrics.droppedFrames.inc(message.droppedFrames);
+        if (connection.streamId) this.lifecycle.stats(connection.streamId, message.bytes, message.videoFrames);
+        break;
+      case 'resume_state':
+        if (connection.streamId) this.resumeStates.set(connection.streamId, message.state);
+        break;
+      case 'closed':
+        if (message.code) {
+          this.metrics.connectionErrors.inc({ code: message.code });
+          log.warn({ code: message.code, reason: message.message }, 'rtmp connection closed: protocol error');
+        } else {
+          log.debug({ reason: message.reason }, 'rtmp connection ended');
+        }
+        if (connection.endReason === null) connection.endReason = endReasonOf(message.reason);
+        connection.socket.end();
+        setTimeout(() => connection.socket.destroy(), 1000).unref();
+        break;
+    }
+  }
+
+  private async onPublish(connection: Connection, app: string, streamName: string, log: Logger): Promise<void> {
+    const reject = (code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied', description: string, reason: string) => {
+      this.metrics.publishRejected.inc({ reason });
+      // The key is never logged: only that it was refused and why.
+      log.warn({ reason, app }, 'publish refused');
+      this.send(connection, { type: 'publish_rejected', code, description });
+      setTimeout(() => this.stopConnection(connection), 200).unref();
+    };
+    let target: { streamId: string } | null;
+    try {
+      target = await this.lifecycle.authorize(app, streamName);
+    } catch (err) {
+      log.error({ err: err instanceof Error ? err.message : String(err) }, 'key check failed');
+      reject('NetStream.Publish.Denied', 'server error', 'error');
+      return;
+    }
+    if (target === null) {
+      reject('NetStream.Publish.BadName', 'unknown or revoked stream key', 'bad_key');
+      return;
+    }
+    if (connection.socket.destroyed || this.closing) return;
+    const { streamId } = target;
+    const current = this.live.get(streamId);
+    if (current && current.connection !== connection) {
+      if (this.options.onDuplicatePublish === 'refuse') {
+        reject('NetStream.Publish.BadName', 'stream is already being published', 'duplicate');
+        return;
+      }
+      // Newest publisher wins (OBS reconnecting after a network blip while the old socket lingers).
+      log.info({ stream: streamId, replaced: current.connection.id }, 'publisher takeover');
+      this.metrics.takeovers.inc();
+      current.connection.endReason = 'taken_over';
+      this.stopConnection(current.connection);
+      await current.connection.done;
+      if (connection.socket.destroyed) return;
+    }
+    const frameQueue = ByteRing.create(this.options.frameQueueBytes).buffer;
+    connection.streamId = streamId;
+    this.live.set(streamId, { streamId, connection, frameQueue });
+    const resume = this.resumeStates.get(streamId) ?? null;
+    this.send(connection, { type: 'publish_accepted', streamId, frameQueue, resume });
+    this.metrics.activeStreams.set(this.live.size);
+    log.info({ stream: streamId, app, resumed: resume !== null }, 'stream publishing');
+    try {
+      await this.lifecycle.started(streamId);
+    } catch (err) {
+      log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'marking stream active failed');
+    }
+  }
+
+  private send(connection: Connection, message: MainToWorker): void {
+    try {
+      connection.port.postMessage(message);
+    } catch {
+      // port already closed: the connection is gone
+    }
+  }
+
+  private stopConnection(connection: Connection): void {
+    Atomics.store(connection.control, IngressControl.stopRequested, 1);
+    connection.ring.notify();
+  }
+
+  private finish(connection: Connection, log: Logger): void {
+    this.connections.delete(connection.id);
+    this.metrics.connections.dec();
+    connection.port.close();
+    if (!connection.socket.destroyed) connection.socket.destroy();
+    const streamId = connection.streamId;
+    if (streamId !== null && this.live.get(streamId)?.connection === connection) {
+      this.live.delete(streamId);
+      this.metrics.activeStreams.set(this.live.size);
+      const reason = connection.endReason ?? 'disconnected';
+      // A taken-over stream stays live under its new publisher: no ENDED in between.
+      if (reason !== 'taken_over') {
+        this.lifecycle.ended(streamId, reason).catch((err: unknown) => {
+          log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'marking stream ended failed');
+        });
+      }
+    }
+    connection.resolveDone();
+  }
+}
+
+function endReasonOf(reason: IngestCloseReason): StreamEndReason {
+  switch (reason) {
+    case 'unpublished':
+      return 'unpublished';
+    case 'idle_timeout':
+      return 'idle_timeout';
+    case 'protocol_error':
+      return 'error';
+    case 'stopped':
+      return 'shutdown';
+    default:
+      return 'disconnected';
+  }
+}

@@ -1,0 +1,245 @@
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import uWS from 'uWebSockets.js';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetricsRegistry, type Registry } from './ops/metrics.js';
+import { registerOpsRoutes } from './ops/ops-routes.js';
+import { openDatabase, type Database } from './control/db/database.js';
+import { StreamRepository } from './control/db/stream-repository.js';
+import { resolveAdminToken } from './control/auth/admin-token.js';
+import { registerStreamRoutes } from './control/api/streams-routes.js';
+import { createEventBus } from './control/events/create-event-bus.js';
+import type { EventBus } from './control/events/stream-events.js';
+import { StreamLifecycle } from './control/stream-lifecycle.js';
+import { ViewerCounter } from './control/viewers/viewer-counter.js';
+import { RedisViewerStore } from './control/viewers/redis-viewer-store.js';
+import { SegmentStore } from './deliver/store/segment-store.js';
+import { registerMediaRoutes } from './deliver/http/media-routes.js';
+import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
+import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
+import { IngestMetrics } from './ingest/ingest-metrics.js';
+import { RtmpIngestServer } from './ingest/rtmp-ingest-server.js';
+
+export interface NovaServer {
+  readonly rtmpPort: number;
+  readonly httpPort: number;
+  readonly adminToken: string;
+  readonly databaseKind: Database['kind'];
+  readonly config: Config;
+  readonly registry: Registry;
+  readonly repo: StreamRepository;
+  readonly bus: EventBus;
+  readonly ingest: RtmpIngestServer;
+  readonly store: SegmentStore;
+  readonly lifecycle: StreamLifecycle;
+  readonly viewers: ViewerCounter;
+  readonly hub: WebSocketHub;
+  /** Graceful stop: no new connections, streams ended cleanly (ENDED), everything closed. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** an already-open database (tests share one PGlite per process) */
+  database?: Database;
+}
+
+/** The ingest task runs as TypeScript under tsx in development and tests, as JavaScript from dist/ in production. */
+function workerFilename(): string {
+  const self = fileURLToPath(import.meta.url);
+  const extension = self.endsWith('.ts') ? '.ts' : '.js';
+  return fileURLToPath(new URL(`../workers/ingest-connection.worker${extension}`, import.meta.url));
+}
+
+function hostForUrls(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? os.hostname() || 'localhost' : host;
+}
+
+/** The composition root: builds every component from the config and starts the listeners. */
+export async function startServer(config: Config, options: StartOptions = {}): Promise<NovaServer> {
+  const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId });
+  const registry = createMetricsRegistry();
+  const ownsDatabase = options.database === undefined;
+  const database = options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log.child({ component: 'db' })));
+  const repo = new StreamRepository(database.db);
+  const adminToken = await resolveAdminToken(config, log);
+
+  // A previous run of this instance that died without a clean stop left its streams ACTIVE.
+  const recovered = await repo.endAllActiveForInstance(config.instanceId, 'error');
+  if (recovered.length > 0) log.warn({ streams: recovered.length }, 'ended streams left ACTIVE by a previous run of this instance');
+
+  const bus = createEventBus(config, log.child({ component: 'bus' }));
+  const viewerStore = config.redisUrl ? new RedisViewerStore({ url: config.redisUrl, instanceId: config.instanceId, log: log.child({ component: 'viewer-store' }) }) : null;
+  const viewers = new ViewerCounter({ instanceId: config.instanceId, bus, log: log.child({ component: 'viewers' }), store: viewerStore });
+
+  const store = new SegmentStore({
+    windowSegments: config.delivery.playlistWindow,
+    maxBytes: config.delivery.storeMaxBytes,
+  });
+  const lifecycle = new StreamLifecycle(
+    repo,
+    bus,
+    {
+      beginStream: (streamId) => void store.beginStream(streamId, []),
+      setRenditions: (streamId, renditions) => store.updateRenditions(streamId, renditions),
+      add: (streamId, media) => void store.add(streamId, media),
+      endStream: (streamId) => store.endStream(streamId),
+    },
+    config.instanceId,
+    log.child({ component: 'lifecycle' }),
+  );
+
+  const pool = new Piscina({
+    filename: workerFilename(),
+    minThreads: 1,
+    maxThreads: config.workerThreads,
+    // A task is a whole connection that mostly waits (Atomics.waitAsync): many share a thread.
+    concurrentTasksPerWorker: 256,
+    idleTimeout: 60_000,
+  });
+  const ingestMetrics = new IngestMetrics(registry);
+  const ingest = new RtmpIngestServer(
+    {
+      host: config.host,
+      port: config.rtmpPort,
+      limits: {
+        maxMessageBytes: config.rtmp.maxMessageBytes,
+        maxChunkSize: config.rtmp.maxChunkSize,
+        handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs,
+        idleTimeoutMs: config.rtmp.idleTimeoutMs,
+        targetDurationMs: config.delivery.targetDurationMs,
+        partTargetMs: config.delivery.partTargetMs,
+      },
+      ingressRingBytes: config.rtmp.ingressRingBytes,
+      frameQueueBytes: config.rtmp.frameQueueBytes,
+      maxConnections: config.rtmp.maxConnections,
+      onDuplicatePublish: config.rtmp.onDuplicatePublish,
+    },
+    pool,
+    lifecycle,
+    ingestMetrics,
+    log.child({ component: 'rtmp' }),
+  );
+  const rtmpPort = await ingest.listen();
+
+  const app = uWS.App();
+  const urlHost = hostForUrls(config.host);
+  const httpBaseFor = (port: number): string => config.publicHttpUrl?.replace(/\/+$/, '') ?? `http://${urlHost}:${port}`;
+  const rtmpBase = (config.publicRtmpUrl?.replace(/\/+$/, '') ?? `rtmp://${urlHost}:${rtmpPort}`) + '/live';
+
+  const hub = registerWebSocketHub(app, {
+    bus,
+    viewers,
+    metrics: registry,
+    log: log.child({ component: 'ws' }),
+    config: {
+      idleTimeoutSec: config.ws.idleTimeoutSec,
+      maxBackpressureBytes: config.ws.maxBackpressureBytes,
+      maxPayloadBytes: 4096,
+      maxConnectionsPerIp: config.ws.maxConnectionsPerIp,
+      jwtSecret: config.ws.jwtSecret,
+      requireAuthForPrivate: true,
+    },
+    streamInfo: async (streamId) => {
+      const stream = await repo.get(streamId);
+      if (!stream) return { exists: false, private: false, state: {} };
+      const live = lifecycle.liveInfo(streamId);
+      return {
+        exists: true,
+        private: stream.private,
+        state: {
+          status: stream.status,
+          viewers: viewers.count(streamId),
+          peak_viewers: Math.max(stream.peakViewers, viewers.peak(streamId)),
+          renditions: live?.renditions ?? stream.renditions,
+          started_at: stream.startedAt?.toISOString() ?? null,
+        },
+      };
+    },
+  });
+  registerMediaRoutes(app, {
+    store,
+    config: {
+      corsOrigins: config.delivery.corsOrigins,
+      cdnBaseUrl: config.delivery.cdnBaseUrl,
+      playbackSigningKey: config.delivery.playbackSigningKey,
+      partTargetMs: config.delivery.partTargetMs,
+      targetDurationMs: config.delivery.targetDurationMs,
+    },
+    metrics: registry,
+    log: log.child({ component: 'media' }),
+    onPlaybackRequest: (streamId, _kind, clientKey) => viewers.touchPlayback(streamId, clientKey),
+  });
+  let httpPort = config.httpPort;
+  registerStreamRoutes(app, {
+    repo,
+    adminToken,
+    get urls() {
+      return { rtmpBase, httpBase: httpBaseFor(httpPort) };
+    },
+    onDelete: (streamId) => void ingest.stopStream(streamId, 'deleted'),
+    liveInfo: (streamId) => {
+      const live = lifecycle.liveInfo(streamId);
+      return live ? { viewers: viewers.count(streamId), renditions: live.renditions } : null;
+    },
+    log: log.child({ component: 'api' }),
+  });
+  registerOpsRoutes(app, {
+    registry,
+    checks: [
+      { name: 'database', check: async () => (await database.ping(), { ok: true, detail: database.kind }) },
+      { name: 'rtmp', check: async () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) },
+    ],
+    ready: async () => {
+      await database.ping();
+      return true;
+    },
+    warnings: () => [],
+  });
+  app.any('/*', (res, req) => {
+    const ctx = captureRequest(res, req);
+    sendJson(res, ctx, 404, { error: { code: 'NOVA_ERR_NOT_FOUND', message: `no route for ${ctx.method} ${ctx.url}` } });
+  });
+
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+    app.listen(config.host, config.httpPort, (token) => {
+      if (token) resolve(token);
+      else reject(new Error(`cannot listen on ${config.host}:${config.httpPort}`));
+    });
+  });
+  httpPort = uWS.us_socket_local_port(listenSocket);
+
+  let stopped: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      await ingest.close(config.shutdownGraceMs);
+      hub.close();
+      uWS.us_listen_socket_close(listenSocket);
+      lifecycle.close();
+      await viewers.close();
+      await pool.destroy();
+      await bus.close();
+      if (ownsDatabase) await database.close();
+    })();
+    return stopped;
+  };
+
+  return {
+    rtmpPort,
+    httpPort,
+    adminToken,
+    databaseKind: database.kind,
+    config,
+    registry,
+    repo,
+    bus,
+    ingest,
+    store,
+    lifecycle,
+    viewers,
+    hub,
+    stop,
+  };
+}

@@ -1,0 +1,339 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import uWS from 'uWebSockets.js';
+import { registerMediaRoutes, type MediaRoutesConfig } from '../../src/deliver/http/media-routes.js';
+import { signPlaybackUrl } from '../../src/deliver/http/playback-token.js';
+import { SegmentStore } from '../../src/deliver/store/segment-store.js';
+import { T0, feed, feedParts, fill } from './synthetic-media.js';
+
+interface Server {
+  base: string;
+  store: SegmentStore;
+  metrics: Registry;
+  playback: { streamId: string; kind: string; clientKey: string }[];
+  close(): void;
+}
+
+const NOW = T0 + 20_000;
+
+async function startServer(config: Partial<MediaRoutesConfig> = {}, storeOptions = {}): Promise<Server> {
+  const app = uWS.App();
+  const store = new SegmentStore({ now: () => NOW, ...storeOptions });
+  const metrics = new Registry();
+  const playback: Server['playback'] = [];
+  registerMediaRoutes(app, {
+    store,
+    config: { corsOrigins: '*', cdnBaseUrl: null, playbackSigningKey: null, partTargetMs: 200, targetDurationMs: 2000, ...config },
+    metrics,
+    log: pino({ level: 'silent' }),
+    onPlaybackRequest: (streamId, kind, clientKey) => playback.push({ streamId, kind, clientKey }),
+    now: () => NOW,
+  });
+  const socket = await new Promise<uWS.us_listen_socket>((resolve, reject) =>
+    app.listen('127.0.0.1', 0, (s) => (s ? resolve(s) : reject(new Error('listen failed')))),
+  );
+  const port = uWS.us_socket_local_port(socket);
+  return {
+    base: `http://127.0.0.1:${port}`,
+    store,
+    metrics,
+    playback,
+    close: () => {
+      store.clear();
+      uWS.us_listen_socket_close(socket);
+    },
+  };
+}
+
+describe('media routes over HTTP', () => {
+  let server: Server;
+  before(async () => {
+    // window 6 + 1 late: segment 0 has been evicted
+    server = await startServer({}, { keepAfterWindow: 1 });
+    feed(server.store, 'live1', 0, 8);
+    feedParts(server.store, 'live1', 8, 3);
+  });
+  after(() => server.close());
+
+  it('serves playlists, MPD and media with their MIME types and cache policies', async () => {
+    const cases: [string, string, string][] = [
+      ['/hls/live1/master.m3u8', 'application/vnd.apple.mpegurl', 'public, max-age=1'],
+      ['/hls/live1/source/video.m3u8', 'application/vnd.apple.mpegurl', 'public, max-age=1'],
+      ['/hls/live1/source/audio.m3u8', 'application/vnd.apple.mpegurl', 'public, max-age=1'],
+      ['/hls/live1/ts/master.m3u8', 'application/vnd.apple.mpegurl', 'public, max-age=1'],
+      ['/hls/live1/source/ts.m3u8', 'application/vnd.apple.mpegurl', 'public, max-age=1'],
+      ['/dash/live1/manifest.mpd', 'application/dash+xml', 'public, max-age=1'],
+      ['/hls/live1/source/video/init.mp4', 'video/mp4', 'public, max-age=31536000, immutable'],
+      ['/hls/live1/source/audio/init.mp4', 'audio/mp4', 'public, max-age=31536000, immutable'],
+      ['/hls/live1/source/video/seg-5.m4s', 'video/mp4', 'public, max-age=31536000, immutable'],
+      ['/hls/live1/source/audio/part-8-1.m4s', 'audio/mp4', 'public, max-age=31536000, immutable'],
+      ['/hls/live1/source/ts/seg-7.ts', 'video/mp2t', 'public, max-age=31536000, immutable'],
+      ['/dash/live1/source/video/seg-7.m4s', 'video/mp4', 'public, max-age=31536000, immutable'],
+    ];
+    for (const [path, type, cache] of cases) {
+      const response = await fetch(server.base + path);
+      assert.equal(response.status, 200, path);
+      assert.equal(response.headers.get('content-type'), type, path);
+      assert.equal(response.headers.get('cache-control'), cache, path);
+      assert.equal(response.headers.get('access-control-allow-origin'), '*', path);
+      assert.match(response.headers.get('etag') ?? '', /^"[^"]+"$/, path);
+      await response.arrayBuffer();
+    }
+    const segment = new Uint8Array(await (await fetch(`${server.base}/hls/live1/source/video/seg-5.m4s`)).arrayBuffer());
+    assert.deepEqual(segment, fill(1000, 'video', 5, 99));
+    const part = new Uint8Array(await (await fetch(`${server.base}/hls/live1/source/video/part-8-2.m4s`)).arrayBuffer());
+    assert.deepEqual(part, fill(100, 'video', 8, 2));
+    const mpd = await (await fetch(`${server.base}/dash/live1/manifest.mpd`)).text();
+    assert.match(mpd, /<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="http:\/\/127\.0\.0\.1:\d+\/time"\/>/);
+    const time = await fetch(`${server.base}/time`);
+    assert.equal(await time.text(), new Date(NOW).toISOString());
+    assert.equal(time.headers.get('cache-control'), 'no-store');
+  });
+
+  it('calls the playback hook for playlists and MPDs only', async () => {
+    server.playback.length = 0;
+    await (await fetch(`${server.base}/hls/live1/master.m3u8`, { headers: { 'user-agent': 'a' } })).text();
+    await (await fetch(`${server.base}/dash/live1/manifest.mpd`, { headers: { 'user-agent': 'a' } })).text();
+    await (await fetch(`${server.base}/hls/live1/source/video/seg-5.m4s`)).arrayBuffer();
+    assert.deepEqual(server.playback.map((p) => `${p.streamId}:${p.kind}`), ['live1:hls', 'live1:dash']);
+    assert.equal(server.playback[0]!.clientKey, server.playback[1]!.clientKey);
+  });
+
+  it('ETag + If-None-Match gives 304 for segments and playlists', async () => {
+    for (const path of ['/hls/live1/source/video/seg-5.m4s', '/hls/live1/source/video.m3u8']) {
+      const first = await fetch(server.base + path);
+      await first.arrayBuffer();
+      const etag = first.headers.get('etag')!;
+      const second = await fetch(server.base + path, { headers: { 'if-none-match': etag } });
+      assert.equal(second.status, 304, path);
+      assert.equal(second.headers.get('etag'), etag);
+      const other = await fetch(server.base + path, { headers: { 'if-none-match': '"nope"' } });
+      assert.equal(other.status, 200);
+      await other.arrayBuffer();
+    }
+  });
+
+  it('Range: 206 with Content-Range for a-b, a- and -n; 416 when unsatisfiable', async () => {
+    const full = fill(1000, 'video', 5, 99);
+    const url = `${server.base}/hls/live1/source/video/seg-5.m4s`;
+    const cases: [string, number, number][] = [
+      ['bytes=0-9', 0, 9],
+      ['bytes=990-', 990, 999],
+      ['bytes=-4', 996, 999],
+      ['bytes=500-5000', 500, 999],
+    ];
+    for (const [range, start, end] of cases) {
+      const response = await fetch(url, { headers: { range } });
+      assert.equal(response.status, 206, range);
+      assert.equal(response.headers.get('content-range'), `bytes ${start}-${end}/1000`, range);
+      assert.deepEqual(new Uint8Array(await response.arrayBuffer()), full.subarray(start, end + 1), range);
+    }
+    for (const range of ['bytes=1000-', 'bytes=5-2', 'bytes=-0', 'pages=1-2']) {
+      const response = await fetch(url, { headers: { range } });
+      assert.equal(response.status, 416, range);
+      assert.equal(response.headers.get('content-range'), 'bytes */1000', range);
+      await response.arrayBuffer();
+    }
+  });
+
+  it('HEAD answers headers and length without a body', async () => {
+    const response = await fetch(`${server.base}/hls/live1/source/video/seg-5.m4s`, { method: 'HEAD' });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-length'), '1000');
+    assert.equal(response.headers.get('content-type'), 'video/mp4');
+    assert.equal((await response.arrayBuffer()).byteLength, 0);
+    const playlist = await fetch(`${server.base}/hls/live1/source/video.m3u8`, { method: 'HEAD' });
+    assert.equal(playlist.status, 200);
+    assert.ok(Number(playlist.headers.get('content-length')) > 100);
+    // the connection is still usable afterwards (no stray body bytes)
+    assert.equal((await fetch(`${server.base}/hls/live1/master.m3u8`)).status, 200);
+  });
+
+  it('CORS preflight', async () => {
+    const response = await fetch(`${server.base}/hls/live1/source/video.m3u8`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://player.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'range' },
+    });
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get('access-control-allow-origin'), '*');
+    assert.match(response.headers.get('access-control-allow-methods')!, /GET/);
+    assert.equal(response.headers.get('access-control-allow-headers'), 'range');
+    assert.match(response.headers.get('access-control-expose-headers')!, /Content-Range/);
+  });
+
+  it('404 JSON for an unknown stream, an evicted segment and an unknown file', async () => {
+    for (const path of ['/hls/nope/master.m3u8', '/hls/live1/source/video/seg-0.m4s', '/hls/live1/source/video/what.txt', '/dash/nope/manifest.mpd', '/hls/live1/720p/video.m3u8']) {
+      const response = await fetch(server.base + path);
+      assert.equal(response.status, 404, path);
+      assert.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'NOVA_ERR_NOT_FOUND', path);
+      assert.ok(body.error.message.length > 0);
+    }
+  });
+
+  it('blocking reload: parked until the part arrives, then served (cacheable by its URL)', async () => {
+    const pending = fetch(`${server.base}/hls/live1/source/video.m3u8?_HLS_msn=8&_HLS_part=4`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(server.store.parkedCount, 1);
+    const gauge = await server.metrics.getSingleMetricAsString('nova_streaming_blocking_reloads_parked');
+    assert.match(gauge, /nova_streaming_blocking_reloads_parked 1/);
+    feedParts(server.store, 'live1', 8, 5, { tracks: ['video'] });
+    const response = await pending;
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('cache-control'), 'public, max-age=1');
+    const text = await response.text();
+    assert.match(text, /part-8-4\.m4s/);
+    assert.match(text, /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="video\/part-8-5\.m4s"/);
+    assert.equal(server.store.parkedCount, 0);
+  });
+
+  it('blocking reload: 400 out of range or malformed, immediate 200 when already there', async () => {
+    const far = await fetch(`${server.base}/hls/live1/source/video.m3u8?_HLS_msn=10`);
+    assert.equal(far.status, 400);
+    assert.equal(((await far.json()) as { error: { code: string } }).error.code, 'NOVA_ERR_BAD_REQUEST');
+    const onlyPart = await fetch(`${server.base}/hls/live1/source/video.m3u8?_HLS_part=1`);
+    assert.equal(onlyPart.status, 400);
+    await onlyPart.arrayBuffer();
+    const ready = await fetch(`${server.base}/hls/live1/source/video.m3u8?_HLS_msn=7`);
+    assert.equal(ready.status, 200);
+    await ready.text();
+  });
+
+  it('preload hint part: the request is held until the part exists', async () => {
+    const video = server.store.getStream('live1')!.renditions.get('source')!.tracks.get('video')!;
+    const next = video.pendingParts[video.pendingParts.length - 1]!.index + 1;
+    const pending = fetch(`${server.base}/hls/live1/source/video/part-8-${next}.m4s`);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    feedParts(server.store, 'live1', 8, next + 1, { tracks: ['video'] });
+    const response = await pending;
+    assert.equal(response.status, 200);
+    assert.deepEqual(new Uint8Array(await response.arrayBuffer()), fill(100, 'video', 8, next));
+  });
+
+  it('counts served media in metrics', async () => {
+    const text = await server.metrics.getSingleMetricAsString('nova_streaming_segments_served_total');
+    assert.match(text, /kind="segment"} [1-9]/);
+    assert.match(text, /kind="playlist"} [1-9]/);
+    assert.match(text, /kind="mpd"} [1-9]/);
+    const store = await server.metrics.getSingleMetricAsString('nova_streaming_segment_store_bytes');
+    assert.match(store, new RegExp(`nova_streaming_segment_store_bytes ${server.store.memoryBytes}`));
+  });
+});
+
+describe('media routes: timeouts and endings', () => {
+  it('503 when the part does not come within 3 target durations; ended answers parked requests', async () => {
+    const server = await startServer({ targetDurationMs: 1000 });
+    try {
+      feed(server.store, 'live1', 0, 2, { partsPerSegment: 4, partDuration: 0.25 });
+      const started = Date.now();
+      const timedOut = await fetch(`${server.base}/hls/live1/source/video.m3u8?_HLS_msn=2&_HLS_part=0`);
+      assert.equal(timedOut.status, 503);
+      assert.ok(Date.now() - started >= 2900, 'waited about 3 target durations');
+      await timedOut.arrayBuffer();
+
+      const parked = fetch(`${server.base}/hls/live1/source/audio.m3u8?_HLS_msn=2`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      server.store.endStream('live1');
+      const ended = await parked;
+      assert.equal(ended.status, 200);
+      assert.equal(ended.headers.get('cache-control'), 'public, max-age=60');
+      assert.match(await ended.text(), /#EXT-X-ENDLIST\n$/);
+      const mpd = await (await fetch(`${server.base}/dash/live1/manifest.mpd`)).text();
+      assert.match(mpd, /type="static"/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('an aborted parked request is forgotten', async () => {
+    const server = await startServer();
+    try {
+      feed(server.store, 'live1', 0, 2);
+      const controller = new AbortController();
+      const parked = fetch(`${server.base}/hls/live1/source/video.m3u8?_HLS_msn=2&_HLS_part=3`, { signal: controller.signal });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(server.store.parkedCount, 1);
+      controller.abort();
+      await assert.rejects(parked);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(server.store.parkedCount, 0);
+      feed(server.store, 'live1', 2, 3); // releasing nobody must not write to the dead response
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('media routes: signed URLs, CDN, CORS allow-list', () => {
+  const key = 'test-signing-key-0123456789';
+
+  it('200 with a valid token (propagated into URIs), 403 expired / bad signature / missing', async () => {
+    const server = await startServer({ playbackSigningKey: key, cdnBaseUrl: 'https://cdn.example.com' });
+    try {
+      feed(server.store, 'live1', 0, 3);
+      const nowSec = Math.floor(NOW / 1000);
+      const token = signPlaybackUrl(key, 'live1', nowSec + 60);
+      const master = await fetch(`${server.base}/hls/live1/master.m3u8?token=${token}`);
+      assert.equal(master.status, 200);
+      assert.match(await master.text(), new RegExp(`source/video\\.m3u8\\?token=${token.replace('.', '\\.')}\n`));
+      const media = await (await fetch(`${server.base}/hls/live1/source/video.m3u8?token=${token}`)).text();
+      assert.match(media, new RegExp(`\nhttps://cdn\\.example\\.com/hls/live1/source/video/seg-2\\.m4s\\?token=${token.replace('.', '\\.')}\n`));
+      assert.match(media, /#EXT-X-MAP:URI="https:\/\/cdn\.example\.com\/hls\/live1\/source\/video\/init\.mp4\?token=/);
+      const mpd = await (await fetch(`${server.base}/dash/live1/manifest.mpd?token=${token}`)).text();
+      assert.match(mpd, /<BaseURL>https:\/\/cdn\.example\.com\/dash\/live1\/<\/BaseURL>/);
+      assert.equal((await fetch(`${server.base}/hls/live1/source/video/seg-2.m4s?token=${token}`)).status, 200);
+
+      const expired = signPlaybackUrl(key, 'live1', nowSec - 1);
+      const forged = `${nowSec + 3600}.${token.split('.')[1]}`;
+      const otherStream = signPlaybackUrl(key, 'other', nowSec + 60);
+      const cases: [string, RegExp][] = [
+        [`?token=${expired}`, /expired/],
+        [`?token=${forged}`, /signature/],
+        [`?token=${otherStream}`, /signature/],
+        ['', /missing/],
+        ['?token=garbage', /malformed/],
+      ];
+      for (const [query, reason] of cases) {
+        for (const path of ['/hls/live1/source/video.m3u8', '/hls/live1/source/video/seg-2.m4s']) {
+          const response = await fetch(`${server.base}${path}${query}`);
+          assert.equal(response.status, 403, `${path}${query}`);
+          const body = (await response.json()) as { error: { code: string; message: string } };
+          assert.equal(body.error.code, 'NOVA_ERR_FORBIDDEN');
+          assert.match(body.error.message, reason);
+        }
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it('CORS allow-list echoes only listed origins', async () => {
+    const server = await startServer({ corsOrigins: ['https://ok.example'] });
+    try {
+      feed(server.store, 'live1', 0, 1);
+      const ok = await fetch(`${server.base}/hls/live1/master.m3u8`, { headers: { origin: 'https://ok.example' } });
+      assert.equal(ok.headers.get('access-control-allow-origin'), 'https://ok.example');
+      assert.equal(ok.headers.get('vary'), 'Origin');
+      await ok.text();
+      const other = await fetch(`${server.base}/hls/live1/master.m3u8`, { headers: { origin: 'https://evil.example' } });
+      assert.equal(other.headers.get('access-control-allow-origin'), null);
+      await other.text();
+    } finally {
+      server.close();
+    }
+  });
+
+  it('large segments stream out intact (tryEnd path)', async () => {
+    const server = await startServer();
+    try {
+      feed(server.store, 'live1', 0, 2, { partBytes: 200_000 }); // 2 MB segments
+      const bytes = new Uint8Array(await (await fetch(`${server.base}/hls/live1/source/video/seg-1.m4s`)).arrayBuffer());
+      assert.deepEqual(bytes, fill(2_000_000, 'video', 1, 99));
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import { SignJWT } from 'jose';
+import { DEFAULT_HUB_CONFIG, metricValue, startHub, type HubFixture } from './support/hub-fixture.js';
+import { TestViewer, waitUntil } from './support/ws-viewer.js';
+
+let fixture: HubFixture;
+let bystander: TestViewer;
+const secret = new TextEncoder().encode(DEFAULT_HUB_CONFIG.jwtSecret!);
+
+function token(claims: Record<string, unknown>, expiresIn: string | number = '5m', key = secret): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(expiresIn).sign(key);
+}
+
+async function rejected(reason: string): Promise<number> {
+  return metricValue(fixture.registry, 'nova_streaming_ws_rejected_total', { reason });
+}
+
+before(async () => {
+  fixture = await startHub({ config: { maxConnectionsPerIp: 20, maxMessagesPerSecond: 10, maxBackpressureBytes: 16 * 1024 } });
+  // A well-behaved viewer on another address: every test checks it is unaffected.
+  bystander = new TestViewer(fixture.url('live1'), { localAddress: '127.0.0.2' });
+  await bystander.waitFor((m) => m.type === 'snapshot');
+});
+
+after(async () => {
+  bystander.close();
+  await fixture.close();
+});
+
+async function assertBystanderFine(): Promise<void> {
+  const before = bystander.messages.length;
+  bystander.ws.send(JSON.stringify({ type: 'ping' }));
+  await bystander.waitFor((m, i = bystander.messages.indexOf(m)) => m.type === 'pong' && i >= before);
+  assert.equal(bystander.ws.readyState, bystander.ws.OPEN);
+}
+
+test('oversized frame: closed by uWS (maxPayloadLength), counted as oversize', async () => {
+  const v = new TestViewer(fixture.url('live1'));
+  await v.opened;
+  const count = await rejected('oversize');
+  v.ws.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(10_000) }));
+  const { code } = await v.closed;
+  assert.equal(code, 1006);
+  await waitUntil(async () => (await rejected('oversize')) === count + 1, 2000, 'oversize counter');
+  await assertBystanderFine();
+});
+
+test('binary garbage: 1003; invalid JSON: 1007; unsupported type: 1008', async () => {
+  const cases: Array<[string, (v: TestViewer) => void, number, string]> = [
+    ['binary', (v) => v.ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef]), { binary: true }), 1003, 'binary'],
+    ['invalid_json', (v) => v.ws.send('{"type": "ping"'), 1007, 'not valid JSON'],
+    ['unsupported_message', (v) => v.ws.send('{"type":"subscribe","stream":"*"}'), 1008, 'unsupported'],
+  ];
+  for (const [reason, misbehave, expectedCode, reasonText] of cases) {
+    const v = new TestViewer(fixture.url('live1'));
+    await v.opened;
+    const count = await rejected(reason);
+    misbehave(v);
+    const { code, reason: closeReason } = await v.closed;
+    assert.equal(code, expectedCode, reason);
+    assert.match(closeReason, new RegExp(reasonText));
+    assert.equal(await rejected(reason), count + 1);
+  }
+  await assertBystanderFine();
+});
+
+test('message flood beyond the per-second limit: 1008', async () => {
+  const v = new TestViewer(fixture.url('live1'));
+  await v.opened;
+  for (let i = 0; i < 50; i++) v.ws.send('{"type":"ping"}');
+  const { code, reason } = await v.closed;
+  assert.equal(code, 1008);
+  assert.match(reason, /rate/);
+  assert.equal(await rejected('flood'), 1);
+  assert.ok(v.ofType('pong').length <= 10, 'no more than the limit was answered');
+  await assertBystanderFine();
+});
+
+test('tokens: private stream without/with bad/expired/foreign token is closed 4401/4403; a valid one is admitted', async () => {
+  const expired = await token({ stream_id: 'secret1' }, Math.floor(Date.now() / 1000) - 60);
+  const forged = await token({ stream_id: 'secret1' }, '5m', new TextEncoder().encode('not-the-secret-not-the-secret-xx'));
+  const foreign = await token({ stream_id: 'live1' });
+  const cases: Array<[string, string | undefined, string[] | undefined, number, RegExp]> = [
+    ['none', undefined, undefined, 4401, /required/],
+    ['garbage', 'token=not.a.jwt', undefined, 4401, /invalid/],
+    ['expired', `token=${expired}`, undefined, 4401, /expired/],
+    ['forged', undefined, ['nova.v1', `bearer.${forged}`], 4401, /invalid/],
+    ['foreign', `token=${foreign}`, undefined, 4403, /not valid for this stream/],
+  ];
+  for (const [name, query, protocols, expectedCode, reasonPattern] of cases) {
+    const v = new TestViewer(fixture.url('secret1', query), { protocols });
+    const { code, reason } = await v.closed;
+    assert.equal(code, expectedCode, name);
+    assert.match(reason, reasonPattern, name);
+    assert.equal(v.ofType('snapshot').length, 0, `${name}: no state leaked`);
+  }
+  assert.equal(await rejected('unauthorized'), 4);
+  assert.equal(await rejected('forbidden'), 1);
+
+  const good = new TestViewer(fixture.url('secret1'), { protocols: ['nova.v1', `bearer.${await token({ stream_id: 'secret1', sub: 'u1' })}`] });
+  await good.waitFor((m) => m.type === 'snapshot');
+  assert.equal(good.ws.protocol, 'nova.v1');
+  const wildcard = new TestViewer(fixture.url('secret1', `token=${await token({ stream_id: '*' })}`));
+  await wildcard.waitFor((m) => m.type === 'snapshot');
+  good.close();
+  wildcard.close();
+  await assertBystanderFine();
+});
+
+test('refused before the upgrade: bad id 400, unknown stream 404', async () => {
+  const bad = new TestViewer(`ws://127.0.0.1:${fixture.port}/api/v1/streams/${encodeURIComponent('../etc')}/ws`);
+  await bad.closed;
+  assert.equal(bad.rejectedStatus, 400);
+  const missing = new TestViewer(fixture.url('nope'));
+  await missing.closed;
+  assert.equal(missing.rejectedStatus, 404);
+  assert.equal(await rejected('bad_stream_id'), 1);
+  assert.equal(await rejected('not_found'), 1);
+});
+
+test('connection storm beyond the per-IP cap: the excess gets 429, admitted ones work, the cap frees up on close', async () => {
+  await waitUntil(() => fixture.hub.connectionCount() === 1, 3000, 'only the bystander left');
+  const storm = Array.from({ length: 40 }, () => new TestViewer(fixture.url('live1'), { localAddress: '127.0.0.3' }));
+  await Promise.all(storm.map((v) => v.opened.catch(() => {})));
+  const admitted = storm.filter((v) => v.rejectedStatus === null);
+  const refused = storm.filter((v) => v.rejectedStatus === 429);
+  assert.equal(admitted.length, 20);
+  assert.equal(refused.length, 20);
+  assert.equal(await rejected('ip_limit'), 20);
+  await Promise.all(admitted.map((v) => v.waitFor((m) => m.type === 'snapshot')));
+  await assertBystanderFine();
+  admitted[0]!.close();
+  await waitUntil(() => fixture.hub.connectionCount() === 20, 3000, 'one closed');
+  const late = new TestViewer(fixture.url('live1'), { localAddress: '127.0.0.3' });
+  await late.waitFor((m) => m.type === 'snapshot');
+  for (const v of [...storm, late]) v.close();
+});
+
+test('slow consumer: a socket that never reads is closed at the backpressure limit and counted; others keep receiving', async () => {
+  // A raw client that completes the handshake and then stops reading.
+  const port = fixture.port;
+  const stuck = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => stuck.once('connect', () => resolve()));
+  stuck.setNoDelay(true);
+  stuck.write(
+    'GET /api/v1/streams/live1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  await new Promise<void>((resolve) => stuck.once('data', () => resolve()));
+  stuck.pause();
+  let stuckClosed = false;
+  stuck.on('close', () => (stuckClosed = true));
+  stuck.on('error', () => {});
+  const fast = new TestViewer(fixture.url('live1'));
+  await fast.waitFor((m) => m.type === 'snapshot');
+
+  const big = Array.from({ length: 40 }, (_, i) => ({
+    name: `r${i}-${'z'.repeat(100)}`, width: 1920, height: 1080, bandwidth: 6_000_000, codecs: 'avc1.640028', frameRate: 30,
+  }));
+  let sent = 0;
+  const deadline = Date.now() + 15_000;
+  while ((await metricValue(fixture.registry, 'nova_streaming_ws_slow_consumer_drops_total')) === 0) {
+    assert.ok(Date.now() < deadline, 'slow consumer was never dropped');
+    for (let i = 0; i < 20; i++, sent++) {
+      fixture.bus.publish({ type: 'quality_changed', streamId: 'live1', instanceId: 'x', at: Date.now(), renditions: big });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  // The client was paused, so it learns of the close only once it reads again.
+  stuck.resume();
+  await waitUntil(() => stuckClosed, 5000, 'stuck socket closed');
+  assert.equal(fixture.hub.connectionCount(), 2, 'bystander and fast viewer remain');
+  // The fast viewer got every message, in order.
+  await waitUntil(() => fast.ofType('quality_changed').length === sent, 10_000, 'fast viewer to receive everything');
+  // seq counts every broadcast (viewer counts too): no gap anywhere after the snapshot.
+  const seqs = fast.messages.slice(1).map((m) => m.seq);
+  assert.deepEqual(seqs, seqs.map((_, i) => fast.messages[0]!.seq + 1 + i));
+  assert.equal(fast.ws.readyState, fast.ws.OPEN);
+  fast.close();
+  stuck.destroy();
+});

@@ -1,0 +1,83 @@
+import { ByteRing } from '../src/stream/byte-ring.js';
+import { NovaError } from '../src/errors.js';
+import { IngestConnection } from '../src/ingest/ingest-connection.js';
+import {
+  IngressControl,
+  type IngestCloseReason,
+  type IngestTask,
+  type MainToWorker,
+  type WorkerToMain,
+} from '../src/ingest/ingest-messages.js';
+
+const STATS_INTERVAL_MS = 1000;
+const WAIT_SLICE_MS = 250;
+const RECEIVED_AT_BYTES = 8;
+
+/**
+ * Piscina task: runs one RTMP connection for its whole life. A thin adapter
+ * (hls.js's transmuxer-worker pattern): bytes from the shared ingress ring
+ * into IngestConnection, its messages out through the task's MessagePort.
+ * Many connections share a worker (concurrentTasksPerWorker): each waits
+ * with Atomics.waitAsync, never blocking the thread.
+ */
+export default async function runIngestConnection(task: IngestTask): Promise<IngestCloseReason> {
+  const ring = ByteRing.attach(task.ingress);
+  const control = new Int32Array(task.control);
+  const port = task.port;
+  const emit = (message: WorkerToMain, transfer?: ArrayBuffer[]): void => {
+    port.postMessage(message, transfer);
+  };
+  const connection = new IngestConnection(task.limits, emit);
+  port.on('message', (message: MainToWorker) => connection.handle(message));
+
+  const startedAt = Date.now();
+  let lastDataAt = startedAt;
+  let lastStatsAt = startedAt;
+  let reason: IngestCloseReason = 'disconnected';
+  let error: NovaError | null = null;
+
+  try {
+    for (;;) {
+      let record = ring.read();
+      while (record !== null) {
+        const receivedAt = new DataView(record.buffer, record.byteOffset, RECEIVED_AT_BYTES).getFloat64(0, true);
+        connection.push(record.subarray(RECEIVED_AT_BYTES), receivedAt);
+        lastDataAt = Date.now();
+        record = ring.read();
+      }
+      if (Atomics.load(control, IngressControl.producerPaused) === 1) {
+        Atomics.store(control, IngressControl.producerPaused, 0);
+        emit({ type: 'resume_producer' });
+      }
+      const now = Date.now();
+      if (now - lastStatsAt >= STATS_INTERVAL_MS && connection.isPublishing()) {
+        connection.flushStats();
+        lastStatsAt = now;
+      }
+      if (Atomics.load(control, IngressControl.stopRequested) === 1) {
+        reason = 'stopped';
+        break;
+      }
+      if (Atomics.load(control, IngressControl.socketClosed) === 1 && ring.bytesUsed === 0) {
+        reason = connection.wasUnpublished() ? 'unpublished' : 'disconnected';
+        break;
+      }
+      if (connection.state === 'handshake' && now - startedAt > task.limits.handshakeTimeoutMs) {
+        throw new NovaError('NOVA_ERR_RTMP_TIMEOUT', `no complete handshake within ${task.limits.handshakeTimeoutMs} ms`);
+      }
+      if (now - lastDataAt > task.limits.idleTimeoutMs) {
+        reason = 'idle_timeout';
+        break;
+      }
+      await ring.waitForData(WAIT_SLICE_MS);
+    }
+  } catch (err) {
+    reason = 'protocol_error';
+    error =
+      err instanceof NovaError ? err : new NovaError('NOVA_ERR_INTERNAL', err instanceof Error ? err.message : String(err));
+  }
+  connection.finishStream(reason);
+  emit(error ? { type: 'closed', reason, code: error.code, message: error.message } : { type: 'closed', reason });
+  port.close();
+  return reason;
+}
