@@ -54,7 +54,7 @@ function workerFilename(): string {
 }
 
 function hostForUrls(host: string): string {
-  return host === '0.0.0.0' || host === '::' ? os.hostname() || 'localhost' : host;
+  return host === '0.0.0.0' || host === '::' ? 'localhost' : host;
 }
 
 /** The composition root: builds every component from the config and starts the listeners. */

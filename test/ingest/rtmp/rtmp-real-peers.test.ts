@@ -6,82 +6,16 @@
  * Under CI=true a missing tool fails instead of skipping.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { RtmpClient } from '../../../src/ingest/rtmp/rtmp-client.js';
 import { RtmpStatusError } from '../../../src/ingest/rtmp/rtmp-client-session.js';
 import { publishSynthetic } from '../../../loadtest/publisher/synthetic-publisher.js';
+import { startNginx as startNginxPeer, nginxRtmpInstalled } from '../../../loadtest/peers/nginx.js';
+import { freePort, haveTool, runTool as run, spawnTracked, tempDir, toolGate, waitForPort } from '../../support/tools.js';
 import { startTestRtmpServer, type RecordedConnection } from './rtmp-test-server.js';
-
-const CI = process.env.CI === 'true';
-const NGINX_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
-
-function haveTool(command: string, args: string[] = ['-version']): boolean {
-  return spawnSync(command, args, { stdio: 'ignore' }).status === 0;
-}
-
-/** skip locally when a tool is missing; under CI that is a failure */
-function toolGate(name: string, present: boolean): { skip?: string } {
-  if (present) return {};
-  if (CI) throw new Error(`${name} is required under CI=true`);
-  return { skip: `${name} not installed` };
-}
-
-const children = new Set<ChildProcess>();
-const tempDirs: string[] = [];
-after(() => {
-  for (const child of children) child.kill('SIGKILL');
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function run(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.add(child);
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stderr });
-    });
-  });
-}
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`port ${port} did not open`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function assertPublishedStream(c: RecordedConnection | undefined, minVideo: number, expectAudio: boolean): void {
   assert.ok(c, 'a connection arrived');
@@ -174,21 +108,16 @@ describe('real publishers into RtmpServerSession', () => {
 });
 
 describe('our RtmpClient into independent servers', () => {
-  const nginxPresent = existsSync('/usr/sbin/nginx') && existsSync(NGINX_MODULE);
+  const nginxPresent = nginxRtmpInstalled();
 
   async function startNginx(): Promise<{ port: number; recordDir: string; stop(): Promise<void> }> {
-    const dir = tempDir('nova-nginx-');
-    const recordDir = join(dir, 'rec');
-    spawnSync('mkdir', ['-p', recordDir]);
     const port = await freePort();
-    writeFileSync(
-      join(dir, 'nginx.conf'),
-      `load_module ${NGINX_MODULE};
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-events { worker_connections 64; }
+    const peer = await startNginxPeer({
+      loadRtmpModule: true,
+      ports: [port],
+      config: (dir) => {
+        mkdirSync(join(dir, 'rec'));
+        return `events { worker_connections 64; }
 rtmp {
   server {
     listen 127.0.0.1:${port};
@@ -196,28 +125,14 @@ rtmp {
     application live {
       live on;
       record all;
-      record_path ${recordDir};
+      record_path ${dir}/rec;
       record_unique off;
     }
   }
-}
-`,
-    );
-    const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: 'ignore' });
-    children.add(child);
-    await waitForPort(port, 5000);
-    return {
-      port,
-      recordDir,
-      stop: async () => {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGQUIT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(timer);
-        children.delete(child);
+}`;
       },
-    };
+    });
+    return { port, recordDir: join(peer.dir, 'rec'), stop: () => peer.stop() };
   }
 
   it('publishes to nginx-rtmp; the recording decodes in FFmpeg', toolGate('nginx + libnginx-mod-rtmp', nginxPresent), async () => {
@@ -267,8 +182,7 @@ rtmp {
       nms.on('postPublish', (s) => console.log('EVENT postPublish ' + s.streamPath));
       nms.run();
     `;
-    const child = spawn(process.execPath, ['-e', script], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
+    const child = spawnTracked(process.execPath, ['-e', script], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -285,7 +199,6 @@ rtmp {
       assert.match(output, /start push \/live\/test/);
     } finally {
       child.kill('SIGKILL');
-      children.delete(child);
     }
   });
 });
