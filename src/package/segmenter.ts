@@ -288,7 +288,8 @@ export class Segmenter implements FrameSink {
       }
       const frameTicks = audio.lastDuration > 0 ? audio.lastDuration : AAC_SAMPLES_PER_FRAME;
       const halfFrameMs = (frameTicks * 500) / timescale;
-      if (crossedMsn >= 0 && crossedMsn !== audio.msn) {
+      // A boundary behind audio's own msn (audio self-cut past it while video stalled) must not reopen an older msn.
+      if (crossedMsn > audio.msn) {
         this.closeAudioSegment(queue.decodeTime[index]);
         this.openAudioSegment(crossedMsn, pts);
       } else if (!audio.hasOpenSegment) {

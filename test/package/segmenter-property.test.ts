@@ -58,11 +58,16 @@ test('property: any frame sequence packages without throwing, parts are never em
         const parts = out.filter((m): m is PackagedPart => m.kind === 'part' && m.track === s.track && m.msn === s.msn);
         assert.equal(s.bytes.byteLength, parts.reduce((sum, p) => sum + p.bytes.byteLength, 0));
       }
+      const lastMsn = new Map<string, number>();
+      for (const s of out.filter((m): m is PackagedSegment => m.kind === 'segment')) {
+        assert.ok(s.msn > (lastMsn.get(s.track) ?? -1), `${s.track} segment msn ${s.msn} after ${lastMsn.get(s.track)}`);
+        lastMsn.set(s.track, s.msn);
+      }
       for (const s of out.filter((m): m is PackagedSegment => m.kind === 'segment' && m.track === 'ts')) {
         assert.equal(s.bytes.byteLength % 188, 0);
       }
     }),
-    { numRuns: 300 },
+    { numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
   );
 });
 
