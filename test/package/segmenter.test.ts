@@ -249,3 +249,14 @@ test('resume: startMsn continues numbering and discontinuity() on a fresh segmen
   }
   assert.equal(segmentsOf(out, 'video')[0].baseMediaDecodeTime, 90_000 * 90, 'timeline untouched');
 });
+
+test('fuzz seed -1961282920: audio that self-cut past a pending video boundary never reopens an older msn', () => {
+  // Video's first keyframe at 93 ms with pts 302 (cts 209); audio 0…302 ms waits for video, then end() forces it out.
+  const frames: MediaFrame[] = [
+    { track: 'video', dts: 93, pts: 302, keyframe: true, data: new Uint8Array(0) },
+    ...[0, 114, 205, 301, 302].map((dts): MediaFrame => ({ track: 'audio', dts, pts: dts, keyframe: true, data: new Uint8Array(0) })),
+  ];
+  const { out } = runSegmenter(frames, { targetDurationMs: 100, partTargetMs: 30 });
+  const audioMsns = segmentsOf(out, 'audio').map((s) => s.msn);
+  assert.deepEqual(audioMsns, [...new Set(audioMsns)].sort((a, b) => a - b), `audio msns ${audioMsns.join(',')}`);
+});
