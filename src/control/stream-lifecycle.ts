@@ -107,6 +107,7 @@ export class StreamLifecycle implements IngestLifecycle {
     if (!this.live.delete(streamId)) return;
     this.delivery.endStream(streamId);
     await this.repo.markEnded(streamId, reason, new Date(this.now()));
+    this.log.info({ stream: streamId, reason }, 'stream ended');
     this.bus.publish({ type: 'stream_ended', streamId, instanceId: this.instanceId, at: this.now(), reason });
   }
 
