@@ -9,7 +9,7 @@ import { registerOpsRoutes } from './ops/ops-routes.js';
 import { openDatabase, type Database } from './control/db/database.js';
 import { StreamRepository } from './control/db/stream-repository.js';
 import { resolveAdminToken } from './control/auth/admin-token.js';
-import { registerStreamRoutes } from './control/api/streams-routes.js';
+import { registerStreamRoutes, type StreamWarning } from './control/api/streams-routes.js';
 import { createEventBus } from './control/events/create-event-bus.js';
 import type { EventBus } from './control/events/stream-events.js';
 import { StreamLifecycle } from './control/stream-lifecycle.js';
@@ -182,7 +182,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     onDelete: (streamId) => void ingest.stopStream(streamId, 'deleted'),
     liveInfo: (streamId) => {
       const live = lifecycle.liveInfo(streamId);
-      return live ? { viewers: viewers.count(streamId), renditions: live.renditions } : null;
+      if (!live) return null;
+      const warnings: StreamWarning[] =
+        live.keyframeIntervalWarningMs > 0
+          ? [
+              {
+                code: 'long_keyframe_interval',
+                message: `the encoder sends a keyframe every ${live.keyframeIntervalWarningMs} ms, longer than the ${config.delivery.targetDurationMs} ms segment target: set its keyframe interval to ${config.delivery.targetDurationMs / 1000} s`,
+                keyframe_interval_ms: live.keyframeIntervalWarningMs,
+              },
+            ]
+          : [];
+      return { viewers: viewers.count(streamId), peakViewers: viewers.peak(streamId), renditions: live.renditions, warnings };
     },
     log: log.child({ component: 'api' }),
   });

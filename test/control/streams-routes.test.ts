@@ -104,10 +104,13 @@ describe('streams REST API', () => {
     const created = await create({ title: 'live one' });
     await repo.markActive(created.id, 'test-node');
     const renditions = [{ name: 'source', width: 1920, height: 1080, bandwidth: 6_000_000, codecs: 'avc1.640028', frameRate: 30 }];
-    live.set(created.id, { viewers: 7, renditions });
-    const body = (await (await api(`/api/v1/streams/${created.id}`)).json()) as StreamBody;
+    const warning = { code: 'long_keyframe_interval', message: 'set the keyframe interval to 2 s', keyframe_interval_ms: 5000 } as const;
+    live.set(created.id, { viewers: 7, peakViewers: 9, renditions, warnings: [warning] });
+    const body = (await (await api(`/api/v1/streams/${created.id}`)).json()) as StreamBody & { peak_viewers: number; warnings: unknown[] };
     assert.equal(body.status, 'ACTIVE');
     assert.equal(body.viewers, 7);
+    assert.equal(body.peak_viewers, 9, 'the live peak, before the database has it');
+    assert.deepEqual(body.warnings, [warning]);
     assert.deepEqual(body.renditions, renditions);
     assert.equal(typeof body.started_at, 'string');
     assert.equal(body.ended_at, null);

@@ -15,7 +15,17 @@ import { MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT, type StreamRecord, type StreamRepos
 
 export interface LiveStreamInfo {
   viewers: number;
+  /** the highest count seen so far in this broadcast (the database keeps it once the stream ends) */
+  peakViewers: number;
   renditions: unknown[];
+  /** things the broadcaster should fix, e.g. a keyframe interval longer than the segment target */
+  warnings: StreamWarning[];
+}
+
+export interface StreamWarning {
+  code: 'long_keyframe_interval';
+  message: string;
+  keyframe_interval_ms: number;
 }
 
 export interface StreamRoutesDeps {
@@ -63,8 +73,9 @@ export function registerStreamRoutes(app: TemplatedApp, deps: StreamRoutesDeps):
       ended_at: stream.endedAt?.toISOString() ?? null,
       end_reason: stream.endReason,
       viewers: live?.viewers ?? 0,
-      peak_viewers: stream.peakViewers,
+      peak_viewers: Math.max(stream.peakViewers, live?.peakViewers ?? 0),
       renditions: live?.renditions ?? stream.renditions,
+      warnings: live?.warnings ?? [],
       ...urls.playback(stream.id),
     };
   };
