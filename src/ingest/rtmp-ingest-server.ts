@@ -41,6 +41,8 @@ export interface RtmpIngestOptions {
 }
 
 const RECEIVED_AT_BYTES = 8;
+/** how long a returned task's final 'closed' message may lag its result before the connection is finished anyway */
+const LAST_MESSAGE_GRACE_MS = 1000;
 
 interface Connection {
   id: number;
@@ -55,6 +57,11 @@ interface Connection {
   endReason: StreamEndReason | null;
   done: Promise<void>;
   resolveDone: () => void;
+  /** the pool task returned (its result may arrive before its last port messages) */
+  taskDone: boolean;
+  /** the task's final 'closed' message was handled */
+  closedMessageSeen: boolean;
+  finished: boolean;
 }
 
 interface LiveStream {
@@ -157,6 +164,9 @@ export class RtmpIngestServer {
       endReason: null,
       done,
       resolveDone,
+      taskDone: false,
+      closedMessageSeen: false,
+      finished: false,
     };
     this.connections.set(id, connection);
     this.metrics.connections.inc();
@@ -171,14 +181,25 @@ export class RtmpIngestServer {
       ring.notify();
     });
 
+    // Finish only once the task has returned AND its last message ('closed': reason, error code) has
+    // arrived: the result comes back on Piscina's own channel and can overtake the messages still
+    // queued on ours, and closing our port on the result alone dropped them (ENDED with the wrong
+    // reason, protocol errors never logged). A task that failed sends no 'closed': it finishes at once.
     const task: IngestTask = { connectionId: id, ingress: ring.buffer, control: controlBuffer, port: port2, limits: this.options.limits };
     this.pool
       .run(task, { transferList: [port2] })
-      .catch((err: unknown) => {
-        log.error({ err: err instanceof Error ? err.message : String(err) }, 'ingest task failed');
-        return 'protocol_error' as IngestCloseReason;
-      })
-      .then(() => this.finish(connection, log));
+      .then(
+        () => {
+          connection.taskDone = true;
+          if (connection.closedMessageSeen) this.finish(connection, log);
+          else setTimeout(() => this.finish(connection, log), LAST_MESSAGE_GRACE_MS).unref();
+        },
+        (err: unknown) => {
+          log.error({ err: err instanceof Error ? err.message : String(err) }, 'ingest task failed');
+          connection.taskDone = true;
+          this.finish(connection, log);
+        },
+      );
   }
 
   private onSocketData(connection: Connection, chunk: Buffer): void {
@@ -254,11 +275,15 @@ export class RtmpIngestServer {
         if (connection.endReason === null) connection.endReason = endReasonOf(message.reason);
         connection.socket.end();
         setTimeout(() => connection.socket.destroy(), 1000).unref();
+        connection.closedMessageSeen = true;
+        if (connection.taskDone) this.finish(connection, log);
         break;
     }
   }
 
   private async onPublish(connection: Connection, app: string, streamName: string, log: Logger): Promise<void> {
+    // The moment the publish command arrived: the lifecycle's "ACTIVE within 1 s" runs from here.
+    log.debug({ app }, 'publish requested');
     const reject = (code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied', description: string, reason: string) => {
       this.metrics.publishRejected.inc({ reason });
       // The key is never logged: only that it was refused and why.
@@ -322,6 +347,8 @@ export class RtmpIngestServer {
   }
 
   private finish(connection: Connection, log: Logger): void {
+    if (connection.finished) return;
+    connection.finished = true;
     this.connections.delete(connection.id);
     this.metrics.connections.dec();
     connection.port.close();
