@@ -154,10 +154,20 @@ export class IngestConnection implements FrameSink {
     if (frame.track === 'video') this.videoFrames++;
     else this.audioFrames++;
     if (frame.pts > this.lastPtsMs) this.lastPtsMs = frame.pts;
-    // The frame queue is for consumers that may lag (the transcoder): when it is full the
-    // frame is dropped for them and counted; packaging below never waits on it.
-    if (this.frameQueue !== null && !this.frameQueue.writeFrame(frame)) this.droppedFrames++;
-    this.segmenter?.frame(frame);
+    // Package first: whether this frame opens a segment is then known, and the frame
+    // queue tells its consumer (the transcoder) so every rendition cuts at the same frame.
+    const segmenter = this.segmenter;
+    const segmentsBefore = segmenter !== null ? segmenter.videoSegmentsOpened : 0;
+    segmenter?.frame(frame);
+    const frameQueue = this.frameQueue;
+    if (frameQueue !== null) {
+      if (segmenter !== null && segmenter.videoSegmentsOpened !== segmentsBefore) {
+        frameQueue.writeSegmentStart(segmenter.currentVideoMsn, frame.pts, segmenter.wallClockAt(frame.pts));
+      }
+      // The frame queue is for consumers that may lag (the transcoder): when it is full the
+      // frame is dropped for them and counted; packaging above never waits on it.
+      if (!frameQueue.writeFrame(frame)) this.droppedFrames++;
+    }
     if (this.latencyCount < MAX_LATENCY_SAMPLES) {
       this.latencies[this.latencyCount++] = performance.timeOrigin + performance.now() - this.chunkReceivedAt;
     }

@@ -37,8 +37,22 @@ export interface SegmenterOptions {
   onLongGop?: (observedMs: number) => void;
   /** how far (ms of queued audio) audio may wait for video before it is placed anyway; default 1000 */
   maxAudioLeadMs?: number;
-  /** which outputs to produce; default both */
-  outputs?: { cmaf?: boolean; ts?: boolean };
+  /** which outputs to produce; default all. cmafAudio false: audio goes into the TS only (a transcoded rendition shares the source's CMAF audio) */
+  outputs?: { cmaf?: boolean; ts?: boolean; cmafAudio?: boolean };
+  /**
+   * Cut where another rendition cut (the source), with its msn and wall
+   * clock, instead of by target duration: what keeps every rendition's
+   * segment N at the same presentation time, so players switch cleanly.
+   */
+  alignTo?: SegmentAlignment;
+}
+
+/** The segment starts of the rendition to align with. */
+export interface SegmentAlignment {
+  /** msn of the segment starting at `pts` (within toleranceMs), or -1 when none starts there */
+  msnStartingAt(pts: number, toleranceMs: number): number;
+  /** wall clock (epoch ms) of `pts` on that rendition's timeline: EXT-X-PROGRAM-DATE-TIME must agree across renditions */
+  wallClockAt(pts: number): number;
 }
 
 export interface SegmenterStats {
@@ -94,6 +108,9 @@ export class Segmenter implements FrameSink {
   private readonly now: () => number;
   private readonly onLongGop: ((observedMs: number) => void) | undefined;
   private readonly tsEnabled: boolean;
+  private readonly alignTo: SegmentAlignment | null;
+  /** counts video segments opened; with currentVideoMsn it tells a caller that the frame it just gave opened one */
+  videoSegmentsOpened = 0;
 
   private readonly video: CmafTrackWriter;
   private readonly audio: CmafTrackWriter;
@@ -133,7 +150,19 @@ export class Segmenter implements FrameSink {
     this.tsEnabled = options.outputs?.ts ?? true;
     this.video = new CmafTrackWriter('video', this.rendition, sink, this.stats);
     this.audio = new CmafTrackWriter('audio', this.rendition, sink, this.stats);
-    this.video.emit = this.audio.emit = options.outputs?.cmaf ?? true;
+    this.video.emit = options.outputs?.cmaf ?? true;
+    this.audio.emit = this.video.emit && (options.outputs?.cmafAudio ?? true);
+    this.alignTo = options.alignTo ?? null;
+  }
+
+  /** msn of the open video segment, -1 before the first. */
+  get currentVideoMsn(): number {
+    return this.video.msn;
+  }
+
+  /** Wall clock (epoch ms) this segmenter assigns to `pts` (EXT-X-PROGRAM-DATE-TIME); NaN before the first frame. */
+  wallClockAt(pts: number): number {
+    return this.anchored ? this.anchorWallClock + (pts + this.timelineOffsetMs - this.anchorPts) : Number.NaN;
   }
 
   videoConfig(config: VideoTrackConfig): void {
@@ -172,7 +201,10 @@ export class Segmenter implements FrameSink {
     stats.framesIn++;
     stats.bytesIn += frame.data.byteLength;
     const isVideo = frame.track === 'video';
-    if ((isVideo ? this.video.track : this.audio.track) === null || (isVideo && !this.videoStarted && !frame.keyframe)) {
+    if (
+      (isVideo ? this.video.track : this.audio.track) === null ||
+      (isVideo && !this.videoStarted && (!frame.keyframe || (this.alignTo !== null && this.alignTo.msnStartingAt(frame.pts, 1) < 0)))
+    ) {
       stats.framesDropped++;
       stats.bytesDropped += frame.data.byteLength;
       return;
@@ -182,7 +214,7 @@ export class Segmenter implements FrameSink {
     const pts = frame.pts + this.timelineOffsetMs;
     if (!this.anchored) {
       this.anchored = true;
-      this.anchorWallClock = this.now();
+      this.anchorWallClock = this.alignTo !== null ? this.alignTo.wallClockAt(pts) : this.now();
       this.anchorPts = pts;
     }
     if (isVideo) this.videoFrame(dts, pts, frame.keyframe, frame.data);
@@ -215,6 +247,7 @@ export class Segmenter implements FrameSink {
 
     if (!this.videoStarted) {
       this.videoStarted = true;
+      if (this.alignTo !== null) this.nextMsn = this.alignTo.msnStartingAt(pts, 1);
       this.openVideoSegment(dts, pts);
     } else if (video.queue.count > 0) {
       const frameTicks = decodeTime - video.lastDecodeTime;
@@ -226,7 +259,17 @@ export class Segmenter implements FrameSink {
           this.stats.longGops++;
           if (this.onLongGop) this.onLongGop(interval);
         }
-        newSegment = dts - this.videoSegmentStartDts + halfFrameMs >= this.targetMs;
+        if (this.alignTo === null) {
+          newSegment = dts - this.videoSegmentStartDts + halfFrameMs >= this.targetMs;
+        } else {
+          const msn = this.alignTo.msnStartingAt(pts, Math.max(1, halfFrameMs));
+          newSegment = msn > video.msn;
+          if (newSegment) {
+            // A skipped msn (frames dropped upstream): say so, since players assume msn are consecutive in time.
+            if (msn > video.msn + 1) video.nextDiscontinuity = this.audio.nextDiscontinuity = true;
+            this.nextMsn = msn;
+          }
+        }
       }
       if (newSegment) {
         video.flushPart(video.queue.count, decodeTime);
@@ -319,6 +362,7 @@ export class Segmenter implements FrameSink {
 
   private openVideoSegment(dts: number, pts: number): void {
     const msn = this.nextMsn++;
+    this.videoSegmentsOpened++;
     this.video.openSegment(msn, pts);
     this.videoSegmentStartDts = dts;
     if (this.audio.track !== null) {

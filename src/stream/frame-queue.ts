@@ -18,7 +18,11 @@ import type { AudioTrackConfig, FrameSink, MediaFrame, StreamMetadata, VideoTrac
  * Payloads: frame → the access unit bytes; video config → width u32,
  * height u32, frameRate f64, codecString (u8 length + ASCII), avcC (rest);
  * audio config → sampleRate u32, channels u32, codecString (u8 length +
- * ASCII), ASC (rest); metadata → JSON (UTF-8); end → reason (UTF-8).
+ * ASCII), ASC (rest); metadata → JSON (UTF-8); end → reason (UTF-8);
+ * segment start → msn u32, reserved u32, pts f64 (ms), programDateTime f64
+ * (epoch ms). A segment start record comes right before the keyframe that
+ * opens that segment of the source rendition, so a consumer packaging other
+ * renditions (the transcoder) cuts at the same frames with the same msn.
  */
 export const FRAME_RECORD_HEADER_BYTES = 24;
 
@@ -29,6 +33,7 @@ export const RecordKind = {
   AudioConfig: 4,
   Metadata: 5,
   End: 6,
+  SegmentStart: 7,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
@@ -39,7 +44,11 @@ const textDecoder = new TextDecoder();
 /** What a frame queue delivers to: the media model plus the end of the stream. */
 export interface FrameQueueSink extends FrameSink {
   end(reason: string): void;
+  /** the source rendition's segment `msn` starts with the next video frame (pts ms, wall clock epoch ms) */
+  segmentStart?(msn: number, pts: number, programDateTime: number): void;
 }
+
+const SEGMENT_START_BYTES = 24;
 
 /**
  * Producer side. Every write returns false when the ring is full (nothing
@@ -49,6 +58,8 @@ export class FrameQueueWriter {
   readonly ring: ByteRing;
   private readonly header = new Uint8Array(FRAME_RECORD_HEADER_BYTES);
   private readonly headerView = new DataView(this.header.buffer);
+  private readonly segmentStartBytes = new Uint8Array(SEGMENT_START_BYTES);
+  private readonly segmentStartView = new DataView(this.segmentStartBytes.buffer);
 
   constructor(ring: ByteRing) {
     this.ring = ring;
@@ -95,6 +106,16 @@ export class FrameQueueWriter {
     const json = textEncoder.encode(JSON.stringify(meta));
     this.setHeader(RecordKind.Metadata, 0, 0, 0, json.length);
     return this.commit(this.ring.tryWrite(this.header, json));
+  }
+
+  /** Marks that the next video frame opens segment `msn` of the source rendition (see the layout above). */
+  writeSegmentStart(msn: number, pts: number, programDateTime: number): boolean {
+    const view = this.segmentStartView;
+    view.setUint32(0, msn, true);
+    view.setFloat64(8, pts, true);
+    view.setFloat64(16, programDateTime, true);
+    this.setHeader(RecordKind.SegmentStart, 0, 0, 0, SEGMENT_START_BYTES);
+    return this.commit(this.ring.tryWrite(this.header, this.segmentStartBytes));
   }
 
   /** Last record of the stream; also closes the ring so a waiting reader learns it is done. */
@@ -230,6 +251,12 @@ export class FrameQueueReader {
       case RecordKind.End:
         sink.end(textDecoder.decode(payload));
         return;
+      case RecordKind.SegmentStart: {
+        if (payload.length !== SEGMENT_START_BYTES) throw new NovaError('NOVA_ERR_INTERNAL', 'segment start record of the wrong size');
+        const fields = new DataView(payload.buffer, payload.byteOffset, payload.length);
+        sink.segmentStart?.(fields.getUint32(0, true), fields.getFloat64(8, true), fields.getFloat64(16, true));
+        return;
+      }
       default:
         throw new NovaError('NOVA_ERR_INTERNAL', `unknown frame queue record kind ${kind}`);
     }

@@ -54,6 +54,8 @@ export async function startNova(options: NovaFixtureOptions = {}): Promise<NovaF
       ADMIN_TOKEN: adminToken,
       LOG_LEVEL: process.env.NOVA_TEST_LOG_LEVEL ?? 'info',
       WORKER_THREADS: '2',
+      // FFmpeg's ladder costs cores the other tests need: tests that check the ladder opt in with TRANSCODE: 'on'.
+      TRANSCODE: 'off',
       ...options.env,
     },
     2,

@@ -1,0 +1,63 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { RenditionInfo } from '../control/events/stream-events.js';
+import type { PackagedMedia } from '../package/packaged-media.js';
+import type { EncoderName } from './encoder-flags.js';
+import type { EncodeOptions } from './ffmpeg-command.js';
+import type { LadderRung } from './ladder.js';
+
+/**
+ * The contract between the main thread and one stream's transcode task in
+ * the pool. Frames reach the task through the stream's SharedArrayBuffer
+ * frame queue (not through messages); these carry packaged media
+ * (transferred), the set of live transcoded renditions, once-a-second
+ * figures, and log lines.
+ */
+
+export interface TranscodeTask {
+  streamId: string;
+  /** the stream's frame queue (ByteRing buffer), written by its ingest task */
+  frameQueue: SharedArrayBuffer;
+  port: MessagePort;
+  ffmpegPath: string;
+  encoder: EncoderName;
+  ladder: LadderRung[];
+  encode: Partial<EncodeOptions>;
+  targetDurationMs: number;
+  partTargetMs: number;
+  /** no output this long while input flows → restart */
+  stallTimeoutMs: number;
+  /** encoder backlog beyond which source frames are dropped for the ladder */
+  maxLagMs: number;
+  /** first restart delay, doubled per consecutive failure */
+  restartBackoffMs: number;
+  logLevel: string;
+}
+
+/** Once a second, and at each process start or exit. */
+export interface TranscodeStats {
+  /** FFmpeg's PID, null between processes (exit → restart backoff) */
+  pid: number | null;
+  /** output media seconds per wall second over the last tick */
+  speed: number;
+  /** source DTS written minus slowest rendition's output DTS, ms */
+  lagMs: number;
+  /** totals since the task began */
+  restarts: number;
+  /** restarts that were stalls (no output while fed); the rest were exits */
+  stalls: number;
+  processStarts: number;
+  /** source video frames not given to FFmpeg: encoder behind, stdin queue full, no process up */
+  droppedLag: number;
+  droppedQueueFull: number;
+  droppedRestart: number;
+}
+
+export type TranscodeToMain =
+  | { type: 'media'; media: PackagedMedia }
+  /** the transcoded renditions viewers can have now (empty while FFmpeg is down or for audio-only streams) */
+  | { type: 'renditions'; renditions: RenditionInfo[] }
+  | { type: 'stats'; stats: TranscodeStats }
+  /** a pino line from the task, re-logged by the main thread's logger */
+  | { type: 'log'; line: string };
+
+export type MainToTranscode = { type: 'stop' };
