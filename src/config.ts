@@ -71,6 +71,8 @@ export interface Config {
     maxBackpressureBytes: number;
     /** WS_IDLE_TIMEOUT_SEC (60). */
     idleTimeoutSec: number;
+    /** PLAYBACK_SESSION_IDLE_MS (30000): an HLS/DASH client whose playlist requests stop for this long no longer counts as a viewer (a few segment durations, so a stall is not a leave). */
+    playbackSessionIdleMs: number;
   };
   /** WORKER_THREADS (cores, at least 1): size of the demux/package pool. */
   workerThreads: number;
@@ -176,6 +178,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       maxConnectionsPerIp: int(env, 'WS_MAX_CONNECTIONS_PER_IP', 100, 1, 1_000_000),
       maxBackpressureBytes: int(env, 'WS_MAX_BACKPRESSURE_BYTES', 64 * 1024, 1024, 64 * 1024 * 1024),
       idleTimeoutSec: int(env, 'WS_IDLE_TIMEOUT_SEC', 60, 8, 960),
+      playbackSessionIdleMs: int(env, 'PLAYBACK_SESSION_IDLE_MS', 30_000, 1000, 600_000),
     },
     workerThreads: int(env, 'WORKER_THREADS', Math.max(1, cores), 1, 256),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5000, 0, 600_000),

@@ -72,7 +72,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const bus = createEventBus(config, log.child({ component: 'bus' }));
   const viewerStore = config.redisUrl ? new RedisViewerStore({ url: config.redisUrl, instanceId: config.instanceId, log: log.child({ component: 'viewer-store' }) }) : null;
-  const viewers = new ViewerCounter({ instanceId: config.instanceId, bus, log: log.child({ component: 'viewers' }), store: viewerStore });
+  const viewers = new ViewerCounter({
+    instanceId: config.instanceId,
+    bus,
+    log: log.child({ component: 'viewers' }),
+    store: viewerStore,
+    sessionIdleMs: config.ws.playbackSessionIdleMs,
+  });
 
   const store = new SegmentStore({
     windowSegments: config.delivery.playlistWindow,

@@ -17,6 +17,12 @@ interface LiveState {
   video: VideoTrackConfig | null;
   audio: AudioTrackConfig | null;
   renditions: RenditionInfo[];
+  /**
+   * stream_started is on the bus. Until then (markActive in flight) track
+   * changes and metrics are only recorded: stream_started will carry them, so
+   * a viewer never sees quality_changed or stream_metrics before the start.
+   */
+  announced: boolean;
   /** bytes and video frames over the last metrics second */
   bytes: number;
   videoFrames: number;
@@ -57,13 +63,15 @@ export class StreamLifecycle implements IngestLifecycle {
   async started(streamId: string): Promise<void> {
     const takeover = this.live.has(streamId);
     if (!takeover) {
-      this.live.set(streamId, { video: null, audio: null, renditions: [], bytes: 0, videoFrames: 0, longGopMs: 0 });
+      this.live.set(streamId, { video: null, audio: null, renditions: [], announced: false, bytes: 0, videoFrames: 0, longGopMs: 0 });
       this.delivery.beginStream(streamId);
     }
     await this.repo.markActive(streamId, this.instanceId, new Date(this.now()));
-    if (!takeover) {
-      this.bus.publish({ type: 'stream_started', streamId, instanceId: this.instanceId, at: this.now(), renditions: [] });
-    }
+    const state = this.live.get(streamId);
+    // Gone already (the publisher left during markActive): its stream_ended is out; a start now would contradict it.
+    if (!state || state.announced) return;
+    state.announced = true;
+    this.bus.publish({ type: 'stream_started', streamId, instanceId: this.instanceId, at: this.now(), renditions: state.renditions });
   }
 
   tracksChanged(streamId: string, video: VideoTrackConfig | null, audio: AudioTrackConfig | null): void {
@@ -125,17 +133,21 @@ export class StreamLifecycle implements IngestLifecycle {
       codecs,
       frameRate: state.video?.frameRate ?? 0,
     };
-    state.renditions = [source];
+    const renditions = [source];
+    // Tracks can arrive again unchanged (a repeated sequence header, a takeover by the same encoder): only a change is news.
+    if (JSON.stringify(renditions) === JSON.stringify(state.renditions)) return;
+    state.renditions = renditions;
     this.delivery.setRenditions(streamId, state.renditions);
     this.repo.setRenditions(streamId, state.renditions).catch((err: unknown) => {
       this.log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'saving renditions failed');
     });
-    this.bus.publish({ type: 'quality_changed', streamId, instanceId: this.instanceId, at: this.now(), renditions: state.renditions });
+    if (state.announced) this.bus.publish({ type: 'quality_changed', streamId, instanceId: this.instanceId, at: this.now(), renditions: state.renditions });
   }
 
   private publishMetrics(): void {
     const at = this.now();
     for (const [streamId, state] of this.live) {
+      if (!state.announced) continue;
       this.bus.publish({
         type: 'stream_metrics',
         streamId,

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { publishWithFfmpeg, type FfmpegPublisher } from '../../loadtest/publisher/ffmpeg-publisher.js';
+import { chromiumInstalled, launchPlayerBrowser } from '../support/browser.js';
 import { startNova, type CreatedStream, type NovaFixture } from '../support/nova-server.js';
 import { haveTool, tempDir, toolGate, waitFor } from '../support/tools.js';
 
@@ -167,7 +168,7 @@ describe('ABR ladder from a 1080p source', ffmpegGate, () => {
     for (const size of ['width="1920" height="1080"', 'width="1280" height="720"', 'width="854" height="480"']) assert.ok(mpd.text.includes(size), `MPD lists ${size}`);
   });
 
-  it('ffprobe: each rendition has its resolution and a bitrate within ±25 % of target; segment N starts at the same PTS in every rendition', async () => {
+  it('ffprobe: each rendition has its resolution and a bitrate within ±25 % of target; segment N starts at the same PTS in every rendition', async (t) => {
     const renditions = ['source', '720p', '480p'];
     const playlists = new Map<string, Map<number, number>>();
     for (const name of renditions) playlists.set(name, parseSegments((await getText(`${nova.http}/hls/${stream.id}/${name}/video.m3u8`)).text));
@@ -191,16 +192,46 @@ describe('ABR ladder from a 1080p source', ffmpegGate, () => {
       if (name !== 'source') {
         const kbps = bits / seconds / 1000;
         const target = TARGET_KBPS[name]!;
+        t.diagnostic(`${name}: ${kbps.toFixed(0)} kb/s over segments ${common.join(',')} (target ${target})`);
         assert.ok(Math.abs(kbps - target) <= target * 0.25, `${name}: ${kbps.toFixed(0)} kb/s vs target ${target} kb/s (±25 %)`);
       }
     }
     for (const [msn, pts] of starts) {
       const spread = (Math.max(...pts) - Math.min(...pts)) * 1000;
+      t.diagnostic(`segment ${msn} starts (source/720p/480p): ${pts.map((p) => p.toFixed(3)).join(' / ')} s`);
       assert.ok(spread <= FRAME_MS, `segment ${msn} starts at ${pts.map((p) => p.toFixed(3)).join(' / ')} s: spread ${spread.toFixed(1)} ms > one frame`);
     }
   });
 
-  it('killing the stream\'s FFmpeg is survived: source keeps playing, ladder back within 10 s, viewers told by quality_changed', async () => {
+  it('hls.js in Chromium plays the ladder and switches levels (forced) without a stall', toolGate('chromium', chromiumInstalled()), async (t) => {
+    const browser = await launchPlayerBrowser();
+    try {
+      const player = await browser.openPlayer({ engine: 'hls.js', url: `${nova.http}/hls/${stream.id}/master.m3u8` });
+      const playing = await player.waitForPlayback(2, 30_000);
+      assert.deepEqual(playing.levels.map((l) => l.height), [480, 720, 1080], JSON.stringify(playing.levels));
+      const stallsBefore = playing.stalls.length;
+      // (no DOM lib in this tsconfig: the page's globals are typed here by hand)
+      type Page = { novaPlayer: { player: { nextLevel: number } }; document: { getElementById(id: string): { videoHeight: number } } };
+      for (const level of [0, 2, 1]) {
+        await player.page.evaluate((index) => void ((globalThis as unknown as Page).novaPlayer.player.nextLevel = index), level);
+        const switched = await player.waitUntil(`on level ${level}`, (s) => s.currentLevel === level, 20_000);
+        const height = playing.levels[level]!.height;
+        await waitFor(`${height}p frames on screen`, 15_000, async () =>
+          (await player.page.evaluate(() => (globalThis as unknown as Page).document.getElementById('video').videoHeight)) === height,
+        250);
+        const after = await player.waitForPlayback(2, 20_000);
+        t.diagnostic(`level ${level} (${height}p) at ${switched.currentTime.toFixed(2)} s, playing on at ${after.currentTime.toFixed(2)} s`);
+      }
+      const end = await player.state();
+      assert.equal(end.fatal, null);
+      assert.equal(end.stalls.length, stallsBefore, `stalls while switching: ${JSON.stringify(end.stalls)}`);
+      await player.close();
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('killing the stream\'s FFmpeg is survived: source keeps playing, ladder back within 10 s, viewers told by quality_changed', async (t) => {
     const viewer = watchQuality(stream.ws_url);
     await viewer.opened;
     const status = nova.server.transcode.status(stream.id);
@@ -218,6 +249,7 @@ describe('ABR ladder from a 1080p source', ffmpegGate, () => {
     }, 200);
     const backAfterMs = Date.now() - killedAt;
     assert.ok(backAfterMs <= 10_000, `ladder back after ${backAfterMs} ms`);
+    t.diagnostic(`ladder back in the master playlist ${backAfterMs} ms after the kill`);
     assert.ok(parseMaster(back).some((v) => v.uri.startsWith('480p/')));
     await waitFor('quality_changed with the ladder again', 2000, () => {
       const last = viewer.messages[viewer.messages.length - 1];

@@ -36,14 +36,22 @@ async function assertBystanderFine(): Promise<void> {
   assert.equal(bystander.ws.readyState, bystander.ws.OPEN);
 }
 
-test('oversized frame: closed by uWS (maxPayloadLength), counted as oversize', async () => {
+test('oversized message: closed with 1009 and a reason; a giant frame is cut off unread by uWS (1006); both counted as oversize', async () => {
   const v = new TestViewer(fixture.url('live1'));
   await v.opened;
   const count = await rejected('oversize');
   v.ws.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(10_000) }));
-  const { code } = await v.closed;
-  assert.equal(code, 1006);
-  await waitUntil(async () => (await rejected('oversize')) === count + 1, 2000, 'oversize counter');
+  const { code, reason } = await v.closed;
+  assert.equal(code, 1009);
+  assert.match(reason, /too big/);
+  assert.equal(await rejected('oversize'), count + 1);
+
+  // Past the hard ceiling (16 × maxPayloadBytes) uWS never buffers the frame: it drops the connection.
+  const giant = new TestViewer(fixture.url('live1'));
+  await giant.opened;
+  giant.ws.send('x'.repeat(DEFAULT_HUB_CONFIG.maxPayloadBytes * 16 + 1));
+  assert.equal((await giant.closed).code, 1006);
+  await waitUntil(async () => (await rejected('oversize')) === count + 2, 2000, 'oversize counter');
   await assertBystanderFine();
 });
 

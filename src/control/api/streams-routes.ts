@@ -59,7 +59,11 @@ const WWW_AUTHENTICATE = { 'www-authenticate': 'Bearer realm="nova-streaming"' }
  *   DELETE /api/v1/streams/:id    end it, revoke its keys, drop its publisher
  */
 export function registerStreamRoutes(app: TemplatedApp, deps: StreamRoutesDeps): void {
-  const urls = streamUrlBuilder(deps.urls.rtmpBase, deps.urls.httpBase);
+  // Read per response, not once here: with HTTP_PORT=0 the server learns its port only after the routes are registered.
+  const urls = {
+    playback: (id: string) => streamUrlBuilder(deps.urls.rtmpBase, deps.urls.httpBase).playback(id),
+    publish: (streamKey: string) => streamUrlBuilder(deps.urls.rtmpBase, deps.urls.httpBase).publish(streamKey),
+  };
 
   const view = (stream: StreamRecord): Record<string, unknown> => {
     const live = stream.status === 'ACTIVE' ? deps.liveInfo(stream.id) : null;

@@ -47,7 +47,7 @@ export interface MediaRoutesDeps {
   config: MediaRoutesConfig;
   metrics: Registry;
   log: Logger;
-  /** a playlist or MPD was requested (viewer sessionization); clientKey is a hash of address and user agent */
+  /** a playlist or MPD was requested (viewer sessionization); clientKey is the player's session id or a hash of address and user agent */
   onPlaybackRequest?(streamId: string, kind: 'hls' | 'dash', clientKey: string): void;
   /** epoch ms; tests inject a fake clock */
   now?: () => number;
@@ -190,7 +190,16 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
     sendJson(res, ctx, problem.status, { error: { code: problem.code, message: problem.message } }, record);
   }
 
+  /**
+   * One playback session per player: the session id the player sends with every
+   * request (AVPlayer's X-Playback-Session-Id header, or `?sid=` from players that
+   * can only add a query), else a fingerprint of address and user agent. Headers
+   * and queries do not change what is served, so playlists stay one cacheable
+   * object for everyone.
+   */
   function clientKey(ctx: RequestContext): string {
+    const sessionId = ctx.headers.get('x-playback-session-id') || new URLSearchParams(ctx.query).get('sid');
+    if (sessionId) return `sid:${sessionId.slice(0, 128)}`;
     const forwarded = ctx.headers.get('x-forwarded-for');
     const address = forwarded ? forwarded.split(',')[0]!.trim() : ctx.remoteAddress;
     return createHash('sha1')

@@ -25,8 +25,9 @@ import { createWsMetrics, type WsMetrics, type WsRejectReason } from './ws-metri
  * Closed after the upgrade (so browsers, which never see an upgrade's HTTP status, learn why):
  *   4401 missing (private stream), invalid or expired token · 4403 token for another stream ·
  *   1003 binary frame · 1007 text that is not JSON · 1008 unsupported message type or more than
- *   maxMessagesPerSecond · 1006 (abrupt, by uWS) inbound frame over maxPayloadBytes, or send
- *   backlog over maxBackpressureBytes (slow consumer) · 1001 server shutting down.
+ *   maxMessagesPerSecond · 1009 inbound message over maxPayloadBytes · 1006 (abrupt, by uWS)
+ *   inbound frame over the hard ceiling (OVERSIZE_HARD_LIMIT × maxPayloadBytes, never buffered),
+ *   or send backlog over maxBackpressureBytes (slow consumer) · 1001 server shutting down.
  * Each is counted in nova_streaming_ws_rejected_total{reason} or
  * nova_streaming_ws_slow_consumer_drops_total.
  */
@@ -101,6 +102,13 @@ interface StreamChannel {
 }
 
 const UWS_OVERSIZE_MESSAGE = 'Received too big message';
+/**
+ * uWS drops a frame over its maxPayloadLength without a close frame (the client
+ * sees 1006 and no reason). Letting uWS accept up to this many times our limit
+ * lets the hub answer the usual oversize message with a proper 1009; only
+ * frames beyond that are cut off by uWS unread.
+ */
+const OVERSIZE_HARD_LIMIT = 16;
 
 export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps): WebSocketHub {
   const { bus, viewers, log, config } = deps;
@@ -327,6 +335,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
   function onMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const data = ws.getUserData();
     if (data.serverClosing) return;
+    if (message.byteLength > config.maxPayloadBytes) return endSocket(ws, 1009, 'message too big', 'oversize');
     const now = Date.now();
     if (now - data.windowStartMs >= 1000) {
       data.windowStartMs = now;
@@ -350,7 +359,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
   app.ws<SocketData>(path, {
     idleTimeout: config.idleTimeoutSec,
     sendPingsAutomatically: true,
-    maxPayloadLength: config.maxPayloadBytes,
+    maxPayloadLength: config.maxPayloadBytes * OVERSIZE_HARD_LIMIT,
     maxBackpressure: config.maxBackpressureBytes,
     // Typed as a number in this uWS build's .d.ts; the addon reads it as a boolean.
     closeOnBackpressureLimit: 1,
@@ -369,11 +378,13 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
       ws.subscribe(channel.topic);
       viewers.wsJoined(data.streamId);
       data.joined = true;
+      const count = viewers.count(data.streamId);
       ws.send(
         snapshotMessage(data.streamId, channel.seq, Date.now(), {
           live: channel.live,
-          viewers: viewers.count(data.streamId),
-          peak: viewers.peak(data.streamId),
+          viewers: count,
+          // The counter raises its peak at its next tick; the joiner is already counted now.
+          peak: Math.max(viewers.peak(data.streamId), count),
           renditions: channel.renditions,
           state: data.state,
         }),

@@ -1,0 +1,106 @@
+/**
+ * The order of lifecycle events on the bus, whatever the timing between the
+ * database and the demux worker: a viewer must never see quality_changed or
+ * stream_metrics before stream_started, nor stream_started after stream_ended.
+ * The interleavings are forced by calling the lifecycle the way the ingest
+ * server does while markActive (real PGlite) is still in flight.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { StreamRepository } from '../../src/control/db/stream-repository.js';
+import { LocalEventBus } from '../../src/control/events/local-bus.js';
+import type { StreamEvent } from '../../src/control/events/stream-events.js';
+import { StreamLifecycle, type DeliverySink } from '../../src/control/stream-lifecycle.js';
+import type { AudioTrackConfig, VideoTrackConfig } from '../../src/stream/media-frame.js';
+import { openMemoryDatabase, silentLog, type TestDatabase } from '../control/database-fixture.js';
+
+const video: VideoTrackConfig = { codec: 'h264', avcC: new Uint8Array([1, 0x64, 0, 0x1f]), width: 1280, height: 720, codecString: 'avc1.64001f', frameRate: 30 };
+const audio: AudioTrackConfig = { codec: 'aac', asc: new Uint8Array([0x11, 0x90]), sampleRate: 48_000, channels: 2, codecString: 'mp4a.40.2' };
+
+let db: TestDatabase;
+let repo: StreamRepository;
+
+before(async () => {
+  db = await openMemoryDatabase();
+  repo = new StreamRepository(db.database.db);
+});
+
+after(async () => {
+  await db.dispose();
+});
+
+/** Delivery is not what these tests look at: a sink that takes everything and keeps nothing. */
+const discardDelivery = { beginStream() {}, setRenditions() {}, add() {}, removeRendition() {}, endStream() {} };
+
+function lifecycleOn(bus: LocalEventBus): StreamLifecycle {
+  const delivery: DeliverySink = discardDelivery;
+  return new StreamLifecycle(repo, bus, delivery, 'lifecycle-test', silentLog);
+}
+
+function record(bus: LocalEventBus): StreamEvent[] {
+  const events: StreamEvent[] = [];
+  bus.subscribe((event) => events.push(event));
+  return events;
+}
+
+test('tracks known before the database confirms the start: stream_started comes first and carries them, then no stale quality_changed', async () => {
+  const bus = new LocalEventBus();
+  const events = record(bus);
+  const lifecycle = lifecycleOn(bus);
+  try {
+    const { stream } = await repo.create({ title: 'race' });
+    const starting = lifecycle.started(stream.id);
+    // The worker's tracks message lands while markActive is awaited.
+    lifecycle.tracksChanged(stream.id, video, null);
+    lifecycle.tracksChanged(stream.id, video, audio);
+    await starting;
+    lifecycle.tracksChanged(stream.id, video, audio);
+    await lifecycle.ended(stream.id, 'unpublished');
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['stream_started', 'stream_ended'],
+    );
+    const started = events[0]!;
+    assert.ok(started.type === 'stream_started');
+    assert.deepEqual(started.renditions.map((r) => [r.name, r.codecs, r.width]), [['source', 'avc1.64001f,mp4a.40.2', 1280]]);
+  } finally {
+    lifecycle.close();
+  }
+});
+
+test('tracks after the start: stream_started (no renditions yet) then quality_changed; a repeat of the same tracks is not re-announced', async () => {
+  const bus = new LocalEventBus();
+  const events = record(bus);
+  const lifecycle = lifecycleOn(bus);
+  try {
+    const { stream } = await repo.create({ title: 'ordered' });
+    await lifecycle.started(stream.id);
+    lifecycle.tracksChanged(stream.id, video, audio);
+    lifecycle.tracksChanged(stream.id, video, audio);
+    lifecycle.tracksChanged(stream.id, { ...video, width: 1920, height: 1080 }, audio);
+    await lifecycle.ended(stream.id, 'unpublished');
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['stream_started', 'quality_changed', 'quality_changed', 'stream_ended'],
+    );
+  } finally {
+    lifecycle.close();
+  }
+});
+
+test('a publisher gone before the database confirmed the start: no stream_started after stream_ended', async () => {
+  const bus = new LocalEventBus();
+  const events = record(bus);
+  const lifecycle = lifecycleOn(bus);
+  try {
+    const { stream } = await repo.create({ title: 'short' });
+    const starting = lifecycle.started(stream.id);
+    const ending = lifecycle.ended(stream.id, 'disconnected');
+    await Promise.all([starting, ending]);
+    const types = events.map((e) => e.type);
+    assert.ok(!(types.indexOf('stream_ended') >= 0 && types.lastIndexOf('stream_started') > types.indexOf('stream_ended')), JSON.stringify(types));
+    assert.equal((await repo.get(stream.id))?.status, 'ENDED', 'the database ends ENDED, not ACTIVE');
+  } finally {
+    lifecycle.close();
+  }
+});
