@@ -13,6 +13,11 @@ import type { EventBus, StreamEvent } from './stream-events.js';
  *   than none); instead, on every (re)connection the bus re-announces the
  *   lifecycle state of streams live on this instance and sends a `sync_request`
  *   so every other instance re-announces theirs.
+ * - An instance that dies (kill -9) says no goodbye. Every instance sends the
+ *   list of streams it ingests every heartbeatMs; a peer silent for
+ *   peerTimeoutMs while this bus is connected is presumed dead and its
+ *   streams end here with reason "disconnected", so viewers elsewhere are not
+ *   left watching a stream that no longer exists.
  */
 
 export type BusStatus = 'connected' | 'disconnected';
@@ -27,6 +32,10 @@ export interface RedisEventBusOptions {
   maxReconnectDelayMs?: number;
   /** Called for every handler exception (counted by the caller). */
   onHandlerError?: (err: unknown) => void;
+  /** How often this instance re-states its live streams (2000 ms). */
+  heartbeatMs?: number;
+  /** A peer not heard from for this long is presumed dead and its streams end (10000 ms: several heartbeats). */
+  peerTimeoutMs?: number;
 }
 
 /** What travels on the channel. `origin` is the publishing bus's instanceId. */
@@ -57,6 +66,10 @@ export class RedisEventBus implements EventBus {
   private connected = false;
   private closed = false;
   private subscribed = false;
+  /** origin → when we last heard anything from it (ms). */
+  private readonly peerSeenAt = new Map<string, number>();
+  private readonly heartbeatTimer: NodeJS.Timeout;
+  private readonly peerTimeoutMs: number;
   /** Counters for tests and metrics. */
   readonly stats = { published: 0, received: 0, publishFailures: 0, resyncs: 0, malformed: 0 };
 
@@ -66,6 +79,9 @@ export class RedisEventBus implements EventBus {
     this.log = options.log;
     this.onHandlerError = options.onHandlerError ?? ((err) => this.log.error({ err }, 'event handler threw'));
     const maxDelay = options.maxReconnectDelayMs ?? 2000;
+    this.peerTimeoutMs = options.peerTimeoutMs ?? 10_000;
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs ?? 2000);
+    this.heartbeatTimer.unref();
     const socket = { reconnectStrategy: (retries: number) => reconnectDelay(retries, maxDelay), connectTimeout: 2000 };
     // disableOfflineQueue: a publish while disconnected fails fast instead of piling up.
     this.publisher = createClient({ url: options.url, socket, disableOfflineQueue: true }) as RedisClientType;
@@ -129,6 +145,7 @@ export class RedisEventBus implements EventBus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.heartbeatTimer);
     this.handlers.clear();
     for (const client of [this.subscriber, this.publisher]) {
       try {
@@ -176,6 +193,7 @@ export class RedisEventBus implements EventBus {
     }
     if (typeof envelope !== 'object' || envelope === null || envelope.origin === this.instanceId) return;
     this.stats.received++;
+    this.peerSeenAt.set(envelope.origin, Date.now());
     if (envelope.kind === 'sync_request') {
       this.announceLiveStreams();
       return;
@@ -206,6 +224,18 @@ export class RedisEventBus implements EventBus {
     }
   }
 
+  private heartbeat(): void {
+    if (!this.connected) return;
+    this.send({ kind: 'sync_state', origin: this.instanceId, streams: [...this.liveHere.keys()] });
+    const now = Date.now();
+    for (const [streamId, owner] of this.liveElsewhere) {
+      if (now - (this.peerSeenAt.get(owner) ?? now) <= this.peerTimeoutMs) continue;
+      this.liveElsewhere.delete(streamId);
+      this.log.warn({ stream: streamId, instance: owner }, 'instance silent past the peer timeout: ending its stream here');
+      this.deliver({ type: 'stream_ended', streamId, instanceId: owner, at: now, reason: 'disconnected' });
+    }
+  }
+
   private announceLiveStreams(): void {
     this.send({ kind: 'sync_state', origin: this.instanceId, streams: [...this.liveHere.keys()] });
     for (const event of this.liveHere.values()) {
@@ -223,6 +253,9 @@ export class RedisEventBus implements EventBus {
     if (now) {
       this.stats.resyncs++;
       this.log.info({ channel: this.channel }, 'redis bus connected; resynchronising');
+      // We could not hear anyone while away: peers get a whole timeout from now to speak up.
+      const now = Date.now();
+      for (const origin of this.peerSeenAt.keys()) this.peerSeenAt.set(origin, now);
       this.announceLiveStreams();
       this.send({ kind: 'sync_request', origin: this.instanceId });
     } else {
