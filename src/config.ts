@@ -1,4 +1,6 @@
 import { NovaError } from './errors.js';
+import { ENCODER_CANDIDATES, type RenditionEncodeSettings } from './transcode/encoder-flags.js';
+import { DEFAULT_LADDER_SPEC, parseLadderSpec, type LadderRung } from './transcode/ladder.js';
 
 /**
  * The one configuration object. Every field: its environment variable, its
@@ -74,6 +76,24 @@ export interface Config {
     /** PLAYBACK_SESSION_IDLE_MS (30000): an HLS/DASH client whose playlist requests stop for this long no longer counts as a viewer (a few segment durations, so a stall is not a leave). */
     playbackSessionIdleMs: number;
   };
+  transcode: {
+    /** TRANSCODE (on): build the ABR ladder with FFmpeg; "off" serves the source rendition only and never runs FFmpeg (tests that need no ladder save the CPU). When on but FFmpeg is missing, passthrough only with a warning in the log and /health. */
+    enabled: boolean;
+    /** FFMPEG_PATH (ffmpeg, found on PATH). */
+    ffmpegPath: string;
+    /** TRANSCODE_ENCODER: skip the probe order (NVENC → QSV → VAAPI → VideoToolbox → libx264) and try this one first; "none" = off. */
+    encoderOverride: string;
+    /** TRANSCODE_LADDER (1080p:8000k,720p:5000k,480p:2000k): rungs by height and video bitrate; a rung at or above the source's height is skipped (never upscaled). */
+    ladder: LadderRung[];
+    /** TRANSCODE_PRESET (veryfast): encoder speed preset in x264's names; hardware encoders map it to their own scale (encoder-flags.ts). */
+    preset: RenditionEncodeSettings['preset'];
+    /** TRANSCODE_STALL_MS (5000): FFmpeg silent this long while fed is killed and restarted. */
+    stallTimeoutMs: number;
+    /** TRANSCODE_MAX_LAG_MS (3000): encoder backlog beyond which source frames are dropped for the ladder (whole GOPs), never blocking ingest. */
+    maxLagMs: number;
+    /** TRANSCODE_THREADS (cores): size of the transcode task pool (one task per stream feeds its FFmpeg and packages the ladder). */
+    threads: number;
+  };
   /** WORKER_THREADS (cores, at least 1): size of the demux/package pool. */
   workerThreads: number;
   /** SHUTDOWN_GRACE_MS (5000): how long shutdown waits for streams to finish cleanly. */
@@ -138,6 +158,15 @@ function origins(env: Env, variable: string): string[] | '*' {
   return list;
 }
 
+function ladder(env: Env, variable: string): LadderRung[] {
+  const raw = env[variable];
+  try {
+    return parseLadderSpec(raw === undefined || raw === '' ? DEFAULT_LADDER_SPEC : raw);
+  } catch (err) {
+    fail(variable, raw ?? '', `comma-separated rungs like ${DEFAULT_LADDER_SPEC} (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
 export function loadConfig(env: Env = process.env, cores = 1): Config {
   const host = env.HOST && env.HOST !== '' ? env.HOST : '0.0.0.0';
   const adminToken = env.ADMIN_TOKEN && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : null;
@@ -179,6 +208,16 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       maxBackpressureBytes: int(env, 'WS_MAX_BACKPRESSURE_BYTES', 64 * 1024, 1024, 64 * 1024 * 1024),
       idleTimeoutSec: int(env, 'WS_IDLE_TIMEOUT_SEC', 60, 8, 960),
       playbackSessionIdleMs: int(env, 'PLAYBACK_SESSION_IDLE_MS', 30_000, 1000, 600_000),
+    },
+    transcode: {
+      enabled: oneOf(env, 'TRANSCODE', 'on', ['on', 'off'] as const) === 'on',
+      ffmpegPath: env.FFMPEG_PATH && env.FFMPEG_PATH !== '' ? env.FFMPEG_PATH : 'ffmpeg',
+      encoderOverride: oneOf(env, 'TRANSCODE_ENCODER', '', ['', 'none', ...ENCODER_CANDIDATES] as const),
+      ladder: ladder(env, 'TRANSCODE_LADDER'),
+      preset: oneOf(env, 'TRANSCODE_PRESET', 'veryfast', ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium'] as const),
+      stallTimeoutMs: int(env, 'TRANSCODE_STALL_MS', 5000, 500, 600_000),
+      maxLagMs: int(env, 'TRANSCODE_MAX_LAG_MS', 3000, 500, 600_000),
+      threads: int(env, 'TRANSCODE_THREADS', Math.max(1, cores), 1, 256),
     },
     workerThreads: int(env, 'WORKER_THREADS', Math.max(1, cores), 1, 256),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5000, 0, 600_000),

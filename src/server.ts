@@ -20,7 +20,8 @@ import { registerMediaRoutes } from './deliver/http/media-routes.js';
 import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
 import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
-import { RtmpIngestServer } from './ingest/rtmp-ingest-server.js';
+import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
+import { TranscodeService } from './transcode/transcode-service.js';
 
 export interface NovaServer {
   readonly rtmpPort: number;
@@ -36,6 +37,8 @@ export interface NovaServer {
   readonly lifecycle: StreamLifecycle;
   readonly viewers: ViewerCounter;
   readonly hub: WebSocketHub;
+  /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
+  readonly transcode: TranscodeService;
   /** Graceful stop: no new connections, streams ended cleanly (ENDED), everything closed. */
   stop(): Promise<void>;
 }
@@ -91,6 +94,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       beginStream: (streamId) => void store.beginStream(streamId, []),
       setRenditions: (streamId, renditions) => store.updateRenditions(streamId, renditions),
       add: (streamId, media) => void store.add(streamId, media),
+      removeRendition: (streamId, rendition) => store.removeRendition(streamId, rendition),
       endStream: (streamId) => store.endStream(streamId),
     },
     config.instanceId,
@@ -105,7 +109,37 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     concurrentTasksPerWorker: 256,
     idleTimeout: 60_000,
   });
+  // Probed before the RTMP port opens: the first publisher already gets its ladder.
+  const transcode = await TranscodeService.start(
+    {
+      ...config.transcode,
+      targetDurationMs: config.delivery.targetDurationMs,
+      partTargetMs: config.delivery.partTargetMs,
+      logLevel: config.logLevel,
+    },
+    registry,
+    {
+      media: (streamId, media) => lifecycle.media(streamId, media),
+      renditions: (streamId, renditions) => lifecycle.transcodedRenditions(streamId, renditions),
+    },
+    log.child({ component: 'transcode' }),
+  );
   const ingestMetrics = new IngestMetrics(registry);
+  // Ingest tells the lifecycle a stream started; the transcoder starts with it, on the stream's frame queue.
+  const ingestLifecycle: IngestLifecycle = {
+    authorize: (app, streamName) => lifecycle.authorize(app, streamName),
+    started: (streamId) => {
+      const marked = lifecycle.started(streamId); // registers the live stream synchronously, then awaits the database
+      const frameQueue = ingest.frameQueueOf(streamId);
+      if (frameQueue !== null) transcode.startStream(streamId, frameQueue);
+      return marked;
+    },
+    tracksChanged: (streamId, video, audio) => lifecycle.tracksChanged(streamId, video, audio),
+    media: (streamId, media) => lifecycle.media(streamId, media),
+    longGop: (streamId, observedMs) => lifecycle.longGop(streamId, observedMs),
+    stats: (streamId, bytes, videoFrames) => lifecycle.stats(streamId, bytes, videoFrames),
+    ended: (streamId, reason) => lifecycle.ended(streamId, reason),
+  };
   const ingest = new RtmpIngestServer(
     {
       host: config.host,
@@ -124,7 +158,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       onDuplicatePublish: config.rtmp.onDuplicatePublish,
     },
     pool,
-    lifecycle,
+    ingestLifecycle,
     ingestMetrics,
     log.child({ component: 'rtmp' }),
   );
@@ -213,7 +247,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await database.ping();
       return true;
     },
-    warnings: () => [],
+    warnings: () => (transcode.warning !== null ? [transcode.warning] : []),
   });
   app.any('/*', (res, req) => {
     const ctx = captureRequest(res, req);
@@ -232,6 +266,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       await ingest.close(config.shutdownGraceMs);
+      // Streams ended above stop their transcoders; this waits for them and kills any FFmpeg left.
+      await transcode.close();
       hub.close();
       uWS.us_listen_socket_close(listenSocket);
       lifecycle.close();
@@ -257,6 +293,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     lifecycle,
     viewers,
     hub,
+    transcode,
     stop,
   };
 }

@@ -10,6 +10,8 @@ export interface DeliverySink {
   beginStream(streamId: string): void;
   setRenditions(streamId: string, renditions: RenditionInfo[]): void;
   add(streamId: string, media: PackagedMedia): void;
+  /** a rendition left the stream (its transcoder is down): it leaves the playlists and its media goes */
+  removeRendition?(streamId: string, rendition: string): void;
   endStream(streamId: string): void;
 }
 
@@ -23,6 +25,8 @@ interface LiveState {
    * a viewer never sees quality_changed or stream_metrics before the start.
    */
   announced: boolean;
+  /** the ladder renditions live now (from the transcoder), listed after the source */
+  transcoded: RenditionInfo[];
   /** bytes and video frames over the last metrics second */
   bytes: number;
   videoFrames: number;
@@ -63,7 +67,7 @@ export class StreamLifecycle implements IngestLifecycle {
   async started(streamId: string): Promise<void> {
     const takeover = this.live.has(streamId);
     if (!takeover) {
-      this.live.set(streamId, { video: null, audio: null, renditions: [], announced: false, bytes: 0, videoFrames: 0, longGopMs: 0 });
+      this.live.set(streamId, { video: null, audio: null, renditions: [], announced: false, transcoded: [], bytes: 0, videoFrames: 0, longGopMs: 0 });
       this.delivery.beginStream(streamId);
     }
     await this.repo.markActive(streamId, this.instanceId, new Date(this.now()));
@@ -84,6 +88,25 @@ export class StreamLifecycle implements IngestLifecycle {
 
   media(streamId: string, media: PackagedMedia): void {
     this.delivery.add(streamId, media);
+  }
+
+  /**
+   * The transcoder's live renditions changed (FFmpeg up with its first
+   * frames out, or down): renditions that left are removed from delivery
+   * (a restarted FFmpeg starts them afresh), and viewers get quality_changed.
+   */
+  transcodedRenditions(streamId: string, renditions: RenditionInfo[]): void {
+    const state = this.live.get(streamId);
+    if (!state) return;
+    const same =
+      renditions.length === state.transcoded.length &&
+      renditions.every((r, i) => r.name === state.transcoded[i]!.name && r.codecs === state.transcoded[i]!.codecs);
+    if (same) return;
+    for (const previous of state.transcoded) {
+      if (!renditions.some((r) => r.name === previous.name)) this.delivery.removeRendition?.(streamId, previous.name);
+    }
+    state.transcoded = renditions;
+    this.updateRenditions(streamId, state);
   }
 
   stats(streamId: string, bytes: number, videoFrames: number): void {
@@ -133,7 +156,8 @@ export class StreamLifecycle implements IngestLifecycle {
       codecs,
       frameRate: state.video?.frameRate ?? 0,
     };
-    const renditions = [source];
+    // An audio-only stream has no ladder: the transcoder never offers renditions for it.
+    const renditions = state.video ? [source, ...state.transcoded] : [source];
     // Tracks can arrive again unchanged (a repeated sequence header, a takeover by the same encoder): only a change is news.
     if (JSON.stringify(renditions) === JSON.stringify(state.renditions)) return;
     state.renditions = renditions;

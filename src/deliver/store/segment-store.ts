@@ -265,6 +265,24 @@ export class SegmentStore {
     }
   }
 
+  /**
+   * Takes a rendition out of a live stream: it leaves every playlist and
+   * MPD, its media is freed and parked requests for it are answered 'gone'.
+   * (A transcoded rendition whose FFmpeg died: when it comes back it starts
+   * a fresh track, so playlists never show the gap.)
+   */
+  removeRendition(streamId: string, name: string): void {
+    const stream = this.streams.get(streamId);
+    const rendition = stream?.renditions.get(name);
+    if (!stream || !rendition) return;
+    stream.renditions.delete(name);
+    stream.changes++;
+    for (const track of rendition.tracks.values()) {
+      this.account(stream, track, -track.bytes);
+      this.releaseAll(track, 'gone');
+    }
+  }
+
   /** Adds packaged media; returns false (and drops it) when the stream is unknown or ended. */
   add(streamId: string, media: PackagedMedia): boolean {
     const stream = this.streams.get(streamId);
