@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
@@ -125,12 +126,15 @@ describe('ABR ladder from a 1080p source', ffmpegGate, () => {
   let stream: CreatedStream;
   let publisher: FfmpegPublisher;
   let master: string;
+  /** the main thread's event loop while the ladder warms up: what the transcode stage leaves on it */
+  let mainThread: EventLoopUtilization;
   const dir = tempDir('nova-transcode-');
 
   before(async () => {
     nova = await startNova({ env: TRANSCODE_ENV });
     stream = await nova.createStream();
     publisher = publishWithFfmpeg({ url: stream.publish_url, width: 1920, height: 1080, fps: FPS, gop: 2 * FPS, videoBitrate: '3M' });
+    const eluStart = performance.eventLoopUtilization();
     // three segments of every rendition listed
     master = await waitFor('master playlist with the ladder', 40_000, async () => {
       const { status, text } = await getText(`${nova.http}/hls/${stream.id}/master.m3u8`);
@@ -141,6 +145,7 @@ describe('ABR ladder from a 1080p source', ffmpegGate, () => {
       }
       return text;
     }, 500);
+    mainThread = performance.eventLoopUtilization(eluStart);
   });
 
   after(async () => {
@@ -148,7 +153,8 @@ describe('ABR ladder from a 1080p source', ffmpegGate, () => {
     await nova?.stop();
   });
 
-  it('the master playlist, TS master and MPD list the source (1080p) and 720p, 480p with BANDWIDTH, RESOLUTION, CODECS', async () => {
+  it('the master playlist, TS master and MPD list the source (1080p) and 720p, 480p with BANDWIDTH, RESOLUTION, CODECS', async (t) => {
+    t.diagnostic(`main thread event loop utilisation while the ladder ran: ${(mainThread.utilization * 100).toFixed(1)} % over ${(mainThread.idle + mainThread.active).toFixed(0)} ms (this test's own polling included)`);
     const variants = parseMaster(master);
     const byResolution = new Map(variants.map((v) => [v.attributes.RESOLUTION, v]));
     assert.deepEqual([...byResolution.keys()].sort(), ['1280x720', '1920x1080', '854x480'], master);
@@ -164,6 +170,14 @@ describe('ABR ladder from a 1080p source', ffmpegGate, () => {
     }
     const tsMaster = await getText(`${nova.http}/hls/${stream.id}/ts/master.m3u8`);
     assert.deepEqual(parseMaster(tsMaster.text).map((v) => v.attributes.RESOLUTION).sort(), ['1280x720', '1920x1080', '854x480']);
+    for (const variant of parseMaster(tsMaster.text)) assert.match(variant.attributes.CODECS!, /^avc1\.[0-9a-f]{6},mp4a\.40\.2$/, tsMaster.text);
+    // the 480p TS carries the shared audio muxed in
+    const ts480 = parseSegments((await getText(`${nova.http}/hls/${stream.id}/480p/ts.m3u8`)).text);
+    const tsSegment = await getBytes(`${nova.http}/hls/${stream.id}/480p/ts/seg-${[...ts480.keys()][1]}.ts`);
+    writeFileSync(join(dir, '480p.ts'), tsSegment);
+    const { stdout: tsStreams } = await execFileAsync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,width,height', '-of', 'csv=p=0', join(dir, '480p.ts')]);
+    assert.match(tsStreams, /h264,video,854,480/, tsStreams);
+    assert.match(tsStreams, /aac,audio/, tsStreams);
     const mpd = await getText(`${nova.http}/dash/${stream.id}/manifest.mpd`);
     for (const size of ['width="1920" height="1080"', 'width="1280" height="720"', 'width="854" height="480"']) assert.ok(mpd.text.includes(size), `MPD lists ${size}`);
   });

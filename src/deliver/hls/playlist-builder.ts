@@ -153,6 +153,8 @@ export function buildMasterPlaylist(stream: StreamStore, options: Pick<PlaylistB
 /** The MPEG-TS multivariant playlist, served at /hls/:stream/ts/master.m3u8. */
 export function buildTsMasterPlaylist(stream: StreamStore, options: Pick<PlaylistBuildOptions, 'uriSuffix'>): string | null {
   const variants: MasterVariant[] = [];
+  // A transcoded rendition has no CMAF audio of its own (it shares the source's) but its TS muxes that audio in.
+  const sharedAudioCodecs = audioRenditionOf(stream)?.tracks.get('audio')?.init?.codecs;
   for (const rendition of stream.renditions.values()) {
     const ts = rendition.tracks.get('ts');
     if (!trackIsPlayable(ts)) continue;
@@ -164,7 +166,7 @@ export function buildTsMasterPlaylist(stream: StreamStore, options: Pick<Playlis
       width: rendition.info.width,
       height: rendition.info.height,
       frameRate: rendition.info.frameRate,
-      codecs: joinCodecs(rendition.tracks.get('video')?.init?.codecs, rendition.tracks.get('audio')?.init?.codecs),
+      codecs: joinCodecs(rendition.tracks.get('video')?.init?.codecs, rendition.tracks.get('audio')?.init?.codecs ?? sharedAudioCodecs),
       audioGroup: null,
     });
   }
