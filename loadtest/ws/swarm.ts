@@ -3,11 +3,14 @@
  *
  *   node --import tsx loadtest/ws/swarm.ts --url ws://127.0.0.1:8080/api/v1/streams/<id>/ws \
  *        [--procs 4] [--per-proc 2500] [--duration 30] [--ramp-concurrency 200] [--token <jwt>]
+ *        [--per-address 25000]
  *
  * Forks --procs children; each opens --per-proc connections from its own
- * loopback source addresses (127.0.0.2…, one per 25,000 sockets: past the
- * ephemeral-port limit of one address; the server's per-IP cap must allow it),
- * stays connected for --duration seconds, then reports. Output: connect rate,
+ * loopback source addresses (127.0.0.2…, one per --per-address sockets: past the
+ * ephemeral-port limit of one address, and under the server's per-IP cap,
+ * WS_MAX_CONNECTIONS_PER_IP), and ends --duration seconds after it started
+ * whatever the state of its ramp (sockets still connecting count as failed),
+ * then reports. Output: connect rate,
  * connect failures, messages received, latency (receipt − server `ts`) p50/p99/max,
  * messages lost (gaps in the per-stream `seq`), unexpected closes (with codes).
  * Raise `ulimit -n` to procs × per-proc + slack first.
@@ -45,7 +48,10 @@ async function runChild(config: ChildConfig): Promise<ChildReport> {
   const sockets: WebSocket[] = [];
   let stopping = false;
   const started = Date.now();
-  await new Promise<void>((resolve) => {
+  // Bounded in time: a ramp the server cannot keep up with ends with the run, not after it.
+  let rampDeadline: NodeJS.Timeout | undefined;
+  const rampEnded = new Promise<void>((resolve) => (rampDeadline = setTimeout(resolve, config.durationMs)));
+  const rampDone = new Promise<void>((resolve) => {
     let launched = 0;
     let inFlight = 0;
     const launch = (): void => {
@@ -86,9 +92,12 @@ async function runChild(config: ChildConfig): Promise<ChildReport> {
     if (config.count === 0) resolve();
     else launch();
   });
+  await Promise.race([rampDone, rampEnded]);
   report.connectMs = Date.now() - started;
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, config.durationMs - report.connectMs)));
+  await rampEnded;
+  clearTimeout(rampDeadline);
   stopping = true;
+  report.failed = config.count - report.connected;
   for (const ws of sockets) ws.terminate();
   return report;
 }
@@ -105,11 +114,12 @@ async function main(): Promise<void> {
   const durationMs = Number(arg('duration', '30')) * 1000;
   const concurrency = Number(arg('ramp-concurrency', '200'));
   const token = arg('token', '') || null;
+  const perAddress = Number(arg('per-address', '25000'));
   const script = fileURLToPath(import.meta.url);
   let nextAddress = 2;
   const reports = await Promise.all(
     Array.from({ length: procs }, () => {
-      const addresses = Array.from({ length: Math.max(1, Math.ceil(perProc / 25_000)) }, () => `127.0.0.${nextAddress++}`);
+      const addresses = Array.from({ length: Math.max(1, Math.ceil(perProc / perAddress)) }, () => `127.0.0.${nextAddress++}`);
       const child = fork(script, ['--child'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       child.send({ url, count: perProc, addresses, durationMs, concurrency, token } satisfies ChildConfig);
       return new Promise<ChildReport>((resolve, reject) => {
