@@ -95,7 +95,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       setRenditions: (streamId, renditions) => store.updateRenditions(streamId, renditions),
       add: (streamId, media) => void store.add(streamId, media),
       removeRendition: (streamId, rendition) => store.removeRendition(streamId, rendition),
-      endStream: (streamId) => store.endStream(streamId),
+      endStream: (streamId, reason) => store.endStream(streamId, reason === 'disconnected' ? 'dropped' : 'ended'),
     },
     config.instanceId,
     log.child({ component: 'lifecycle' }),

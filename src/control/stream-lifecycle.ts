@@ -12,7 +12,8 @@ export interface DeliverySink {
   add(streamId: string, media: PackagedMedia): void;
   /** a rendition left the stream (its transcoder is down): it leaves the playlists and its media goes */
   removeRendition?(streamId: string, rendition: string): void;
-  endStream(streamId: string): void;
+  /** reason: a 'disconnected' publisher may come back, so delivery can hold its playlists open briefly */
+  endStream(streamId: string, reason: StreamEndReason): void;
 }
 
 interface LiveState {
@@ -136,7 +137,7 @@ export class StreamLifecycle implements IngestLifecycle {
 
   async ended(streamId: string, reason: StreamEndReason): Promise<void> {
     if (!this.live.delete(streamId)) return;
-    this.delivery.endStream(streamId);
+    this.delivery.endStream(streamId, reason);
     await this.repo.markEnded(streamId, reason, new Date(this.now()));
     this.log.info({ stream: streamId, reason }, 'stream ended');
     this.bus.publish({ type: 'stream_ended', streamId, instanceId: this.instanceId, at: this.now(), reason });

@@ -35,6 +35,8 @@ export class IngestConnection implements FrameSink {
   private publishing = false;
   private closed = false;
   private chunkReceivedAt = 0;
+  /** true while socket bytes are processed: a segment emitted then was completed by those bytes */
+  private inPush = false;
 
   // per-stats-interval counters
   private bytes = 0;
@@ -81,7 +83,12 @@ export class IngestConnection implements FrameSink {
   push(bytes: Uint8Array, receivedAt: number): void {
     this.chunkReceivedAt = receivedAt;
     this.bytes += bytes.byteLength;
-    this.session.push(bytes);
+    this.inPush = true;
+    try {
+      this.session.push(bytes);
+    } finally {
+      this.inPush = false;
+    }
   }
 
   handle(message: MainToWorker): void {
@@ -113,7 +120,11 @@ export class IngestConnection implements FrameSink {
   }
 
   private forwardMedia(media: PackagedMedia): void {
-    if (media.kind === 'segment') this.nextMsn = media.msn + 1;
+    if (media.kind === 'segment') {
+      this.nextMsn = media.msn + 1;
+      // segment generation time starts at the arrival of what completed it (not at an idle timeout's flush)
+      if (this.inPush) media.completedReceivedAt = this.chunkReceivedAt;
+    }
     // Transfer, don't copy: the packager hands over fresh buffers it no longer uses.
     const buffer = media.bytes.buffer;
     const transferable =

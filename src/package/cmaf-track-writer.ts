@@ -139,6 +139,7 @@ export class CmafTrackWriter {
         msn: this.msn,
         part,
         bytes: this.segmentBytes.slice(start, this.segmentLength),
+        ...(this.segmentDiscontinuity ? { discontinuity: true } : {}),
       });
     }
 

@@ -36,6 +36,13 @@ export interface PackagedPart {
   msn: number;
   part: PartInfo;
   bytes: Uint8Array;
+  /**
+   * The part's segment starts after a discontinuity (a reconnect). Known from
+   * the first part on: LL-HLS lists parts before their segment completes, and
+   * the tag must be there from the first listing, or players see the
+   * discontinuity sequence of an already-listed segment change.
+   */
+  discontinuity?: boolean;
 }
 
 export interface PackagedSegment {
@@ -55,6 +62,14 @@ export interface PackagedSegment {
   /** all the parts of this segment, in order (empty for 'ts') */
   parts: PartInfo[];
   bytes: Uint8Array;
+  /**
+   * Live ingest only: epoch ms at which the bytes that completed this
+   * segment (the next segment's keyframe, or the publisher's unpublish)
+   * reached the server's socket. Delivery measures segment generation time
+   * from it; absent when packaging offline or when the stream was ended
+   * by a timeout rather than by bytes.
+   */
+  completedReceivedAt?: number;
 }
 
 export type PackagedMedia = PackagedInit | PackagedPart | PackagedSegment;

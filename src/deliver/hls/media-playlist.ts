@@ -53,6 +53,8 @@ export interface LowLatencyInput {
   /** the in-progress segment */
   pendingMsn: number;
   pendingParts: readonly PlaylistPartView[];
+  /** the in-progress segment follows a discontinuity: the tag goes before its parts, as it will before the segment */
+  pendingDiscontinuity?: boolean;
   /** next part to hint; null once ended */
   preloadHint: { msn: number; part: number } | null;
   renditionReports: readonly RenditionReport[];
@@ -121,7 +123,12 @@ export function writeMediaPlaylist(input: MediaPlaylistInput): string {
   }
 
   if (lowLatency && !input.ended) {
-    if (lowLatency.pendingParts.length > 0) out += '\n';
+    if (lowLatency.pendingParts.length > 0) {
+      out += '\n';
+      if (lowLatency.pendingDiscontinuity) out += '#EXT-X-DISCONTINUITY\n';
+      // a reconnect with new decoder settings: the parts need the new init before their segment lists it
+      if (uris.hasInit && segments.length > 0 && input.pendingInitVersion !== mapVersion) out += mapLine(uris, input.pendingInitVersion);
+    }
     for (const part of lowLatency.pendingParts) out += partLine(uris, lowLatency.pendingMsn, part);
     if (lowLatency.preloadHint) {
       const hint = lowLatency.preloadHint;

@@ -236,6 +236,7 @@ export function buildMediaPlaylist(
       partSegments: options.partSegments,
       pendingMsn: track.pendingMsn,
       pendingParts: track.pendingParts,
+      pendingDiscontinuity: track.pendingDiscontinuity,
       preloadHint,
       renditionReports: renditionReports(stream, rendition, trackName, options.uriSuffix),
     };

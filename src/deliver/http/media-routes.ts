@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from '../../log.js';
 import type { PackagedTrack } from '../../package/packaged-media.js';
@@ -155,6 +156,25 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
         },
       }),
   );
+
+  const segmentGeneration = metricOnce(
+    deps.metrics,
+    'nova_streaming_hls_segment_generation_seconds',
+    () =>
+      new Histogram({
+        name: 'nova_streaming_hls_segment_generation_seconds',
+        help: 'Arrival of the bytes that completed a segment (the next keyframe) to the segment listed in playlists and MPDs',
+        labelNames: ['track'] as const,
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers: [deps.metrics],
+      }),
+  );
+  store.onSegmentListed((_streamId, _rendition, segment) => {
+    if (segment.completedReceivedAt === undefined) return;
+    // the same clock the ingest side stamped arrival with (performance.timeOrigin based epoch ms)
+    const seconds = (performance.timeOrigin + performance.now() - segment.completedReceivedAt) / 1000;
+    segmentGeneration.observe({ track: segment.track }, Math.max(0, seconds));
+  });
 
   const targetDurationSec = Math.max(1, Math.ceil(config.targetDurationMs / 1000));
   // about half a target duration: a player reloading every target duration never sees a stale list twice

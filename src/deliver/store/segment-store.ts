@@ -68,6 +68,8 @@ export class TrackStore {
   readonly segments: StoredSegment[] = [];
   /** msn of the in-progress segment, -1 when none has started */
   pendingMsn = -1;
+  /** the in-progress segment follows a discontinuity: its parts are listed after the tag */
+  pendingDiscontinuity = false;
   readonly pendingParts: StoredPart[] = [];
   /** discontinuity-flagged segments that have left the store (EXT-X-DISCONTINUITY-SEQUENCE) */
   droppedDiscontinuities = 0;
@@ -149,6 +151,8 @@ export class StreamStore {
   endedAt = 0;
   bytes = 0;
   removalTimer: NodeJS.Timeout | null = null;
+  /** set while a dropped publisher has reconnectGraceMs to come back before ENDLIST */
+  reconnectTimer: NodeJS.Timeout | null = null;
   /** bumped on every change: rendered playlists are reused while it stays the same */
   changes = 0;
   /**
@@ -179,6 +183,14 @@ export interface SegmentStoreOptions {
   maxStreamBytes: number;
   /** how long an ended stream's media stays served with ENDLIST (60 s) */
   endedGraceMs: number;
+  /**
+   * A publisher that vanished without a goodbye (a dropped connection, a
+   * crashed encoder) usually comes back within seconds: its playlists stay
+   * live this long (5 s) before ENDLIST, so players already watching keep
+   * reloading and cross the reconnect's discontinuity instead of stopping.
+   * A clean unpublish ends playlists at once.
+   */
+  reconnectGraceMs: number;
   now: () => number;
 }
 
@@ -189,10 +201,18 @@ export const DEFAULT_SEGMENT_STORE_OPTIONS: SegmentStoreOptions = {
   maxBytes: 512 * 1024 * 1024,
   maxStreamBytes: 64 * 1024 * 1024,
   endedGraceMs: 60_000,
+  reconnectGraceMs: 5000,
   now: Date.now,
 };
 
 export type SegmentStoreEvent = { type: 'removed'; streamId: string };
+
+/**
+ * Told synchronously right after a segment becomes listed (playlists and
+ * MPDs rendered from now on contain it): segment generation metrics and
+ * start-up measurements hang off this.
+ */
+export type SegmentListedListener = (streamId: string, rendition: string, segment: PackagedSegment) => void;
 
 let generationCounter = 0;
 
@@ -204,10 +224,20 @@ export class SegmentStore {
   private readonly streams = new Map<string, StreamStore>();
   private totalBytes = 0;
   private parked = 0;
+  private readonly listedListeners: SegmentListedListener[] = [];
 
   constructor(options: Partial<SegmentStoreOptions> = {}) {
     this.options = { ...DEFAULT_SEGMENT_STORE_OPTIONS, ...options };
     if (this.options.windowSegments < 1) throw new RangeError('windowSegments must be at least 1');
+  }
+
+  /** Subscribes to segments becoming listed; returns the unsubscribe function. */
+  onSegmentListed(listener: SegmentListedListener): () => void {
+    this.listedListeners.push(listener);
+    return () => {
+      const at = this.listedListeners.indexOf(listener);
+      if (at >= 0) this.listedListeners.splice(at, 1);
+    };
   }
 
   /** Bytes of media held, all streams. */
@@ -241,6 +271,8 @@ export class SegmentStore {
     if (stream) {
       if (stream.removalTimer) clearTimeout(stream.removalTimer);
       stream.removalTimer = null;
+      if (stream.reconnectTimer) clearTimeout(stream.reconnectTimer);
+      stream.reconnectTimer = null;
       stream.ended = false;
       stream.changes++;
     } else {
@@ -309,10 +341,26 @@ export class SegmentStore {
     return true;
   }
 
-  /** The publisher is gone: playlists get ENDLIST, parked requests are answered, media stays for the grace period. */
-  endStream(streamId: string): void {
+  /**
+   * The publisher is gone: playlists get ENDLIST, parked requests are
+   * answered, media stays for the grace period. 'dropped' (the connection
+   * was lost without an unpublish) waits reconnectGraceMs first, since a
+   * reconnect within it continues the same playlists.
+   */
+  endStream(streamId: string, how: 'ended' | 'dropped' = 'ended'): void {
     const stream = this.streams.get(streamId);
     if (!stream || stream.ended) return;
+    if (how === 'dropped' && this.options.reconnectGraceMs > 0) {
+      if (stream.reconnectTimer) return;
+      stream.reconnectTimer = setTimeout(() => {
+        stream.reconnectTimer = null;
+        this.endStream(streamId, 'ended');
+      }, this.options.reconnectGraceMs);
+      stream.reconnectTimer.unref();
+      return;
+    }
+    if (stream.reconnectTimer) clearTimeout(stream.reconnectTimer);
+    stream.reconnectTimer = null;
     stream.ended = true;
     stream.changes++;
     stream.endedAt = this.options.now();
@@ -331,6 +379,7 @@ export class SegmentStore {
     const stream = this.streams.get(streamId);
     if (!stream) return;
     if (stream.removalTimer) clearTimeout(stream.removalTimer);
+    if (stream.reconnectTimer) clearTimeout(stream.reconnectTimer);
     this.streams.delete(streamId);
     this.totalBytes -= stream.bytes;
     for (const rendition of stream.renditions.values()) {
@@ -396,6 +445,7 @@ export class SegmentStore {
       // a new segment began: parts of an unfinished previous one are orphans
       this.account(stream, track, -this.dropPendingParts(track));
       track.pendingMsn = media.msn;
+      track.pendingDiscontinuity = media.discontinuity === true;
     }
     const info = media.part;
     track.pendingParts.push({ index: info.index, duration: info.duration, independent: info.independent, bytes: media.bytes });
@@ -428,6 +478,7 @@ export class SegmentStore {
       parts = media.parts.map((info) => ({ index: info.index, duration: info.duration, independent: info.independent, bytes: null }));
     }
     track.pendingMsn = -1;
+    track.pendingDiscontinuity = false;
     for (const p of parts) if (p.duration > track.maxPartDuration) track.maxPartDuration = p.duration;
     const segment: StoredSegment = {
       msn: media.msn,
@@ -462,6 +513,7 @@ export class SegmentStore {
     const limit = this.options.windowSegments + this.options.keepAfterWindow;
     while (track.segments.length > limit) this.dropOldestSegment(stream, track);
     this.notify(track);
+    for (const listener of this.listedListeners) listener(stream.id, media.rendition, media);
   }
 
   private dropPendingParts(track: TrackStore): number {
@@ -469,6 +521,7 @@ export class SegmentStore {
     for (const p of track.pendingParts) freed += p.bytes ? p.bytes.byteLength : 0;
     track.pendingParts.length = 0;
     track.pendingMsn = -1;
+    track.pendingDiscontinuity = false;
     return freed;
   }
 
