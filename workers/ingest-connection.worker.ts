@@ -1,6 +1,7 @@
 import { ByteRing } from '../src/stream/byte-ring.js';
 import { NovaError } from '../src/errors.js';
 import { IngestConnection } from '../src/ingest/ingest-connection.js';
+import { HANDSHAKE_PACKET_SIZE } from '../src/ingest/rtmp/handshake.js';
 import {
   IngressControl,
   type IngestCloseReason,
@@ -12,6 +13,8 @@ import {
 const STATS_INTERVAL_MS = 1000;
 const WAIT_SLICE_MS = 250;
 const RECEIVED_AT_BYTES = 8;
+/** C0 + C1 + C2 */
+const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_PACKET_SIZE;
 
 /**
  * Piscina task: runs one RTMP connection for its whole life. A thin adapter
@@ -59,6 +62,12 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
         break;
       }
       if (Atomics.load(control, IngressControl.socketClosed) === 1 && ring.bytesUsed === 0) {
+        // A peer that sent part of a handshake and left is a broken client, worth a coded line;
+        // one that connected and sent nothing is a port check, not worth one.
+        const received = connection.bytesReceived;
+        if (connection.state === 'handshake' && received > 0) {
+          throw new NovaError('NOVA_ERR_RTMP_HANDSHAKE', `connection closed after ${received} of ${HANDSHAKE_BYTES} handshake bytes`);
+        }
         reason = connection.wasUnpublished() ? 'unpublished' : 'disconnected';
         break;
       }
@@ -66,7 +75,10 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
         throw new NovaError('NOVA_ERR_RTMP_TIMEOUT', `no complete handshake within ${task.limits.handshakeTimeoutMs} ms`);
       }
       if (now - lastDataAt > task.limits.idleTimeoutMs) {
+        // Coded, so a silent encoder or a peer stalled mid-message is logged and counted like any protocol fault;
+        // the stream still ends as 'idle_timeout'.
         reason = 'idle_timeout';
+        error = new NovaError('NOVA_ERR_RTMP_TIMEOUT', `no data for ${task.limits.idleTimeoutMs} ms (state ${connection.state})`);
         break;
       }
       await ring.waitForData(WAIT_SLICE_MS);

@@ -79,6 +79,11 @@ export class IngestConnection implements FrameSink {
     return this.session.state;
   }
 
+  /** Socket bytes pushed so far, handshake included. */
+  get bytesReceived(): number {
+    return this.session.bytesReceived;
+  }
+
   /** Socket bytes; receivedAt is epoch ms (performance.timeOrigin based) of the socket read. Throws NovaError on a protocol violation. */
   push(bytes: Uint8Array, receivedAt: number): void {
     this.chunkReceivedAt = receivedAt;

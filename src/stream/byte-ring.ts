@@ -133,6 +133,20 @@ export class ByteRing {
     return LENGTH_PREFIX_BYTES + align4(payloadBytes);
   }
 
+  /**
+   * Empties the ring for reuse by a new producer/consumer pair. Only when
+   * neither side is using it any more (the old consumer's task has returned):
+   * reusing rings instead of allocating one per connection keeps the process
+   * from fragmenting its heap with short-lived multi-MiB buffers.
+   */
+  reset(): void {
+    Atomics.store(this.header, WRITE_POS, 0);
+    Atomics.store(this.header, READ_POS, 0);
+    Atomics.store(this.header, CLOSED, 0);
+    Atomics.store(this.header, WRITER_WAITING, 0);
+    this.pendingRelease = 0;
+  }
+
   // --- producer ----------------------------------------------------------
 
   /**
