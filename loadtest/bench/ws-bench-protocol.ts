@@ -7,7 +7,8 @@ export type ServerReply =
   | { kind: 'broadcast_done'; broadcasts: number; lateTicks: number };
 
 export type ClientCommand =
-  | { cmd: 'connect'; url: string; count: number; localAddresses: string[]; concurrency: number }
+  /** latencySample: read and time every K-th socket live, the rest at report time (1 = all live). */
+  | { cmd: 'connect'; url: string; count: number; localAddresses: string[]; concurrency: number; latencySample: number }
   | { cmd: 'report'; expectedBroadcasts: number }
   | { cmd: 'exit' };
 export type ClientReply =
