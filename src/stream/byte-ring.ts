@@ -4,7 +4,8 @@ import { NovaError } from '../errors.js';
  * Layout of the SharedArrayBuffer:
  *   bytes 0..63    Int32 header words written by the producer (write position,
  *                  notify counter, closed flag) plus the immutable capacity and
- *                  magic, and the space-wait handshake (writer-waiting flag, space counter)
+ *                  magic, the space-wait handshake (writer-waiting flag, space counter)
+ *                  and the reader-waiting flag that lets notify() skip Atomics.notify
  *   bytes 64..127  the read position, alone on its cache line (written by the consumer)
  *   bytes 128..    the data area, `capacity` bytes, a multiple of 4
  *
@@ -30,6 +31,8 @@ const CAPACITY = 3;
 const MAGIC = 4;
 const SPACE_SEQ = 5;
 const WRITER_WAITING = 6;
+/** set by the consumer while it waits in waitForData(): only then does notify() pay for Atomics.notify */
+const READER_WAITING = 7;
 const READ_POS = 16;
 const MAGIC_VALUE = 0x4e52_4247; // 'NRBG'
 const LENGTH_PREFIX_BYTES = 4;
@@ -144,6 +147,7 @@ export class ByteRing {
     Atomics.store(this.header, READ_POS, 0);
     Atomics.store(this.header, CLOSED, 0);
     Atomics.store(this.header, WRITER_WAITING, 0);
+    Atomics.store(this.header, READER_WAITING, 0);
     this.pendingRelease = 0;
   }
 
@@ -194,10 +198,19 @@ export class ByteRing {
     return true;
   }
 
-  /** Wakes a consumer blocked in waitForData(). */
+  /**
+   * Wakes a consumer blocked in waitForData(). Cheap when it is not waiting:
+   * Atomics.notify on an async waiter posts a task across threads (it was the
+   * main thread's largest cost at ingest, once per socket read), so it is only
+   * called when the consumer said it waits. The sequence counter always moves,
+   * so a consumer about to wait sees the change and does not sleep.
+   */
   notify(): void {
     Atomics.add(this.header, NOTIFY_SEQ, 1);
-    Atomics.notify(this.header, NOTIFY_SEQ);
+    if (Atomics.load(this.header, READER_WAITING) === 1) {
+      Atomics.store(this.header, READER_WAITING, 0);
+      Atomics.notify(this.header, NOTIFY_SEQ);
+    }
   }
 
   /**
@@ -294,8 +307,14 @@ export class ByteRing {
    * loop alive (Node's waitAsync alone would not).
    */
   waitForData(timeoutMs: number): Promise<'ok' | 'timed-out'> {
+    // Flag first, then the counter, then the data (all sequentially consistent): a producer
+    // that missed the flag wrote its record and bumped the counter before we look at either.
+    Atomics.store(this.header, READER_WAITING, 1);
     const seq = Atomics.load(this.header, NOTIFY_SEQ);
-    if (this.hasUnread() || this.closed) return Promise.resolve('ok');
+    if (this.hasUnread() || this.closed) {
+      Atomics.store(this.header, READER_WAITING, 0);
+      return Promise.resolve('ok');
+    }
     return settle(waitAsync(this.header, NOTIFY_SEQ, seq, timeoutMs), timeoutMs);
   }
 

@@ -94,6 +94,7 @@ describe('whole-server ingest: bad input while a good stream keeps ingesting', (
         RTMP_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES),
         RTMP_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS),
         RTMP_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_TIMEOUT_MS),
+        TRANSCODE: 'off',
       },
     });
     watch = new LifecycleWatch(nova);

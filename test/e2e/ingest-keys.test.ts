@@ -63,7 +63,7 @@ describe('publish keys and duplicate publishers (RTMP_ON_DUPLICATE=takeover, the
   let nova: NovaFixture;
   let watch: LifecycleWatch;
   before(async () => {
-    nova = await startNova({ database: db.database, env: { LOG_LEVEL: 'debug' } });
+    nova = await startNova({ database: db.database, env: { LOG_LEVEL: 'debug', TRANSCODE: 'off' } });
     watch = new LifecycleWatch(nova);
   });
   after(async () => {
@@ -151,7 +151,7 @@ describe('duplicate publishers with RTMP_ON_DUPLICATE=refuse', () => {
   let nova: NovaFixture;
   let watch: LifecycleWatch;
   before(async () => {
-    nova = await startNova({ database: db.database, env: { RTMP_ON_DUPLICATE: 'refuse' } });
+    nova = await startNova({ database: db.database, env: { RTMP_ON_DUPLICATE: 'refuse', TRANSCODE: 'off' } });
     watch = new LifecycleWatch(nova);
   });
   after(async () => {

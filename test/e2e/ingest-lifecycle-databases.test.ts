@@ -26,7 +26,7 @@ for (const backend of BACKENDS) {
     before(async () => {
       db = await openBackend(backend);
       if (db === null) return; // PostgreSQL unreachable outside CI (under CI=true openBackend throws)
-      nova = await startNova({ database: db.database, env: { LOG_LEVEL: 'debug' } });
+      nova = await startNova({ database: db.database, env: { LOG_LEVEL: 'debug', TRANSCODE: 'off' } });
       watch = new LifecycleWatch(nova);
     });
     after(async () => {

@@ -73,8 +73,9 @@ describe('whole-server ingest: publishers', () => {
 
   before(async () => {
     db = await openMemoryDatabase();
-    // debug: the 'publish requested' line the lifecycle bound is measured from
-    nova = await startNova({ database: db.database, env: { LOG_LEVEL: 'debug' } });
+    // debug: the 'publish requested' line the lifecycle bound is measured from; no ABR ladder:
+    // the transcoder would be a second reader of the frame queue this test reads (one consumer only)
+    nova = await startNova({ database: db.database, env: { LOG_LEVEL: 'debug', TRANSCODE: 'off' } });
     watch = new LifecycleWatch(nova);
   });
   after(async () => {

@@ -1,0 +1,437 @@
+/**
+ * Ingest bench (npm run bench:ingest).
+ *
+ * N publishers — our synthetic publisher (loadtest/publisher/publish-cli.ts),
+ * each in its own process, real time, 6 Mb/s H.264+AAC by default — publish
+ * for a fixed time into:
+ *   - nova: `node --import tsx src/main.ts` as its own process (random ports,
+ *     in-memory PGlite, streams created over the REST API), and
+ *   - nginx-rtmp (Debian's libnginx-mod-rtmp, one process, `hls on` with 2 s
+ *     fragments in its prefix dir) when installed, with the same load, in the
+ *     same run.
+ * N ramps 1, 2, 4, … up to --max-streams (or the list --streams gives) and
+ * stops when a server no longer keeps up. Each measurement is repeated
+ * --runs times and the MEDIANS are printed:
+ *   - server CPU-seconds per GB ingested: /proc/<pid>/stat utime+stime
+ *     (+ cutime+cstime of waited-for children) over the run, per 10^9 bytes
+ *     the publishers wrote (RTMP framing included, the same for both servers);
+ *   - RSS per stream: (peak VmRSS during the run − VmRSS before it) / N;
+ *   - ingest lag: each publisher's real-time deficit (wall time − media time
+ *     it sent, connect included), the worst of the N; for nova also the
+ *     server's socket-read→frame-queued latency (p50/p99, from
+ *     nova_streaming_rtmp_ingestion_latency_seconds);
+ *   - "sustained": every publisher finished, none behind real time by more
+ *     than LAG_LIMIT, and (nova) the server counted ≥ 98 % of the bytes sent;
+ *     the largest N sustained in a majority of runs is reported.
+ * The ratio nova / nginx of CPU per GB is printed per N. Take final figures
+ * on a quiet machine: `flock /tmp/nova-bench.lock npm run bench:ingest`.
+ *
+ * Flags: --streams 1,2,4  --max-streams 8  --seconds 10  --runs 3
+ *        --bitrate 6000000  --no-nginx  --cpu-prof DIR (profile nova's
+ *        threads with node --cpu-prof, written at its graceful stop)
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { nginxRtmpInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
+import { freePort } from '../peers/ports.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    streams: { type: 'string' },
+    'max-streams': { type: 'string', default: '8' },
+    seconds: { type: 'string', default: '10' },
+    runs: { type: 'string', default: '3' },
+    bitrate: { type: 'string', default: '6000000' },
+    'no-nginx': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
+  },
+});
+
+const SECONDS = Number(flags.seconds);
+const RUNS = Number(flags.runs);
+const BITRATE = Number(flags.bitrate);
+const MAX_STREAMS = Number(flags['max-streams']);
+const LEVELS: number[] = flags.streams
+  ? flags.streams.split(',').map(Number)
+  : Array.from({ length: Math.floor(Math.log2(MAX_STREAMS)) + 1 }, (_, i) => 2 ** i);
+/** a publisher this far behind real time at its end has not been kept up with */
+const LAG_LIMIT_SECONDS = Math.max(0.5, SECONDS * 0.05);
+const WARM_UP_SECONDS = 3;
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const PUBLISH_CLI = join(REPO, 'loadtest/publisher/publish-cli.ts');
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+// ---------------------------------------------------------------------------
+// /proc sampling
+
+/** CPU seconds of a process so far: its threads (utime+stime) and its waited-for children. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLK_TCK;
+}
+
+function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Peak RSS while `during` runs, sampled every 100 ms. */
+async function peakRssDuring<T>(pid: number, during: Promise<T>): Promise<{ result: T; peak: number }> {
+  let peak = rssBytes(pid);
+  let done = false;
+  const sampler = (async () => {
+    while (!done) {
+      peak = Math.max(peak, rssBytes(pid));
+      await sleep(100);
+    }
+  })();
+  const result = await during;
+  done = true;
+  await sampler;
+  return { result, peak };
+}
+
+// ---------------------------------------------------------------------------
+// publishers
+
+interface PublisherOutcome {
+  ok: boolean;
+  bytesSent: number;
+  /** wall time − media time sent, seconds */
+  deficitSeconds: number;
+  error?: string;
+}
+
+function runPublisher(url: string, seconds: number): Promise<PublisherOutcome> {
+  const child = spawn(process.execPath, ['--import', 'tsx', PUBLISH_CLI, '--url', url, '--bitrate', String(BITRATE), '--duration', String(seconds)], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  return new Promise((resolve) => {
+    child.once('exit', (code) => {
+      const last = stdout.trim().split('\n').at(-1) ?? '';
+      try {
+        const summary = JSON.parse(last) as { bytesSent: number; durationMs: number; wallSeconds: number };
+        resolve({ ok: code === 0, bytesSent: summary.bytesSent, deficitSeconds: summary.wallSeconds - summary.durationMs / 1000, error: code === 0 ? undefined : stderr });
+      } catch {
+        resolve({ ok: false, bytesSent: 0, deficitSeconds: Number.POSITIVE_INFINITY, error: `exit ${code}: ${stderr.slice(-500)}` });
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// servers under test
+
+interface ServerUnderTest {
+  name: string;
+  pid: number;
+  /** publish URLs for `count` new streams */
+  publishUrls(count: number): Promise<string[]>;
+  /** bytes and latency counters of the server itself, where it has them */
+  counters(): Promise<ServerCounters | null>;
+  /** resolves once the server has finished with the streams of the run */
+  settle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface ServerCounters {
+  bytes: number;
+  /** cumulative histogram: upper bound (s) → count */
+  latencyBuckets: Map<number, number>;
+}
+
+async function startNovaProcess(): Promise<ServerUnderTest> {
+  const adminToken = randomBytes(24).toString('hex');
+  const dataDir = mkdtempSync(join(tmpdir(), 'nova-bench-'));
+  const cpuProf = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', flags['cpu-prof']] : [];
+  const child: ChildProcess = spawn(process.execPath, [...cpuProf, '--import', 'tsx', 'src/main.ts'], {
+    cwd: REPO,
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      RTMP_PORT: '0',
+      HTTP_PORT: '0',
+      ADMIN_TOKEN: adminToken,
+      DATA_DIR: dataDir,
+      DATABASE_URL: 'memory://',
+      LOG_LEVEL: 'info',
+      // Ingest and packaging of the source, as nginx-rtmp's `hls on` does: no ABR ladder (FFmpeg children).
+      TRANSCODE: 'off',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const killOnExit = (): void => void child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const ready = await new Promise<{ rtmpPort: number; httpPort: number }>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        if (parsed.msg === 'nova-streaming ready') resolve({ rtmpPort: Number(parsed.rtmpPort), httpPort: Number(parsed.httpPort) });
+        else if (parsed.level === 'error' || parsed.level === 'fatal') process.stderr.write(`nova: ${line}\n`);
+      } catch {
+        // not JSON: ignore
+      }
+    });
+    void exited.then((code) => reject(new Error(`nova exited (${code}) before it was ready: ${stderr}`)));
+  });
+  const http = `http://127.0.0.1:${ready.httpPort}`;
+  const metrics = async (): Promise<string> => (await fetch(`${http}/metrics`)).text();
+  return {
+    name: 'nova',
+    pid: child.pid ?? -1,
+    async publishUrls(count) {
+      const urls: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const response = await fetch(`${http}/api/v1/streams`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ title: `bench ${i}` }),
+        });
+        if (response.status !== 201) throw new Error(`POST /api/v1/streams: ${response.status} ${await response.text()}`);
+        urls.push(((await response.json()) as { publish_url: string }).publish_url);
+      }
+      return urls;
+    },
+    async counters() {
+      const text = await metrics();
+      const bytes = Number(/^nova_streaming_rtmp_ingested_bytes_total (\S+)$/m.exec(text)?.[1] ?? 0);
+      const latencyBuckets = new Map<number, number>();
+      for (const match of text.matchAll(/^nova_streaming_rtmp_ingestion_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) {
+        latencyBuckets.set(match[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2]));
+      }
+      return { bytes, latencyBuckets };
+    },
+    async settle() {
+      // Every stream of the run ended: all bytes parsed and packaged.
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const active = Number(/^nova_streaming_active_streams (\S+)$/m.exec(await metrics())?.[1] ?? 1);
+        if (active === 0) return;
+        await sleep(100);
+      }
+    },
+    async stop() {
+      process.off('exit', killOnExit);
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startNginxRtmp(): Promise<ServerUnderTest> {
+  const port = await freePort();
+  const peer: NginxPeer = await startNginx({
+    loadRtmpModule: true,
+    ports: [port],
+    config: (dir) => `
+events { worker_connections 1024; }
+rtmp {
+  server {
+    listen 127.0.0.1:${port};
+    chunk_size 4096;
+    application live {
+      live on;
+      hls on;
+      hls_path ${dir}/hls;
+      hls_fragment 2s;
+    }
+  }
+}`,
+  });
+  let next = 0;
+  return {
+    name: 'nginx-rtmp',
+    pid: peer.pid,
+    async publishUrls(count) {
+      return Array.from({ length: count }, () => `rtmp://127.0.0.1:${port}/live/bench${next++}`);
+    },
+    async counters() {
+      return null;
+    },
+    async settle() {
+      await sleep(500);
+    },
+    stop: () => peer.stop(),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// one measurement
+
+interface RunResult {
+  cpuPerGb: number;
+  rssPerStreamMiB: number;
+  worstDeficitSeconds: number;
+  latencyP50Ms: number | null;
+  latencyP99Ms: number | null;
+  sustained: boolean;
+  note: string;
+}
+
+/** A quantile from the growth of a cumulative Prometheus histogram between two scrapes (bucket upper bound). */
+function histogramQuantile(before: Map<number, number>, after: Map<number, number>, q: number): number | null {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
+  if (total <= 0) return null;
+  for (const bound of bounds) {
+    if ((after.get(bound) ?? 0) - (before.get(bound) ?? 0) >= q * total) return bound;
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+async function measure(server: ServerUnderTest, streams: number, seconds = SECONDS): Promise<RunResult> {
+  const urls = await server.publishUrls(streams);
+  await sleep(300); // let the API's work settle out of the window
+  const countersBefore = await server.counters();
+  const rssBefore = rssBytes(server.pid);
+  const cpuBefore = cpuSeconds(server.pid);
+  const { result: outcomes, peak } = await peakRssDuring(
+    server.pid,
+    (async () => {
+      const all = await Promise.all(urls.map((url) => runPublisher(url, seconds)));
+      await server.settle();
+      return all;
+    })(),
+  );
+  const cpu = cpuSeconds(server.pid) - cpuBefore;
+  const countersAfter = await server.counters();
+  const bytesSent = outcomes.reduce((n, o) => n + o.bytesSent, 0);
+  const worstDeficit = Math.max(...outcomes.map((o) => o.deficitSeconds));
+  const failed = outcomes.filter((o) => !o.ok);
+  const notes: string[] = [];
+  if (failed.length > 0) notes.push(`${failed.length} publisher(s) failed: ${failed[0]?.error?.split('\n')[0] ?? ''}`);
+  if (worstDeficit > LAG_LIMIT_SECONDS) notes.push(`behind real time by ${worstDeficit.toFixed(2)} s`);
+  let p50: number | null = null;
+  let p99: number | null = null;
+  if (countersBefore && countersAfter) {
+    const received = countersAfter.bytes - countersBefore.bytes;
+    if (received < 0.98 * bytesSent) notes.push(`server counted ${received} of ${bytesSent} bytes`);
+    const q50 = histogramQuantile(countersBefore.latencyBuckets, countersAfter.latencyBuckets, 0.5);
+    const q99 = histogramQuantile(countersBefore.latencyBuckets, countersAfter.latencyBuckets, 0.99);
+    p50 = q50 === null ? null : q50 * 1000;
+    p99 = q99 === null ? null : q99 * 1000;
+  }
+  return {
+    cpuPerGb: bytesSent > 0 ? cpu / (bytesSent / 1e9) : Number.POSITIVE_INFINITY,
+    rssPerStreamMiB: Math.max(0, peak - rssBefore) / streams / 2 ** 20,
+    worstDeficitSeconds: worstDeficit,
+    latencyP50Ms: p50,
+    latencyP99Ms: p99,
+    sustained: notes.length === 0,
+    note: notes.join('; '),
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+interface LevelSummary {
+  streams: number;
+  cpuPerGb: number;
+  rssPerStreamMiB: number;
+  worstDeficitSeconds: number;
+  latencyP50Ms: number | null;
+  latencyP99Ms: number | null;
+  sustainedRuns: number;
+}
+
+async function benchServer(start: () => Promise<ServerUnderTest>, name: string): Promise<LevelSummary[]> {
+  const summaries: LevelSummary[] = [];
+  for (const streams of LEVELS) {
+    // A fresh server per level: RSS and caches of the previous level do not carry over.
+    const server = await start();
+    const runs: RunResult[] = [];
+    try {
+      // Warm-up, not counted: the first streams load and compile the ingest worker's code in each
+      // pool thread (nova) and fault in the server's memory; steady-state cost is what we compare.
+      await measure(server, streams, WARM_UP_SECONDS);
+      for (let run = 0; run < RUNS; run++) {
+        const result = await measure(server, streams);
+        runs.push(result);
+        console.error(
+          `  ${name} N=${streams} run ${run + 1}/${RUNS}: ${result.cpuPerGb.toFixed(2)} CPU-s/GB, ${result.rssPerStreamMiB.toFixed(1)} MiB/stream, ` +
+            `deficit ${result.worstDeficitSeconds.toFixed(2)} s${result.latencyP99Ms !== null ? `, latency p50 ≤${result.latencyP50Ms} ms p99 ≤${result.latencyP99Ms} ms` : ''}` +
+            `${result.sustained ? '' : ` — NOT sustained: ${result.note}`}`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+    const withLatency = runs.filter((r) => r.latencyP99Ms !== null);
+    const summary: LevelSummary = {
+      streams,
+      cpuPerGb: median(runs.map((r) => r.cpuPerGb)),
+      rssPerStreamMiB: median(runs.map((r) => r.rssPerStreamMiB)),
+      worstDeficitSeconds: median(runs.map((r) => r.worstDeficitSeconds)),
+      latencyP50Ms: withLatency.length > 0 ? median(withLatency.map((r) => r.latencyP50Ms!)) : null,
+      latencyP99Ms: withLatency.length > 0 ? median(withLatency.map((r) => r.latencyP99Ms!)) : null,
+      sustainedRuns: runs.filter((r) => r.sustained).length,
+    };
+    summaries.push(summary);
+    if (summary.sustainedRuns * 2 <= RUNS) break; // not sustained in a majority of runs: larger N will not be
+  }
+  return summaries;
+}
+
+function largestSustained(levels: LevelSummary[]): number {
+  return levels.filter((l) => l.sustainedRuns * 2 > RUNS).reduce((n, l) => Math.max(n, l.streams), 0);
+}
+
+const fmt = (value: number | null, digits = 2): string => (value === null ? '—' : Number.isFinite(value) ? value.toFixed(digits) : '∞');
+
+async function main(): Promise<void> {
+  const withNginx = !flags['no-nginx'] && nginxRtmpInstalled();
+  console.error(
+    `ingest bench: N in [${LEVELS.join(', ')}], ${SECONDS} s at ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher (each its own process), ` +
+      `${RUNS} runs each, medians; nginx-rtmp: ${withNginx ? 'yes' : 'not installed or --no-nginx'}`,
+  );
+  const nova = await benchServer(startNovaProcess, 'nova');
+  const nginx = withNginx ? await benchServer(startNginxRtmp, 'nginx-rtmp') : [];
+
+  console.log(`\ningest bench — ${SECONDS} s × ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher, medians of ${RUNS} runs`);
+  console.log('server       N  CPU-s/GB  RSS MiB/stream  pub. deficit s  latency p50/p99 ms  sustained runs');
+  for (const [name, levels] of [['nova', nova], ['nginx-rtmp', nginx]] as const) {
+    for (const l of levels) {
+      console.log(
+        `${name.padEnd(11)} ${String(l.streams).padStart(2)}  ${fmt(l.cpuPerGb).padStart(8)}  ${fmt(l.rssPerStreamMiB, 1).padStart(14)}  ` +
+          `${fmt(l.worstDeficitSeconds).padStart(14)}  ${`${fmt(l.latencyP50Ms, 1)}/${fmt(l.latencyP99Ms, 1)}`.padStart(18)}  ${l.sustainedRuns}/${RUNS}`,
+      );
+    }
+  }
+  console.log(`largest N sustained in real time: nova ${largestSustained(nova)}${withNginx ? `, nginx-rtmp ${largestSustained(nginx)}` : ''} (tried up to ${Math.max(...LEVELS)})`);
+  if (withNginx) {
+    for (const l of nova) {
+      const peer = nginx.find((p) => p.streams === l.streams);
+      if (peer) console.log(`CPU per GB ratio nova / nginx-rtmp at N=${l.streams}: ${(l.cpuPerGb / peer.cpuPerGb).toFixed(2)}`);
+    }
+  }
+  console.log('(latency: server socket read → frame queued, bucket upper bounds; deficit: worst publisher, wall − media time, connect included)');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
