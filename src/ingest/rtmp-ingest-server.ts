@@ -49,12 +49,6 @@ const LAST_MESSAGE_GRACE_MS = 1000;
  * accepts 64 KiB). Smaller settings are raised to this.
  */
 const MIN_INGRESS_RING_BYTES = 2 * ByteRing.recordBytes(64 * 1024 + RECEIVED_AT_BYTES);
-/**
- * Socket bytes wake the demux worker in batches: at once when this much waits in the ring,
- * else at most WAKE_DELAY_MS after the first byte (ingest latency stays far below a 200 ms part).
- */
-const WAKE_BATCH_BYTES = 64 * 1024;
-const WAKE_DELAY_MS = 10;
 /** ingress rings kept for reuse: enough for a burst of connections, small next to the frame queues */
 const MAX_IDLE_RINGS = 16;
 
@@ -104,9 +98,6 @@ export class RtmpIngestServer {
    * stay resident): measured +1.5 MiB RSS per short-lived connection, flat with reuse.
    */
   private readonly idleRings: ByteRing[] = [];
-  /** connections whose ring got bytes since the worker was last woken; one shared timer wakes them */
-  private readonly pendingWakes = new Set<Connection>();
-  private wakeTimer: NodeJS.Timeout | null = null;
   private readonly receivedAtHeader = new Uint8Array(RECEIVED_AT_BYTES);
   private readonly receivedAtView = new DataView(this.receivedAtHeader.buffer);
   private closing = false;
@@ -229,11 +220,10 @@ export class RtmpIngestServer {
   private onSocketData(connection: Connection, chunk: Buffer): void {
     this.receivedAtView.setFloat64(0, performance.timeOrigin + performance.now(), true);
     if (connection.ring.tryWrite(this.receivedAtHeader, chunk)) {
-      // Wake the worker once per batch, not once per socket read: a wake is a cross-thread task
-      // post on both sides, and was most of the main thread's ingest cost. A batch is
-      // WAKE_BATCH_BYTES or WAKE_DELAY_MS, whichever comes first.
-      if (connection.ring.bytesUsed >= WAKE_BATCH_BYTES) connection.ring.notify();
-      else this.wakeLater(connection);
+      // One wake per read (cheap when the worker is busy: see ByteRing.notify). Waking in batches
+      // behind a shared 10 ms timer was tried: bench:ingest showed no CPU saving within its noise,
+      // the timer's own cost on this thread, and 10 ms more ingest latency.
+      connection.ring.notify();
       return;
     }
     // Ring full: stop reading the socket (TCP pushes back on the encoder) until the worker drains.
@@ -242,17 +232,6 @@ export class RtmpIngestServer {
     Atomics.store(connection.control, IngressControl.producerPaused, 1);
     connection.ring.notify();
   }
-
-  private wakeLater(connection: Connection): void {
-    this.pendingWakes.add(connection);
-    this.wakeTimer ??= setTimeout(this.flushWakes, WAKE_DELAY_MS).unref();
-  }
-
-  private readonly flushWakes = (): void => {
-    this.wakeTimer = null;
-    for (const connection of this.pendingWakes) connection.ring.notify();
-    this.pendingWakes.clear();
-  };
 
   private resumeProducer(connection: Connection): void {
     const pending = connection.pending;
@@ -388,7 +367,6 @@ export class RtmpIngestServer {
   private finish(connection: Connection, log: Logger): void {
     if (connection.finished) return;
     connection.finished = true;
-    this.pendingWakes.delete(connection);
     this.connections.delete(connection.id);
     this.metrics.connections.dec();
     connection.port.close();
