@@ -106,7 +106,7 @@ const SCRIPTS: Record<string, string> = {
 const PLAYER_PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>nova player</title></head>
 <body>
-<video id="video" muted autoplay playsinline></video>
+<video id="video" muted playsinline></video>
 <script>
 const video = document.getElementById('video');
 let t0 = performance.now();
@@ -136,6 +136,7 @@ window.novaStart = (engine, url, config) => {
       const known = state.discontinuityStarts[frag.cc];
       if (known === undefined || frag.start < known) state.discontinuityStarts[frag.cc] = frag.start;
     });
+    hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
     hls.loadSource(url);
     hls.attachMedia(video);
   } else {
@@ -146,9 +147,9 @@ window.novaStart = (engine, url, config) => {
       const error = event.error || {};
       state.errors.push({ detail: String(error.code) + ' ' + String(error.message), fatal: true, atMs: since() });
     });
+    // dash.js starts playback itself: a 'play' it does not see leaves its manifest refresh paused
     player.initialize(video, url, true);
   }
-  video.play().catch(() => {});
 };
 
 window.novaState = () => {

@@ -1,0 +1,439 @@
+/**
+ * Delivery bench (npm run bench:delivery).
+ *
+ * nova runs as its own process (`node --import tsx src/main.ts`, random
+ * ports, in-memory PGlite) with one live stream that our synthetic publisher
+ * feeds in real time (H.264 with B-frames + AAC, padded to --bitrate so a
+ * 2 s video segment weighs about 750 KB). Then, --runs times each, MEDIANS
+ * printed:
+ *
+ * 1. Throughput with 100 connections (--connections), --seconds per run,
+ *    from wrk (C, the load generator that does not saturate first) and
+ *    autocannon (Node, in its own process), against
+ *      (a) the live LL-HLS media playlist (video.m3u8, no blocking params),
+ *      (b) the newest complete video segment (picked afresh each run: the
+ *          window slides), and
+ *      (c) Debian nginx serving the same segment bytes from disk
+ *          (one process, sendfile, keep-alive; its prefix holds the file).
+ *    Printed: req/s, MB/s, p50/p99 latency, the server process's CPU% over
+ *    the run (/proc/<pid>/stat; 100 % = one core: uWebSockets.js answers on
+ *    one thread) and the segment throughput ratio nova / nginx.
+ * 2. Glass-to-glass for HLS, LL-HLS and DASH:
+ *    - a player-like poller: the age of the newest media it can see, i.e.
+ *      wall clock − (EXT-X-PROGRAM-DATE-TIME of the newest segment or part +
+ *      its duration), or for DASH availabilityStartTime + (t + d) / timescale
+ *      of the newest S; HLS reloads every target duration, LL-HLS uses
+ *      blocking reloads for the next part, DASH reloads every
+ *      minimumUpdatePeriod;
+ *    - real players in headless Chromium (hls.js, hls.js lowLatencyMode,
+ *      dash.js): wall clock − the program date time of the frame on screen
+ *      (hls.js playingDate; dash.js getCurrentLiveLatency()), and the time
+ *      to first frame.
+ *    The publisher stamps no capture time; PDT is the server's clock at the
+ *    first frame's arrival, so this is ingest-to-screen: encoder and
+ *    uplink delay come on top in production.
+ *
+ * The machine is shared: take final figures holding the lock,
+ * `flock /tmp/nova-bench.lock npm run bench:delivery`.
+ *
+ * Flags: --runs 3 --seconds 10 --connections 100 --bitrate 3100000
+ *        --no-nginx --no-autocannon --no-browser --glass-seconds 8
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromiumInstalled, launchPlayerBrowser, type PlayerEngine } from '../../test/support/browser.js';
+import { fetchMediaPlaylist, fetchText, parseMediaPlaylist, streamMediaUrls, waitForSegments, type StreamMediaUrls } from '../../test/support/live-media.js';
+import { nginxInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
+import { freePort } from '../peers/ports.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '100' },
+    bitrate: { type: 'string', default: '3100000' },
+    'glass-seconds': { type: 'string', default: '8' },
+    'no-nginx': { type: 'boolean', default: false },
+    'no-autocannon': { type: 'boolean', default: false },
+    'no-browser': { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(flags.runs);
+const SECONDS = Number(flags.seconds);
+const CONNECTIONS = Number(flags.connections);
+const GLASS_SECONDS = Number(flags['glass-seconds']);
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+// ---------------------------------------------------------------------------
+// measuring
+
+/** CPU seconds a process has used so far (all its threads). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+function median(values: number[]): number {
+  const finite = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (finite.length === 0) return Number.NaN;
+  const mid = Math.floor(finite.length / 2);
+  return finite.length % 2 === 1 ? finite[mid]! : (finite[mid - 1]! + finite[mid]!) / 2;
+}
+
+interface LoadResult {
+  requestsPerSec: number;
+  /** body + headers as the tool counts them, 10^6 bytes per second */
+  megabytesPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** the server's CPU over the run, % of one core */
+  serverCpuPercent: number;
+  /** non-2xx responses and socket errors */
+  errors: number;
+}
+
+function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Runs `load` while sampling the server's CPU time. */
+async function withCpu(pid: number, load: () => Promise<Omit<LoadResult, 'serverCpuPercent'>>): Promise<LoadResult> {
+  const cpuBefore = cpuSeconds(pid);
+  const started = performance.now();
+  const result = await load();
+  const cpu = ((cpuSeconds(pid) - cpuBefore) / ((performance.now() - started) / 1000)) * 100;
+  return { ...result, serverCpuPercent: cpu };
+}
+
+const LATENCY_UNIT: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+const SIZE_UNIT: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+
+function parseWrk(output: string): Omit<LoadResult, 'serverCpuPercent'> {
+  const latency = (percent: string): number => {
+    const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(output);
+    return match ? Number(match[1]) * LATENCY_UNIT[match[2]!]! : Number.NaN;
+  };
+  const transfer = /^Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB|TB)/m.exec(output);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  return {
+    requestsPerSec: Number(/^Requests\/sec:\s+([\d.]+)/m.exec(output)?.[1] ?? Number.NaN),
+    megabytesPerSec: transfer ? (Number(transfer[1]) * SIZE_UNIT[transfer[2]!]!) / 1e6 : Number.NaN,
+    p50Ms: latency('50'),
+    p99Ms: latency('99'),
+    errors: non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0),
+  };
+}
+
+async function wrk(url: string, pid: number): Promise<LoadResult> {
+  return withCpu(pid, async () => {
+    const { stdout, stderr } = await run('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', url]);
+    const parsed = parseWrk(stdout);
+    if (!Number.isFinite(parsed.requestsPerSec)) throw new Error(`wrk output not understood: ${stdout}${stderr}`);
+    return parsed;
+  });
+}
+
+async function autocannon(url: string, pid: number): Promise<LoadResult> {
+  return withCpu(pid, async () => {
+    const { stdout, stderr } = await run(join(REPO, 'node_modules/.bin/autocannon'), ['-c', String(CONNECTIONS), '-d', String(SECONDS), '-j', url]);
+    const report = JSON.parse(stdout) as {
+      requests: { average: number };
+      throughput: { average: number };
+      latency: { p50: number; p99: number };
+      non2xx: number;
+      errors: number;
+    };
+    if (!report.requests) throw new Error(`autocannon output not understood: ${stdout}${stderr}`);
+    return {
+      requestsPerSec: report.requests.average,
+      megabytesPerSec: report.throughput.average / 1e6,
+      p50Ms: report.latency.p50,
+      p99Ms: report.latency.p99,
+      errors: report.non2xx + report.errors,
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// the servers
+
+interface NovaProcess {
+  pid: number;
+  http: string;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+async function startNovaProcess(): Promise<NovaProcess> {
+  const adminToken = randomBytes(24).toString('hex');
+  const dataDir = mkdtempSync(join(tmpdir(), 'nova-delivery-bench-'));
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: REPO,
+    env: { ...process.env, HOST: '127.0.0.1', RTMP_PORT: '0', HTTP_PORT: '0', ADMIN_TOKEN: adminToken, DATA_DIR: dataDir, DATABASE_URL: 'memory://', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const killOnExit = (): void => void child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const ready = await new Promise<{ httpPort: number }>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        if (parsed.msg === 'nova-streaming ready') resolve({ httpPort: Number(parsed.httpPort) });
+        else if (parsed.level === 50 || parsed.level === 60 || parsed.level === 'error' || parsed.level === 'fatal') process.stderr.write(`nova: ${line}\n`);
+      } catch {
+        // not JSON
+      }
+    });
+    void exited.then((code) => reject(new Error(`nova exited (${code}) before it was ready: ${stderr}`)));
+  });
+  return {
+    pid: child.pid ?? -1,
+    http: `http://127.0.0.1:${ready.httpPort}`,
+    adminToken,
+    async stop() {
+      process.off('exit', killOnExit);
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function createStream(nova: NovaProcess): Promise<{ id: string; publishUrl: string }> {
+  const response = await fetch(`${nova.http}/api/v1/streams`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${nova.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'delivery bench' }),
+  });
+  if (response.status !== 201) throw new Error(`POST /api/v1/streams: ${response.status} ${await response.text()}`);
+  const body = (await response.json()) as { id: string; publish_url: string };
+  return { id: body.id, publishUrl: body.publish_url };
+}
+
+function startPublisher(url: string, seconds: number): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/publisher/publish-cli.ts', '--url', url, '--bitrate', flags.bitrate!, '--duration', String(seconds)], {
+    cwd: REPO,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  process.once('exit', () => child.kill('SIGKILL'));
+  return child;
+}
+
+async function startNginxFiles(): Promise<{ peer: NginxPeer; port: number; root: string }> {
+  const port = await freePort();
+  let root = '';
+  const peer = await startNginx({
+    ports: [port],
+    config: (dir) => {
+      root = join(dir, 'www');
+      mkdirSync(root, { recursive: true });
+      // nginx at its best for static files: sendfile, no access log, long keep-alive (as our server)
+      return `events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  server { listen 127.0.0.1:${port}; root ${join(dir, 'www')}; }
+}`;
+    },
+  });
+  return { peer, port, root };
+}
+
+/** The newest complete video segment's URL and bytes. */
+async function newestSegment(urls: StreamMediaUrls): Promise<{ url: string; bytes: Uint8Array }> {
+  const playlist = await fetchMediaPlaylist(urls.video);
+  const newest = playlist.segments.at(-1);
+  if (!newest) throw new Error('no segment listed');
+  const url = urls.video.replace(/[^/]+$/, '') + newest.uri;
+  return { url, bytes: new Uint8Array(await (await fetch(url)).arrayBuffer()) };
+}
+
+// ---------------------------------------------------------------------------
+// glass-to-glass
+
+type Protocol = 'HLS' | 'LL-HLS' | 'DASH';
+
+/** Age (ms) of the newest media visible to a player-like poller, sampled for `seconds`. */
+async function pollerEdgeAges(protocol: Protocol, urls: StreamMediaUrls, seconds: number): Promise<number[]> {
+  const ages: number[] = [];
+  const deadline = Date.now() + seconds * 1000;
+  if (protocol === 'HLS') {
+    while (Date.now() < deadline) {
+      const playlist = await fetchMediaPlaylist(urls.video);
+      const newest = playlist.segments.at(-1);
+      if (newest?.programDateTime != null) ages.push(Date.now() - (newest.programDateTime + newest.duration * 1000));
+      await sleep(playlist.targetDuration * 1000);
+    }
+  } else if (protocol === 'LL-HLS') {
+    let playlist = await fetchMediaPlaylist(urls.video);
+    while (Date.now() < deadline) {
+      const newest = playlist.parts.at(-1);
+      if (newest?.programDateTime != null) ages.push(Date.now() - (newest.programDateTime + newest.duration * 1000));
+      // the next part: the one after the newest listed, in the same segment or the next
+      const pending = playlist.parts.filter((p) => p.msn === newest?.msn).length;
+      const nextMsn = newest ? newest.msn : playlist.mediaSequence + playlist.segments.length;
+      playlist = parseMediaPlaylist(await fetchText(`${urls.video}?_HLS_msn=${nextMsn}&_HLS_part=${pending}`));
+    }
+  } else {
+    while (Date.now() < deadline) {
+      const mpd = await fetchText(urls.dash);
+      const start = Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)?.[1] ?? '');
+      const video = mpd.slice(mpd.indexOf('contentType="video"'));
+      const timescale = Number(/timescale="(\d+)"/.exec(video)?.[1]);
+      let end = 0;
+      for (const s of video.slice(0, video.indexOf('</SegmentTimeline>')).matchAll(/<S (?:t="(\d+)" )?d="(\d+)"(?: r="(\d+)")?\/>/g)) {
+        const t = s[1] === undefined ? end : Number(s[1]);
+        end = t + Number(s[2]) * (1 + Number(s[3] ?? 0));
+      }
+      ages.push(Date.now() - (start + (end / timescale) * 1000));
+      const period = Number(/minimumUpdatePeriod="PT([\d.]+)S"/.exec(mpd)?.[1] ?? 2);
+      await sleep(period * 1000);
+    }
+  }
+  return ages;
+}
+
+interface PlayerLatency {
+  ttffMs: number;
+  /** median over the sampling window of wall clock − media time on screen */
+  latencyMs: number;
+}
+
+async function playerLatency(protocol: Protocol, urls: StreamMediaUrls, seconds: number): Promise<PlayerLatency> {
+  const browser = await launchPlayerBrowser();
+  try {
+    const engine: PlayerEngine = protocol === 'DASH' ? 'dash.js' : 'hls.js';
+    const player = await browser.openPlayer({
+      engine,
+      url: protocol === 'DASH' ? urls.dash : urls.hlsMaster,
+      config: protocol === 'DASH' ? {} : { lowLatencyMode: protocol === 'LL-HLS' },
+    });
+    const started = await player.waitForPlayback(1, 30_000);
+    const samples: number[] = [];
+    const deadline = Date.now() + seconds * 1000;
+    while (Date.now() < deadline) {
+      const state = await player.state();
+      if (state.fatal) throw new Error(`${engine}: ${state.fatal.detail}`);
+      if (engine === 'hls.js' && state.playingDateMs !== null) samples.push(Date.now() - state.playingDateMs);
+      if (engine === 'dash.js' && state.liveLatencySec !== null) samples.push(state.liveLatencySec * 1000);
+      await sleep(250);
+    }
+    return { ttffMs: started.firstFrameMs ?? Number.NaN, latencyMs: median(samples) };
+  } finally {
+    await browser.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+function fmt(value: number, digits = 0): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+function summarize(label: string, results: LoadResult[]): { line: string; requestsPerSec: number; megabytesPerSec: number } {
+  const requestsPerSec = median(results.map((r) => r.requestsPerSec));
+  const megabytesPerSec = median(results.map((r) => r.megabytesPerSec));
+  const line =
+    `  ${label.padEnd(34)} ${fmt(requestsPerSec).padStart(8)} req/s ${fmt(megabytesPerSec, 1).padStart(8)} MB/s` +
+    `  p50 ${fmt(median(results.map((r) => r.p50Ms)), 2).padStart(7)} ms  p99 ${fmt(median(results.map((r) => r.p99Ms)), 2).padStart(7)} ms` +
+    `  server CPU ${fmt(median(results.map((r) => r.serverCpuPercent))).padStart(3)} %  errors ${results.reduce((s, r) => s + r.errors, 0)}`;
+  return { line, requestsPerSec, megabytesPerSec };
+}
+
+async function main(): Promise<void> {
+  const withNginx = !flags['no-nginx'] && nginxInstalled();
+  const tools = ['wrk', ...(flags['no-autocannon'] ? [] : ['autocannon'])] as const;
+  const throughputSeconds = RUNS * tools.length * (withNginx ? 3 : 2) * (SECONDS + 2);
+  const glassSeconds = RUNS * 3 * (GLASS_SECONDS * 2 + 15);
+  const publishSeconds = Math.ceil(30 + throughputSeconds + glassSeconds);
+
+  console.log(
+    `delivery bench: ${CONNECTIONS} connections, ${SECONDS} s per run, ${RUNS} runs (medians), publisher ${(Number(flags.bitrate) / 1e6).toFixed(1)} Mb/s, ` +
+      `nginx ${withNginx ? 'yes' : 'no'}, Chromium ${!flags['no-browser'] && chromiumInstalled() ? 'yes' : 'no'}`,
+  );
+  const nova = await startNovaProcess();
+  const stream = await createStream(nova);
+  const publisher = startPublisher(stream.publishUrl, publishSeconds);
+  const nginx = withNginx ? await startNginxFiles() : null;
+  try {
+    const urls = streamMediaUrls(nova.http, stream.id);
+    await waitForSegments(urls.video, 3, 30_000);
+    const sample = await newestSegment(urls);
+    const playlistBytes = (await fetchText(urls.video)).length;
+    console.log(`live media playlist ${playlistBytes} B; video segments ~${(sample.bytes.byteLength / 1000).toFixed(0)} KB`);
+
+    const results = new Map<string, LoadResult[]>();
+    const add = (key: string, result: LoadResult): void => void results.set(key, [...(results.get(key) ?? []), result]);
+    for (let runIndex = 0; runIndex < RUNS; runIndex++) {
+      for (const tool of tools) {
+        const load = tool === 'wrk' ? wrk : autocannon;
+        add(`${tool} nova playlist`, await load(urls.video, nova.pid));
+        // the window slides: take the newest segment now, so it is still listed when the run ends
+        const segment = await newestSegment(urls);
+        add(`${tool} nova segment`, await load(segment.url, nova.pid));
+        if (nginx) {
+          writeFileSync(join(nginx.root, 'segment.m4s'), segment.bytes);
+          add(`${tool} nginx segment`, await load(`http://127.0.0.1:${nginx.port}/segment.m4s`, nginx.peer.pid));
+        }
+      }
+    }
+
+    console.log('\nthroughput (medians):');
+    for (const tool of tools) {
+      console.log(summarize(`${tool}: nova live playlist`, results.get(`${tool} nova playlist`) ?? []).line);
+      const ours = summarize(`${tool}: nova segment (memory)`, results.get(`${tool} nova segment`) ?? []);
+      console.log(ours.line);
+      if (nginx) {
+        const theirs = summarize(`${tool}: nginx segment (disk)`, results.get(`${tool} nginx segment`) ?? []);
+        console.log(theirs.line);
+        console.log(`  ${tool}: segment ratio nova/nginx: ${fmt(ours.requestsPerSec / theirs.requestsPerSec, 2)} (req/s), ${fmt(ours.megabytesPerSec / theirs.megabytesPerSec, 2)} (MB/s)`);
+      }
+    }
+
+    console.log('\nglass-to-glass (medians over runs; ingest-to-screen: the synthetic publisher adds no capture/encode delay):');
+    for (const protocol of ['HLS', 'LL-HLS', 'DASH'] as const) {
+      const pollerAges: number[] = [];
+      const players: PlayerLatency[] = [];
+      for (let runIndex = 0; runIndex < RUNS; runIndex++) {
+        pollerAges.push(median(await pollerEdgeAges(protocol, urls, GLASS_SECONDS)));
+        if (!flags['no-browser'] && chromiumInstalled()) players.push(await playerLatency(protocol, urls, GLASS_SECONDS));
+      }
+      const player = players.length > 0
+        ? `; ${protocol === 'DASH' ? 'dash.js' : protocol === 'LL-HLS' ? 'hls.js lowLatencyMode' : 'hls.js'} in Chromium: ` +
+          `${fmt(median(players.map((p) => p.latencyMs)))} ms behind wall clock, time to first frame ${fmt(median(players.map((p) => p.ttffMs)))} ms`
+        : '';
+      console.log(`  ${protocol.padEnd(7)} newest media a poller sees is ${fmt(median(pollerAges))} ms old${player}`);
+    }
+  } finally {
+    publisher.kill('SIGKILL');
+    await nginx?.peer.stop();
+    await nova.stop();
+  }
+}
+
+await main();
