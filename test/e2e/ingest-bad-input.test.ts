@@ -172,8 +172,8 @@ describe('whole-server ingest: bad input while a good stream keeps ingesting', (
 
   it('malformed AMF in a command', async () => {
     // connect, transaction 1, then an object whose first property value has an undefined type marker
-    const good = encodeAmf0(['connect', 1]);
-    const payload = Uint8Array.from([...good, 0x03, 0x00, 0x03, 0x61, 0x70, 0x70, 0x99]);
+    const commandStart = encodeAmf0(['connect', 1]);
+    const payload = Uint8Array.from([...commandStart, 0x03, 0x00, 0x03, 0x61, 0x70, 0x70, 0x99]);
     await expectClosedWith('NOVA_ERR_RTMP_AMF', new ClientBytes().handshake().message(3, MessageType.commandAmf0, 0, 0, payload).bytes());
   });
 
