@@ -81,6 +81,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log: log.child({ component: 'viewers' }),
     store: viewerStore,
     sessionIdleMs: config.ws.playbackSessionIdleMs,
+    // The broadcast's peak outlives it in the streams table (GET /api/v1/streams/:id after the end).
+    onBroadcastPeak: (streamId, peak) =>
+      void repo.updatePeakViewers(streamId, peak).catch((err: unknown) => {
+        log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'saving peak viewers failed');
+      }),
   });
 
   const store = new SegmentStore({

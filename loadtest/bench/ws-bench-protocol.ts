@@ -4,7 +4,11 @@ export type ServerCommand = { cmd: 'stats' } | { cmd: 'broadcast'; intervalMs: n
 export type ServerReply =
   | { kind: 'listening'; port: number }
   | { kind: 'stats'; rss: number; connections: number }
-  | { kind: 'broadcast_done'; broadcasts: number; lateTicks: number };
+  /**
+   * fanOutMs: per broadcast, from just before the server serialised it to the end of the event-loop
+   * iteration that wrote it to every socket: the server's own cost, whatever the clients do.
+   */
+  | { kind: 'broadcast_done'; broadcasts: number; lateTicks: number; fanOutMs: number[] };
 
 export type ClientCommand =
   /** latencySample: read and time every K-th socket live, the rest at report time (1 = all live). */

@@ -3,6 +3,7 @@
  * a LocalEventBus and a ViewerCounter (timers off: the bench drives counts),
  * publishing viewer_count_changed on command. Run by ws-bench.ts (IPC).
  */
+import { performance } from 'node:perf_hooks';
 import uWS from 'uWebSockets.js';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -47,17 +48,21 @@ process.on('message', (command: ServerCommand) => {
   else if (command.cmd === 'broadcast') {
     let sent = 0;
     let lateTicks = 0;
+    const fanOutMs: number[] = [];
     let expected = Date.now() + command.intervalMs;
     const timer = setInterval(() => {
       if (Date.now() - expected > command.intervalMs / 2) lateTicks++;
       expected += command.intervalMs;
       sent++;
       const count = hub.connectionCount();
+      const begun = performance.now();
       bus.publish({ type: 'viewer_count_changed', streamId: BENCH_STREAM, instanceId, at: Date.now(), viewers: count, peak: count });
+      // uWS writes published messages before the loop moves on: setImmediate runs after that.
+      setImmediate(() => fanOutMs.push(performance.now() - begun));
       if (sent === command.count) {
         clearInterval(timer);
         // Let the last publish flush before answering.
-        setTimeout(() => reply({ kind: 'broadcast_done', broadcasts: sent, lateTicks }), 50);
+        setTimeout(() => reply({ kind: 'broadcast_done', broadcasts: sent, lateTicks, fanOutMs }), 50);
       }
     }, command.intervalMs);
   }

@@ -17,12 +17,15 @@
  * few Node processes takes them longer than the server takes to write them:
  * with every socket read live (--latency-sample 1) latency includes that client
  * queue. --latency-sample K reads every K-th socket live and the others after
- * the broadcasts (still counting every message for losses), which measures the
- * server's fan-out rather than the clients.
+ * the broadcasts (still counting every message for losses). On loopback the
+ * kernel's receive path runs inside the sender's send(), so a server writing to
+ * N sockets pays for N deliveries: fanOut (serialise → every socket written, timed
+ * in the server) is the figure no client can distort.
  *
  * Reports per target: connections reached, connect rate, server RSS per
  * connection, delivery latency (receipt − server ts, 1 ms resolution) p50/p99/max,
- * messages lost (must be 0), and the uws/ws ratio; medians over --runs.
+ * server fan-out time per broadcast (median, worst), messages lost (must be 0),
+ * and the uws/ws ratio; medians over --runs.
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -118,6 +121,9 @@ interface RunResult {
   lost: number;
   unexpectedCloses: number;
   lateTicks: number;
+  /** the server's time to write one broadcast to every socket (median and worst over the broadcasts) */
+  fanOutP50Ms: number;
+  fanOutMaxMs: number;
 }
 
 let runCounter = Math.floor(Math.random() * 30);
@@ -190,6 +196,8 @@ async function runOnce(target: 'uws' | 'ws', options: Options): Promise<RunResul
       lost,
       unexpectedCloses,
       lateTicks: done.lateTicks,
+      fanOutP50Ms: Math.round(median(done.fanOutMs) * 10) / 10,
+      fanOutMaxMs: Math.round(Math.max(...done.fanOutMs) * 10) / 10,
     };
   } finally {
     for (const client of clients) client.send({ cmd: 'exit' } satisfies ClientCommand, () => {});
@@ -241,7 +249,8 @@ async function main(): Promise<void> {
     console.log(
       `uws/ws: connect rate ×${(uws.connectRatePerSec! / ws.connectRatePerSec!).toFixed(2)}, ` +
         `RSS/conn ×${(uws.rssPerConnectionBytes! / ws.rssPerConnectionBytes!).toFixed(2)}, ` +
-        `p99 latency ${uws.p99Ms} ms vs ${ws.p99Ms} ms`,
+        `p99 latency ${uws.p99Ms} ms vs ${ws.p99Ms} ms, fan-out ${uws.fanOutP50Ms} ms vs ${ws.fanOutP50Ms} ms ` +
+        `(×${(uws.fanOutP50Ms! / ws.fanOutP50Ms!).toFixed(2)})`,
     );
   }
   const anyLoss = [...results.values()].flat().some((r) => r.target === 'uws' && r.lost > 0);

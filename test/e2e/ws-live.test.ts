@@ -94,11 +94,15 @@ describe('WebSocket hub in the whole server, real publisher', () => {
     await late.waitFor((m) => m.type === 'stream_ended');
     for (const v of [early, late]) {
       const types = v.messages.filter((m) => LIFECYCLE.has(m.type)).map((m) => m.type);
-      if (v === early) assert.equal(types[0], 'stream_started', JSON.stringify(types));
-      assert.equal(types.at(-1), 'stream_ended', JSON.stringify(types));
-      assert.equal(types.filter((t) => t === 'stream_started').length, v === early ? 1 : 0, 'a takeover is not a new start');
-      assert.equal(types.filter((t) => t === 'stream_ended').length, 1);
-      assert.ok(types.includes('quality_changed') && types.includes('viewer_count_changed'), JSON.stringify(types));
+      const sequence = JSON.stringify(types);
+      // A viewer waiting for the broadcast is told the count of those waiting with it: nothing else comes before the start.
+      const startAt = v === early ? types.indexOf('stream_started') : -1;
+      if (v === early) assert.ok(startAt >= 0 && types.slice(0, startAt).every((t) => t === 'viewer_count_changed'), sequence);
+      const during = types.slice(startAt + 1);
+      assert.equal(during.at(-1), 'stream_ended', sequence);
+      assert.equal(types.filter((t) => t === 'stream_started').length, v === early ? 1 : 0, `a takeover is not a new start: ${sequence}`);
+      assert.equal(types.filter((t) => t === 'stream_ended').length, 1, sequence);
+      assert.ok(during.includes('quality_changed') && during.includes('viewer_count_changed'), sequence);
       assert.deepEqual(v.schemaErrors, []);
       assertConsecutiveSeq(v);
     }
@@ -165,5 +169,11 @@ describe('WebSocket hub in the whole server, real publisher', () => {
     } finally {
       await publisher.stop();
     }
+    // The broadcast's peak is kept once it is over.
+    const ended = await waitFor('ENDED', 10_000, async () => {
+      const record = await nova.stream(stream.id);
+      return record.status === 'ENDED' && record;
+    });
+    assert.equal(ended.peak_viewers, 6, 'peak viewers kept after the end');
   });
 });

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createClient } from 'redis';
+import { RedisEventBus } from '../../src/control/events/redis-bus.js';
 import type { RenditionInfo } from '../../src/control/events/stream-events.js';
 import { TestViewer, waitUntil } from './support/ws-viewer.js';
+import { silentLog } from './support/hub-fixture.js';
 import { SHARED_REDIS_URL, redisReachable, spawnChildHub, startRedisHub, uniqueNamespace, type ChildHub, type RedisHub } from './support/redis-helpers.js';
 
 const ladder: RenditionInfo[] = [{ name: 'source', width: 1920, height: 1080, bandwidth: 6_000_000, codecs: 'avc1.640028', frameRate: 30 }];
@@ -94,4 +96,31 @@ test('an instance killed with SIGKILL stops counting within the heartbeat TTL', 
   const elapsed = Date.now() - killedAt;
   assert.ok(elapsed <= TTL_MS + 2 * SYNC_MS + 500, `gone after ${elapsed} ms`);
   child = null;
+});
+
+test('a peer that goes silent (died without a goodbye) has its streams ended here after the peer timeout; heartbeats keep a live one', async () => {
+  const watcherHub = await startRedisHub(SHARED_REDIS_URL, namespace, 'inst-watcher', { ttlMs: TTL_MS, syncIntervalMs: SYNC_MS, heartbeatMs: 200, peerTimeoutMs: 1000 });
+  const ingestBus = new RedisEventBus({ url: SHARED_REDIS_URL, instanceId: 'inst-ingest', channel: namespace.channel, log: silentLog, heartbeatMs: 200 });
+  try {
+    await ingestBus.waitConnected();
+    watcherHub.streams.set('orphan', { exists: true, private: false, state: {} });
+    const v = viewer(watcherHub.url('orphan'));
+    await v.waitFor((m) => m.type === 'snapshot');
+    ingestBus.publish({ type: 'stream_started', streamId: 'orphan', instanceId: 'inst-ingest', at: Date.now(), renditions: ladder });
+    await v.waitFor((m) => m.type === 'stream_started', 1000);
+    // Three peer timeouts of an alive peer: its heartbeats keep the stream.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(v.ofType('stream_ended').length, 0, 'a heartbeating peer keeps its streams');
+    // close() says nothing on the channel: to the others it is a SIGKILL.
+    const silentAt = Date.now();
+    await ingestBus.close();
+    const ended = await v.waitFor((m) => m.type === 'stream_ended', 3000);
+    assert.equal(ended.reason, 'disconnected');
+    const elapsed = Date.now() - silentAt;
+    assert.ok(elapsed >= 800 && elapsed <= 1000 + 2 * 200 + 500, `ended ${elapsed} ms after the peer went silent`);
+    assert.deepEqual(v.schemaErrors, []);
+  } finally {
+    await ingestBus.close();
+    await watcherHub.close();
+  }
 });

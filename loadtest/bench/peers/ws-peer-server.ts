@@ -4,6 +4,7 @@
  * still serialised once). Speaks the same IPC as ws-bench-server.ts.
  */
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BENCH_STREAM, type ServerCommand, type ServerReply } from '../ws-bench-protocol.js';
 
@@ -44,17 +45,21 @@ process.on('message', (command: ServerCommand) => {
   else if (command.cmd === 'broadcast') {
     let sent = 0;
     let lateTicks = 0;
+    const fanOutMs: number[] = [];
     let expected = Date.now() + command.intervalMs;
     const timer = setInterval(() => {
       if (Date.now() - expected > command.intervalMs / 2) lateTicks++;
       expected += command.intervalMs;
       sent++;
       seq++;
+      const begun = performance.now();
       const message = `{"type":"viewer_count_changed","v":1,"ts":${Date.now()},"stream_id":"${BENCH_STREAM}","seq":${seq},"viewers":${clients.size},"peak":${clients.size}}`;
       for (const ws of clients) ws.send(message);
+      // ws writes to each socket synchronously (or queues it in the socket): the loop has done its part by setImmediate.
+      setImmediate(() => fanOutMs.push(performance.now() - begun));
       if (sent === command.count) {
         clearInterval(timer);
-        setTimeout(() => reply({ kind: 'broadcast_done', broadcasts: sent, lateTicks }), 50);
+        setTimeout(() => reply({ kind: 'broadcast_done', broadcasts: sent, lateTicks, fanOutMs }), 50);
       }
     }, command.intervalMs);
   }

@@ -81,9 +81,17 @@ export async function startRedisHub(
   redisUrl: string,
   namespace: { channel: string; prefix: string },
   instanceId: string,
-  timing: { ttlMs: number; syncIntervalMs: number },
+  timing: { ttlMs: number; syncIntervalMs: number; heartbeatMs?: number; peerTimeoutMs?: number },
 ): Promise<RedisHub> {
-  const bus = new RedisEventBus({ url: redisUrl, instanceId, channel: namespace.channel, log: silentLog, maxReconnectDelayMs: 200 });
+  const bus = new RedisEventBus({
+    url: redisUrl,
+    instanceId,
+    channel: namespace.channel,
+    log: silentLog,
+    maxReconnectDelayMs: 200,
+    heartbeatMs: timing.heartbeatMs,
+    peerTimeoutMs: timing.peerTimeoutMs,
+  });
   const store = new RedisViewerStore({ url: redisUrl, instanceId, prefix: namespace.prefix, ttlMs: timing.ttlMs, log: silentLog });
   await bus.waitConnected();
   const fixture = await startHub({ instanceId, bus, store, viewerOptions: { tickMs: 100, syncIntervalMs: timing.syncIntervalMs } });
