@@ -37,7 +37,7 @@
  * `flock /tmp/nova-bench.lock npm run bench:delivery`.
  *
  * Flags: --runs 3 --seconds 10 --connections 100 --bitrate 3100000
- *        --no-nginx --no-autocannon --no-browser --glass-seconds 8
+ *        --no-nginx --no-autocannon --no-browser --no-glass --glass-seconds 8
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -63,6 +63,7 @@ const { values: flags } = parseArgs({
     'no-nginx': { type: 'boolean', default: false },
     'no-autocannon': { type: 'boolean', default: false },
     'no-browser': { type: 'boolean', default: false },
+    'no-glass': { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(flags.runs);
@@ -369,7 +370,7 @@ async function main(): Promise<void> {
   const withNginx = !flags['no-nginx'] && nginxInstalled();
   const tools = ['wrk', ...(flags['no-autocannon'] ? [] : ['autocannon'])] as const;
   const throughputSeconds = RUNS * tools.length * (withNginx ? 3 : 2) * (SECONDS + 2);
-  const glassSeconds = RUNS * 3 * (GLASS_SECONDS * 2 + 15);
+  const glassSeconds = flags['no-glass'] ? 0 : RUNS * 3 * (GLASS_SECONDS * 2 + 15);
   const publishSeconds = Math.ceil(30 + throughputSeconds + glassSeconds);
 
   console.log(
@@ -415,6 +416,7 @@ async function main(): Promise<void> {
       }
     }
 
+    if (flags['no-glass']) return;
     console.log('\nglass-to-glass (medians over runs; ingest-to-screen: the synthetic publisher adds no capture/encode delay):');
     for (const protocol of ['HLS', 'LL-HLS', 'DASH'] as const) {
       const pollerAges: number[] = [];

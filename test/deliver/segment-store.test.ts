@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { buildMediaPlaylist } from '../../src/deliver/hls/playlist-builder.js';
 import { SegmentStore, type StreamStore, type WaitOutcome } from '../../src/deliver/store/segment-store.js';
 import { T0, feed, feedParts, segmentMedia } from './synthetic-media.js';
 
@@ -170,5 +171,36 @@ describe('SegmentStore', () => {
     // msn 5 starts 10 s into the timeline at T0 + 10 s: the timeline began at T0
     assert.equal(store.getStream('s')!.timelineOriginMs, T0);
     store.clear();
+  });
+
+  it('LL-HLS: parts of a segment after a discontinuity are listed after EXT-X-DISCONTINUITY from the first part on', () => {
+    const store = new SegmentStore({ now: () => T0 });
+    feed(store, 's', 0, 3, { discontinuityAt: 3 });
+    feedParts(store, 's', 3, 2, { discontinuityAt: 3 });
+    const stream = store.getStream('s')!;
+    const options = { windowSegments: 6, partSegments: 3, partTargetMs: 200, targetDurationMs: 2000, uriSuffix: '', cdnBaseUrl: null };
+    const render = (): string => buildMediaPlaylist(stream, 's', stream.renditions.get('source')!, 'video', options)!;
+    // players remember each msn's discontinuity sequence: it must not change when the segment completes
+    assert.match(render(), /#EXT-X-DISCONTINUITY\n#EXT-X-PART:DURATION=0\.200,URI="video\/part-3-0\.m4s"/);
+    for (const media of segmentMedia(3, { discontinuityAt: 3 })) store.add('s', media);
+    assert.match(render(), /#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:[^\n]+\n#EXT-X-PART:DURATION=0\.200,URI="video\/part-3-0\.m4s"/);
+    feedParts(store, 's', 4, 1);
+    assert.equal(render().match(/#EXT-X-DISCONTINUITY\n/g)?.length, 1, 'the next segment is not flagged');
+  });
+
+  it('a dropped publisher keeps its playlists live for reconnectGraceMs: a reconnect continues them, else ENDLIST', async () => {
+    const store = new SegmentStore({ reconnectGraceMs: 40, now: () => T0 });
+    feed(store, 'back', 0, 2);
+    feed(store, 'gone', 0, 2);
+    store.endStream('back', 'dropped');
+    store.endStream('gone', 'dropped');
+    assert.equal(store.getStream('back')!.ended, false, 'no ENDLIST while the publisher may come back');
+    store.beginStream('back', []);
+    feed(store, 'back', 2, 3, { discontinuityAt: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(store.getStream('back')!.ended, false, 'the reconnect cancelled the end');
+    assert.equal(store.getStream('gone')!.ended, true, 'ENDLIST once the grace passed');
+    store.endStream('back', 'ended');
+    assert.equal(store.getStream('back')!.ended, true, 'a clean unpublish ends at once');
   });
 });

@@ -75,6 +75,8 @@ export function segmentMedia(msn: number, options: FeedOptions = {}): PackagedMe
         msn,
         part: track === 'audio' ? { ...info, independent: true } : info,
         bytes: fill(partBytes, track, msn, info.index),
+        // as the packager does: a segment's parts know from the first that it follows a discontinuity
+        ...(options.discontinuityAt === msn ? { discontinuity: true } : {}),
       });
     }
   }
