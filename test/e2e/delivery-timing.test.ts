@@ -18,6 +18,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { publishWithFfmpeg } from '../../loadtest/publisher/ffmpeg-publisher.js';
 import type { PackagedSegment } from '../../src/package/packaged-media.js';
@@ -128,14 +129,17 @@ describe('delivery output read over HTTP by FFmpeg, and start-up time', gate, ()
   let nova: NovaFixture;
   let urls: StreamMediaUrls;
   let streamId: string;
-  /** segments of the stream as the store listed them, with the server's clock at listing (Date.now, the packager's PDT clock) */
-  const listed: Array<{ segment: PackagedSegment; listedAt: number }> = [];
+  /**
+   * Segments of the stream as the store listed them, with the server's clocks at listing: Date.now (the
+   * packager's program-date-time clock) and the performance clock ingest stamps socket arrival with.
+   */
+  const listed: Array<{ segment: PackagedSegment; listedAt: number; listedAtPerf: number }> = [];
   const scratch = tempDir('nova-delivery-');
 
   before(async () => {
     nova = await startNova({ env: { SEGMENT_TARGET_MS: String(TARGET_MS) } });
     nova.server.store.onSegmentListed((id, _rendition, segment) => {
-      if (id === streamId) listed.push({ segment, listedAt: Date.now() });
+      if (id === streamId) listed.push({ segment, listedAt: Date.now(), listedAtPerf: performance.timeOrigin + performance.now() });
     });
     const stream = await nova.createStream();
     streamId = stream.id;
@@ -152,22 +156,27 @@ describe('delivery output read over HTTP by FFmpeg, and start-up time', gate, ()
   });
 
   it('start-up: first keyframe to a complete segment listed (video and audio) within one target duration + 250 ms, measured by the server', (t) => {
-    const firstOf = (track: string): { segment: PackagedSegment; listedAt: number } | undefined =>
+    const firstOf = (track: string): (typeof listed)[number] | undefined =>
       listed.find((entry) => entry.segment.track === track);
     const video = firstOf('video');
     const audio = firstOf('audio');
     assert.ok(video && audio, 'first video and audio segments listed');
-    // the packager stamps a segment's EXT-X-PROGRAM-DATE-TIME with the wall clock its first frame
-    // (for video: the stream's first keyframe) reached it; the listing is the main thread's clock
-    const firstKeyframeAt = video.segment.programDateTime;
-    const startupMs = Math.max(video.listedAt, audio.listedAt) - firstKeyframeAt;
-    const generationMs = video.listedAt - (video.segment.completedReceivedAt ?? Number.NaN);
+    // The server's part of start-up: the media it must wait for (the first segment: from the first
+    // keyframe to the keyframe that completes it, which a real-time encoder sends that much later) plus
+    // its own work from that keyframe's arrival on the socket to the listing (video and audio both).
+    // An encoder slower than real time (a starved FFmpeg on a busy machine) lengthens the wait for media,
+    // not the server's part: that is why the bound is not asserted on wall time.
+    const completedAt = video.segment.completedReceivedAt;
+    assert.ok(completedAt !== undefined, 'live segments carry the arrival of the bytes that completed them');
+    const processingMs = Math.max(video.listedAtPerf, audio.listedAtPerf) - completedAt;
+    const serverStartupMs = video.segment.duration * 1000 + processingMs;
+    // for the record, wall clock: EXT-X-PROGRAM-DATE-TIME is the packager's clock at the first frame
+    const wallStartupMs = Math.max(video.listedAt, audio.listedAt) - video.segment.programDateTime;
     t.diagnostic(
-      `start-up ${startupMs} ms (segment ${(video.segment.duration * 1000).toFixed(0)} ms of media + listing); ` +
-        `next keyframe's arrival to the video segment listed: ${generationMs.toFixed(1)} ms`,
+      `start-up: ${serverStartupMs.toFixed(0)} ms = ${(video.segment.duration * 1000).toFixed(0)} ms of media + ${processingMs.toFixed(1)} ms ` +
+        `from the completing keyframe's arrival to video and audio listed; wall clock from the first keyframe: ${wallStartupMs} ms`,
     );
-    assert.ok(startupMs <= STARTUP_BUDGET_MS, `start-up ${startupMs} ms > ${STARTUP_BUDGET_MS} ms`);
-    assert.ok(Number.isFinite(generationMs), 'live segments carry the arrival of the bytes that completed them');
+    assert.ok(serverStartupMs <= STARTUP_BUDGET_MS, `start-up ${serverStartupMs} ms > ${STARTUP_BUDGET_MS} ms`);
   });
 
   it('nova_streaming_hls_segment_generation_seconds has observed every live segment, by track', async () => {
