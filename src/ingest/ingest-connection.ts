@@ -181,8 +181,13 @@ export class IngestConnection implements FrameSink {
         frameQueue.writeSegmentStart(segmenter.currentVideoMsn, frame.pts, segmenter.wallClockAt(frame.pts));
       }
       // The frame queue is for consumers that may lag (the transcoder): when it is full the
-      // frame is dropped for them and counted; packaging above never waits on it.
-      if (!frameQueue.writeFrame(frame)) this.droppedFrames++;
+      // frame is dropped for them and counted; packaging above never waits on it. Full with
+      // no consumer ever attached (transcoding off, no FFmpeg): nobody will read it, so stop
+      // feeding it rather than count every later frame as a drop.
+      if (!frameQueue.writeFrame(frame)) {
+        if (frameQueue.ring.hasConsumer) this.droppedFrames++;
+        else this.frameQueue = null;
+      }
     }
     if (this.latencyCount < MAX_LATENCY_SAMPLES) {
       this.latencies[this.latencyCount++] = performance.timeOrigin + performance.now() - this.chunkReceivedAt;

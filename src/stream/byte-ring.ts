@@ -5,7 +5,8 @@ import { NovaError } from '../errors.js';
  *   bytes 0..63    Int32 header words written by the producer (write position,
  *                  notify counter, closed flag) plus the immutable capacity and
  *                  magic, the space-wait handshake (writer-waiting flag, space counter)
- *                  and the reader-waiting flag that lets notify() skip Atomics.notify
+ *                  the reader-waiting flag that lets notify() skip Atomics.notify,
+ *                  and the consumer-attached flag (written once by the consumer)
  *   bytes 64..127  the read position, alone on its cache line (written by the consumer)
  *   bytes 128..    the data area, `capacity` bytes, a multiple of 4
  *
@@ -33,6 +34,8 @@ const SPACE_SEQ = 5;
 const WRITER_WAITING = 6;
 /** set by the consumer while it waits in waitForData(): only then does notify() pay for Atomics.notify */
 const READER_WAITING = 7;
+/** set once by the consumer when it attaches: lets the producer tell "full, reader behind" from "nobody reads" */
+const CONSUMER_ATTACHED = 8;
 const READ_POS = 16;
 const MAGIC_VALUE = 0x4e52_4247; // 'NRBG'
 const LENGTH_PREFIX_BYTES = 4;
@@ -124,6 +127,16 @@ export class ByteRing {
   get bytesUsed(): number {
     const used = Atomics.load(this.header, WRITE_POS) - Atomics.load(this.header, READ_POS);
     return used >= 0 ? used : used + this.positionLimit;
+  }
+
+  /** Consumer: announces that someone reads this ring (see hasConsumer). */
+  markConsumerAttached(): void {
+    Atomics.store(this.header, CONSUMER_ATTACHED, 1);
+  }
+
+  /** Producer: whether a consumer has ever attached; a full ring without one will never drain. */
+  get hasConsumer(): boolean {
+    return Atomics.load(this.header, CONSUMER_ATTACHED) === 1;
   }
 
   /** Set by the producer's close(): no record will follow the ones already written. */

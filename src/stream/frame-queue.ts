@@ -162,6 +162,7 @@ export class FrameQueueReader {
 
   constructor(ring: ByteRing) {
     this.ring = ring;
+    ring.markConsumerAttached();
   }
 
   /** True once the writer closed the ring and every record has been read. */
