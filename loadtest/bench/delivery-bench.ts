@@ -39,9 +39,9 @@
  * Flags: --runs 3 --seconds 10 --connections 100 --bitrate 3100000
  *        --no-nginx --no-autocannon --no-browser --no-glass --glass-seconds 8
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -52,6 +52,7 @@ import { chromiumInstalled, launchPlayerBrowser, type PlayerEngine } from '../..
 import { fetchMediaPlaylist, fetchText, parseMediaPlaylist, streamMediaUrls, waitForSegments, type StreamMediaUrls } from '../../test/support/live-media.js';
 import { nginxInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
+import { cpuSeconds, median } from './lib/measure.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -71,24 +72,9 @@ const SECONDS = Number(flags.seconds);
 const CONNECTIONS = Number(flags.connections);
 const GLASS_SECONDS = Number(flags['glass-seconds']);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 // ---------------------------------------------------------------------------
 // measuring
-
-/** CPU seconds a process has used so far (all its threads). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-function median(values: number[]): number {
-  const finite = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (finite.length === 0) return Number.NaN;
-  const mid = Math.floor(finite.length / 2);
-  return finite.length % 2 === 1 ? finite[mid]! : (finite[mid - 1]! + finite[mid]!) / 2;
-}
 
 interface LoadResult {
   requestsPerSec: number;

@@ -15,14 +15,10 @@ import { ByteRing } from '../../src/stream/byte-ring.js';
 import { FrameQueueReader, FrameQueueWriter } from '../../src/stream/frame-queue.js';
 import type { FrameSink, MediaFrame } from '../../src/stream/media-frame.js';
 import { readFlvFile, type FlvFileTag } from '../../test/demux/support/flv-file.js';
+import { median } from './lib/measure.js';
 
 const RUNS = 5;
 const REPEAT = 20;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 /** The demuxer never copies payload bytes, so MB/s mostly reflects tags/s; both are printed. */
 function measure(name: string, bytesPerRun: number, body: () => void): void {

@@ -30,9 +30,9 @@
  *        --bitrate 6000000  --no-nginx  --cpu-prof DIR (profile nova's
  *        threads with node --cpu-prof, written at its graceful stop)
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -41,6 +41,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nginxRtmpInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
+import { cpuSeconds, median, rssBytes } from './lib/measure.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -66,23 +67,9 @@ const LAG_LIMIT_SECONDS = Math.max(0.5, SECONDS * 0.05);
 const WARM_UP_SECONDS = 3;
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const PUBLISH_CLI = join(REPO, 'loadtest/publisher/publish-cli.ts');
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 // ---------------------------------------------------------------------------
 // /proc sampling
-
-/** CPU seconds of a process so far: its threads (utime+stime) and its waited-for children. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
-  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLK_TCK;
-}
-
-function rssBytes(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) * 1024 : 0;
-}
 
 /** Peak RSS while `during` runs, sampled every 100 ms. */
 async function peakRssDuring<T>(pid: number, during: Promise<T>): Promise<{ result: T; peak: number }> {
@@ -304,7 +291,7 @@ async function measure(server: ServerUnderTest, streams: number, seconds = SECON
   await sleep(300); // let the API's work settle out of the window
   const countersBefore = await server.counters();
   const rssBefore = rssBytes(server.pid);
-  const cpuBefore = cpuSeconds(server.pid);
+  const cpuBefore = cpuSeconds(server.pid, { children: true });
   const { result: outcomes, peak } = await peakRssDuring(
     server.pid,
     (async () => {
@@ -313,7 +300,7 @@ async function measure(server: ServerUnderTest, streams: number, seconds = SECON
       return all;
     })(),
   );
-  const cpu = cpuSeconds(server.pid) - cpuBefore;
+  const cpu = cpuSeconds(server.pid, { children: true }) - cpuBefore;
   const countersAfter = await server.counters();
   const bytesSent = outcomes.reduce((n, o) => n + o.bytesSent, 0);
   const worstDeficit = Math.max(...outcomes.map((o) => o.deficitSeconds));
@@ -340,12 +327,6 @@ async function measure(server: ServerUnderTest, streams: number, seconds = SECON
     sustained: notes.length === 0,
     note: notes.join('; '),
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 interface LevelSummary {

@@ -8,6 +8,7 @@
  */
 import { Segmenter } from '../../src/package/segmenter.js';
 import type { AudioTrackConfig, MediaFrame, VideoTrackConfig } from '../../src/stream/media-frame.js';
+import { median } from './lib/measure.js';
 
 const VIDEO: VideoTrackConfig = {
   codec: 'h264',
@@ -56,11 +57,6 @@ function run(frames: MediaFrame[], cmaf: boolean, ts: boolean): { ms: number; ou
   for (let i = 0; i < frames.length; i++) segmenter.frame(frames[i]);
   segmenter.end();
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, outBytes };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 const { frames, bytes } = buildFrames(60);

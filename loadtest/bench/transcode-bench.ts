@@ -32,14 +32,13 @@ import { FlvReader } from '../../src/transcode/flv-reader.js';
 import type { LadderRung } from '../../src/transcode/ladder.js';
 import { TranscodeSupervisor } from '../../src/transcode/transcode-supervisor.js';
 import { loadConfig } from '../../src/config.js';
+import { cpuSeconds, rssBytes } from './lib/measure.js';
 
 const execFileAsync = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const MAX_PARALLEL = Number(process.env.BENCH_MAX_PARALLEL ?? 4);
 /** the server's transcode settings from the same environment variables it reads */
 const SETTINGS = loadConfig(process.env, cpus().length).transcode;
-const CLK_TCK = 100;
-const PAGE_KB = 4;
 
 interface Source {
   config: VideoTrackConfig;
@@ -82,10 +81,8 @@ class ProcSampler {
     if (pid === undefined) return;
     this.pid = pid;
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      this.cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-      this.peakRssKb = Math.max(this.peakRssKb, Number(fields[21]) * PAGE_KB);
+      this.cpuSeconds = cpuSeconds(pid);
+      this.peakRssKb = Math.max(this.peakRssKb, rssBytes(pid) / 1024);
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const hwm = /VmHWM:\s+(\d+)/.exec(status);
       if (hwm !== null) this.peakRssKb = Math.max(this.peakRssKb, Number(hwm[1]));

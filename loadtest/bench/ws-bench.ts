@@ -31,6 +31,7 @@ import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BENCH_STREAM, LATENCY_BUCKETS, type ClientCommand, type ClientReply, type ServerCommand, type ServerReply } from './ws-bench-protocol.js';
+import { median } from './lib/measure.js';
 
 interface Options {
   connections: number;
@@ -205,12 +206,6 @@ async function runOnce(target: 'uws' | 'ws', options: Options): Promise<RunResul
     await new Promise((resolve) => setTimeout(resolve, 1000));
     for (const child of [server, ...clients]) if (child.exitCode === null) child.kill('SIGKILL');
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function main(): Promise<void> {

@@ -1,0 +1,34 @@
+/**
+ * What every benchmark measures the same way: a process's CPU time and
+ * memory from /proc, and medians of repeated runs (machines are noisy).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/**
+ * CPU seconds a process has used so far, all its threads (utime + stime);
+ * with `children`, also its children that it has waited for (cutime + cstime).
+ */
+export function cpuSeconds(pid: number, options: { children?: boolean } = {}): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // fields[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const own = Number(fields[11]) + Number(fields[12]);
+  return (options.children ? own + Number(fields[13]) + Number(fields[14]) : own) / CLK_TCK;
+}
+
+/** Resident memory of a process now, bytes. */
+export function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Median of the finite values (NaN when there are none); the mean of the two middle ones for an even count. */
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
