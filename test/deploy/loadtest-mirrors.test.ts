@@ -2,17 +2,33 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startFakeOrigin, type FakeOrigin } from './support/fake-live-origin.js';
 import type { LoadSummary } from '../../loadtest/http/lib/load-stats.js';
+import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.js';
+import { startNova, type NovaFixture } from '../support/nova-server.js';
+import { waitFor } from '../support/tools.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-let origin: FakeOrigin;
+/** The mirrors run against the real server with a live stream from our publisher. */
+let nova: NovaFixture;
+let streamId: string;
+const publishing = new AbortController();
+let published: Promise<unknown>;
 
 before(async () => {
-  origin = await startFakeOrigin();
+  nova = await startNova();
+  const stream = await nova.createStream();
+  streamId = stream.id;
+  published = publishSynthetic({ url: stream.publish_url, bitrateBps: 1_500_000, durationMs: 120_000, signal: publishing.signal }).catch(() => null);
+  // Viewers join with the newest three segments: wait until the window has them.
+  await waitFor('three segments', 30_000, async () => {
+    const playlist = await (await fetch(`${nova.http}/hls/${streamId}/source/video.m3u8`)).text();
+    return (playlist.match(/#EXTINF/g) ?? []).length >= 3;
+  }, 200);
 });
 after(async () => {
-  await origin.close();
+  publishing.abort();
+  await published;
+  await nova.stop();
 });
 
 /** Runs a mirror to completion (killed after 30 s) and returns its --json summary and exit code. */
@@ -45,10 +61,10 @@ const kind = (summary: LoadSummary, name: string): number => summary.byKind.find
 
 test('the Node mirrors drive a live origin and report without errors', async () => {
   const [hls, ll, dash, api] = await Promise.all([
-    runMirror('hls-viewers.ts', ['--url', `${origin.baseUrl}/hls/s/master.m3u8`, '--vus', '3', '--ramp', '0', '--duration', '3s']),
-    runMirror('ll-hls-viewers.ts', ['--url', `${origin.baseUrl}/hls/s/master.m3u8`, '--vus', '3', '--ramp', '0', '--duration', '3s', '--rendition', 'lowest']),
-    runMirror('dash-viewers.ts', ['--url', `${origin.baseUrl}/dash/s/manifest.mpd`, '--vus', '2', '--ramp', '0', '--duration', '3s']),
-    runMirror('api-smoke.ts', ['--url', origin.baseUrl, '--rate', '40', '--duration', '2s'], { ADMIN_TOKEN: 'test-token-0123456789' }),
+    runMirror('hls-viewers.ts', ['--url', `${nova.http}/hls/${streamId}/master.m3u8`, '--vus', '3', '--ramp', '0', '--duration', '3s']),
+    runMirror('ll-hls-viewers.ts', ['--url', `${nova.http}/hls/${streamId}/master.m3u8`, '--vus', '3', '--ramp', '0', '--duration', '3s', '--rendition', 'lowest']),
+    runMirror('dash-viewers.ts', ['--url', `${nova.http}/dash/${streamId}/manifest.mpd`, '--vus', '2', '--ramp', '0', '--duration', '3s']),
+    runMirror('api-smoke.ts', ['--url', nova.http, '--rate', '40', '--duration', '2s'], { ADMIN_TOKEN: nova.server.adminToken }),
   ]);
   for (const run of [hls, ll, dash, api]) {
     assert.equal(run.code, 0, `${run.summary.scenario} exited ${run.code}`);
@@ -63,16 +79,15 @@ test('the Node mirrors drive a live origin and report without errors', async () 
   const reload = ll.summary.byKind.find((k) => k.kind === 'blocking_reload')!;
   assert.ok(reload.p50Ms > 50 && reload.p50Ms < 400, `blocking reload p50 ${reload.p50Ms} ms is not about one part`);
   assert.ok(kind(ll.summary, 'part') >= kind(ll.summary, 'blocking_reload'));
-  assert.ok(origin.requests.some((r) => /v360\/index\.m3u8\?_HLS_msn=\d+&_HLS_part=\d+$/.test(r)), 'no blocking reload on the lowest rendition');
   // DASH: one video and one audio init per viewer, then segments of both.
   assert.equal(kind(dash.summary, 'init'), 4);
-  assert.ok(origin.requests.some((r) => /\/dash\/s\/a0\/\d+\.m4s$/.test(r)) && origin.requests.some((r) => /\/dash\/s\/v\d+\/\d{5}\.m4s$/.test(r)));
+  assert.ok(kind(dash.summary, 'segment') >= 4, `dash segments: ${kind(dash.summary, 'segment')}`);
   // API: about rate × duration requests, plus the seeded streams' create and delete.
   assert.ok(kind(api.summary, 'read') + kind(api.summary, 'write') >= 70);
 });
 
 test('a mirror exits 1 and counts errors when the origin fails', async () => {
-  const run = await runMirror('hls-viewers.ts', ['--url', `${origin.baseUrl}/hls/missing/master.m3u8`, '--vus', '1', '--ramp', '0', '--duration', '1s']);
+  const run = await runMirror('hls-viewers.ts', ['--url', `${nova.http}/hls/missing/master.m3u8`, '--vus', '1', '--ramp', '0', '--duration', '1s']);
   assert.equal(run.code, 1);
   assert.ok(run.summary.total.errors >= 1);
 });
