@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { NovaError } from '../../src/errors.js';
 import { parseEncoderList, probeEncoders } from '../../src/transcode/encoder-probe.js';
+import { scriptedFfmpeg } from './support/media.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nova-probe-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function fakeFfmpeg(name: string, script: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, `#!/bin/sh\n${script}\n`);
-  chmodSync(path, 0o755);
-  return path;
-}
 
 test('real ffmpeg here: hardware encoders are listed, their trials fail cleanly, libx264 is chosen', async () => {
   const result = await probeEncoders({ ffmpegPath: 'ffmpeg' });
@@ -43,7 +37,7 @@ test('missing binary: available false with a reason, never a throw', async () =>
 });
 
 test('a binary that lists encoders but cannot encode: every trial fails → unavailable', async () => {
-  const path = fakeFfmpeg(
+  const path = scriptedFfmpeg(dir, 
     'broken-ffmpeg',
     `case "$*" in *-encoders*) echo ' V....D libx264              libx264 H.264'; echo ' V....D h264_nvenc           NVENC'; exit 0;; esac\necho 'Cannot load libcuda.so.1' >&2; exit 1`,
   );
@@ -56,7 +50,7 @@ test('a binary that lists encoders but cannot encode: every trial fails → unav
 });
 
 test('a hanging trial is cut off by the timeout', async () => {
-  const path = fakeFfmpeg('hanging-ffmpeg', `case "$*" in *-encoders*) echo ' V....D libx264  x'; exit 0;; esac\nexec sleep 30`);
+  const path = scriptedFfmpeg(dir, 'hanging-ffmpeg', `case "$*" in *-encoders*) echo ' V....D libx264  x'; exit 0;; esac\nexec sleep 30`);
   const started = performance.now();
   const result = await probeEncoders({ ffmpegPath: path, timeoutMs: 300 });
   assert.equal(result.available, false);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -10,7 +10,7 @@ import { parseLadderSpec, type PlannedRendition } from '../../src/transcode/ladd
 import { TranscodeMetrics } from '../../src/transcode/transcode-metrics.js';
 import { liveTranscodePids } from '../../src/transcode/transcode-process.js';
 import { TranscodeSupervisor, type TranscodeSupervisorOptions } from '../../src/transcode/transcode-supervisor.js';
-import { CollectingSink, makeSourceClip, readFlvVideo } from './support/media.js';
+import { CollectingSink, makeSourceClip, readFlvVideo, scriptedFfmpeg } from './support/media.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nova-transcode-'));
 let hd: CollectingSink;
@@ -159,16 +159,9 @@ test('killing FFmpeg by PID: renditions withdrawn, restarted within seconds, res
   assert.match(await registry.metrics(), /nova_streaming_transcode_restarts_total\{reason="exit"\} 1/);
 });
 
-function fakeFfmpeg(name: string, script: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, `#!/bin/sh\n${script}\n`);
-  chmodSync(path, 0o755);
-  return path;
-}
-
 test('stall: an FFmpeg that takes input but never outputs is killed and restarted with backoff', async () => {
   const { supervisor, changes } = harness({
-    ffmpegPath: fakeFfmpeg('silent-ffmpeg', 'exec cat > /dev/null'),
+    ffmpegPath: scriptedFfmpeg(dir, 'silent-ffmpeg', 'exec cat > /dev/null'),
     ladder: parseLadderSpec('240p:400k'),
     stallTimeoutMs: 600,
     tickMs: 100,
@@ -186,7 +179,7 @@ test('stall: an FFmpeg that takes input but never outputs is killed and restarte
 
 test('writes never block: an FFmpeg that reads nothing fills the bounded queue, then frames are dropped to the next keyframe', async () => {
   const { supervisor } = harness({
-    ffmpegPath: fakeFfmpeg('deaf-ffmpeg', 'exec sleep 30'),
+    ffmpegPath: scriptedFfmpeg(dir, 'deaf-ffmpeg', 'exec sleep 30'),
     ladder: parseLadderSpec('240p:400k'),
     maxQueuedBytes: 256 * 1024,
     maxLagMs: 3_600_000,

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FlvDemuxer } from '../../../src/demux/flv/flv-demuxer.js';
 import type { AudioTrackConfig, FrameSink, MediaFrame, StreamMetadata, VideoTrackConfig } from '../../../src/stream/media-frame.js';
@@ -72,4 +74,16 @@ export function readFlvVideo(file: Uint8Array): CollectingSink {
   });
   reader.push(file);
   return sink;
+}
+
+/**
+ * A shell script standing in for FFmpeg where the real one cannot show the
+ * case: a hardware encoder this machine lacks, a process that hangs or never
+ * answers. Written into `dir` as an executable named `name`.
+ */
+export function scriptedFfmpeg(dir: string, name: string, script: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/sh\n${script}\n`);
+  chmodSync(path, 0o755);
+  return path;
 }
