@@ -40,11 +40,8 @@
  *        --no-nginx --no-autocannon --no-browser --no-glass --glass-seconds 8
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,6 +50,7 @@ import { fetchMediaPlaylist, fetchText, parseMediaPlaylist, streamMediaUrls, wai
 import { nginxInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
 import { cpuSeconds, median } from './lib/measure.js';
+import { startNovaProcess } from '../peers/nova-process.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -160,64 +158,6 @@ async function autocannon(url: string, pid: number): Promise<LoadResult> {
 
 // ---------------------------------------------------------------------------
 // the servers
-
-interface NovaProcess {
-  pid: number;
-  http: string;
-  adminToken: string;
-  stop(): Promise<void>;
-}
-
-async function startNovaProcess(): Promise<NovaProcess> {
-  const adminToken = randomBytes(24).toString('hex');
-  const dataDir = mkdtempSync(join(tmpdir(), 'nova-delivery-bench-'));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO,
-    env: { ...process.env, HOST: '127.0.0.1', RTMP_PORT: '0', HTTP_PORT: '0', ADMIN_TOKEN: adminToken, DATA_DIR: dataDir, DATABASE_URL: 'memory://', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const killOnExit = (): void => void child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const ready = await new Promise<{ httpPort: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const parsed = JSON.parse(line) as Record<string, unknown>;
-        if (parsed.msg === 'nova-streaming ready') resolve({ httpPort: Number(parsed.httpPort) });
-        else if (parsed.level === 50 || parsed.level === 60 || parsed.level === 'error' || parsed.level === 'fatal') process.stderr.write(`nova: ${line}\n`);
-      } catch {
-        // not JSON
-      }
-    });
-    void exited.then((code) => reject(new Error(`nova exited (${code}) before it was ready: ${stderr}`)));
-  });
-  return {
-    pid: child.pid ?? -1,
-    http: `http://127.0.0.1:${ready.httpPort}`,
-    adminToken,
-    async stop() {
-      process.off('exit', killOnExit);
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function createStream(nova: NovaProcess): Promise<{ id: string; publishUrl: string }> {
-  const response = await fetch(`${nova.http}/api/v1/streams`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${nova.adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ title: 'delivery bench' }),
-  });
-  if (response.status !== 201) throw new Error(`POST /api/v1/streams: ${response.status} ${await response.text()}`);
-  const body = (await response.json()) as { id: string; publish_url: string };
-  return { id: body.id, publishUrl: body.publish_url };
-}
 
 function startPublisher(url: string, seconds: number): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/publisher/publish-cli.ts', '--url', url, '--bitrate', flags.bitrate!, '--duration', String(seconds)], {
@@ -363,8 +303,9 @@ async function main(): Promise<void> {
     `delivery bench: ${CONNECTIONS} connections, ${SECONDS} s per run, ${RUNS} runs (medians), publisher ${(Number(flags.bitrate) / 1e6).toFixed(1)} Mb/s, ` +
       `nginx ${withNginx ? 'yes' : 'no'}, Chromium ${!flags['no-browser'] && chromiumInstalled() ? 'yes' : 'no'}`,
   );
-  const nova = await startNovaProcess();
-  const stream = await createStream(nova);
+  // The serving path alone, as nginx serves files: no ABR ladder encoding beside it.
+  const nova = await startNovaProcess({ env: { TRANSCODE: 'off' } });
+  const stream = await nova.createStream('delivery bench');
   const publisher = startPublisher(stream.publishUrl, publishSeconds);
   const nginx = withNginx ? await startNginxFiles() : null;
   try {

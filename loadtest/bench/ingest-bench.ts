@@ -30,18 +30,15 @@
  *        --bitrate 6000000  --no-nginx  --cpu-prof DIR (profile nova's
  *        threads with node --cpu-prof, written at its graceful stop)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nginxRtmpInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
 import { cpuSeconds, median, rssBytes } from './lib/measure.js';
+import { startNovaProcess } from '../peers/nova-process.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -141,59 +138,19 @@ interface ServerCounters {
   latencyBuckets: Map<number, number>;
 }
 
-async function startNovaProcess(): Promise<ServerUnderTest> {
-  const adminToken = randomBytes(24).toString('hex');
-  const dataDir = mkdtempSync(join(tmpdir(), 'nova-bench-'));
-  const cpuProf = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', flags['cpu-prof']] : [];
-  const child: ChildProcess = spawn(process.execPath, [...cpuProf, '--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO,
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      RTMP_PORT: '0',
-      HTTP_PORT: '0',
-      ADMIN_TOKEN: adminToken,
-      DATA_DIR: dataDir,
-      DATABASE_URL: 'memory://',
-      LOG_LEVEL: 'info',
-      // Ingest and packaging of the source, as nginx-rtmp's `hls on` does: no ABR ladder (FFmpeg children).
-      TRANSCODE: 'off',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+async function startNova(): Promise<ServerUnderTest> {
+  const nova = await startNovaProcess({
+    // Ingest and packaging of the source, as nginx-rtmp's `hls on` does: no ABR ladder (FFmpeg children).
+    env: { TRANSCODE: 'off' },
+    nodeArgs: flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', flags['cpu-prof']] : [],
   });
-  const killOnExit = (): void => void child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const ready = await new Promise<{ rtmpPort: number; httpPort: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const parsed = JSON.parse(line) as Record<string, unknown>;
-        if (parsed.msg === 'nova-streaming ready') resolve({ rtmpPort: Number(parsed.rtmpPort), httpPort: Number(parsed.httpPort) });
-        else if (parsed.level === 'error' || parsed.level === 'fatal') process.stderr.write(`nova: ${line}\n`);
-      } catch {
-        // not JSON: ignore
-      }
-    });
-    void exited.then((code) => reject(new Error(`nova exited (${code}) before it was ready: ${stderr}`)));
-  });
-  const http = `http://127.0.0.1:${ready.httpPort}`;
-  const metrics = async (): Promise<string> => (await fetch(`${http}/metrics`)).text();
+  const metrics = async (): Promise<string> => (await fetch(`${nova.http}/metrics`)).text();
   return {
     name: 'nova',
-    pid: child.pid ?? -1,
+    pid: nova.pid,
     async publishUrls(count) {
       const urls: string[] = [];
-      for (let i = 0; i < count; i++) {
-        const response = await fetch(`${http}/api/v1/streams`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ title: `bench ${i}` }),
-        });
-        if (response.status !== 201) throw new Error(`POST /api/v1/streams: ${response.status} ${await response.text()}`);
-        urls.push(((await response.json()) as { publish_url: string }).publish_url);
-      }
+      for (let i = 0; i < count; i++) urls.push((await nova.createStream(`bench ${i}`)).publishUrl);
       return urls;
     },
     async counters() {
@@ -214,14 +171,7 @@ async function startNovaProcess(): Promise<ServerUnderTest> {
         await sleep(100);
       }
     },
-    async stop() {
-      process.off('exit', killOnExit);
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    stop: () => nova.stop(),
   };
 }
 
@@ -389,7 +339,7 @@ async function main(): Promise<void> {
     `ingest bench: N in [${LEVELS.join(', ')}], ${SECONDS} s at ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher (each its own process), ` +
       `${RUNS} runs each, medians; nginx-rtmp: ${withNginx ? 'yes' : 'not installed or --no-nginx'}`,
   );
-  const nova = await benchServer(startNovaProcess, 'nova');
+  const nova = await benchServer(startNova, 'nova');
   const nginx = withNginx ? await benchServer(startNginxRtmp, 'nginx-rtmp') : [];
 
   console.log(`\ningest bench — ${SECONDS} s × ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher, medians of ${RUNS} runs`);
