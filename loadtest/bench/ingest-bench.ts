@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { nginxRtmpInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
+import { nginxRtmpInstalled, rtmpLiveConfig, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
 import { cpuSeconds, median, rssBytes } from './lib/measure.js';
 import { startNovaProcess } from '../peers/nova-process.js';
@@ -180,20 +180,7 @@ async function startNginxRtmp(): Promise<ServerUnderTest> {
   const peer: NginxPeer = await startNginx({
     loadRtmpModule: true,
     ports: [port],
-    config: (dir) => `
-events { worker_connections 1024; }
-rtmp {
-  server {
-    listen 127.0.0.1:${port};
-    chunk_size 4096;
-    application live {
-      live on;
-      hls on;
-      hls_path ${dir}/hls;
-      hls_fragment 2s;
-    }
-  }
-}`,
+    config: (dir) => rtmpLiveConfig(port, ['hls on', `hls_path ${dir}/hls`, 'hls_fragment 2s']),
   });
   let next = 0;
   return {

@@ -77,3 +77,18 @@ export async function startNginx(options: NginxOptions): Promise<NginxPeer> {
     },
   };
 }
+
+/** An nginx-rtmp configuration body: one server on 127.0.0.1:port with an application "live" holding `directives`. */
+export function rtmpLiveConfig(port: number, directives: string[], workerConnections = 1024): string {
+  return `events { worker_connections ${workerConnections}; }
+rtmp {
+  server {
+    listen 127.0.0.1:${port};
+    chunk_size 4096;
+    application live {
+      live on;
+${directives.map((d) => `      ${d};`).join('\n')}
+    }
+  }
+}`;
+}

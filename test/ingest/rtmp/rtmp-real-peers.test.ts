@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import { RtmpClient } from '../../../src/ingest/rtmp/rtmp-client.js';
 import { RtmpStatusError } from '../../../src/ingest/rtmp/rtmp-client-session.js';
 import { publishSynthetic } from '../../../loadtest/publisher/synthetic-publisher.js';
-import { startNginx as startNginxPeer, nginxRtmpInstalled } from '../../../loadtest/peers/nginx.js';
+import { startNginx as startNginxPeer, nginxRtmpInstalled, rtmpLiveConfig } from '../../../loadtest/peers/nginx.js';
 import { freePort, haveTool, runTool as run, spawnTracked, tempDir, toolGate, waitForPort } from '../../support/tools.js';
 import { startTestRtmpServer, type RecordedConnection } from './rtmp-test-server.js';
 
@@ -117,19 +117,7 @@ describe('our RtmpClient into independent servers', () => {
       ports: [port],
       config: (dir) => {
         mkdirSync(join(dir, 'rec'));
-        return `events { worker_connections 64; }
-rtmp {
-  server {
-    listen 127.0.0.1:${port};
-    chunk_size 4096;
-    application live {
-      live on;
-      record all;
-      record_path ${dir}/rec;
-      record_unique off;
-    }
-  }
-}`;
+        return rtmpLiveConfig(port, ['record all', `record_path ${dir}/rec`, 'record_unique off'], 64);
       },
     });
     return { port, recordDir: join(peer.dir, 'rec'), stop: () => peer.stop() };
