@@ -6,9 +6,13 @@
  * for a fixed time into:
  *   - nova: `node --import tsx src/main.ts` as its own process (random ports,
  *     in-memory PGlite, streams created over the REST API), and
- *   - nginx-rtmp (Debian's libnginx-mod-rtmp, one process, `hls on` with 2 s
- *     fragments in its prefix dir) when installed, with the same load, in the
- *     same run.
+ *   - peers, with the same load, in the same run (--peers, default all):
+ *     nginx-rtmp (Debian's libnginx-mod-rtmp, one process, `hls on` with 2 s
+ *     fragments in its prefix dir) when installed, the goal's reference;
+ *     node-media-server v4 (RTMP ingest in Node, no packaging);
+ *     node-floor (loadtest/peers/node-read-floor.ts: Node's net module
+ *     reading the same bytes and discarding them, the least any Node
+ *     ingest can spend).
  * N ramps 1, 2, 4, … up to --max-streams (or the list --streams gives) and
  * stops when a server no longer keeps up. Each measurement is repeated
  * --runs times and the MEDIANS are printed:
@@ -23,11 +27,12 @@
  *   - "sustained": every publisher finished, none behind real time by more
  *     than LAG_LIMIT, and (nova) the server counted ≥ 98 % of the bytes sent;
  *     the largest N sustained in a majority of runs is reported.
- * The ratio nova / nginx of CPU per GB is printed per N. Take final figures
+ * The ratio of nova's CPU per GB to each peer's is printed per N. Take final figures
  * on a quiet machine: `flock /tmp/nova-bench.lock npm run bench:ingest`.
  *
  * Flags: --streams 1,2,4  --max-streams 8  --seconds 10  --runs 3
- *        --bitrate 6000000  --no-nginx  --cpu-prof DIR (profile nova's
+ *        --bitrate 6000000  --peers nginx-rtmp,node-media-server,node-floor
+ *        (--no-nginx: drop nginx-rtmp)  --cpu-prof DIR (profile nova's
  *        threads with node --cpu-prof, written at its graceful stop)
  */
 import { spawn } from 'node:child_process';
@@ -39,6 +44,8 @@ import { nginxRtmpInstalled, rtmpLiveConfig, startNginx, type NginxPeer } from '
 import { freePort } from '../peers/ports.js';
 import { cpuSeconds, median, rssBytes } from './lib/measure.js';
 import { startNovaProcess } from '../peers/nova-process.js';
+import { startNodeMediaServer } from '../peers/node-media-server.js';
+import { createInterface } from 'node:readline';
 
 const { values: flags } = parseArgs({
   options: {
@@ -48,6 +55,7 @@ const { values: flags } = parseArgs({
     runs: { type: 'string', default: '3' },
     bitrate: { type: 'string', default: '6000000' },
     'no-nginx': { type: 'boolean', default: false },
+    peers: { type: 'string', default: 'nginx-rtmp,node-media-server,node-floor' },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -182,10 +190,15 @@ async function startNginxRtmp(): Promise<ServerUnderTest> {
     ports: [port],
     config: (dir) => rtmpLiveConfig(port, ['hls on', `hls_path ${dir}/hls`, 'hls_fragment 2s']),
   });
+  return plainRtmpPeer('nginx-rtmp', peer.pid, port, () => peer.stop());
+}
+
+/** A peer whose publish URL takes any stream name and that keeps no counters of its own. */
+function plainRtmpPeer(name: string, pid: number, port: number, stop: () => Promise<void>): ServerUnderTest {
   let next = 0;
   return {
-    name: 'nginx-rtmp',
-    pid: peer.pid,
+    name,
+    pid,
     async publishUrls(count) {
       return Array.from({ length: count }, () => `rtmp://127.0.0.1:${port}/live/bench${next++}`);
     },
@@ -195,8 +208,30 @@ async function startNginxRtmp(): Promise<ServerUnderTest> {
     async settle() {
       await sleep(500);
     },
-    stop: () => peer.stop(),
+    stop,
   };
+}
+
+async function startNodeMediaServerPeer(): Promise<ServerUnderTest> {
+  const port = await freePort();
+  const peer = await startNodeMediaServer(port);
+  return plainRtmpPeer('node-media-server', peer.pid, port, () => peer.stop());
+}
+
+async function startNodeFloor(): Promise<ServerUnderTest> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'loadtest/peers/node-read-floor.ts')], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  const kill = (): void => void child.kill('SIGKILL');
+  process.once('exit', kill);
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`node-read-floor exited (${code})`)));
+  });
+  return plainRtmpPeer('node-floor', child.pid ?? -1, port, async () => {
+    process.off('exit', kill);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -320,31 +355,42 @@ function largestSustained(levels: LevelSummary[]): number {
 
 const fmt = (value: number | null, digits = 2): string => (value === null ? '—' : Number.isFinite(value) ? value.toFixed(digits) : '∞');
 
+const PEERS: Record<string, { start: () => Promise<ServerUnderTest>; available: () => boolean }> = {
+  'nginx-rtmp': { start: startNginxRtmp, available: () => !flags['no-nginx'] && nginxRtmpInstalled() },
+  'node-media-server': { start: startNodeMediaServerPeer, available: () => true },
+  'node-floor': { start: startNodeFloor, available: () => true },
+};
+
 async function main(): Promise<void> {
-  const withNginx = !flags['no-nginx'] && nginxRtmpInstalled();
+  const peerNames = (flags.peers ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  for (const name of peerNames) if (!(name in PEERS)) throw new Error(`unknown peer ${name}; known: ${Object.keys(PEERS).join(', ')}`);
+  const peers = peerNames.filter((name) => PEERS[name]!.available());
   console.error(
     `ingest bench: N in [${LEVELS.join(', ')}], ${SECONDS} s at ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher (each its own process), ` +
-      `${RUNS} runs each, medians; nginx-rtmp: ${withNginx ? 'yes' : 'not installed or --no-nginx'}`,
+      `${RUNS} runs each, medians; peers: ${peers.join(', ') || 'none'}` +
+      `${peerNames.includes('nginx-rtmp') && !peers.includes('nginx-rtmp') ? ' (nginx-rtmp: not installed or --no-nginx)' : ''}`,
   );
-  const nova = await benchServer(startNova, 'nova');
-  const nginx = withNginx ? await benchServer(startNginxRtmp, 'nginx-rtmp') : [];
+  const results: Array<[string, LevelSummary[]]> = [['nova', await benchServer(startNova, 'nova')]];
+  for (const name of peers) results.push([name, await benchServer(PEERS[name]!.start, name)]);
+  const nova = results[0]![1];
 
   console.log(`\ningest bench — ${SECONDS} s × ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher, medians of ${RUNS} runs`);
-  console.log('server       N  CPU-s/GB  RSS MiB/stream  pub. deficit s  latency p50/p99 ms  sustained runs');
-  for (const [name, levels] of [['nova', nova], ['nginx-rtmp', nginx]] as const) {
+  console.log('server              N  CPU-s/GB  RSS MiB/stream  pub. deficit s  latency p50/p99 ms  sustained runs');
+  for (const [name, levels] of results) {
     for (const l of levels) {
       console.log(
-        `${name.padEnd(11)} ${String(l.streams).padStart(2)}  ${fmt(l.cpuPerGb).padStart(8)}  ${fmt(l.rssPerStreamMiB, 1).padStart(14)}  ` +
+        `${name.padEnd(18)} ${String(l.streams).padStart(2)}  ${fmt(l.cpuPerGb).padStart(8)}  ${fmt(l.rssPerStreamMiB, 1).padStart(14)}  ` +
           `${fmt(l.worstDeficitSeconds).padStart(14)}  ${`${fmt(l.latencyP50Ms, 1)}/${fmt(l.latencyP99Ms, 1)}`.padStart(18)}  ${l.sustainedRuns}/${RUNS}`,
       );
     }
   }
-  console.log(`largest N sustained in real time: nova ${largestSustained(nova)}${withNginx ? `, nginx-rtmp ${largestSustained(nginx)}` : ''} (tried up to ${Math.max(...LEVELS)})`);
-  if (withNginx) {
-    for (const l of nova) {
-      const peer = nginx.find((p) => p.streams === l.streams);
-      if (peer) console.log(`CPU per GB ratio nova / nginx-rtmp at N=${l.streams}: ${(l.cpuPerGb / peer.cpuPerGb).toFixed(2)}`);
-    }
+  console.log(`largest N sustained in real time: ${results.map(([name, levels]) => `${name} ${largestSustained(levels)}`).join(', ')} (tried up to ${Math.max(...LEVELS)})`);
+  for (const [name, levels] of results.slice(1)) {
+    const ratios = nova
+      .map((l) => [l.streams, levels.find((p) => p.streams === l.streams)] as const)
+      .filter((pair): pair is readonly [number, LevelSummary] => pair[1] !== undefined)
+      .map(([streams, peer]) => `N=${streams} ${(nova.find((l) => l.streams === streams)!.cpuPerGb / peer.cpuPerGb).toFixed(2)}`);
+    if (ratios.length > 0) console.log(`CPU per GB ratio nova / ${name}: ${ratios.join(', ')}`);
   }
   console.log('(latency: server socket read → frame queued, bucket upper bounds; deficit: worst publisher, wall − media time, connect included)');
 }

@@ -18,6 +18,13 @@ import type { IngestLimits, MainToWorker, StreamResumeState, WorkerToMain } from
 const MAX_LATENCY_SAMPLES = 4096;
 /** the new session's first frame lands this far after the old one's last: about one frame */
 const RESUME_GAP_MS = 40;
+/**
+ * Media time a frame queue is fed before anyone reads it. Its consumers (the transcoder,
+ * a test's recorder) attach within milliseconds of the stream starting; without one
+ * (transcoding off, no FFmpeg) every frame copied in is wasted: bench:ingest measured that
+ * copy, and the page faults of the queue's untouched memory, at ~15 % of the worker's CPU.
+ */
+const FRAME_QUEUE_CONSUMER_GRACE_MS = 3000;
 
 /**
  * One RTMP publisher's whole pipeline, socket bytes in, packaged media out:
@@ -30,6 +37,9 @@ export class IngestConnection implements FrameSink {
   private readonly demuxer: FlvDemuxer;
   private segmenter: Segmenter | null = null;
   private frameQueue: FrameQueueWriter | null = null;
+  /** false until the frame queue's consumer has attached; dts of the first frame queued, NaN before */
+  private frameQueueConsumed = false;
+  private firstQueuedDts = Number.NaN;
   private video: VideoTrackConfig | null = null;
   private audio: AudioTrackConfig | null = null;
   private publishing = false;
@@ -181,10 +191,15 @@ export class IngestConnection implements FrameSink {
         frameQueue.writeSegmentStart(segmenter.currentVideoMsn, frame.pts, segmenter.wallClockAt(frame.pts));
       }
       // The frame queue is for consumers that may lag (the transcoder): when it is full the
-      // frame is dropped for them and counted; packaging above never waits on it. Full with
-      // no consumer ever attached (transcoding off, no FFmpeg): nobody will read it, so stop
-      // feeding it rather than count every later frame as a drop.
-      if (!frameQueue.writeFrame(frame)) {
+      // frame is dropped for them and counted; packaging above never waits on it. With no
+      // consumer attached after a grace period, or full before one did (transcoding off,
+      // no FFmpeg): nobody will read it, so stop feeding it (no copies, no drops counted).
+      if (!this.frameQueueConsumed) {
+        if (frameQueue.ring.hasConsumer) this.frameQueueConsumed = true;
+        else if (Number.isNaN(this.firstQueuedDts)) this.firstQueuedDts = frame.dts;
+        else if (frame.dts - this.firstQueuedDts > FRAME_QUEUE_CONSUMER_GRACE_MS) this.frameQueue = null;
+      }
+      if (this.frameQueue !== null && !frameQueue.writeFrame(frame)) {
         if (frameQueue.ring.hasConsumer) this.droppedFrames++;
         else this.frameQueue = null;
       }

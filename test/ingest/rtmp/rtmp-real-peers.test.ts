@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { RtmpClient } from '../../../src/ingest/rtmp/rtmp-client.js';
 import { RtmpStatusError } from '../../../src/ingest/rtmp/rtmp-client-session.js';
 import { publishSynthetic } from '../../../loadtest/publisher/synthetic-publisher.js';
+import { nodeMediaServerScript } from '../../../loadtest/peers/node-media-server.js';
 import { startNginx as startNginxPeer, nginxRtmpInstalled, rtmpLiveConfig } from '../../../loadtest/peers/nginx.js';
 import { freePort, haveTool, runTool as run, spawnTracked, tempDir, toolGate, waitForPort } from '../../support/tools.js';
 import { startTestRtmpServer, type RecordedConnection } from './rtmp-test-server.js';
@@ -164,13 +165,7 @@ describe('our RtmpClient into independent servers', () => {
   it('publishes to Node-Media-Server v4; an FFmpeg viewer decodes it (NMS ignores port 0: we pick a free port)', toolGate('ffmpeg', haveTool('ffmpeg')), async () => {
     const dir = tempDir('nova-nms-');
     const port = await freePort();
-    const script = `
-      const NodeMediaServer = require(${JSON.stringify(join(process.cwd(), 'node_modules/node-media-server'))});
-      const nms = new NodeMediaServer({ bind: '127.0.0.1', rtmp: { port: ${port} }, store: { path: ${JSON.stringify(join(dir, 'data'))} }, record: { auto: false } });
-      nms.on('postPublish', (s) => console.log('EVENT postPublish ' + s.streamPath));
-      nms.run();
-    `;
-    const child = spawnTracked(process.execPath, ['-e', script], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnTracked(process.execPath, ['-e', nodeMediaServerScript(port, join(dir, 'data'))], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
