@@ -161,6 +161,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       frameQueueBytes: config.rtmp.frameQueueBytes,
       maxConnections: config.rtmp.maxConnections,
       onDuplicatePublish: config.rtmp.onDuplicatePublish,
+      frameQueueReader: transcode.encoder !== null,
     },
     pool,
     ingestLifecycle,

@@ -32,7 +32,10 @@
  *
  * Flags: --streams 1,2,4  --max-streams 8  --seconds 10  --runs 3
  *        --bitrate 6000000  --peers nginx-rtmp,node-media-server,node-floor
- *        (--no-nginx: drop nginx-rtmp)  --cpu-prof DIR (profile nova's
+ *        (--no-nginx: drop nginx-rtmp)  --database-url postgres://… (nova on
+ *        PostgreSQL instead of the embedded PGlite: the embedded database's
+ *        heap makes every V8 major GC of the main thread dearer)
+ *        --cpu-prof DIR (profile nova's
  *        threads with node --cpu-prof, written at its graceful stop)
  */
 import { spawn } from 'node:child_process';
@@ -56,6 +59,7 @@ const { values: flags } = parseArgs({
     bitrate: { type: 'string', default: '6000000' },
     'no-nginx': { type: 'boolean', default: false },
     peers: { type: 'string', default: 'nginx-rtmp,node-media-server,node-floor' },
+    'database-url': { type: 'string' },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -149,7 +153,7 @@ interface ServerCounters {
 async function startNova(): Promise<ServerUnderTest> {
   const nova = await startNovaProcess({
     // Ingest and packaging of the source, as nginx-rtmp's `hls on` does: no ABR ladder (FFmpeg children).
-    env: { TRANSCODE: 'off' },
+    env: { TRANSCODE: 'off', ...(flags['database-url'] ? { DATABASE_URL: flags['database-url'] } : {}) },
     nodeArgs: flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', flags['cpu-prof']] : [],
   });
   const metrics = async (): Promise<string> => (await fetch(`${nova.http}/metrics`)).text();

@@ -30,7 +30,7 @@ const server = net.createServer({ noDelay: true }, (socket) => {
     else if (message.type === 'publish') {
       // accepted as the main thread accepts a good key: later, as a message would arrive
       setImmediate(() => {
-        connection.handle({ type: 'publish_accepted', streamId: 'floor', frameQueue: ByteRing.create(64 * 1024).buffer, resume: null });
+        connection.handle({ type: 'publish_accepted', streamId: 'floor', frameQueue: ByteRing.create(64 * 1024).buffer, frameQueueReader: false, resume: null });
         discarding = true;
       });
     }

@@ -19,10 +19,11 @@ const MAX_LATENCY_SAMPLES = 4096;
 /** the new session's first frame lands this far after the old one's last: about one frame */
 const RESUME_GAP_MS = 40;
 /**
- * Media time a frame queue is fed before anyone reads it. Its consumers (the transcoder,
- * a test's recorder) attach within milliseconds of the stream starting; without one
- * (transcoding off, no FFmpeg) every frame copied in is wasted: bench:ingest measured that
- * copy, and the page faults of the queue's untouched memory, at ~15 % of the worker's CPU.
+ * Media time a frame queue is fed when no reader is announced (transcoding off, no FFmpeg)
+ * before it is left alone: a reader attaching at once (a test's recorder, a tool) still
+ * sees every frame, and nobody pays for copying the rest of the stream into a queue that
+ * no one reads (with the page faults of its untouched memory, ~15 % of the worker's CPU
+ * in bench:ingest).
  */
 const FRAME_QUEUE_CONSUMER_GRACE_MS = 3000;
 
@@ -37,8 +38,9 @@ export class IngestConnection implements FrameSink {
   private readonly demuxer: FlvDemuxer;
   private segmenter: Segmenter | null = null;
   private frameQueue: FrameQueueWriter | null = null;
-  /** false until the frame queue's consumer has attached; dts of the first frame queued, NaN before */
+  /** true once the frame queue's consumer has attached, or from the start when one is announced */
   private frameQueueConsumed = false;
+  /** dts of the first frame queued, NaN before */
   private firstQueuedDts = Number.NaN;
   private video: VideoTrackConfig | null = null;
   private audio: AudioTrackConfig | null = null;
@@ -109,6 +111,7 @@ export class IngestConnection implements FrameSink {
   handle(message: MainToWorker): void {
     if (message.type === 'publish_accepted') {
       this.frameQueue = new FrameQueueWriter(ByteRing.attach(message.frameQueue));
+      this.frameQueueConsumed = message.frameQueueReader;
       this.startPackaging(message.resume);
       this.publishing = true;
       this.session.acceptPublish();

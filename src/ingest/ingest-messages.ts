@@ -74,6 +74,17 @@ export type WorkerToMain =
 export type IngestCloseReason = 'unpublished' | 'disconnected' | 'idle_timeout' | 'stopped' | 'protocol_error' | 'rejected';
 
 export type MainToWorker =
-  | { type: 'publish_accepted'; streamId: string; frameQueue: SharedArrayBuffer; resume: StreamResumeState | null }
+  | {
+      type: 'publish_accepted';
+      streamId: string;
+      frameQueue: SharedArrayBuffer;
+      /**
+       * A reader is on its way (the transcoder): feed the frame queue from the first frame,
+       * however late it attaches. Otherwise only a reader that attaches at once (a test,
+       * a tool) gets frames, and the queue is left alone after a short grace.
+       */
+      frameQueueReader: boolean;
+      resume: StreamResumeState | null;
+    }
   | { type: 'publish_rejected'; code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied'; description: string }
   | { type: 'wake' };

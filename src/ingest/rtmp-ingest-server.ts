@@ -38,6 +38,8 @@ export interface RtmpIngestOptions {
   frameQueueBytes: number;
   maxConnections: number;
   onDuplicatePublish: 'takeover' | 'refuse';
+  /** a consumer (the transcoder) reads every live stream's frame queue */
+  frameQueueReader: boolean;
 }
 
 const RECEIVED_AT_BYTES = 8;
@@ -341,7 +343,7 @@ export class RtmpIngestServer {
     connection.streamId = streamId;
     this.live.set(streamId, { streamId, connection, frameQueue });
     const resume = this.resumeStates.get(streamId) ?? null;
-    this.send(connection, { type: 'publish_accepted', streamId, frameQueue, resume });
+    this.send(connection, { type: 'publish_accepted', streamId, frameQueue, frameQueueReader: this.options.frameQueueReader, resume });
     this.metrics.activeStreams.set(this.live.size);
     log.info({ stream: streamId, app, resumed: resume !== null }, 'stream publishing');
     try {

@@ -1,8 +1,9 @@
 /**
  * The per-stream frame queue feeds consumers that may lag (the transcoder).
  * A consumer that falls behind loses frames, counted; a queue nobody reads
- * (transcoding off, no FFmpeg) is simply left alone, and never shows up as
- * drops on the operator's dashboard.
+ * (transcoding off, no FFmpeg) is fed for a short grace only (a reader that
+ * attaches at once still sees every frame), then left alone, and never shows
+ * up as drops on the operator's dashboard.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -47,5 +48,40 @@ describe('frame queue with and without a consumer', () => {
     await publishing;
     await waitFor('drops to be counted', 5000, async () => (await metricValue(nova, DROPPED)) > before);
     assert.ok(stalled.ring.bytesUsed > 0);
+  });
+});
+
+describe('frame queue nobody reads, default size', () => {
+  let database: TestDatabase;
+  let nova: NovaFixture;
+  before(async () => {
+    database = await openMemoryDatabase();
+    nova = await startNova({ database: database.database, env: { TRANSCODE: 'off' } });
+  });
+  after(async () => {
+    await nova.stop();
+    await database.dispose();
+  });
+
+  it('nobody reads it: it is fed for a short grace only, not for the whole stream', async () => {
+    const stream = await nova.createStream();
+    // 5 s at 2 Mb/s fits the default 16 MiB queue: only the grace can stop it
+    const publishing = publishSynthetic({ url: stream.publish_url, bitrateBps: 2_000_000, durationMs: 5000 });
+    const buffer = await waitFor('the frame queue', 5000, () => nova.server.ingest.frameQueueOf(stream.id) ?? undefined, 5);
+    const result = await publishing;
+    assert.ok(result.durationMs >= 4900, `published ${result.durationMs} ms`);
+    await waitFor('the stream to end', 5000, async () => (await nova.stream(stream.id)).status === 'ENDED');
+    const late = new FrameQueueReader(ByteRing.attach(buffer));
+    const videoDts: number[] = [];
+    late.read({
+      videoConfig: () => undefined,
+      audioConfig: () => undefined,
+      metadata: () => undefined,
+      frame: (frame) => void (frame.track === 'video' && videoDts.push(frame.dts)),
+      end: () => undefined,
+    });
+    assert.ok(videoDts.length > 30, `the first frames were queued (${videoDts.length})`);
+    const span = videoDts.at(-1)! - videoDts[0]!;
+    assert.ok(span >= 2900 && span <= 3100, `queued media spans ${span} ms: the grace (3 s), not the stream (5 s)`);
   });
 });

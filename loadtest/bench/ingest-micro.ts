@@ -1,0 +1,161 @@
+/**
+ * Micro-benchmark of one RTMP connection's work in the pool, on one thread
+ * and without the machine's noise: socket bytes → IngestConnection (RTMP
+ * session, FLV demux, packaging to fMP4 parts/segments and MPEG-TS) → its
+ * messages posted on a real MessagePort as the worker posts them, and read
+ * back (what the main thread receives).
+ *
+ * The input is a real session recorded first: our synthetic publisher
+ * (6 Mb/s, 720p30 H.264 with B-frames + AAC, 4096-byte chunks) publishing to
+ * an inline IngestConnection over TCP, each socket read kept as it came.
+ * Each run replays it REPEAT times into fresh connections and prints the
+ * thread's CPU seconds per GB (user + system), MB/s and minor page faults
+ * per MB (fresh memory touched), medians of RUNS.
+ *
+ *   node --import tsx loadtest/bench/ingest-micro.ts [--seconds 4] [--runs 5] [--repeat 10] [--consumer]
+ *
+ * --consumer attaches a reader to each frame queue (as the transcoder does),
+ * so the frame queue copy is measured too.
+ */
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
+import { publishSynthetic } from '../publisher/synthetic-publisher.js';
+import { IngestConnection } from '../../src/ingest/ingest-connection.js';
+import type { IngestLimits, WorkerToMain } from '../../src/ingest/ingest-messages.js';
+import { ByteRing } from '../../src/stream/byte-ring.js';
+import { FrameQueueReader } from '../../src/stream/frame-queue.js';
+import { median } from './lib/measure.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '4' },
+    runs: { type: 'string', default: '5' },
+    repeat: { type: 'string', default: '10' },
+    bitrate: { type: 'string', default: '6000000' },
+    consumer: { type: 'boolean', default: false },
+  },
+});
+
+const LIMITS: IngestLimits = {
+  maxMessageBytes: 8 << 20,
+  maxChunkSize: 1 << 20,
+  handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  targetDurationMs: 2000,
+  partTargetMs: 333,
+};
+const FRAME_QUEUE_BYTES = 16 << 20;
+
+type Emit = (message: WorkerToMain, transfer?: ArrayBuffer[]) => void;
+
+/**
+ * A connection that accepts its publish, as the main thread does for a good key: the
+ * acceptance goes through `defer` because it arrives later, as a message, never inside push().
+ */
+function acceptingConnection(emit: Emit, defer: (accept: () => void) => void, onFrameQueue?: (queue: SharedArrayBuffer) => void): IngestConnection {
+  const connection: IngestConnection = new IngestConnection(LIMITS, (message, transfer) => {
+    if (message.type === 'publish') {
+      const frameQueue = ByteRing.create(FRAME_QUEUE_BYTES).buffer;
+      onFrameQueue?.(frameQueue);
+      defer(() => connection.handle({ type: 'publish_accepted', streamId: 'bench', frameQueue, frameQueueReader: flags.consumer === true, resume: null }));
+    }
+    emit(message, transfer);
+  });
+  return connection;
+}
+
+/** The socket reads of one real publish session, in order. */
+async function recordSession(seconds: number): Promise<Uint8Array[]> {
+  const reads: Uint8Array[] = [];
+  const server = net.createServer((socket) => {
+    const connection = acceptingConnection(
+      (message) => {
+        if (message.type === 'send') socket.write(message.bytes);
+      },
+      queueMicrotask,
+    );
+    socket.on('data', (chunk) => {
+      reads.push(new Uint8Array(chunk));
+      connection.push(chunk, Date.now());
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await publishSynthetic({ url: `rtmp://127.0.0.1:${port}/live/bench`, bitrateBps: Number(flags.bitrate), durationMs: seconds * 1000 });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  server.close();
+  return reads;
+}
+
+const reads = await recordSession(Number(flags.seconds));
+const sessionBytes = reads.reduce((n, r) => n + r.length, 0);
+const REPEAT = Number(flags.repeat);
+const RUNS = Number(flags.runs);
+console.log(
+  `session: ${reads.length} socket reads, ${(sessionBytes / 1e6).toFixed(2)} MB (avg read ${Math.round(sessionBytes / reads.length)} B); ` +
+    `${REPEAT} replays per run, ${RUNS} runs, frame queue ${flags.consumer ? 'read by a consumer' : 'without consumer'}`,
+);
+
+const { port1, port2 } = new MessageChannel();
+let messages = 0;
+let mediaBytes = 0;
+function drain(): void {
+  for (let received = receiveMessageOnPort(port2); received !== undefined; received = receiveMessageOnPort(port2)) {
+    messages++;
+    const message = received.message as WorkerToMain;
+    if (message.type === 'media') mediaBytes += message.media.bytes.byteLength;
+  }
+}
+const emit: Emit = (message, transfer) => port1.postMessage(message, transfer);
+const consumerSink = { videoConfig() {}, audioConfig() {}, metadata() {}, frame() {}, end() {}, segmentStart() {} };
+
+function replayOnce(): void {
+  let reader: FrameQueueReader | null = null;
+  let accept: (() => void) | null = null;
+  const connection = acceptingConnection(
+    emit,
+    (deferred) => (accept = deferred),
+    flags.consumer ? (queue) => (reader = new FrameQueueReader(ByteRing.attach(queue))) : undefined,
+  );
+  for (let i = 0; i < reads.length; i++) {
+    connection.push(reads[i]!, 0);
+    drain();
+    if (accept !== null) {
+      (accept as () => void)();
+      accept = null;
+    }
+    (reader as FrameQueueReader | null)?.read(consumerSink);
+  }
+  connection.finishStream('unpublished');
+  drain();
+}
+
+replayOnce(); // warm-up
+const cpuPerGb: number[] = [];
+const mbPerSecond: number[] = [];
+const faultsPerMb: number[] = [];
+for (let run = 0; run < RUNS; run++) {
+  const cpuBefore = process.cpuUsage();
+  const faultsBefore = process.resourceUsage().minorPageFault;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < REPEAT; i++) replayOnce();
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  const faults = process.resourceUsage().minorPageFault - faultsBefore;
+  const bytes = sessionBytes * REPEAT;
+  cpuPerGb.push((cpu.user + cpu.system) / 1e6 / (bytes / 1e9));
+  mbPerSecond.push(bytes / 1e6 / wall);
+  faultsPerMb.push(faults / (bytes / 1e6));
+  console.log(
+    `  run ${run + 1}: ${cpuPerGb.at(-1)!.toFixed(1)} CPU-s/GB (user ${(cpu.user / 1e6).toFixed(2)} s, sys ${(cpu.system / 1e6).toFixed(2)} s), ` +
+      `${mbPerSecond.at(-1)!.toFixed(0)} MB/s, ${faultsPerMb.at(-1)!.toFixed(0)} faults/MB`,
+  );
+}
+console.log(
+  `ingest connection (one thread): ${median(cpuPerGb).toFixed(1)} CPU-s/GB, ${median(mbPerSecond).toFixed(0)} MB/s, ` +
+    `${median(faultsPerMb).toFixed(0)} page faults/MB; ${(mediaBytes / (sessionBytes * (REPEAT * RUNS + 1))).toFixed(2)} bytes packaged per byte in, ` +
+    `${Math.round(messages / (REPEAT * RUNS + 1))} messages per session (medians of ${RUNS})`,
+);
+port1.close();
