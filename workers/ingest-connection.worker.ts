@@ -12,6 +12,29 @@ import {
 
 const STATS_INTERVAL_MS = 1000;
 const WAIT_SLICE_MS = 250;
+/**
+ * While bytes flow, connections look at their rings on a tick shared by every connection
+ * of this thread instead of being woken per socket read: one wake per tick however many
+ * publishers, and the main thread's notify() stays a plain atomic add (no cross-thread
+ * wake: Atomics.notify was its largest cost at ingest, once per read).
+ */
+const POLL_TICK_MS = 10;
+/** a connection that saw no bytes for this long goes back to being woken by notify() */
+const POLL_WHILE_ACTIVE_MS = 200;
+
+let pollTick: Promise<void> | null = null;
+/** Resolves on the next shared tick (one timer for all the connections waiting on it). */
+function nextPollTick(): Promise<void> {
+  if (pollTick === null) {
+    pollTick = new Promise((resolve) =>
+      setTimeout(() => {
+        pollTick = null;
+        resolve();
+      }, POLL_TICK_MS),
+    );
+  }
+  return pollTick;
+}
 const RECEIVED_AT_BYTES = 8;
 /** C0 + C1 + C2 */
 const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_PACKET_SIZE;
@@ -81,7 +104,8 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
         error = new NovaError('NOVA_ERR_RTMP_TIMEOUT', `no data for ${task.limits.idleTimeoutMs} ms (state ${connection.state})`);
         break;
       }
-      await ring.waitForData(WAIT_SLICE_MS);
+      if (now - lastDataAt < POLL_WHILE_ACTIVE_MS) await nextPollTick();
+      else await ring.waitForData(WAIT_SLICE_MS);
     }
   } catch (err) {
     reason = 'protocol_error';

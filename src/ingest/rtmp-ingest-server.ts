@@ -222,9 +222,11 @@ export class RtmpIngestServer {
   private onSocketData(connection: Connection, chunk: Buffer): void {
     this.receivedAtView.setFloat64(0, performance.timeOrigin + performance.now(), true);
     if (connection.ring.tryWrite(this.receivedAtHeader, chunk)) {
-      // One wake per read (cheap when the worker is busy: see ByteRing.notify). Waking in batches
-      // behind a shared 10 ms timer was tried: bench:ingest showed no CPU saving within its noise,
-      // the timer's own cost on this thread, and 10 ms more ingest latency.
+      // A plain atomic add while the stream flows: the worker then looks at its rings on a tick
+      // it shares across connections (workers/ingest-connection.worker.ts) and does not ask to be
+      // woken; a cross-thread wake only for a connection idle for a while (see ByteRing.notify).
+      // Batching on this side (a shared 10 ms timer here) was tried and saved nothing: the worker
+      // still woke once per connection, and this thread paid for the timer.
       connection.ring.notify();
       return;
     }
