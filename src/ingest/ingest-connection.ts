@@ -130,6 +130,8 @@ export class IngestConnection implements FrameSink {
         partTargetMs: this.limits.partTargetMs,
         now: this.now,
         startMsn: this.nextMsn,
+        // the segment store serves CMAF segments from the parts it already holds: each byte crosses threads once
+        cmafSegmentBytes: false,
         onLongGop: (observedMs: number) => this.emit({ type: 'long_gop', observedMs }),
       },
       (media: PackagedMedia) => this.forwardMedia(media),

@@ -1,8 +1,10 @@
 /**
  * Turns the queued samples of one CMAF track into parts (moof+mdat) and
- * segments. Each part is written once into the segment's buffer; the part
- * and, at the end, the segment are copied out into their own ArrayBuffers
- * (transferable), so a segment is exactly its parts back to back.
+ * segments; a segment is exactly its parts back to back. With segment bytes
+ * on, each part is written once into the segment's buffer and the part and,
+ * at the end, the segment are copied out into their own ArrayBuffers
+ * (transferable); with them off, each part is written straight into its own
+ * buffer and the segment goes out with empty bytes (its parts are its body).
  */
 import type { PackagedMediaSink, PackagedSegment, PartInfo } from './packaged-media.js';
 import type { CmafTrack } from './fmp4/cmaf-track.js';
@@ -33,6 +35,8 @@ export class CmafTrackWriter {
   nextDiscontinuity = false;
   /** write parts and segments (false: only keep time, for a TS-only rendition) */
   emit = true;
+  /** segments carry their own copy of their parts' bytes (see SegmenterOptions.cmafSegmentBytes) */
+  segmentBytes = true;
 
   private readonly rendition: string;
   private readonly sink: PackagedMediaSink;
@@ -43,7 +47,8 @@ export class CmafTrackWriter {
   private segmentBaseDecodeTime = -1;
   private segmentTicks = 0;
   private parts: PartInfo[] = [];
-  private segmentBytes = new Uint8Array(1024 * 1024);
+  /** where parts are written back to back when segments carry their own bytes; grows, never shrinks */
+  private segmentBuffer = new Uint8Array(0);
   private segmentLength = 0;
   private fragmentSequence = 0;
 
@@ -129,16 +134,23 @@ export class CmafTrackWriter {
       view.keyframes = queue.keyframes;
       view.payload = queue.payload;
       const size = fragmentSize(track, view);
-      this.ensureSegmentCapacity(this.segmentLength + size);
-      const start = this.segmentLength;
-      this.segmentLength = writeFragment(this.segmentBytes, start, ++this.fragmentSequence, track, view);
+      let bytes: Uint8Array;
+      if (this.segmentBytes) {
+        this.ensureSegmentCapacity(this.segmentLength + size);
+        const start = this.segmentLength;
+        this.segmentLength = writeFragment(this.segmentBuffer, start, ++this.fragmentSequence, track, view);
+        bytes = this.segmentBuffer.slice(start, this.segmentLength);
+      } else {
+        bytes = new Uint8Array(size);
+        writeFragment(bytes, 0, ++this.fragmentSequence, track, view);
+      }
       this.sink({
         kind: 'part',
         rendition: this.rendition,
         track: this.kind,
         msn: this.msn,
         part,
-        bytes: this.segmentBytes.slice(start, this.segmentLength),
+        bytes,
         ...(this.segmentDiscontinuity ? { discontinuity: true } : {}),
       });
     }
@@ -166,7 +178,7 @@ export class CmafTrackWriter {
         programDateTime: anchorWallClock + (this.segmentStartPts - anchorPts),
         discontinuity: this.segmentDiscontinuity,
         parts: this.parts,
-        bytes: this.emit ? this.segmentBytes.slice(0, this.segmentLength) : new Uint8Array(0),
+        bytes: this.emit && this.segmentBytes ? this.segmentBuffer.slice(0, this.segmentLength) : new Uint8Array(0),
       };
       this.counters.segments++;
       if (this.emit) this.sink(segment);
@@ -185,9 +197,9 @@ export class CmafTrackWriter {
   }
 
   private ensureSegmentCapacity(size: number): void {
-    if (size <= this.segmentBytes.byteLength) return;
-    const grown = new Uint8Array(Math.max(size, this.segmentBytes.byteLength * 2));
-    grown.set(this.segmentBytes.subarray(0, this.segmentLength));
-    this.segmentBytes = grown;
+    if (size <= this.segmentBuffer.byteLength) return;
+    const grown = new Uint8Array(Math.max(size, this.segmentBuffer.byteLength * 2));
+    grown.set(this.segmentBuffer.subarray(0, this.segmentLength));
+    this.segmentBuffer = grown;
   }
 }

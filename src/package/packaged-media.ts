@@ -61,6 +61,11 @@ export interface PackagedSegment {
   discontinuity: boolean;
   /** all the parts of this segment, in order (empty for 'ts') */
   parts: PartInfo[];
+  /**
+   * The segment. Empty for a CMAF track packaged with segment bytes off
+   * (SegmenterOptions.cmafSegmentBytes): its body is then its parts' bytes
+   * back to back, all emitted before it.
+   */
   bytes: Uint8Array;
   /**
    * Live ingest only: epoch ms at which the bytes that completed this

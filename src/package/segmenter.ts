@@ -40,6 +40,14 @@ export interface SegmenterOptions {
   /** which outputs to produce; default all. cmafAudio false: audio goes into the TS only (a transcoded rendition shares the source's CMAF audio) */
   outputs?: { cmaf?: boolean; ts?: boolean; cmafAudio?: boolean };
   /**
+   * Whether CMAF segments carry their own bytes (default true). A segment is
+   * exactly its parts back to back, and every part is emitted before it: a
+   * receiver that keeps the parts (the segment store) needs no second copy,
+   * so the live pipeline sets false and its segments come with empty bytes.
+   * Each part is then written once, straight into its own buffer.
+   */
+  cmafSegmentBytes?: boolean;
+  /**
    * Cut where another rendition cut (the source), with its msn and wall
    * clock, instead of by target duration: what keeps every rendition's
    * segment N at the same presentation time, so players switch cleanly.
@@ -152,6 +160,7 @@ export class Segmenter implements FrameSink {
     this.audio = new CmafTrackWriter('audio', this.rendition, sink, this.stats);
     this.video.emit = options.outputs?.cmaf ?? true;
     this.audio.emit = this.video.emit && (options.outputs?.cmafAudio ?? true);
+    this.video.segmentBytes = this.audio.segmentBytes = options.cmafSegmentBytes ?? true;
     this.alignTo = options.alignTo ?? null;
   }
 

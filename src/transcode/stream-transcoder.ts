@@ -97,6 +97,8 @@ class RenditionPackager implements FrameSink {
         alignTo: boundaries,
         maxAudioLeadMs: RENDITION_MAX_AUDIO_LEAD_MS,
         outputs: { cmaf: true, ts: true, cmafAudio: false },
+        // as the source: the segment store serves CMAF segments from their parts
+        cmafSegmentBytes: false,
       },
       (media) => {
         if (!this.retired) owner.forwardMedia(media);

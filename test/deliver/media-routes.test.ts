@@ -326,6 +326,34 @@ describe('media routes: signed URLs, CDN, CORS allow-list', () => {
     }
   });
 
+  it('a segment sent as its parts (the live packager) is served from them: whole, streamed when large, ranges across parts, HEAD', async () => {
+    const server = await startServer();
+    try {
+      const partsOf = (msn: number, partBytes: number): Uint8Array =>
+        new Uint8Array(Buffer.concat(Array.from({ length: 10 }, (_, index) => fill(partBytes, 'video', msn, index))));
+      feed(server.store, 'small', 0, 2, { partBytes: 1000, segmentBytes: false });
+      feed(server.store, 'large', 0, 2, { partBytes: 150_000, segmentBytes: false }); // 1.5 MB: streamed piece by piece
+      const small = new Uint8Array(await (await fetch(`${server.base}/hls/small/source/video/seg-1.m4s`)).arrayBuffer());
+      assert.deepEqual(small, partsOf(1, 1000));
+      const large = await fetch(`${server.base}/hls/large/source/video/seg-1.m4s`);
+      assert.equal(large.headers.get('content-length'), '1500000');
+      assert.deepEqual(new Uint8Array(await large.arrayBuffer()), partsOf(1, 150_000));
+      // a range from inside part 2 to inside part 5
+      const ranged = await fetch(`${server.base}/hls/large/source/video/seg-1.m4s`, { headers: { range: 'bytes=299990-750009' } });
+      assert.equal(ranged.status, 206);
+      assert.equal(ranged.headers.get('content-range'), 'bytes 299990-750009/1500000');
+      assert.deepEqual(new Uint8Array(await ranged.arrayBuffer()), partsOf(1, 150_000).subarray(299_990, 750_010));
+      const head = await fetch(`${server.base}/dash/large/source/video/seg-1.m4s`, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), '1500000');
+      // the TS variant always carries its own bytes
+      const ts = new Uint8Array(await (await fetch(`${server.base}/hls/small/source/ts/seg-1.ts`)).arrayBuffer());
+      assert.deepEqual(ts, fill(10_050, 'ts', 1, 99));
+    } finally {
+      server.close();
+    }
+  });
+
   it('large segments stream out intact (tryEnd path)', async () => {
     const server = await startServer();
     try {

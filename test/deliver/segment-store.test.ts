@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { buildMediaPlaylist } from '../../src/deliver/hls/playlist-builder.js';
-import { SegmentStore, type StreamStore, type WaitOutcome } from '../../src/deliver/store/segment-store.js';
+import { SegmentStore, segmentBody, type StreamStore, type WaitOutcome } from '../../src/deliver/store/segment-store.js';
 import { T0, feed, feedParts, segmentMedia } from './synthetic-media.js';
 
 function track(store: SegmentStore, streamId: string, name: 'video' | 'audio' | 'ts' = 'video') {
@@ -16,7 +16,7 @@ function heldBytes(stream: StreamStore): number {
     for (const t of rendition.tracks.values()) {
       for (const init of t.inits) total += init.bytes.byteLength;
       for (const s of t.segments) {
-        total += s.bytes.byteLength;
+        total += s.bytes ? s.bytes.byteLength : 0;
         for (const p of s.parts) total += p.bytes ? p.bytes.byteLength : 0;
       }
       for (const p of t.pendingParts) total += p.bytes ? p.bytes.byteLength : 0;
@@ -39,6 +39,31 @@ describe('SegmentStore', () => {
     // parts keep their bytes only for the newest partSegments (3) segments
     assert.equal(video.findPart(19, 0)!.bytes!.byteLength, 100);
     assert.equal(video.findPart(16, 0)!.bytes, null);
+    assert.equal(store.memoryBytes, heldBytes(store.getStream('s')!));
+  });
+
+  it('a segment sent as its parts is served from them: they keep their bytes for its life, counted once', () => {
+    const store = new SegmentStore({ windowSegments: 6, keepAfterWindow: 3, now: () => T0 });
+    feed(store, 's', 0, 20, { segmentBytes: false });
+    const video = track(store, 's');
+    assert.deepEqual(video.segments.map((s) => s.msn), [11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    const oldest = video.findSegment(11)!;
+    assert.equal(oldest.bytes, null);
+    assert.equal(oldest.byteLength, 1000);
+    assert.deepEqual(segmentBody(oldest).map((b) => b.byteLength), Array(10).fill(100));
+    assert.equal(video.findPart(11, 0)!.bytes!.byteLength, 100, 'past the part horizon the parts still hold the segment');
+    assert.equal(track(store, 's', 'ts').findSegment(11)!.byteLength, 1050);
+    assert.equal(store.memoryBytes, heldBytes(store.getStream('s')!));
+  });
+
+  it('a segment sent as its parts with one part missing is not listed (never served truncated)', () => {
+    const store = new SegmentStore({ now: () => T0 });
+    feed(store, 's', 0, 2, { segmentBytes: false, tracks: ['video'] });
+    for (const media of segmentMedia(2, { segmentBytes: false, tracks: ['video'] })) {
+      if (media.kind === 'part' && media.part.index === 4) continue;
+      store.add('s', media);
+    }
+    assert.deepEqual(track(store, 's').segments.map((s) => s.msn), [0, 1]);
     assert.equal(store.memoryBytes, heldBytes(store.getStream('s')!));
   });
 

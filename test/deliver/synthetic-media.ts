@@ -29,6 +29,8 @@ export interface FeedOptions {
   partBytes?: number;
   tracks?: readonly PackagedTrack[];
   discontinuityAt?: number;
+  /** false: CMAF segments come without bytes, as the live packager sends them (their parts are their body) */
+  segmentBytes?: boolean;
 }
 
 const TRACK_CODE: Record<PackagedTrack, number> = { video: 0x10, audio: 0x20, ts: 0x30 };
@@ -93,7 +95,10 @@ export function segmentMedia(msn: number, options: FeedOptions = {}): PackagedMe
       programDateTime: T0 + Math.round(msn * duration * 1000),
       discontinuity: options.discontinuityAt === msn,
       parts: track === 'ts' ? [] : track === 'audio' ? partInfos.map((p) => ({ ...p, independent: true })) : partInfos,
-      bytes: fill(track === 'ts' ? partBytes * partsPerSegment + 50 : partBytes * partsPerSegment, track, msn, 99),
+      bytes:
+        track !== 'ts' && options.segmentBytes === false
+          ? new Uint8Array(0)
+          : fill(track === 'ts' ? partBytes * partsPerSegment + 50 : partBytes * partsPerSegment, track, msn, 99),
     });
   }
   return out;

@@ -82,7 +82,7 @@ export function measureBitrates(tracks: readonly (TrackStore | undefined)[]): Bi
     let trackBits = 0;
     let trackDuration = 0;
     for (const segment of track.segments) {
-      const bits = segment.bytes.byteLength * 8;
+      const bits = segment.byteLength * 8;
       trackBits += bits;
       trackDuration += segment.duration;
       bitsByMsn.set(segment.msn, (bitsByMsn.get(segment.msn) ?? 0) + bits);

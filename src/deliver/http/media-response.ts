@@ -5,7 +5,8 @@ import { statusLine, type RequestContext } from './uws-helpers.js';
  * Writes one media or playlist response from memory: status, headers and
  * body in one cork; bodies past a threshold go out with tryEnd/onWritable
  * so a slow reader holds a view of the stored bytes instead of uWS
- * buffering a copy.
+ * buffering a copy. A body may come in pieces (a segment served as its
+ * parts): large ones are streamed piece by piece, never concatenated.
  */
 
 /** Below this uWS's own copy is cheaper than the onWritable dance. */
@@ -13,32 +14,73 @@ const STREAM_THRESHOLD = 256 * 1024;
 
 export type HeaderList = string[]; // [name, value, name, value, …]: no object per header
 
+/** A body in pieces sent back to back (a segment served as its parts): never concatenated when large. */
+export type BodyChunks = readonly Uint8Array[];
+
+export function chunksLength(chunks: BodyChunks): number {
+  let total = 0;
+  for (let i = 0; i < chunks.length; i++) total += chunks[i]!.byteLength;
+  return total;
+}
+
+/** Bytes [start, end) of a chunked body, as views (no copy). */
+export function sliceChunks(chunks: BodyChunks, start: number, end: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let offset = 0;
+  for (const chunk of chunks) {
+    const chunkEnd = offset + chunk.byteLength;
+    if (chunkEnd > start && offset < end) out.push(chunk.subarray(Math.max(0, start - offset), Math.min(chunk.byteLength, end - offset)));
+    offset = chunkEnd;
+    if (offset >= end) break;
+  }
+  return out;
+}
+
 export function writeResponse(
   res: HttpResponse,
   ctx: RequestContext,
   status: number,
   headers: HeaderList,
-  body: Uint8Array | string | null,
+  body: Uint8Array | BodyChunks | string | null,
   headOnly: boolean,
 ): void {
   if (ctx.aborted) return;
+  if (Array.isArray(body)) {
+    const chunks = body as BodyChunks;
+    const total = chunksLength(chunks);
+    if (chunks.length === 1) {
+      writeResponse(res, ctx, status, headers, chunks[0]!, headOnly);
+    } else if (total < STREAM_THRESHOLD && !headOnly) {
+      // small enough that one copy (uWS would make its own anyway) beats streaming pieces
+      writeResponse(res, ctx, status, headers, Buffer.concat(chunks, total), false);
+    } else {
+      res.cork(() => {
+        res.writeStatus(statusLine(status));
+        for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+        if (headOnly) res.endWithoutBody(total);
+        else streamChunks(res, ctx, chunks, total);
+      });
+    }
+    return;
+  }
+  const single = body as Uint8Array | string | null;
   res.cork(() => {
     res.writeStatus(statusLine(status));
     for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
-    if (body === null) {
+    if (single === null) {
       res.endWithoutBody();
       return;
     }
-    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    const size = typeof single === 'string' ? Buffer.byteLength(single) : single.byteLength;
     if (headOnly) {
       res.endWithoutBody(size);
       return;
     }
-    if (typeof body === 'string' || size < STREAM_THRESHOLD) {
-      res.end(body);
+    if (typeof single === 'string' || size < STREAM_THRESHOLD) {
+      res.end(single);
       return;
     }
-    streamBody(res, ctx, body);
+    streamBody(res, ctx, single);
   });
 }
 
@@ -51,5 +93,33 @@ function streamBody(res: HttpResponse, ctx: RequestContext, body: Uint8Array): v
     if (ctx.aborted) return true;
     const [retryOk] = res.tryEnd(body.subarray(offset - startOffset), total);
     return retryOk;
+  });
+}
+
+/** Like streamBody, over pieces: tryEnd per piece against the total, resuming mid-piece on onWritable. */
+function streamChunks(res: HttpResponse, ctx: RequestContext, chunks: BodyChunks, total: number): void {
+  const startOffset = res.getWriteOffset();
+  let index = 0;
+  let chunkStart = 0; // body offset at which chunks[index] begins
+  const writeFrom = (bodyOffset: number): boolean => {
+    while (index < chunks.length && chunkStart + chunks[index]!.byteLength <= bodyOffset) {
+      chunkStart += chunks[index]!.byteLength;
+      index++;
+    }
+    while (index < chunks.length) {
+      const chunk = chunks[index]!;
+      const [ok, done] = res.tryEnd(chunk.subarray(bodyOffset - chunkStart), total);
+      if (done) return true;
+      if (!ok) return false;
+      chunkStart += chunk.byteLength;
+      bodyOffset = chunkStart;
+      index++;
+    }
+    return true;
+  };
+  if (writeFrom(0)) return;
+  res.onWritable((offset) => {
+    if (ctx.aborted) return true;
+    return writeFrom(offset - startOffset);
   });
 }

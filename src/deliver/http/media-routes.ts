@@ -14,9 +14,9 @@ import {
   trackIsPlayable,
   type PlaylistBuildOptions,
 } from '../hls/playlist-builder.js';
-import type { ParkedWait, SegmentStore, StreamStore, TrackStore, WaitOutcome } from '../store/segment-store.js';
+import { segmentBody, type ParkedWait, type SegmentStore, type StreamStore, type TrackStore, type WaitOutcome } from '../store/segment-store.js';
 import { parseByteRange } from './byte-range.js';
-import { writeResponse, type HeaderList } from './media-response.js';
+import { chunksLength, sliceChunks, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';
 import { verifyPlaybackToken } from './playback-token.js';
 import { captureRequest, sendJson, type RequestContext } from './uws-helpers.js';
 
@@ -299,33 +299,36 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
     kind: ServedKind,
     contentType: string,
     etag: string,
-    bytes: Uint8Array,
+    bytes: Uint8Array | BodyChunks,
   ): void {
+    const size = bytes instanceof Uint8Array ? bytes.byteLength : chunksLength(bytes);
     const headers = corsHeaders(ctx, ['content-type', contentType, 'cache-control', IMMUTABLE, 'etag', etag, 'accept-ranges', 'bytes']);
     if (etagMatches(ctx.headers.get('if-none-match'), etag)) {
       writeResponse(res, ctx, 304, headers, null, true);
       return;
     }
-    const range = parseByteRange(ctx.headers.get('range'), bytes.byteLength);
+    const range = parseByteRange(ctx.headers.get('range'), size);
     const head = ctx.method === 'HEAD';
     if (range.kind === 'unsatisfiable') {
       sendProblem(res, ctx, new HttpProblem(416, 'NOVA_ERR_BAD_REQUEST', 'range not satisfiable'), [
         'content-range',
-        `bytes */${bytes.byteLength}`,
+        `bytes */${size}`,
       ]);
       return;
     }
     let body = bytes;
+    let bodyLength = size;
     let status = 200;
     if (range.kind === 'partial') {
-      body = bytes.subarray(range.start, range.end + 1);
+      body = bytes instanceof Uint8Array ? bytes.subarray(range.start, range.end + 1) : sliceChunks(bytes, range.start, range.end + 1);
+      bodyLength = range.end + 1 - range.start;
       status = 206;
-      headers.push('content-range', `bytes ${range.start}-${range.end}/${bytes.byteLength}`);
+      headers.push('content-range', `bytes ${range.start}-${range.end}/${size}`);
     }
     writeResponse(res, ctx, status, headers, body, head);
     if (ctx.aborted) return;
     served.inc({ kind });
-    if (!head) bytesServed.inc({ kind }, body.byteLength);
+    if (!head) bytesServed.inc({ kind }, bodyLength);
   }
 
   /** Playlist text (or null: nothing playable yet), rebuilt after a wait. */
@@ -463,7 +466,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
       const msn = Number(segmentMatch[1]);
       const segment = track.findSegment(msn);
       if (!segment) throw notFound(`segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`);
-      sendBytes(res, ctx, 'segment', contentType, `"${tag}-${msn}"`, segment.bytes);
+      sendBytes(res, ctx, 'segment', contentType, `"${tag}-${msn}"`, segmentBody(segment));
       return;
     }
     if (track.track === 'ts') throw notFound(`no such file ${file}`);

@@ -32,7 +32,22 @@ export interface StoredSegment {
   readonly initVersion: number;
   /** parts of this segment, in order; empty for 'ts' */
   readonly parts: StoredPart[];
-  readonly bytes: Uint8Array;
+  /**
+   * The segment's own bytes; null when the segment is its parts back to back
+   * (live CMAF tracks: the packager sends each byte once), whose bytes then
+   * stay for the segment's life. See segmentBody().
+   */
+  readonly bytes: Uint8Array | null;
+  /** size of the segment */
+  readonly byteLength: number;
+}
+
+/** What a segment is served as: its own bytes, or its parts' bytes in order. */
+export function segmentBody(segment: StoredSegment): readonly Uint8Array[] {
+  if (segment.bytes !== null) return [segment.bytes];
+  const body: Uint8Array[] = [];
+  for (const part of segment.parts) if (part.bytes !== null) body.push(part.bytes);
+  return body;
 }
 
 export interface StoredInit {
@@ -479,6 +494,22 @@ export class SegmentStore {
     }
     track.pendingMsn = -1;
     track.pendingDiscontinuity = false;
+    // A segment sent without bytes is its parts: it can be served only if every one arrived (they
+    // always do, in order, on one port; a gap would mean a lost message, and a truncated segment
+    // is worse than a missing one).
+    const ownBytes = media.bytes.byteLength > 0 || parts.length === 0 ? media.bytes : null;
+    let byteLength = ownBytes === null ? 0 : ownBytes.byteLength;
+    if (ownBytes === null) {
+      for (const p of parts) {
+        if (p.bytes === null) {
+          let held = 0;
+          for (const q of parts) held += q.bytes ? q.bytes.byteLength : 0;
+          this.account(stream, track, -held);
+          return;
+        }
+        byteLength += p.bytes.byteLength;
+      }
+    }
     for (const p of parts) if (p.duration > track.maxPartDuration) track.maxPartDuration = p.duration;
     const segment: StoredSegment = {
       msn: media.msn,
@@ -489,17 +520,19 @@ export class SegmentStore {
       discontinuity: media.discontinuity,
       initVersion: track.init ? track.init.version : 0,
       parts,
-      bytes: media.bytes,
+      bytes: ownBytes,
+      byteLength,
     };
     track.segments.push(segment);
     if (media.duration > track.maxSegmentDuration) track.maxSegmentDuration = media.duration;
-    this.account(stream, track, media.bytes.byteLength);
+    // the parts of a segment made of them were counted as they arrived
+    if (ownBytes !== null) this.account(stream, track, ownBytes.byteLength);
     if (stream.timelineOriginMs === null && track.track !== 'ts' && track.init) {
       stream.timelineOriginMs = media.programDateTime - (media.baseMediaDecodeTime / track.init.timescale) * 1000;
     }
-    // parts age out of the listing: keep their bytes only near the live edge
+    // parts age out of the listing: keep their bytes only near the live edge (unless they are the segment)
     const partHorizon = track.segments.length - 1 - this.options.partSegments;
-    if (partHorizon >= 0) {
+    if (partHorizon >= 0 && track.segments[partHorizon]!.bytes !== null) {
       const old = track.segments[partHorizon]!;
       let freed = 0;
       for (const p of old.parts) {
@@ -529,7 +562,7 @@ export class SegmentStore {
     const segment = track.segments.shift();
     if (!segment) return;
     if (segment.discontinuity) track.droppedDiscontinuities++;
-    let freed = segment.bytes.byteLength;
+    let freed = segment.bytes !== null ? segment.bytes.byteLength : 0;
     for (const p of segment.parts) freed += p.bytes ? p.bytes.byteLength : 0;
     this.account(stream, track, -freed);
   }
