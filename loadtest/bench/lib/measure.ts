@@ -3,7 +3,7 @@
  * memory from /proc, and medians of repeated runs (machines are noisy).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
@@ -17,6 +17,29 @@ export function cpuSeconds(pid: number, options: { children?: boolean } = {}): n
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const own = Number(fields[11]) + Number(fields[12]);
   return (options.children ? own + Number(fields[13]) + Number(fields[14]) : own) / CLK_TCK;
+}
+
+export interface ThreadCpu {
+  /** utime + stime, seconds */
+  seconds: number;
+  /** minor page faults */
+  faults: number;
+}
+
+/** CPU seconds and minor page faults of each thread of a process so far, by thread id. */
+export function threadCpu(pid: number): Map<string, ThreadCpu> {
+  const threads = new Map<string, ThreadCpu>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // fields[0] is field 3 (state): minflt 10, utime 14, stime 15
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.set(tid, { seconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, faults: Number(fields[7]) });
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return threads;
 }
 
 /** Resident memory of a process now, bytes. */

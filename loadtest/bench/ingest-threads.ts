@@ -1,0 +1,66 @@
+/**
+ * Where ingest CPU goes, thread by thread: one nova process (`src/main.ts`,
+ * TRANSCODE=off, in-memory PGlite) under N synthetic publishers (6 Mb/s,
+ * each its own process) for a fixed time; prints, per run, CPU-seconds per
+ * GB (nominal bytes: N × 6 Mb/s × seconds) split into the main thread and
+ * the rest (pool workers, V8 helper threads), and the minor page faults.
+ * A warm-up run comes first and is not counted; the median is printed.
+ *
+ * Made for A/B between two checkouts on a noisy machine: run it in both,
+ * alternating, and compare medians (`git worktree add /tmp/base <ref>`):
+ *
+ *   node --import tsx loadtest/bench/ingest-threads.ts [N=4] [seconds=10] [runs=3]
+ *
+ * NOVA_ENV='{"DATABASE_URL":"postgres://…"}' adds server environment.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startNovaProcess } from '../peers/nova-process.js';
+import { median, threadCpu } from './lib/measure.js';
+
+const N = Number(process.argv[2] ?? 4);
+const SECONDS = Number(process.argv[3] ?? 10);
+const RUNS = Number(process.argv[4] ?? 3);
+const BITRATE = 6_000_000;
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+function publish(url: string, seconds: number): Promise<unknown> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'loadtest/publisher/publish-cli.ts'), '--url', url, '--bitrate', String(BITRATE), '--duration', String(seconds)], {
+    cwd: REPO,
+    stdio: 'ignore',
+  });
+  return new Promise((resolve) => child.once('exit', resolve));
+}
+
+const nova = await startNovaProcess({ env: { TRANSCODE: 'off', ...(process.env.NOVA_ENV ? (JSON.parse(process.env.NOVA_ENV) as Record<string, string>) : {}) } });
+const perGb: number[] = [];
+try {
+  for (let run = 0; run <= RUNS; run++) {
+    const seconds = run === 0 ? 3 : SECONDS;
+    const urls: string[] = [];
+    for (let i = 0; i < N; i++) urls.push((await nova.createStream(`threads ${run}-${i}`)).publishUrl);
+    await sleep(300);
+    const before = threadCpu(nova.pid);
+    await Promise.all(urls.map((url) => publish(url, seconds)));
+    await sleep(700); // the last bytes are parsed and packaged
+    const after = threadCpu(nova.pid);
+    if (run === 0) continue;
+    let total = 0;
+    let main = 0;
+    let faults = 0;
+    for (const [tid, now] of after) {
+      const was = before.get(tid) ?? { seconds: 0, faults: 0 };
+      total += now.seconds - was.seconds;
+      faults += now.faults - was.faults;
+      if (tid === String(nova.pid)) main = now.seconds - was.seconds;
+    }
+    const gb = (N * BITRATE * SECONDS) / 8 / 1e9;
+    perGb.push(total / gb);
+    console.log(`run ${run}: ${(total / gb).toFixed(1)} CPU-s/GB (main thread ${(main / gb).toFixed(1)}, other threads ${((total - main) / gb).toFixed(1)}), ${faults} page faults`);
+  }
+} finally {
+  await nova.stop();
+}
+console.log(`N=${N}, ${SECONDS} s: median ${median(perGb).toFixed(1)} CPU-s/GB over ${RUNS} runs`);
