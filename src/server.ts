@@ -20,6 +20,7 @@ import { registerMediaRoutes } from './deliver/http/media-routes.js';
 import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
 import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
+import { ingestLimits } from './ingest/ingest-messages.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
 import { TranscodeService } from './transcode/transcode-service.js';
 
@@ -149,14 +150,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     {
       host: config.host,
       port: config.rtmpPort,
-      limits: {
-        maxMessageBytes: config.rtmp.maxMessageBytes,
-        maxChunkSize: config.rtmp.maxChunkSize,
-        handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs,
-        idleTimeoutMs: config.rtmp.idleTimeoutMs,
-        targetDurationMs: config.delivery.targetDurationMs,
-        partTargetMs: config.delivery.partTargetMs,
-      },
+      limits: ingestLimits(config),
       ingressRingBytes: config.rtmp.ingressRingBytes,
       frameQueueBytes: config.rtmp.frameQueueBytes,
       maxConnections: config.rtmp.maxConnections,

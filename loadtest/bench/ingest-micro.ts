@@ -21,8 +21,8 @@ import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { publishSynthetic } from '../publisher/synthetic-publisher.js';
-import { IngestConnection } from '../../src/ingest/ingest-connection.js';
-import type { IngestLimits, WorkerToMain } from '../../src/ingest/ingest-messages.js';
+import { inlineIngestConnection } from '../peers/inline-ingest.js';
+import type { WorkerToMain } from '../../src/ingest/ingest-messages.js';
 import { ByteRing } from '../../src/stream/byte-ring.js';
 import { FrameQueueReader } from '../../src/stream/frame-queue.js';
 import { median } from './lib/measure.js';
@@ -37,44 +37,21 @@ const { values: flags } = parseArgs({
   },
 });
 
-const LIMITS: IngestLimits = {
-  maxMessageBytes: 8 << 20,
-  maxChunkSize: 1 << 20,
-  handshakeTimeoutMs: 10_000,
-  idleTimeoutMs: 30_000,
-  targetDurationMs: 2000,
-  partTargetMs: 333,
-};
 const FRAME_QUEUE_BYTES = 16 << 20;
 
 type Emit = (message: WorkerToMain, transfer?: ArrayBuffer[]) => void;
-
-/**
- * A connection that accepts its publish, as the main thread does for a good key: the
- * acceptance goes through `defer` because it arrives later, as a message, never inside push().
- */
-function acceptingConnection(emit: Emit, defer: (accept: () => void) => void, onFrameQueue?: (queue: SharedArrayBuffer) => void): IngestConnection {
-  const connection: IngestConnection = new IngestConnection(LIMITS, (message, transfer) => {
-    if (message.type === 'publish') {
-      const frameQueue = ByteRing.create(FRAME_QUEUE_BYTES).buffer;
-      onFrameQueue?.(frameQueue);
-      defer(() => connection.handle({ type: 'publish_accepted', streamId: 'bench', frameQueue, frameQueueReader: flags.consumer === true, resume: null }));
-    }
-    emit(message, transfer);
-  });
-  return connection;
-}
 
 /** The socket reads of one real publish session, in order. */
 async function recordSession(seconds: number): Promise<Uint8Array[]> {
   const reads: Uint8Array[] = [];
   const server = net.createServer((socket) => {
-    const connection = acceptingConnection(
-      (message) => {
+    const connection = inlineIngestConnection({
+      emit: (message) => {
         if (message.type === 'send') socket.write(message.bytes);
       },
-      queueMicrotask,
-    );
+      defer: queueMicrotask,
+      frameQueueBytes: FRAME_QUEUE_BYTES,
+    });
     socket.on('data', (chunk) => {
       reads.push(new Uint8Array(chunk));
       connection.push(chunk, Date.now());
@@ -114,11 +91,13 @@ const consumerSink = { videoConfig() {}, audioConfig() {}, metadata() {}, frame(
 function replayOnce(): void {
   let reader: FrameQueueReader | null = null;
   let accept: (() => void) | null = null;
-  const connection = acceptingConnection(
+  const connection = inlineIngestConnection({
     emit,
-    (deferred) => (accept = deferred),
-    flags.consumer ? (queue) => (reader = new FrameQueueReader(ByteRing.attach(queue))) : undefined,
-  );
+    defer: (deferred) => (accept = deferred),
+    frameQueueBytes: FRAME_QUEUE_BYTES,
+    frameQueueReader: flags.consumer,
+    onFrameQueue: flags.consumer ? (queue) => (reader = new FrameQueueReader(ByteRing.attach(queue))) : undefined,
+  });
   for (let i = 0; i < reads.length; i++) {
     connection.push(reads[i]!, 0);
     drain();

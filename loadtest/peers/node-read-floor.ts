@@ -9,38 +9,25 @@
  *   node --import tsx loadtest/peers/node-read-floor.ts   (prints {"port":N} once listening)
  */
 import net from 'node:net';
-import { IngestConnection } from '../../src/ingest/ingest-connection.js';
-import type { IngestLimits } from '../../src/ingest/ingest-messages.js';
-import { ByteRing } from '../../src/stream/byte-ring.js';
-
-const LIMITS: IngestLimits = {
-  maxMessageBytes: 8 << 20,
-  maxChunkSize: 1 << 20,
-  handshakeTimeoutMs: 10_000,
-  idleTimeoutMs: 30_000,
-  targetDurationMs: 2000,
-  partTargetMs: 333,
-};
+import { inlineIngestConnection } from './inline-ingest.js';
 
 const server = net.createServer({ noDelay: true }, (socket) => {
   let discarding = false;
-  let discarded = 0;
-  const connection: IngestConnection = new IngestConnection(LIMITS, (message) => {
-    if (message.type === 'send') socket.write(message.bytes);
-    else if (message.type === 'publish') {
-      // accepted as the main thread accepts a good key: later, as a message would arrive
+  const connection = inlineIngestConnection({
+    emit: (message) => {
+      if (message.type === 'send') socket.write(message.bytes);
+    },
+    defer: (accept) =>
       setImmediate(() => {
-        connection.handle({ type: 'publish_accepted', streamId: 'floor', frameQueue: ByteRing.create(64 * 1024).buffer, frameQueueReader: false, resume: null });
+        accept();
         discarding = true;
-      });
-    }
+      }),
+    frameQueueBytes: 64 * 1024,
   });
   socket.on('data', (chunk: Buffer) => {
-    if (discarding) discarded += chunk.length;
-    else connection.push(chunk, Date.now());
+    if (!discarding) connection.push(chunk, Date.now());
   });
   socket.on('error', () => undefined);
-  socket.on('close', () => void discarded);
 });
 server.listen(0, '127.0.0.1', () => {
   console.log(JSON.stringify({ port: (server.address() as net.AddressInfo).port }));

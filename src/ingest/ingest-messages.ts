@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
+import type { Config } from '../config.js';
 
 /**
  * The contract between the main thread (sockets, database, HTTP) and an
@@ -16,6 +17,18 @@ export interface IngestLimits {
   idleTimeoutMs: number;
   targetDurationMs: number;
   partTargetMs: number;
+}
+
+/** The limits a connection runs under, from the server's configuration. */
+export function ingestLimits(config: Config): IngestLimits {
+  return {
+    maxMessageBytes: config.rtmp.maxMessageBytes,
+    maxChunkSize: config.rtmp.maxChunkSize,
+    handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs,
+    idleTimeoutMs: config.rtmp.idleTimeoutMs,
+    targetDurationMs: config.delivery.targetDurationMs,
+    partTargetMs: config.delivery.partTargetMs,
+  };
 }
 
 /** The Piscina task argument: one per RTMP connection, for the connection's lifetime. */
@@ -86,5 +99,4 @@ export type MainToWorker =
       frameQueueReader: boolean;
       resume: StreamResumeState | null;
     }
-  | { type: 'publish_rejected'; code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied'; description: string }
-  | { type: 'wake' };
+  | { type: 'publish_rejected'; code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied'; description: string };
