@@ -42,13 +42,14 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nginxRtmpInstalled, rtmpLiveConfig, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
 import { cpuSeconds, median, rssBytes } from './lib/measure.js';
 import { startNovaProcess } from '../peers/nova-process.js';
 import { startNodeMediaServer } from '../peers/node-media-server.js';
-import { createInterface } from 'node:readline';
+import { runPublisherProcess } from '../publisher/publish-process.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -75,7 +76,6 @@ const LEVELS: number[] = flags.streams
 const LAG_LIMIT_SECONDS = Math.max(0.5, SECONDS * 0.05);
 const WARM_UP_SECONDS = 3;
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const PUBLISH_CLI = join(REPO, 'loadtest/publisher/publish-cli.ts');
 
 // ---------------------------------------------------------------------------
 // /proc sampling
@@ -99,35 +99,6 @@ async function peakRssDuring<T>(pid: number, during: Promise<T>): Promise<{ resu
 // ---------------------------------------------------------------------------
 // publishers
 
-interface PublisherOutcome {
-  ok: boolean;
-  bytesSent: number;
-  /** wall time − media time sent, seconds */
-  deficitSeconds: number;
-  error?: string;
-}
-
-function runPublisher(url: string, seconds: number): Promise<PublisherOutcome> {
-  const child = spawn(process.execPath, ['--import', 'tsx', PUBLISH_CLI, '--url', url, '--bitrate', String(BITRATE), '--duration', String(seconds)], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  return new Promise((resolve) => {
-    child.once('exit', (code) => {
-      const last = stdout.trim().split('\n').at(-1) ?? '';
-      try {
-        const summary = JSON.parse(last) as { bytesSent: number; durationMs: number; wallSeconds: number };
-        resolve({ ok: code === 0, bytesSent: summary.bytesSent, deficitSeconds: summary.wallSeconds - summary.durationMs / 1000, error: code === 0 ? undefined : stderr });
-      } catch {
-        resolve({ ok: false, bytesSent: 0, deficitSeconds: Number.POSITIVE_INFINITY, error: `exit ${code}: ${stderr.slice(-500)}` });
-      }
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------
 // servers under test
@@ -271,7 +242,7 @@ async function measure(server: ServerUnderTest, streams: number, seconds = SECON
   const { result: outcomes, peak } = await peakRssDuring(
     server.pid,
     (async () => {
-      const all = await Promise.all(urls.map((url) => runPublisher(url, seconds)));
+      const all = await Promise.all(urls.map((url) => runPublisherProcess(url, BITRATE, seconds)));
       await server.settle();
       return all;
     })(),

@@ -13,26 +13,16 @@
  *
  * NOVA_ENV='{"DATABASE_URL":"postgres://…"}' adds server environment.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startNovaProcess } from '../peers/nova-process.js';
 import { median, threadCpu } from './lib/measure.js';
+import { runPublisherProcess } from '../publisher/publish-process.js';
 
 const N = Number(process.argv[2] ?? 4);
 const SECONDS = Number(process.argv[3] ?? 10);
 const RUNS = Number(process.argv[4] ?? 3);
 const BITRATE = 6_000_000;
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
-function publish(url: string, seconds: number): Promise<unknown> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'loadtest/publisher/publish-cli.ts'), '--url', url, '--bitrate', String(BITRATE), '--duration', String(seconds)], {
-    cwd: REPO,
-    stdio: 'ignore',
-  });
-  return new Promise((resolve) => child.once('exit', resolve));
-}
 
 const nova = await startNovaProcess({ env: { TRANSCODE: 'off', ...(process.env.NOVA_ENV ? (JSON.parse(process.env.NOVA_ENV) as Record<string, string>) : {}) } });
 const perGb: number[] = [];
@@ -43,7 +33,7 @@ try {
     for (let i = 0; i < N; i++) urls.push((await nova.createStream(`threads ${run}-${i}`)).publishUrl);
     await sleep(300);
     const before = threadCpu(nova.pid);
-    await Promise.all(urls.map((url) => publish(url, seconds)));
+    await Promise.all(urls.map((url) => runPublisherProcess(url, BITRATE, seconds)));
     await sleep(700); // the last bytes are parsed and packaged
     const after = threadCpu(nova.pid);
     if (run === 0) continue;
