@@ -22,6 +22,10 @@ const POLL_TICK_MS = 10;
 /** a connection that saw no bytes for this long goes back to being woken by notify() */
 const POLL_WHILE_ACTIVE_MS = 200;
 
+const RECEIVED_AT_BYTES = 8;
+/** C0 + C1 + C2 */
+const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_PACKET_SIZE;
+
 let pollTick: Promise<void> | null = null;
 /** Resolves on the next shared tick (one timer for all the connections waiting on it). */
 function nextPollTick(): Promise<void> {
@@ -35,9 +39,6 @@ function nextPollTick(): Promise<void> {
   }
   return pollTick;
 }
-const RECEIVED_AT_BYTES = 8;
-/** C0 + C1 + C2 */
-const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_PACKET_SIZE;
 
 /**
  * Piscina task: runs one RTMP connection for its whole life. A thin adapter

@@ -301,7 +301,8 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
     etag: string,
     bytes: Uint8Array | BodyChunks,
   ): void {
-    const size = bytes instanceof Uint8Array ? bytes.byteLength : chunksLength(bytes);
+    const chunks = bytes instanceof Uint8Array ? [bytes] : bytes;
+    const size = chunksLength(chunks);
     const headers = corsHeaders(ctx, ['content-type', contentType, 'cache-control', IMMUTABLE, 'etag', etag, 'accept-ranges', 'bytes']);
     if (etagMatches(ctx.headers.get('if-none-match'), etag)) {
       writeResponse(res, ctx, 304, headers, null, true);
@@ -316,11 +317,11 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
       ]);
       return;
     }
-    let body = bytes;
+    let body = chunks;
     let bodyLength = size;
     let status = 200;
     if (range.kind === 'partial') {
-      body = bytes instanceof Uint8Array ? bytes.subarray(range.start, range.end + 1) : sliceChunks(bytes, range.start, range.end + 1);
+      body = sliceChunks(chunks, range.start, range.end + 1);
       bodyLength = range.end + 1 - range.start;
       status = 206;
       headers.push('content-range', `bytes ${range.start}-${range.end}/${size}`);

@@ -498,18 +498,17 @@ export class SegmentStore {
     // always do, in order, on one port; a gap would mean a lost message, and a truncated segment
     // is worse than a missing one).
     const ownBytes = media.bytes.byteLength > 0 || parts.length === 0 ? media.bytes : null;
-    let byteLength = ownBytes === null ? 0 : ownBytes.byteLength;
-    if (ownBytes === null) {
-      for (const p of parts) {
-        if (p.bytes === null) {
-          let held = 0;
-          for (const q of parts) held += q.bytes ? q.bytes.byteLength : 0;
-          this.account(stream, track, -held);
-          return;
-        }
-        byteLength += p.bytes.byteLength;
-      }
+    let partBytes = 0;
+    let partsComplete = true;
+    for (const p of parts) {
+      if (p.bytes === null) partsComplete = false;
+      else partBytes += p.bytes.byteLength;
     }
+    if (ownBytes === null && !partsComplete) {
+      this.account(stream, track, -partBytes);
+      return;
+    }
+    const byteLength = ownBytes === null ? partBytes : ownBytes.byteLength;
     for (const p of parts) if (p.duration > track.maxPartDuration) track.maxPartDuration = p.duration;
     const segment: StoredSegment = {
       msn: media.msn,
