@@ -1,5 +1,4 @@
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import uWS from 'uWebSockets.js';
 import type { Config } from './config.js';
@@ -23,6 +22,7 @@ import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
 import { TranscodeService } from './transcode/transcode-service.js';
+import { workerFile } from '../workers/worker-file.js';
 
 export interface NovaServer {
   readonly rtmpPort: number;
@@ -51,12 +51,6 @@ export interface StartOptions {
 }
 
 /** The ingest task runs as TypeScript under tsx in development and tests, as JavaScript from dist/ in production. */
-function workerFilename(): string {
-  const self = fileURLToPath(import.meta.url);
-  const extension = self.endsWith('.ts') ? '.ts' : '.js';
-  return fileURLToPath(new URL(`../workers/ingest-connection.worker${extension}`, import.meta.url));
-}
-
 function hostForUrls(host: string): string {
   return host === '0.0.0.0' || host === '::' ? 'localhost' : host;
 }
@@ -108,7 +102,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   );
 
   const pool = new Piscina({
-    filename: workerFilename(),
+    filename: workerFile('ingest-connection.worker'),
     minThreads: 1,
     maxThreads: config.workerThreads,
     // A task is a whole connection that mostly waits (Atomics.waitAsync): many share a thread.

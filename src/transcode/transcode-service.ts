@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Registry } from 'prom-client';
@@ -10,6 +9,7 @@ import type { EncoderName } from './encoder-flags.js';
 import { probeEncoders } from './encoder-probe.js';
 import type { MainToTranscode, TranscodeStats, TranscodeTask, TranscodeToMain } from './transcode-messages.js';
 import { TranscodeMetrics } from './transcode-metrics.js';
+import { workerFile } from '../../workers/worker-file.js';
 
 /** Where the transcoded renditions go: the same delivery path as the source's. */
 export interface TranscodeOutput {
@@ -41,12 +41,6 @@ type TranscodeSettings = Config['transcode'] & { targetDurationMs: number; partT
 
 /** How long shutdown waits for tasks to stop their FFmpeg before killing what is left. */
 const STOP_WAIT_MS = 3000;
-
-function workerFilename(): string {
-  const self = fileURLToPath(import.meta.url);
-  const extension = self.endsWith('.ts') ? '.ts' : '.js';
-  return fileURLToPath(new URL(`../../workers/transcode-stream.worker${extension}`, import.meta.url));
-}
 
 /**
  * The ABR ladder on the main thread: probes the encoder once at start-up,
@@ -84,7 +78,7 @@ export class TranscodeService {
       encoder === null
         ? null
         : new Piscina({
-            filename: workerFilename(),
+            filename: workerFile('transcode-stream.worker'),
             minThreads: 1,
             maxThreads: settings.threads,
             // A task is a whole stream that mostly waits on pipes and Atomics.waitAsync: many share a thread.

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { NovaError } from '../../src/errors.js';
 import { ByteRing } from '../../src/stream/byte-ring.js';
+import { startWorker } from '../../workers/worker-file.js';
 
 function bytes(...values: number[]): Uint8Array {
   return Uint8Array.from(values);
@@ -176,8 +176,8 @@ test('property: any sequence of writes and reads matches a FIFO model and never 
 test('a real Worker producer moves ~256 MB of random records intact and in order', async () => {
   const ring = ByteRing.create(1 << 20);
   const totalBytes = 256 << 20;
-  const worker = new Worker(new URL('./ts-worker-bootstrap.mjs', import.meta.url), {
-    workerData: { entry: new URL('./byte-ring-worker.ts', import.meta.url).href, buffer: ring.buffer, totalBytes, maxPayload: 256 << 10 },
+  const worker = startWorker(new URL('./byte-ring-worker.ts', import.meta.url), {
+    workerData: { buffer: ring.buffer, totalBytes, maxPayload: 256 << 10 },
   });
   let workerError: unknown = null;
   const finished = new Promise<{ records: number; bytes: number; fullWaits: number }>((resolve, reject) => {

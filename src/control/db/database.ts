@@ -1,11 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../../log.js';
 import { migrate } from './migrate.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { PGliteThread } from './pglite-thread.js';
 import type { Schema } from './schema.js';
 
 export interface Database {
@@ -56,8 +56,8 @@ async function openPGlite(config: DatabaseConfig, log: Logger): Promise<Database
     await mkdir(dataDir, { recursive: true });
   }
   const started = Date.now();
-  const client = await PGlite.create({ dataDir });
-  log.info({ dataDir, ms: Date.now() - started }, 'embedded PGlite database open');
+  const client = await PGliteThread.open(dataDir);
+  log.info({ dataDir, ms: Date.now() - started }, 'embedded PGlite database open (on its own thread)');
   const db = new Kysely<Schema>({ dialect: new PGliteDialect(client) });
   let closed = false;
   return {

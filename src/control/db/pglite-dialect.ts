@@ -1,4 +1,3 @@
-import type { PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -9,6 +8,7 @@ import {
   type Driver,
   type QueryResult,
 } from 'kysely';
+import type { PGliteSession } from './pglite-thread.js';
 
 /**
  * Kysely dialect for PGlite. kysely-pglite's own driver hands out a fresh
@@ -19,8 +19,8 @@ import {
  * time, and reports numAffectedRows.
  */
 export class PGliteDialect implements Dialect {
-  readonly #client: PGlite;
-  constructor(client: PGlite) {
+  readonly #client: PGliteSession;
+  constructor(client: PGliteSession) {
     this.#client = client;
   }
   createAdapter() {
@@ -43,7 +43,7 @@ class PGliteDriver implements Driver {
   readonly #waiting: Array<(connection: DatabaseConnection) => void> = [];
   #held = false;
 
-  constructor(client: PGlite) {
+  constructor(client: PGliteSession) {
     this.#connection = new PGliteConnection(client);
   }
 
@@ -75,13 +75,13 @@ class PGliteDriver implements Driver {
     await connection.executeQuery(CompiledQuery.raw('ROLLBACK'));
   }
 
-  // Closing the PGlite instance is the Database's job (it owns it).
+  // Closing PGlite is the Database's job (it owns it).
   async destroy(): Promise<void> {}
 }
 
 class PGliteConnection implements DatabaseConnection {
-  readonly #client: PGlite;
-  constructor(client: PGlite) {
+  readonly #client: PGliteSession;
+  constructor(client: PGliteSession) {
     this.#client = client;
   }
 

@@ -1,0 +1,23 @@
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+
+/**
+ * Absolute path of a worker entry point in this folder, by name (e.g.
+ * `ingest-connection.worker`): `.ts` when running from source under tsx,
+ * `.js` when running the build.
+ */
+export function workerFile(name: string): string {
+  const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return fileURLToPath(new URL(`./${name}${extension}`, import.meta.url));
+}
+
+/**
+ * A worker thread running `entry`; a TypeScript entry goes through
+ * ts-worker-bootstrap.mjs, which registers tsx in the new thread first.
+ * (Piscina loads its task files its own way and needs none of this.)
+ */
+export function startWorker(entry: string | URL, options: WorkerOptions = {}): Worker {
+  const href = entry instanceof URL ? entry.href : pathToFileURL(entry).href;
+  if (!href.endsWith('.ts')) return new Worker(new URL(href), options);
+  return new Worker(new URL('./ts-worker-bootstrap.mjs', import.meta.url), { ...options, argv: [...(options.argv ?? []), href] });
+}
