@@ -47,6 +47,11 @@ export interface Config {
     onDuplicatePublish: 'takeover' | 'refuse';
     /** RTMP_MAX_CONNECTIONS (1000). */
     maxConnections: number;
+    /**
+     * RTMP_NATIVE_READER (auto): read publishers' sockets on the native reader thread (native/ingress-reader)
+     * straight into the ingress rings; "auto" uses it when built, "on" refuses to start without it, "off" reads in JavaScript.
+     */
+    nativeReader: 'auto' | 'on' | 'off';
   };
   delivery: {
     /** SEGMENT_TARGET_MS (2000): segments are cut at the first keyframe after this; encoders should send a keyframe every 2 s. */
@@ -192,6 +197,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       idleTimeoutMs: int(env, 'RTMP_IDLE_TIMEOUT_MS', 30_000, 100, 3_600_000),
       onDuplicatePublish: oneOf(env, 'RTMP_ON_DUPLICATE', 'takeover', ['takeover', 'refuse'] as const),
       maxConnections: int(env, 'RTMP_MAX_CONNECTIONS', 1000, 1, 1_000_000),
+      nativeReader: oneOf(env, 'RTMP_NATIVE_READER', 'auto', ['auto', 'on', 'off'] as const),
     },
     delivery: {
       targetDurationMs: int(env, 'SEGMENT_TARGET_MS', 2000, 500, 30_000),

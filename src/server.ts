@@ -2,6 +2,7 @@ import os from 'node:os';
 import { Piscina } from 'piscina';
 import uWS from 'uWebSockets.js';
 import type { Config } from './config.js';
+import { NovaError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetricsRegistry, type Registry } from './ops/metrics.js';
 import { registerOpsRoutes } from './ops/ops-routes.js';
@@ -21,6 +22,7 @@ import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
+import { nativeIngressReader, type NativeIngressReader } from './ingest/native-ingress-reader.js';
 import { TranscodeService } from './transcode/transcode-service.js';
 import { workerFile } from '../workers/worker-file.js';
 
@@ -51,6 +53,16 @@ export interface StartOptions {
 }
 
 /** The ingest task runs as TypeScript under tsx in development and tests, as JavaScript from dist/ in production. */
+/** RTMP_NATIVE_READER: the native socket reader when wanted and built (see src/ingest/native-ingress-reader.ts). */
+function chooseNativeReader(setting: Config['rtmp']['nativeReader'], log: Logger): NativeIngressReader | null {
+  if (setting === 'off') return null;
+  const { reader, reason } = nativeIngressReader();
+  if (reader === null && setting === 'on') throw new NovaError('NOVA_ERR_CONFIG', `RTMP_NATIVE_READER=on but ${reason}`);
+  if (reader === null) log.warn({ reason }, 'native RTMP socket reader unavailable: reading sockets in JavaScript (more CPU per GB ingested)');
+  else log.info('RTMP sockets read by the native reader thread');
+  return reader;
+}
+
 function hostForUrls(host: string): string {
   return host === '0.0.0.0' || host === '::' ? 'localhost' : host;
 }
@@ -142,6 +154,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   };
   const ingest = new RtmpIngestServer(
     {
+      nativeReader: chooseNativeReader(config.rtmp.nativeReader, log),
       host: config.host,
       port: config.rtmpPort,
       limits: ingestLimits(config),

@@ -5,6 +5,7 @@ import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import { ByteRing } from '../stream/byte-ring.js';
 import type { IngestMetrics } from './ingest-metrics.js';
+import type { NativeIngressReader } from './native-ingress-reader.js';
 import {
   IngressControl,
   type IngestCloseReason,
@@ -31,6 +32,8 @@ export interface IngestLifecycle {
 }
 
 export interface RtmpIngestOptions {
+  /** reads sockets into the rings off the JavaScript threads; null: this thread reads them */
+  nativeReader: NativeIngressReader | null;
   host: string;
   port: number;
   limits: IngestLimits;
@@ -62,6 +65,8 @@ interface Connection {
   port: MessagePort;
   /** a socket chunk that did not fit in the ring; the socket is paused while set */
   pending: Buffer | null;
+  /** the native reader's handle while it reads this socket, else null */
+  nativeHandle: number | null;
   streamId: string | null;
   /** set when this connection's stream was handed to a newer publisher */
   endReason: StreamEndReason | null;
@@ -111,7 +116,8 @@ export class RtmpIngestServer {
     private readonly metrics: IngestMetrics,
     private readonly log: Logger,
   ) {
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // With the native reader, Node never reads a publisher's socket: it is accepted paused and handed over.
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: options.nativeReader !== null }, (socket) => this.accept(socket));
     this.server.maxConnections = options.maxConnections;
   }
 
@@ -177,6 +183,7 @@ export class RtmpIngestServer {
       control: new Int32Array(controlBuffer),
       port: port1,
       pending: null,
+      nativeHandle: null,
       streamId: null,
       endReason: null,
       done,
@@ -191,12 +198,16 @@ export class RtmpIngestServer {
     log.debug('rtmp connection accepted');
 
     port1.on('message', (message: WorkerToMain) => this.onWorkerMessage(connection, message, log));
-    socket.on('data', (chunk: Buffer) => this.onSocketData(connection, chunk));
     socket.on('error', (err) => log.debug({ err: err.message }, 'rtmp socket error'));
     socket.on('close', () => {
+      this.detachNative(connection);
       Atomics.store(connection.control, IngressControl.socketClosed, 1);
       ring.notify();
     });
+    if (!this.readNatively(connection, log)) {
+      socket.on('data', (chunk: Buffer) => this.onSocketData(connection, chunk));
+      socket.resume(); // accepted paused when a native reader exists
+    }
 
     // Finish only once the task has returned AND its last message ('closed': reason, error code) has
     // arrived: the result comes back on Piscina's own channel and can overtake the messages still
@@ -217,6 +228,25 @@ export class RtmpIngestServer {
           this.finish(connection, log);
         },
       );
+  }
+
+  /** Hands the socket to the native reader; false (this thread reads it) when there is none or it refuses. */
+  private readNatively(connection: Connection, log: Logger): boolean {
+    const reader = this.options.nativeReader;
+    if (reader === null) return false;
+    try {
+      connection.nativeHandle = reader.attach(connection.socket, connection.ring.buffer, connection.control, IngressControl, () => connection.ring.notify());
+      return true;
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'native reader refused the socket: reading it in JavaScript');
+      return false;
+    }
+  }
+
+  private detachNative(connection: Connection): void {
+    if (connection.nativeHandle === null) return;
+    this.options.nativeReader?.detach(connection.nativeHandle);
+    connection.nativeHandle = null;
   }
 
   private onSocketData(connection: Connection, chunk: Buffer): void {
@@ -257,7 +287,8 @@ export class RtmpIngestServer {
         if (!connection.socket.destroyed) connection.socket.write(message.bytes);
         break;
       case 'resume_producer':
-        this.resumeProducer(connection);
+        if (connection.nativeHandle !== null) this.options.nativeReader?.resume(connection.nativeHandle);
+        else this.resumeProducer(connection);
         break;
       case 'publish':
         void this.onPublish(connection, message.app, message.streamName, log);
@@ -374,6 +405,7 @@ export class RtmpIngestServer {
     this.connections.delete(connection.id);
     this.metrics.connections.dec();
     connection.port.close();
+    this.detachNative(connection);
     if (!connection.socket.destroyed) connection.socket.destroy();
     // The task has returned, so the worker no longer reads the ring; the socket is gone, so nothing writes it.
     if (connection.taskDone && this.idleRings.length < MAX_IDLE_RINGS) {

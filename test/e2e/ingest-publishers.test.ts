@@ -66,7 +66,11 @@ function assertSameFrames(received: ObservedFrame[], sent: ObservedFrame[], who:
   assert.deepEqual(timelineProblems(received), [], `${who}: timeline`);
 }
 
-describe('whole-server ingest: publishers', () => {
+/**
+ * Each publisher runs against both socket readers: the native reader thread (native/ingress-reader,
+ * built by `npm test`) and the JavaScript fallback; they must hand the worker the same bytes.
+ */
+for (const reader of ['native', 'javascript'] as const) describe(`whole-server ingest: publishers (${reader} socket reader)`, () => {
   let db: TestDatabase;
   let nova: NovaFixture;
   let watch: LifecycleWatch;
@@ -75,8 +79,10 @@ describe('whole-server ingest: publishers', () => {
     db = await openMemoryDatabase();
     // debug: the 'publish requested' line the lifecycle bound is measured from; no ABR ladder:
     // the transcoder would be a second reader of the frame queue this test reads (one consumer only)
-    nova = await startNova({ database: db.database, env: { LOG_LEVEL: 'debug', TRANSCODE: 'off' } });
+    nova = await startNova({ database: db.database, env: { LOG_LEVEL: 'debug', TRANSCODE: 'off', RTMP_NATIVE_READER: reader === 'native' ? 'on' : 'off' } });
     watch = new LifecycleWatch(nova);
+    const usesNative = nova.logs().some((line) => line.msg === 'RTMP sockets read by the native reader thread');
+    assert.equal(usesNative, reader === 'native', 'the server reads sockets the way this suite asked');
   });
   after(async () => {
     watch?.close();

@@ -1,0 +1,107 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type net from 'node:net';
+import { NovaError } from '../errors.js';
+
+/**
+ * The native ingress reader (native/ingress-reader): a thread of its own that
+ * reads publishers' sockets straight into their ingress rings, in the same
+ * record format as the JavaScript path (RtmpIngestServer.onSocketData), so
+ * the worker cannot tell them apart. Built by `bash native/build.sh`; when it
+ * is not built the server reads in JavaScript.
+ */
+export interface NativeIngressReader {
+  /**
+   * Starts reading `socket` (accepted paused, never read by Node) into `ring`
+   * (the ByteRing's SharedArrayBuffer). `control` gets producerPaused when the ring is
+   * full and socketClosed at EOF or a read error; `onEvent` runs on this thread
+   * when the consumer must be woken ('wake') or the socket closed ('closed').
+   * Returns a handle for resume() and detach().
+   */
+  attach(socket: net.Socket, ring: SharedArrayBuffer, control: Int32Array, indices: ControlIndices, onEvent: (event: 'wake' | 'closed', errno: number) => void): number;
+  /** the ring was drained after it filled: read again */
+  resume(handle: number): void;
+  /** after it returns the reader thread no longer touches the socket or the ring; idempotent */
+  detach(handle: number): void;
+}
+
+export interface ControlIndices {
+  producerPaused: number;
+  socketClosed: number;
+}
+
+interface Addon {
+  start(onEvent: (id: number, kind: number, errno: number) => void, pacingMs: number): void;
+  attach(id: number, fd: number, ring: Int32Array, control: Int32Array, producerPausedIndex: number, socketClosedIndex: number): void;
+  resume(id: number): void;
+  detach(id: number): void;
+}
+
+/**
+ * How long the reader thread sleeps after a round of reads: whatever arrives meanwhile is read
+ * in the next round, for every publisher at once (one wake-up per round instead of one per
+ * packet). The worker looks at its rings every 10 ms while bytes flow, so 5 ms adds nothing it would see.
+ */
+const PACING_MS = 5;
+const EVENT_KINDS = ['wake', 'closed'] as const;
+
+let instance: NativeIngressReader | null | undefined;
+
+/** The reader, started on first use; null when the addon is not built (or cannot load: `reason` says why). */
+export function nativeIngressReader(): { reader: NativeIngressReader | null; reason: string } {
+  if (instance !== undefined) return { reader: instance, reason: instance ? 'loaded' : loadError };
+  instance = load();
+  return { reader: instance, reason: instance ? 'loaded' : loadError };
+}
+
+let loadError = '';
+
+function addonPath(): string | null {
+  // src/ingest/ from source, dist/src/ingest/ from the build: the repository's native/ is two or three levels up
+  for (const up of ['../../', '../../../']) {
+    const path = fileURLToPath(new URL(`${up}native/build/ingress_reader.node`, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  return null;
+}
+
+function load(): NativeIngressReader | null {
+  const path = addonPath();
+  if (path === null) {
+    loadError = 'native/build/ingress_reader.node is not built (bash native/build.sh)';
+    return null;
+  }
+  let addon: Addon;
+  try {
+    addon = createRequire(import.meta.url)(path) as Addon;
+  } catch (err) {
+    loadError = `cannot load ${path}: ${err instanceof Error ? err.message : String(err)}`;
+    return null;
+  }
+  const handlers = new Map<number, (event: 'wake' | 'closed', errno: number) => void>();
+  addon.start((id, kind, errno) => handlers.get(id)?.(EVENT_KINDS[kind] ?? 'closed', errno), PACING_MS);
+  let nextId = 1;
+  return {
+    attach(socket, ring, control, indices, onEvent) {
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (typeof fd !== 'number' || fd < 0) throw new NovaError('NOVA_ERR_INTERNAL', 'the socket has no descriptor to read');
+      const id = nextId++;
+      handlers.set(id, onEvent);
+      try {
+        addon.attach(id, fd, new Int32Array(ring), control, indices.producerPaused, indices.socketClosed);
+      } catch (err) {
+        handlers.delete(id);
+        throw err;
+      }
+      return id;
+    },
+    resume(handle) {
+      addon.resume(handle);
+    },
+    detach(handle) {
+      addon.detach(handle);
+      handlers.delete(handle);
+    },
+  };
+}

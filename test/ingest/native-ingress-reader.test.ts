@@ -1,0 +1,141 @@
+/**
+ * The native ingress reader (native/ingress-reader) against real TCP sockets:
+ * the records it writes are the ones the JavaScript path writes (an 8-byte
+ * receive time, then the socket's bytes, in order, nothing lost or repeated),
+ * through a ring small enough to wrap and fill (the reader stops, the worker's
+ * resume starts it again), EOF is reported, and after detach() it has not
+ * read a byte more (Node can read the rest). `npm test` builds the addon; in
+ * CI a missing addon fails here instead of skipping.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { IngressControl } from '../../src/ingest/ingest-messages.js';
+import { nativeIngressReader, type NativeIngressReader } from '../../src/ingest/native-ingress-reader.js';
+import { ByteRing } from '../../src/stream/byte-ring.js';
+
+const RECEIVED_AT_BYTES = 8;
+const { reader, reason } = nativeIngressReader();
+
+interface Pair {
+  client: net.Socket;
+  accepted: net.Socket;
+  close(): Promise<void>;
+}
+
+/** A connected TCP pair whose server side Node has accepted paused (as the RTMP server does for the native reader). */
+async function connectedPair(): Promise<Pair> {
+  const server = net.createServer({ pauseOnConnect: true });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const acceptedP = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((resolve) => client.once('connect', resolve));
+  const accepted = await acceptedP;
+  return {
+    client,
+    accepted,
+    async close() {
+      client.destroy();
+      accepted.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('native ingress reader', { skip: process.env.CI === 'true' ? false : reader === null ? reason : false }, () => {
+  let native: NativeIngressReader;
+  before(() => {
+    assert.ok(reader, `the native reader must be built in CI: ${reason}`);
+    native = reader;
+  });
+
+  it('writes the socket bytes as ring records (receive time + bytes), in order, through wrap, full and resume; reports EOF', async () => {
+    const pair = await connectedPair();
+    const ring = ByteRing.create(256 * 1024);
+    const consumer = ByteRing.attach(ring.buffer);
+    consumer.markConsumerAttached();
+    const control = new Int32Array(new SharedArrayBuffer(IngressControl.length * 4));
+    const events: string[] = [];
+    const handle = native.attach(pair.accepted, ring.buffer, control, IngressControl, (event) => events.push(event));
+    const payload = randomBytes(6 * 1024 * 1024);
+    const sendStarted = Date.now();
+    // Written in uneven pieces faster than the consumer below drains: the ring fills and the reader must stop and resume.
+    let offset = 0;
+    void (async () => {
+      while (offset < payload.length) {
+        const piece = payload.subarray(offset, offset + 1 + ((offset * 7919) % 100_000));
+        offset += piece.length;
+        if (!pair.client.write(piece)) await new Promise((resolve) => pair.client.once('drain', resolve));
+      }
+      pair.client.end();
+    })();
+
+    const received: Buffer[] = [];
+    let receivedBytes = 0;
+    let records = 0;
+    let pauses = 0;
+    let stampsOk = true;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      let record: Uint8Array | null;
+      // Drain slowly at first (a few records per turn) so the ring does fill.
+      let budget = records < 200 ? 2 : 1000;
+      while (budget-- > 0 && (record = consumer.read()) !== null) {
+        const stamp = new DataView(record.buffer, record.byteOffset, RECEIVED_AT_BYTES).getFloat64(0, true);
+        if (!(stamp >= sendStarted - 5 && stamp <= Date.now() + 5)) stampsOk = false;
+        received.push(Buffer.from(record.subarray(RECEIVED_AT_BYTES)));
+        receivedBytes += record.length - RECEIVED_AT_BYTES;
+        records++;
+      }
+      consumer.release();
+      if (Atomics.load(control, IngressControl.producerPaused) === 1 && consumer.bytesUsed === 0) {
+        pauses++;
+        native.resume(handle); // what the worker's resume_producer leads to
+      }
+      if (Atomics.load(control, IngressControl.socketClosed) === 1 && consumer.bytesUsed === 0 && consumer.read() === null) break;
+      await sleep(1);
+    }
+    native.detach(handle);
+    await pair.close();
+    assert.equal(receivedBytes, payload.length, 'every byte arrived');
+    assert.ok(Buffer.concat(received).equals(payload), 'the bytes are the ones sent, in order');
+    assert.ok(stampsOk, 'every record carries a receive time (epoch ms) taken while the bytes were in flight');
+    assert.ok(pauses > 0, `the ring filled and the reader resumed (${pauses} times)`);
+    assert.ok(records > 1);
+    assert.ok(events.includes('closed'), `EOF reported (${events.join(',')})`);
+    assert.equal(Atomics.load(control, IngressControl.socketClosed), 1);
+  });
+
+  it('reads nothing after detach(): Node can read the rest of the socket itself', async () => {
+    const pair = await connectedPair();
+    const ring = ByteRing.create(64 * 1024);
+    const consumer = ByteRing.attach(ring.buffer);
+    const control = new Int32Array(new SharedArrayBuffer(IngressControl.length * 4));
+    const handle = native.attach(pair.accepted, ring.buffer, control, IngressControl, () => {});
+    pair.client.write('first');
+    const deadline = Date.now() + 5000;
+    let first: Uint8Array | null = null;
+    while ((first = consumer.read()) === null && Date.now() < deadline) await sleep(2);
+    assert.equal(Buffer.from(first!.subarray(RECEIVED_AT_BYTES)).toString(), 'first');
+    native.detach(handle);
+    native.detach(handle); // idempotent
+    pair.client.write('second');
+    await sleep(50);
+    assert.equal(consumer.read(), null, 'no record after detach');
+    const rest = new Promise<string>((resolve) => pair.accepted.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+    pair.accepted.resume(); // accepted paused: Node starts reading only now
+    assert.equal(await rest, 'second');
+    await pair.close();
+  });
+
+  it('refuses what is not a ring, and a socket without a descriptor', async () => {
+    const pair = await connectedPair();
+    const control = new Int32Array(new SharedArrayBuffer(IngressControl.length * 4));
+    assert.throws(() => native.attach(pair.accepted, new SharedArrayBuffer(4096), control, IngressControl, () => {}), /not a ByteRing/);
+    assert.throws(() => native.attach(new net.Socket(), ByteRing.create(4096).buffer, control, IngressControl, () => {}), /no descriptor/);
+    await pair.close();
+  });
+});
+
