@@ -88,11 +88,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log: log.child({ component: 'viewers' }),
     store: viewerStore,
     sessionIdleMs: config.ws.playbackSessionIdleMs,
-    // The broadcast's peak outlives it in the streams table (GET /api/v1/streams/:id after the end).
-    onBroadcastPeak: (streamId, peak) =>
-      void repo.updatePeakViewers(streamId, peak).catch((err: unknown) => {
-        log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'saving peak viewers failed');
-      }),
   });
 
   const store = new SegmentStore({
@@ -111,6 +106,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     config.instanceId,
     log.child({ component: 'lifecycle' }),
+    Date.now,
+    (streamId) => viewers.peak(streamId),
   );
 
   const pool = new Piscina({
@@ -218,6 +215,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics: registry,
     log: log.child({ component: 'media' }),
     onPlaybackRequest: (streamId, _kind, clientKey) => viewers.touchPlayback(streamId, clientKey),
+    onTsRequested: (streamId) => ingest.requestTs(streamId),
   });
   let httpPort = config.httpPort;
   registerStreamRoutes(app, {

@@ -19,6 +19,8 @@ export interface InlineIngestOptions {
   frameQueueBytes: number;
   /** a reader of the frame queue is announced, as the transcoder is when the ladder is on */
   frameQueueReader?: boolean;
+  /** mux MPEG-TS from the start, as the server does once a TS client asked (default: no, as the server before one asks) */
+  tsWanted?: boolean;
   /** the accepted stream's frame queue, for a caller that reads it */
   onFrameQueue?: (queue: SharedArrayBuffer) => void;
 }
@@ -29,7 +31,7 @@ export function inlineIngestConnection(options: InlineIngestOptions): IngestConn
       const frameQueue = ByteRing.create(options.frameQueueBytes).buffer;
       options.onFrameQueue?.(frameQueue);
       options.defer(() =>
-        connection.handle({ type: 'publish_accepted', streamId: 'inline', frameQueue, frameQueueReader: options.frameQueueReader ?? false, resume: null }),
+        connection.handle({ type: 'publish_accepted', streamId: 'inline', frameQueue, frameQueueReader: options.frameQueueReader ?? false, resume: null, tsWanted: options.tsWanted ?? false }),
       );
     }
     options.emit(message, transfer);

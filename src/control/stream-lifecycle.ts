@@ -52,6 +52,8 @@ export class StreamLifecycle implements IngestLifecycle {
     private readonly instanceId: string,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** the broadcast's peak viewer count so far (global when instances share a store): kept with ENDED */
+    private readonly peakViewers: (streamId: string) => number = () => 0,
   ) {
     this.timer = setInterval(() => this.publishMetrics(), 1000);
     this.timer.unref();
@@ -138,7 +140,8 @@ export class StreamLifecycle implements IngestLifecycle {
   async ended(streamId: string, reason: StreamEndReason): Promise<void> {
     if (!this.live.delete(streamId)) return;
     this.delivery.endStream(streamId, reason);
-    await this.repo.markEnded(streamId, reason, new Date(this.now()));
+    // The peak goes in the same write as ENDED: a client that sees ENDED sees the broadcast's peak.
+    await this.repo.markEnded(streamId, reason, new Date(this.now()), undefined, this.peakViewers(streamId));
     this.log.info({ stream: streamId, reason }, 'stream ended');
     this.bus.publish({ type: 'stream_ended', streamId, instanceId: this.instanceId, at: this.now(), reason });
   }

@@ -98,5 +98,9 @@ export type MainToWorker =
        */
       frameQueueReader: boolean;
       resume: StreamResumeState | null;
+      /** a TS client has asked for this stream: mux MPEG-TS from the start (else only after 'ts_wanted') */
+      tsWanted: boolean;
     }
+  /** a TS client asked for this stream: mux MPEG-TS from the next segment on */
+  | { type: 'ts_wanted' }
   | { type: 'publish_rejected'; code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied'; description: string };

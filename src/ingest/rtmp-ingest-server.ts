@@ -95,6 +95,8 @@ export class RtmpIngestServer {
   private readonly server: net.Server;
   private readonly connections = new Map<number, Connection>();
   private readonly live = new Map<string, LiveStream>();
+  /** streams a TS client has asked for: their publishers' connections mux MPEG-TS (kept across republishes) */
+  private readonly tsWanted = new Set<string>();
   /** what a republish on a key continues from, by stream id */
   private readonly resumeStates = new Map<string, StreamResumeState>();
   private nextConnectionId = 1;
@@ -138,6 +140,18 @@ export class RtmpIngestServer {
   /** The shared frame queue of a live stream (for the transcoder and tests), or null. */
   frameQueueOf(streamId: string): SharedArrayBuffer | null {
     return this.live.get(streamId)?.frameQueue ?? null;
+  }
+
+  /**
+   * A TS client asked for this stream: its publisher's connection muxes MPEG-TS from the next
+   * segment on, and so does any later publisher on it. Idempotent; unknown streams are remembered
+   * for when they publish.
+   */
+  requestTs(streamId: string): void {
+    if (this.tsWanted.has(streamId)) return;
+    this.tsWanted.add(streamId);
+    const stream = this.live.get(streamId);
+    if (stream) this.send(stream.connection, { type: 'ts_wanted' });
   }
 
   /** Disconnects a stream's publisher (DELETE on the API, shutdown). */
@@ -376,7 +390,7 @@ export class RtmpIngestServer {
     connection.streamId = streamId;
     this.live.set(streamId, { streamId, connection, frameQueue });
     const resume = this.resumeStates.get(streamId) ?? null;
-    this.send(connection, { type: 'publish_accepted', streamId, frameQueue, frameQueueReader: this.options.frameQueueReader, resume });
+    this.send(connection, { type: 'publish_accepted', streamId, frameQueue, frameQueueReader: this.options.frameQueueReader, resume, tsWanted: this.tsWanted.has(streamId) });
     this.metrics.activeStreams.set(this.live.size);
     log.info({ stream: streamId, app, resumed: resume !== null }, 'stream publishing');
     try {
@@ -417,6 +431,8 @@ export class RtmpIngestServer {
       this.live.delete(streamId);
       this.metrics.activeStreams.set(this.live.size);
       const reason = connection.endReason ?? 'disconnected';
+      // A dropped publisher may come back (reconnect grace): its TS clients are still there.
+      if (reason !== 'taken_over' && reason !== 'disconnected') this.tsWanted.delete(streamId);
       // A taken-over stream stays live under its new publisher: no ENDED in between.
       if (reason !== 'taken_over') {
         this.lifecycle.ended(streamId, reason).catch((err: unknown) => {

@@ -115,7 +115,9 @@ export class Segmenter implements FrameSink {
   private readonly maxAudioLeadMs: number;
   private readonly now: () => number;
   private readonly onLongGop: ((observedMs: number) => void) | undefined;
-  private readonly tsEnabled: boolean;
+  private tsEnabled: boolean;
+  /** the first msn muxed into TS (TS turned on mid-stream starts at a segment boundary) */
+  private tsFromMsn = 0;
   private readonly alignTo: SegmentAlignment | null;
   /** counts video segments opened; with currentVideoMsn it tells a caller that the frame it just gave opened one */
   videoSegmentsOpened = 0;
@@ -162,6 +164,20 @@ export class Segmenter implements FrameSink {
     this.audio.emit = this.video.emit && (options.outputs?.cmafAudio ?? true);
     this.video.segmentBytes = this.audio.segmentBytes = options.cmafSegmentBytes ?? true;
     this.alignTo = options.alignTo ?? null;
+  }
+
+  /**
+   * Turns the MPEG-TS output on mid-stream (live ingest muxes TS only once a
+   * TS client asks: it is a quarter of the packaging work and a second copy
+   * of every byte). The first TS segment is the next segment to open: TS
+   * segments start with a keyframe like their CMAF ones.
+   */
+  enableTs(): void {
+    if (this.tsEnabled) return;
+    this.tsEnabled = true;
+    this.tsFromMsn = this.nextMsn;
+    if (this.videoConfigValue) this.ts.setVideoConfig(this.videoConfigValue);
+    if (this.audioConfigValue) this.ts.setAudioConfig(this.audioConfigValue);
   }
 
   /** msn of the open video segment, -1 before the first. */
@@ -432,6 +448,7 @@ export class Segmenter implements FrameSink {
   }
 
   private tsSegmentFor(msn: number): TsSegmentInProgress | null {
+    if (msn < this.tsFromMsn) return null;
     const list = this.tsSegments;
     for (let i = 0; i < list.length; i++) if (list[i].msn === msn) return list[i];
     if (msn <= this.lastTsMsn) {

@@ -179,14 +179,14 @@ for (const backend of BACKENDS) {
       assert.equal((await handle.database.db.selectFrom('quality_levels').selectAll().execute()).length, 1);
     });
 
-    it('only ever raises peak viewers', async (t) => {
+    it('ENDED keeps the broadcast peak in the same write, never lowering a stored one', async (t) => {
       if (!handle) return t.skip();
-      const { stream } = await repo.create();
-      assert.equal(await repo.updatePeakViewers(stream.id, 5), 5);
-      assert.equal(await repo.updatePeakViewers(stream.id, 3), 5);
-      assert.equal(await repo.updatePeakViewers(stream.id, 9), 9);
-      assert.equal((await repo.get(stream.id))?.peakViewers, 9);
-      assert.equal(await repo.updatePeakViewers('00000000-0000-0000-0000-000000000000', 1), null);
+      const first = (await repo.create()).stream;
+      assert.equal((await repo.markEnded(first.id, 'unpublished', undefined, undefined, 9))?.peakViewers, 9);
+      const second = (await repo.create()).stream;
+      await handle.database.db.updateTable('streams').set({ peak_viewers: 12 }).where('id', '=', second.id).execute();
+      assert.equal((await repo.markEnded(second.id, 'unpublished', undefined, undefined, 5))?.peakViewers, 12);
+      assert.equal((await repo.get(second.id))?.peakViewers, 12);
     });
 
     it('ends all active streams of one instance only', async (t) => {
@@ -230,10 +230,10 @@ for (const backend of BACKENDS) {
         })
         .catch(() => 'rolled back');
       // Issued while the transaction is open; must not be swallowed by its rollback.
-      const outside = repo.updatePeakViewers(stream.id, 42);
+      const outside = repo.markEnded(stream.id, 'unpublished', undefined, undefined, 42);
       setTimeout(release, 20);
       assert.equal(await rolledBack, 'rolled back');
-      assert.equal(await outside, 42);
+      assert.equal((await outside)?.peakViewers, 42);
       const after = await repo.get(stream.id);
       assert.equal(after?.title, 'before');
       assert.equal(after?.peakViewers, 42);

@@ -24,7 +24,7 @@ import { publishWithFfmpeg } from '../../loadtest/publisher/ffmpeg-publisher.js'
 import type { PackagedSegment } from '../../src/package/packaged-media.js';
 import { fetchMediaPlaylist, streamMediaUrls, waitForSegments, type MediaPlaylist, type StreamMediaUrls } from '../support/live-media.js';
 import { startNova, type NovaFixture } from '../support/nova-server.js';
-import { haveTool, spawnTracked, tempDir, toolGate } from '../support/tools.js';
+import { haveTool, runToolOutput, tempDir, toolGate } from '../support/tools.js';
 
 const gate = { ...toolGate('ffmpeg', haveTool('ffmpeg')), ...toolGate('ffprobe', haveTool('ffprobe')) };
 const TARGET_MS = 2000;
@@ -48,24 +48,8 @@ interface Probe {
   code: number | null;
 }
 
-/** Runs a command to its end, keeping stdout and stderr (runTool keeps only stderr). */
-function run(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawnTracked(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 async function ffprobePackets(input: string): Promise<Probe> {
-  const { code, stdout, stderr } = await run(
+  const { code, stdout, stderr } = await runToolOutput(
     'ffprobe',
     ['-v', 'warning', '-show_entries', 'stream=index,codec_type:packet=stream_index,pts_time,dts_time,duration_time', '-of', 'json', input],
     60_000,
@@ -194,7 +178,7 @@ describe('delivery output read over HTTP by FFmpeg, and start-up time', gate, ()
     ['DASH', (u: StreamMediaUrls) => u.dash, true],
   ] as const) {
     it(`${label}: ffmpeg -c copy reads it with no timestamp warning; ffprobe packets in order, no gaps, B-frames kept`, async () => {
-      const copy = await run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'warning', '-i', url(urls), '-map', '0', '-c', 'copy', '-f', 'null', '-'], 60_000);
+      const copy = await runToolOutput('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'warning', '-i', url(urls), '-map', '0', '-c', 'copy', '-f', 'null', '-'], 60_000);
       assert.equal(copy.code, 0, copy.stderr);
       const complaints = copy.stderr.split('\n').filter((line) => TIMESTAMP_WORDS.test(line));
       assert.deepEqual(complaints, [], `ffmpeg -c copy on ${label}`);

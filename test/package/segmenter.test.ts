@@ -236,6 +236,37 @@ test('outputs option: TS only still cuts segments, CMAF only emits no ts', () =>
   assert.equal(segmentsOf(cmafOnly, 'video').length, 3);
 });
 
+test('enableTs() mid-stream: TS from the next segment to open on, with the timing of its CMAF segment', () => {
+  const frames = av({ seconds: 8.5 });
+  const out: PackagedMedia[] = [];
+  const segmenter = new Segmenter({ rendition: 'source', now: () => 1_700_000_000_000, outputs: { ts: false } }, (m) => out.push(m));
+  segmenter.videoConfig(VIDEO_CONFIG);
+  segmenter.audioConfig(AUDIO_CONFIG);
+  let enabledDuringMsn = -1;
+  for (const frame of frames) {
+    // a TS client asks a little into the stream's second segment (mid-segment, between two frames)
+    if (enabledDuringMsn < 0 && frame.track === 'video' && frame.dts >= 2500) {
+      enabledDuringMsn = segmenter.currentVideoMsn;
+      segmenter.enableTs();
+      segmenter.enableTs(); // idempotent
+    }
+    segmenter.frame(frame);
+  }
+  segmenter.end();
+  const video = segmentsOf(out, 'video');
+  const ts = segmentsOf(out, 'ts');
+  assert.equal(enabledDuringMsn, 1);
+  assert.deepEqual(ts.map((s) => s.msn), video.filter((s) => s.msn > enabledDuringMsn).map((s) => s.msn), 'TS for every segment after the one open at the request');
+  for (const segment of ts) {
+    const cmaf = video.find((v) => v.msn === segment.msn)!;
+    assert.equal(segment.startPts, cmaf.startPts);
+    assert.equal(segment.duration, cmaf.duration);
+    // whole 188-byte packets (FFmpeg reading one, keyframe first, is test/e2e/ts-on-demand)
+    assert.equal(segment.bytes[0], 0x47);
+    assert.equal(segment.bytes.byteLength % 188, 0);
+  }
+});
+
 test('resume: startMsn continues numbering and discontinuity() on a fresh segmenter flags its first segment', () => {
   const out: PackagedMedia[] = [];
   const segmenter = new Segmenter({ rendition: 'r', startMsn: 17 }, (m) => out.push(m));

@@ -61,6 +61,22 @@ export function runTool(command: string, args: string[], timeoutMs: number): Pro
   });
 }
 
+/** Runs a command to its end (killed after timeoutMs), keeping all of stdout and stderr (runTool keeps only stderr). */
+export function runToolOutput(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawnTracked(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /** A temporary folder removed when the test file ends. */
 export function tempDir(prefix: string): string {
   registerCleanup();

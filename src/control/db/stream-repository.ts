@@ -155,8 +155,10 @@ export class StreamRepository {
     reason: StreamEndReason,
     at: Date = this.#now(),
     onlyIfInstance?: string,
+    /** the broadcast's peak viewer count: raises peak_viewers in the same write */
+    peakViewers = 0,
   ): Promise<StreamRecord | null> {
-    return this.#finish(id, 'ENDED', reason, at, onlyIfInstance);
+    return this.#finish(id, 'ENDED', reason, at, onlyIfInstance, peakViewers);
   }
 
   /** PENDING/ACTIVE → ERROR, with a short reason (no secrets). */
@@ -170,10 +172,11 @@ export class StreamRepository {
     reason: string,
     at: Date,
     onlyIfInstance: string | undefined,
+    peakViewers = 0,
   ): Promise<StreamRecord | null> {
     let query = this.#db
       .updateTable('streams')
-      .set({ status, ended_at: at, end_reason: reason })
+      .set({ status, ended_at: at, end_reason: reason, peak_viewers: sql<number>`GREATEST(peak_viewers, ${Math.max(0, Math.floor(peakViewers))})` })
       .where('id', '=', id)
       .where('status', 'in', ['PENDING', 'ACTIVE']);
     if (onlyIfInstance !== undefined) query = query.where('instance_id', '=', onlyIfInstance);
@@ -236,17 +239,6 @@ export class StreamRepository {
           .execute();
       }
     });
-  }
-
-  /** Raises peak_viewers to `viewers` if higher; returns the resulting peak (null: unknown stream). */
-  async updatePeakViewers(id: string, viewers: number): Promise<number | null> {
-    const row = await this.#db
-      .updateTable('streams')
-      .set({ peak_viewers: sql<number>`GREATEST(peak_viewers, ${Math.max(0, Math.floor(viewers))})` })
-      .where('id', '=', id)
-      .returning('peak_viewers')
-      .executeTakeFirst();
-    return row ? row.peak_viewers : null;
   }
 
   /** Ends every stream this instance was ingesting (clean shutdown, or restart after a crash); returns their ids. */

@@ -31,12 +31,6 @@ export interface ViewerCounterOptions {
   syncIntervalMs?: number;
   /** Start the timers now (true). Tests drive tick() and syncRemote() by hand. */
   autoStart?: boolean;
-  /**
-   * A broadcast ingested here ended, with its peak (global when a store is
-   * shared): the counter forgets the peak at once, so whoever keeps it (the
-   * streams table) is told now. Must not throw.
-   */
-  onBroadcastPeak?: (streamId: string, peak: number) => void;
 }
 
 /** A stable, non-reversible key for a playback client: the explicit session id when given, else IP + user agent. */
@@ -66,7 +60,6 @@ export class ViewerCounter {
   private syncTimer: NodeJS.Timeout | null = null;
   private syncing = false;
   private readonly unsubscribe: () => void;
-  private readonly onBroadcastPeak: ((streamId: string, peak: number) => void) | null;
   /** Counters for tests and metrics. */
   readonly stats = { eventsPublished: 0, syncFailures: 0 };
 
@@ -79,7 +72,6 @@ export class ViewerCounter {
     this.tickMs = options.tickMs ?? 500;
     this.syncIntervalMs = options.syncIntervalMs ?? 2000;
     this.store = options.store ?? null;
-    this.onBroadcastPeak = options.onBroadcastPeak ?? null;
     this.unsubscribe = this.bus.subscribe((event) => this.onStreamEvent(event));
     if (options.autoStart ?? true) this.start();
   }
@@ -198,12 +190,7 @@ export class ViewerCounter {
   }
 
   private onStreamEvent(event: StreamEvent): void {
-    // Only the ingesting instance reports the peak: every instance knows the same global figure.
-    if (event.type === 'stream_ended' && event.instanceId === this.instanceId && this.onBroadcastPeak) {
-      const peak = this.peak(event.streamId);
-      if (peak > 0) this.onBroadcastPeak(event.streamId, peak);
-    }
-    // The peak belongs to one broadcast: a new start begins a new peak.
+    // The peak belongs to one broadcast (the ingesting instance wrote it with ENDED, see StreamLifecycle.ended): a new start begins a new peak.
     if (event.type === 'stream_ended' || event.type === 'stream_started') this.peaks.delete(event.streamId);
   }
 }

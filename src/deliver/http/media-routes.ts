@@ -48,6 +48,11 @@ export interface MediaRoutesDeps {
   config: MediaRoutesConfig;
   metrics: Registry;
   log: Logger;
+  /**
+   * A TS playlist was asked for: the stream's packager muxes MPEG-TS only from
+   * then on (idempotent). Absent: TS is always produced.
+   */
+  onTsRequested?(streamId: string): void;
   /** a playlist or MPD was requested (viewer sessionization); clientKey is the player's session id or a hash of address and user agent */
   onPlaybackRequest?(streamId: string, kind: 'hls' | 'dash', clientKey: string): void;
   /** epoch ms; tests inject a fake clock */
@@ -373,6 +378,47 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   }
 
   /**
+   * MPEG-TS is muxed on demand: a TS playlist request turns it on for the
+   * stream and waits for the rendition's first TS segment (it starts at the
+   * next segment boundary; measured 4–6 s with 2 s segments) before `respond` runs. Answers
+   * at once when the TS exists, nothing can wait (no media yet, ended), or
+   * TS is always on; 503 + Retry-After if the first segment is late.
+   */
+  function afterTs(res: HttpResponse, ctx: RequestContext, stream: StreamStore, renditionName: string | null, respond: () => void): void {
+    if (deps.onTsRequested === undefined || renditionName === null || stream.ended) {
+      respond();
+      return;
+    }
+    deps.onTsRequested(stream.id);
+    // the rest of the open segment, the first TS segment, and the muxer's wait for audio to pass it: 3 segments (long GOPs make them longer)
+    const cmaf = stream.renditions.get(renditionName)?.tracks;
+    const paced = cmaf?.get('video') ?? cmaf?.get('audio');
+    const timeoutMs = 3000 * (paced ? targetDurationSeconds(paced, config.targetDurationMs) : Math.ceil(config.targetDurationMs / 1000)) + 1000;
+    let wait: ParkedWait | null = null;
+    wait = store.waitForTrack(stream.id, renditionName, 'ts', timeoutMs, (outcome) => {
+      wait = null;
+      if (ctx.aborted) return;
+      if (outcome === 'timeout') {
+        sendProblem(res, ctx, new HttpProblem(503, 'NOVA_ERR_INTERNAL', `no MPEG-TS for ${stream.id}/${renditionName} yet`), ['retry-after', '1']);
+        return;
+      }
+      if (outcome === 'gone') {
+        sendProblem(res, ctx, notFound(`stream ${stream.id} is gone`));
+        return;
+      }
+      respond();
+    });
+    if (wait === null) {
+      respond();
+      return;
+    }
+    res.onAborted(() => {
+      ctx.aborted = true;
+      if (wait) wait.cancel();
+    });
+  }
+
+  /**
    * LL-HLS blocking reload: park until the asked part/segment exists. The
    * request's own onAborted replaces captureRequest's so the wait is
    * cancelled (and the parked gauge kept honest) when the player goes away.
@@ -430,9 +476,20 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
     trackName: PackagedTrack,
     params: URLSearchParams,
     suffix: string,
+    waitedForTs = false,
   ): void {
     const rendition = stream.renditions.get(renditionName);
     const track = rendition?.tracks.get(trackName);
+    if (trackName === 'ts' && rendition && !trackIsPlayable(track) && !waitedForTs) {
+      afterTs(res, ctx, stream, renditionName, () => {
+        try {
+          mediaPlaylist(res, ctx, stream, streamPath, renditionName, trackName, params, suffix, true);
+        } catch (err) {
+          sendProblem(res, ctx, err instanceof HttpProblem ? err : new HttpProblem(500, 'NOVA_ERR_INTERNAL', 'playlist failed'));
+        }
+      });
+      return;
+    }
     if (!rendition || !trackIsPlayable(track)) throw notFound(`no ${trackName} playlist for ${stream.id}/${renditionName}`);
     const options = playlistOptions(suffix);
     const render = cachedRender(stream, `${renditionName}/${trackName}${suffix}`, () =>
@@ -583,7 +640,10 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
     }
     if (rest === 2 && a === 'ts' && path[4] === 'master.m3u8') {
       notifyPlayback(streamId, 'hls', ctx);
-      respondPlaylist(res, ctx, stream, cachedRender(stream, `ts-master${suffix}`, () => buildTsMasterPlaylist(stream, { uriSuffix: suffix })), 'playlist', PLAYLIST_TYPE);
+      const render = cachedRender(stream, `ts-master${suffix}`, () => buildTsMasterPlaylist(stream, { uriSuffix: suffix }));
+      // the ingested rendition (the first one stored) gets its TS on demand; transcoded ones always have it
+      const ingested = stream.renditions.keys().next();
+      afterTs(res, ctx, stream, ingested.done ? null : ingested.value, () => respondPlaylist(res, ctx, stream, render, 'playlist', PLAYLIST_TYPE));
       return;
     }
     const renditionName = decodeSegment(a);

@@ -439,6 +439,21 @@ export class SegmentStore {
     return waiter;
   }
 
+  /**
+   * Parks a request until `track` of `rendition` has its first segment (an
+   * output turned on at a client's request, like MPEG-TS), the stream ends
+   * or goes, or the timeout passes. Null when nothing needs waiting for (it
+   * has a segment already) or nothing can come (no such stream or rendition, or ended).
+   */
+  waitForTrack(streamId: string, rendition: string, track: PackagedTrack, timeoutMs: number, onDone: (outcome: WaitOutcome) => void): ParkedWait | null {
+    const stream = this.streams.get(streamId);
+    const renditionStore = stream?.renditions.get(rendition);
+    if (!stream || !renditionStore || stream.ended) return null;
+    // msn 0 as a whole segment: available once the track holds any segment (msns start at 0)
+    renditionStore.trackOrCreate(track);
+    return this.waitFor(streamId, rendition, track, 0, -1, timeoutMs, onDone);
+  }
+
   private addInit(stream: StreamStore, track: TrackStore, bytes: Uint8Array, codecs: string, timescale: number): void {
     const current = track.init;
     // identical bytes (a reconnect with the same encoder settings) keep the version: players keep their cached init
