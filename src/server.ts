@@ -54,9 +54,9 @@ export interface StartOptions {
 
 /** The ingest task runs as TypeScript under tsx in development and tests, as JavaScript from dist/ in production. */
 /** RTMP_NATIVE_READER: the native socket reader when wanted and built (see src/ingest/native-ingress-reader.ts). */
-function chooseNativeReader(setting: Config['rtmp']['nativeReader'], log: Logger): NativeIngressReader | null {
+function chooseNativeReader(setting: Config['rtmp']['nativeReader'], pacingMs: number, log: Logger): NativeIngressReader | null {
   if (setting === 'off') return null;
-  const { reader, reason } = nativeIngressReader();
+  const { reader, reason } = nativeIngressReader(pacingMs);
   if (reader === null && setting === 'on') throw new NovaError('NOVA_ERR_CONFIG', `RTMP_NATIVE_READER=on but ${reason}`);
   if (reader === null) log.warn({ reason }, 'native RTMP socket reader unavailable: reading sockets in JavaScript (more CPU per GB ingested)');
   else log.info('RTMP sockets read by the native reader thread');
@@ -151,7 +151,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   };
   const ingest = new RtmpIngestServer(
     {
-      nativeReader: chooseNativeReader(config.rtmp.nativeReader, log),
+      nativeReader: chooseNativeReader(config.rtmp.nativeReader, Math.ceil(ingestLimits(config).pollTickMs / 2), log),
       host: config.host,
       port: config.rtmpPort,
       limits: ingestLimits(config),

@@ -12,13 +12,6 @@ import {
 
 const STATS_INTERVAL_MS = 1000;
 const WAIT_SLICE_MS = 250;
-/**
- * While bytes flow, connections look at their rings on a tick shared by every connection
- * of this thread instead of being woken per socket read: one wake per tick however many
- * publishers, and the main thread's notify() stays a plain atomic add (no cross-thread
- * wake: Atomics.notify was its largest cost at ingest, once per read).
- */
-const POLL_TICK_MS = 10;
 /** a connection that saw no bytes for this long goes back to being woken by notify() */
 const POLL_WHILE_ACTIVE_MS = 200;
 
@@ -27,14 +20,20 @@ const RECEIVED_AT_BYTES = 8;
 const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_PACKET_SIZE;
 
 let pollTick: Promise<void> | null = null;
-/** Resolves on the next shared tick (one timer for all the connections waiting on it). */
-function nextPollTick(): Promise<void> {
+/**
+ * Resolves on the next tick shared by every connection of this thread (one timer for all
+ * the connections waiting on it, `IngestLimits.pollTickMs` apart). While bytes flow,
+ * connections look at their rings on this tick instead of being woken per socket read:
+ * one wake per tick however many publishers, and the producer's notify() stays a plain
+ * atomic add (a cross-thread wake per read was the main thread's largest cost at ingest).
+ */
+function nextPollTick(tickMs: number): Promise<void> {
   if (pollTick === null) {
     pollTick = new Promise((resolve) =>
       setTimeout(() => {
         pollTick = null;
         resolve();
-      }, POLL_TICK_MS),
+      }, tickMs),
     );
   }
   return pollTick;
@@ -105,7 +104,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
         error = new NovaError('NOVA_ERR_RTMP_TIMEOUT', `no data for ${task.limits.idleTimeoutMs} ms (state ${connection.state})`);
         break;
       }
-      if (now - lastDataAt < POLL_WHILE_ACTIVE_MS) await nextPollTick();
+      if (now - lastDataAt < POLL_WHILE_ACTIVE_MS) await nextPollTick(task.limits.pollTickMs);
       else await ring.waitForData(WAIT_SLICE_MS);
     }
   } catch (err) {

@@ -38,20 +38,19 @@ interface Addon {
   detach(id: number): void;
 }
 
-/**
- * How long the reader thread sleeps after a round of reads: whatever arrives meanwhile is read
- * in the next round, for every publisher at once (one wake-up per round instead of one per
- * packet). The worker looks at its rings every 10 ms while bytes flow, so 5 ms adds nothing it would see.
- */
-const PACING_MS = 5;
 const EVENT_KINDS = ['wake', 'closed'] as const;
 
 let instance: NativeIngressReader | null | undefined;
 
-/** The reader, started on first use; null when the addon is not built (or cannot load: `reason` says why). */
-export function nativeIngressReader(): { reader: NativeIngressReader | null; reason: string } {
+/**
+ * The reader, started on first use; null when the addon is not built (or cannot load: `reason` says why).
+ * `pacingMs` (first use only): how long the reader thread sleeps after a round of reads; whatever
+ * arrives meanwhile is read in the next round, for every publisher at once (one wake-up per round
+ * instead of one per packet). Half the workers' poll tick: they would not see the difference.
+ */
+export function nativeIngressReader(pacingMs = 5): { reader: NativeIngressReader | null; reason: string } {
   if (instance !== undefined) return { reader: instance, reason: instance ? 'loaded' : loadError };
-  instance = load();
+  instance = load(pacingMs);
   return { reader: instance, reason: instance ? 'loaded' : loadError };
 }
 
@@ -66,7 +65,7 @@ function addonPath(): string | null {
   return null;
 }
 
-function load(): NativeIngressReader | null {
+function load(pacingMs: number): NativeIngressReader | null {
   const path = addonPath();
   if (path === null) {
     loadError = 'native/build/ingress_reader.node is not built (bash native/build.sh)';
@@ -80,7 +79,7 @@ function load(): NativeIngressReader | null {
     return null;
   }
   const handlers = new Map<number, (event: 'wake' | 'closed', errno: number) => void>();
-  addon.start((id, kind, errno) => handlers.get(id)?.(EVENT_KINDS[kind] ?? 'closed', errno), PACING_MS);
+  addon.start((id, kind, errno) => handlers.get(id)?.(EVENT_KINDS[kind] ?? 'closed', errno), pacingMs);
   let nextId = 1;
   return {
     attach(socket, ring, control, indices, onEvent) {
