@@ -58,6 +58,11 @@ export interface Config {
     targetDurationMs: number;
     /** PART_TARGET_MS (200): LL-HLS part duration (gohlslib and Apple use 200–333 ms). */
     partTargetMs: number;
+    /**
+     * TS_MUXING (on-demand): MPEG-TS for a live stream is muxed once a client asks for a TS playlist
+     * (the first one waits for the first TS segment, 4–6 s with 2 s segments); "always" muxes it from the start.
+     */
+    tsMuxing: 'on-demand' | 'always';
     /** PLAYLIST_WINDOW (6): segments listed in a live playlist. */
     playlistWindow: number;
     /** SEGMENT_STORE_BYTES (512 MiB): all streams' segments in memory together; oldest evicted first. */
@@ -203,6 +208,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       targetDurationMs: int(env, 'SEGMENT_TARGET_MS', 2000, 500, 30_000),
       partTargetMs: int(env, 'PART_TARGET_MS', 200, 50, 2000),
       playlistWindow: int(env, 'PLAYLIST_WINDOW', 6, 3, 100),
+      tsMuxing: oneOf(env, 'TS_MUXING', 'on-demand', ['on-demand', 'always'] as const),
       storeMaxBytes: int(env, 'SEGMENT_STORE_BYTES', 512 * 1024 * 1024, 8 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
       corsOrigins: origins(env, 'CORS_ORIGINS'),
       cdnBaseUrl: url(env, 'CDN_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? null,

@@ -160,6 +160,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       maxConnections: config.rtmp.maxConnections,
       onDuplicatePublish: config.rtmp.onDuplicatePublish,
       frameQueueReader: transcode.encoder !== null,
+      tsOnDemand: config.delivery.tsMuxing === 'on-demand',
     },
     pool,
     ingestLifecycle,
@@ -215,7 +216,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics: registry,
     log: log.child({ component: 'media' }),
     onPlaybackRequest: (streamId, _kind, clientKey) => viewers.touchPlayback(streamId, clientKey),
-    onTsRequested: (streamId) => ingest.requestTs(streamId),
+    onTsRequested: config.delivery.tsMuxing === 'on-demand' ? (streamId) => ingest.requestTs(streamId) : undefined,
   });
   let httpPort = config.httpPort;
   registerStreamRoutes(app, {

@@ -309,13 +309,21 @@ napi_value Attach(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// resume(id): the worker drained a full ring; read again
-napi_value Resume(napi_env env, napi_callback_info info) {
+// The connection id, the only argument of resume() and detach(); false (a JS error thrown) without one.
+bool idArgument(napi_env env, napi_callback_info info, const char* usage, int32_t* id) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || reader == nullptr || argc < 1 || !int32Arg(env, argv[0], id)) {
+    fail(env, usage);
+    return false;
+  }
+  return true;
+}
+
+// resume(id): the worker drained a full ring; read again
+napi_value Resume(napi_env env, napi_callback_info info) {
   int32_t id;
-  if (reader == nullptr || argc < 1 || !int32Arg(env, argv[0], &id)) return fail(env, "resume(id)");
+  if (!idArgument(env, info, "resume(id)", &id)) return nullptr;
   std::lock_guard<std::mutex> lock(reader->mutex);
   auto found = reader->connections.find(id);
   if (found != reader->connections.end()) {
@@ -327,11 +335,8 @@ napi_value Resume(napi_env env, napi_callback_info info) {
 
 // detach(id): after it returns the reader thread no longer touches the connection, its descriptor or its ring
 napi_value Detach(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
   int32_t id;
-  if (reader == nullptr || argc < 1 || !int32Arg(env, argv[0], &id)) return fail(env, "detach(id)");
+  if (!idArgument(env, info, "detach(id)", &id)) return nullptr;
   Connection* c = nullptr;
   {
     std::lock_guard<std::mutex> lock(reader->mutex);

@@ -43,6 +43,8 @@ export interface RtmpIngestOptions {
   onDuplicatePublish: 'takeover' | 'refuse';
   /** a consumer (the transcoder) reads every live stream's frame queue */
   frameQueueReader: boolean;
+  /** mux MPEG-TS only for streams a TS client asked for (requestTs); false: for every stream */
+  tsOnDemand: boolean;
 }
 
 const RECEIVED_AT_BYTES = 8;
@@ -390,7 +392,7 @@ export class RtmpIngestServer {
     connection.streamId = streamId;
     this.live.set(streamId, { streamId, connection, frameQueue });
     const resume = this.resumeStates.get(streamId) ?? null;
-    this.send(connection, { type: 'publish_accepted', streamId, frameQueue, frameQueueReader: this.options.frameQueueReader, resume, tsWanted: this.tsWanted.has(streamId) });
+    this.send(connection, { type: 'publish_accepted', streamId, frameQueue, frameQueueReader: this.options.frameQueueReader, resume, tsWanted: !this.options.tsOnDemand || this.tsWanted.has(streamId) });
     this.metrics.activeStreams.set(this.live.size);
     log.info({ stream: streamId, app, resumed: resume !== null }, 'stream publishing');
     try {

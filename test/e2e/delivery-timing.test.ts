@@ -121,7 +121,8 @@ describe('delivery output read over HTTP by FFmpeg, and start-up time', gate, ()
   const scratch = tempDir('nova-delivery-');
 
   before(async () => {
-    nova = await startNova({ env: { SEGMENT_TARGET_MS: String(TARGET_MS) } });
+    // TS from the first segment: the whole stream is read back in every format (on-demand TS is test/e2e/ts-on-demand)
+    nova = await startNova({ env: { SEGMENT_TARGET_MS: String(TARGET_MS), TS_MUXING: 'always' } });
     nova.server.store.onSegmentListed((id, _rendition, segment) => {
       if (id === streamId) listed.push({ segment, listedAt: Date.now(), listedAtPerf: performance.timeOrigin + performance.now() });
     });
