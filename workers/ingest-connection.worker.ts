@@ -104,7 +104,8 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
         error = new NovaError('NOVA_ERR_RTMP_TIMEOUT', `no data for ${task.limits.idleTimeoutMs} ms (state ${connection.state})`);
         break;
       }
-      if (now - lastDataAt < POLL_WHILE_ACTIVE_MS) await nextPollTick(task.limits.pollTickMs);
+      // Media flows: poll on the shared tick. Handshake and commands are round trips the publisher waits on: be woken.
+      if (connection.state === 'publishing' && now - lastDataAt < POLL_WHILE_ACTIVE_MS) await nextPollTick(task.limits.pollTickMs);
       else await ring.waitForData(WAIT_SLICE_MS);
     }
   } catch (err) {

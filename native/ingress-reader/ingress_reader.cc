@@ -119,8 +119,8 @@ void writeWrapped(Connection* c, uint32_t index, const uint8_t* bytes, uint32_t 
   }
 }
 
-// Reads what the socket has into the ring. Returns whether the consumer must be woken.
-bool drain(Connection* c) {
+// Reads what the socket has into the ring, adding the bytes read to *bytesRead. Returns whether the consumer must be woken.
+bool drain(Connection* c, size_t* bytesRead) {
   bool wake = false;
   const uint32_t capacity = c->capacity;
   const int32_t limit = static_cast<int32_t>(capacity * 2);
@@ -175,6 +175,7 @@ bool drain(Connection* c) {
     store(c->header + kWritePos, next);
     __atomic_add_fetch(c->header + kNotifySeq, 1, __ATOMIC_SEQ_CST);
     wake = true;
+    *bytesRead += static_cast<size_t>(n);
     if (static_cast<uint32_t>(n) < maxRead) break;  // the socket is drained for now
   }
   return wake;
@@ -186,6 +187,7 @@ void run() {
   while (reader->running.load()) {
     int n = epoll_wait(reader->epoll, events, 64, 500);
     int wakes = 0;
+    size_t roundBytes = 0;
     {
       std::lock_guard<std::mutex> lock(reader->mutex);
       for (int i = 0; i < n; i++) {
@@ -194,12 +196,13 @@ void run() {
         Connection* c = found->second;
         if (c->closed) continue;
         // Only a consumer that said it sleeps needs a cross-thread wake (see ByteRing.notify); one that polls sees the position move.
-        if (drain(c) && !c->closed && load(c->header + kReaderWaiting) == 1 && wakes < 256) toWake[wakes++] = c->id;
+        if (drain(c, &roundBytes) && !c->closed && load(c->header + kReaderWaiting) == 1 && wakes < 256) toWake[wakes++] = c->id;
       }
     }
     for (int i = 0; i < wakes; i++) post(toWake[i], kWake, 0);
-    // Pacing: whatever arrives in the next few ms is read in one round for every publisher.
-    if (n > 0 && reader->pacingMs > 0) usleep(static_cast<useconds_t>(reader->pacingMs) * 1000);
+    // Pacing: whatever arrives in the next few ms is read in one round for every publisher. Only
+    // under media flow: a round of handshake or command bytes is a round trip a publisher waits on.
+    if (roundBytes >= kMinRead && reader->pacingMs > 0) usleep(static_cast<useconds_t>(reader->pacingMs) * 1000);
   }
 }
 
