@@ -61,7 +61,7 @@ describe('native ingress reader', { skip: process.env.CI === 'true' ? false : re
     const handle = native.attach(pair.accepted, ring.buffer, control, IngressControl, (event) => events.push(event));
     const payload = randomBytes(6 * 1024 * 1024);
     const sendStarted = Date.now();
-    // Written in uneven pieces faster than the consumer below drains: the ring fills and the reader must stop and resume.
+    // Written in uneven pieces, more than the ring holds: it fills while nothing reads it, then drains and refills.
     let offset = 0;
     void (async () => {
       while (offset < payload.length) {
@@ -72,6 +72,11 @@ describe('native ingress reader', { skip: process.env.CI === 'true' ? false : re
       pair.client.end();
     })();
 
+    // Read nothing until the ring is full: the reader must stop by itself (and resume below once drained).
+    const fillDeadline = Date.now() + 10_000;
+    while (Atomics.load(control, IngressControl.producerPaused) === 0 && Date.now() < fillDeadline) await sleep(2);
+    assert.equal(Atomics.load(control, IngressControl.producerPaused), 1, 'the reader stopped on a full ring');
+
     const received: Buffer[] = [];
     let receivedBytes = 0;
     let records = 0;
@@ -80,9 +85,7 @@ describe('native ingress reader', { skip: process.env.CI === 'true' ? false : re
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       let record: Uint8Array | null;
-      // Drain slowly at first (a few records per turn) so the ring does fill.
-      let budget = records < 200 ? 2 : 1000;
-      while (budget-- > 0 && (record = consumer.read()) !== null) {
+      while ((record = consumer.read()) !== null) {
         const stamp = new DataView(record.buffer, record.byteOffset, RECEIVED_AT_BYTES).getFloat64(0, true);
         if (!(stamp >= sendStarted - 5 && stamp <= Date.now() + 5)) stampsOk = false;
         received.push(Buffer.from(record.subarray(RECEIVED_AT_BYTES)));
