@@ -149,12 +149,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     stats: (streamId, bytes, videoFrames) => lifecycle.stats(streamId, bytes, videoFrames),
     ended: (streamId, reason) => lifecycle.ended(streamId, reason),
   };
+  const limits = ingestLimits(config);
   const ingest = new RtmpIngestServer(
     {
-      nativeReader: chooseNativeReader(config.rtmp.nativeReader, Math.ceil(ingestLimits(config).pollTickMs / 2), log),
+      nativeReader: chooseNativeReader(config.rtmp.nativeReader, Math.ceil(limits.pollTickMs / 2), log),
       host: config.host,
       port: config.rtmpPort,
-      limits: ingestLimits(config),
+      limits,
       ingressRingBytes: config.rtmp.ingressRingBytes,
       frameQueueBytes: config.rtmp.frameQueueBytes,
       maxConnections: config.rtmp.maxConnections,

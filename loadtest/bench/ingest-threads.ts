@@ -40,17 +40,17 @@ try {
     let total = 0;
     let main = 0;
     let faults = 0;
-    const byName = new Map<string, number>();
+    const byThread = new Map<string, number>();
     for (const [tid, now] of after) {
       const was = before.get(tid) ?? { seconds: 0, faults: 0 };
       total += now.seconds - was.seconds;
       faults += now.faults - was.faults;
       if (tid === String(nova.pid)) main = now.seconds - was.seconds;
-      else byName.set(tid, now.seconds - was.seconds);
+      else byThread.set(tid, now.seconds - was.seconds);
     }
     const gb = (N * BITRATE * SECONDS) / 8 / 1e9;
     perGb.push(total / gb);
-    const others = [...byName].filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]).map(([tid, s]) => `${tid} ${(s / gb).toFixed(1)}`).join(', ');
+    const others = [...byThread].filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]).map(([tid, s]) => `${tid} ${(s / gb).toFixed(1)}`).join(', ');
     console.log(`run ${run}: ${(total / gb).toFixed(1)} CPU-s/GB (main thread ${(main / gb).toFixed(1)}; ${others}), ${faults} page faults`);
   }
 } finally {

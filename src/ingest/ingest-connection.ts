@@ -37,8 +37,6 @@ export class IngestConnection implements FrameSink {
   private readonly session: RtmpServerSession;
   private readonly demuxer: FlvDemuxer;
   private segmenter: Segmenter | null = null;
-  /** a TS client asked for this stream (see MainToWorker 'ts_wanted') */
-  private tsWanted = false;
   private frameQueue: FrameQueueWriter | null = null;
   /** true once the frame queue's consumer has attached, or from the start when one is announced */
   private frameQueueConsumed = false;
@@ -114,19 +112,18 @@ export class IngestConnection implements FrameSink {
     if (message.type === 'publish_accepted') {
       this.frameQueue = new FrameQueueWriter(ByteRing.attach(message.frameQueue));
       this.frameQueueConsumed = message.frameQueueReader;
-      this.tsWanted ||= message.tsWanted;
-      this.startPackaging(message.resume);
+      this.startPackaging(message.resume, message.tsWanted);
       this.publishing = true;
       this.session.acceptPublish();
     } else if (message.type === 'publish_rejected') {
       this.session.rejectPublish(message.code, message.description);
     } else if (message.type === 'ts_wanted') {
-      this.tsWanted = true;
+      // sent only for a live stream, so after publish_accepted on this port: the segmenter exists
       this.segmenter?.enableTs();
     }
   }
 
-  private startPackaging(resume: StreamResumeState | null): void {
+  private startPackaging(resume: StreamResumeState | null, tsWanted: boolean): void {
     this.nextMsn = resume?.nextMsn ?? 0;
     this.timelineStartMs = resume?.timelineStartMs ?? null;
     this.segmenter = new Segmenter(
@@ -139,7 +136,7 @@ export class IngestConnection implements FrameSink {
         // the segment store serves CMAF segments from the parts it already holds: each byte crosses threads once
         cmafSegmentBytes: false,
         // MPEG-TS only once a TS client asks (MediaMTX's default too): a quarter of the packaging work otherwise wasted
-        outputs: { ts: this.tsWanted },
+        outputs: { ts: tsWanted },
         onLongGop: (observedMs: number) => this.emit({ type: 'long_gop', observedMs }),
       },
       (media: PackagedMedia) => this.forwardMedia(media),

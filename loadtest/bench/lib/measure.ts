@@ -20,8 +20,6 @@ export function cpuSeconds(pid: number, options: { children?: boolean } = {}): n
 }
 
 export interface ThreadCpu {
-  /** the thread's name (comm): `node` for the main thread, `node:worker` … for ours, `V8 DefaultWorke` … for V8's helpers */
-  name: string;
   /** utime + stime, seconds */
   seconds: number;
   /** minor page faults */
@@ -36,8 +34,7 @@ export function threadCpu(pid: number): Map<string, ThreadCpu> {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       // fields[0] is field 3 (state): minflt 10, utime 14, stime 15
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      threads.set(tid, { name, seconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, faults: Number(fields[7]) });
+      threads.set(tid, { seconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, faults: Number(fields[7]) });
     } catch {
       // the thread ended between readdir and read
     }

@@ -394,12 +394,30 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
     const cmaf = stream.renditions.get(renditionName)?.tracks;
     const paced = cmaf?.get('video') ?? cmaf?.get('audio');
     const timeoutMs = 3000 * (paced ? targetDurationSeconds(paced, config.targetDurationMs) : Math.ceil(config.targetDurationMs / 1000)) + 1000;
+    holdRequest(res, ctx, stream, `no MPEG-TS for ${stream.id}/${renditionName} yet`, (onDone) => store.waitForTrack(stream.id, renditionName, 'ts', timeoutMs, onDone), respond);
+  }
+
+  /**
+   * Holds a request on a segment-store wait, then runs `respond` (at once when `park` finds
+   * nothing to wait for). Late: 503 + Retry-After (RFC 8216bis 6.2.5.2: a server that cannot
+   * deliver in time answers 503 rather than an old playlist); stream gone: 404. The request's
+   * own onAborted replaces captureRequest's so the wait is cancelled (and the parked gauge
+   * kept honest) when the client goes away.
+   */
+  function holdRequest(
+    res: HttpResponse,
+    ctx: RequestContext,
+    stream: StreamStore,
+    lateMessage: string,
+    park: (onDone: (outcome: WaitOutcome) => void) => ParkedWait | null,
+    respond: () => void,
+  ): void {
     let wait: ParkedWait | null = null;
-    wait = store.waitForTrack(stream.id, renditionName, 'ts', timeoutMs, (outcome) => {
+    wait = park((outcome) => {
       wait = null;
       if (ctx.aborted) return;
       if (outcome === 'timeout') {
-        sendProblem(res, ctx, new HttpProblem(503, 'NOVA_ERR_INTERNAL', `no MPEG-TS for ${stream.id}/${renditionName} yet`), ['retry-after', '1']);
+        sendProblem(res, ctx, new HttpProblem(503, 'NOVA_ERR_INTERNAL', lateMessage), ['retry-after', '1']);
         return;
       }
       if (outcome === 'gone') {
@@ -418,11 +436,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
     });
   }
 
-  /**
-   * LL-HLS blocking reload: park until the asked part/segment exists. The
-   * request's own onAborted replaces captureRequest's so the wait is
-   * cancelled (and the parked gauge kept honest) when the player goes away.
-   */
+  /** LL-HLS blocking reload: park until the asked part/segment exists (see holdRequest). */
   function parkPlaylist(
     res: HttpResponse,
     ctx: RequestContext,
@@ -438,33 +452,14 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
       return;
     }
     const timeoutMs = targetDurationSeconds(track, config.targetDurationMs) * 3000;
-    let wait: ParkedWait | null = null;
-    const onDone = (outcome: WaitOutcome): void => {
-      wait = null;
-      if (ctx.aborted) return;
-      if (outcome === 'timeout') {
-        // RFC 8216bis 6.2.5.2: a server that cannot deliver in time answers 503 rather than an old playlist
-        sendProblem(res, ctx, new HttpProblem(503, 'NOVA_ERR_INTERNAL', `msn ${msn} part ${part} not produced in time`), [
-          'retry-after',
-          '1',
-        ]);
-        return;
-      }
-      if (outcome === 'gone') {
-        sendProblem(res, ctx, notFound(`stream ${stream.id} is gone`));
-        return;
-      }
-      respondPlaylist(res, ctx, stream, render, 'playlist', PLAYLIST_TYPE);
-    };
-    wait = store.waitFor(stream.id, renditionName, track.track, msn, part, timeoutMs, onDone);
-    if (wait === null) {
-      respondPlaylist(res, ctx, stream, render, 'playlist', PLAYLIST_TYPE);
-      return;
-    }
-    res.onAborted(() => {
-      ctx.aborted = true;
-      if (wait) wait.cancel();
-    });
+    holdRequest(
+      res,
+      ctx,
+      stream,
+      `msn ${msn} part ${part} not produced in time`,
+      (onDone) => store.waitFor(stream.id, renditionName, track.track, msn, part, timeoutMs, onDone),
+      () => respondPlaylist(res, ctx, stream, render, 'playlist', PLAYLIST_TYPE),
+    );
   }
 
   function mediaPlaylist(
