@@ -152,7 +152,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const limits = ingestLimits(config);
   const ingest = new RtmpIngestServer(
     {
-      nativeReader: chooseNativeReader(config.rtmp.nativeReader, Math.ceil(limits.pollTickMs / 2), log),
+      nativeReader: chooseNativeReader(config.rtmp.nativeReader, limits.pollTickMs, log),
       host: config.host,
       port: config.rtmpPort,
       limits,

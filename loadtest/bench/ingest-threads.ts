@@ -11,7 +11,8 @@
  *
  *   node --import tsx loadtest/bench/ingest-threads.ts [N=4] [seconds=10] [runs=3]
  *
- * NOVA_ENV='{"DATABASE_URL":"postgres://…"}' adds server environment.
+ * NOVA_ENV='{"DATABASE_URL":"postgres://…"}' adds server environment;
+ * NOVA_NODE_ARGS='--max-semi-space-size=16' adds Node/V8 flags.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startNovaProcess } from '../peers/nova-process.js';
@@ -24,7 +25,9 @@ const RUNS = Number(process.argv[4] ?? 3);
 const BITRATE = 6_000_000;
 
 
-const nova = await startNovaProcess({ env: { TRANSCODE: 'off', ...(process.env.NOVA_ENV ? (JSON.parse(process.env.NOVA_ENV) as Record<string, string>) : {}) } });
+const nova = await startNovaProcess({
+  nodeArgs: process.env.NOVA_NODE_ARGS?.split(' ').filter(Boolean),
+  env: { TRANSCODE: 'off', ...(process.env.NOVA_ENV ? (JSON.parse(process.env.NOVA_ENV) as Record<string, string>) : {}) } });
 const perGb: number[] = [];
 try {
   for (let run = 0; run <= RUNS; run++) {
@@ -42,11 +45,11 @@ try {
     let faults = 0;
     const byThread = new Map<string, number>();
     for (const [tid, now] of after) {
-      const was = before.get(tid) ?? { seconds: 0, faults: 0 };
+      const was = before.get(tid) ?? { name: now.name, seconds: 0, faults: 0 };
       total += now.seconds - was.seconds;
       faults += now.faults - was.faults;
       if (tid === String(nova.pid)) main = now.seconds - was.seconds;
-      else byThread.set(tid, now.seconds - was.seconds);
+      else byThread.set(`${now.name}/${tid}`, now.seconds - was.seconds);
     }
     const gb = (N * BITRATE * SECONDS) / 8 / 1e9;
     perGb.push(total / gb);

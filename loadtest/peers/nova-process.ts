@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -33,10 +33,18 @@ export interface NovaProcessOptions {
   nodeArgs?: string[];
 }
 
+/** The arguments `npm start` gives node (its flags, the loader, the entry point): the benchmarks measure what operators run. */
+function npmStartArgs(): string[] {
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [command, ...args] = pkg.scripts.start.split(/\s+/);
+  if (command !== 'node') throw new Error(`npm start runs ${command}, not node: nova-process cannot mirror it`);
+  return args;
+}
+
 export async function startNovaProcess(options: NovaProcessOptions = {}): Promise<NovaProcess> {
   const adminToken = randomBytes(24).toString('hex');
   const dataDir = mkdtempSync(join(tmpdir(), 'nova-process-'));
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...npmStartArgs()], {
     cwd: REPO,
     env: {
       ...process.env,

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export class IngestMetrics {
   readonly activeStreams: Gauge;
   readonly connections: Gauge;
+  readonly nativeReaderSockets: Gauge;
   readonly latency: Histogram;
   readonly bytes: Counter;
   readonly frames: Counter<'track'>;
@@ -18,6 +19,11 @@ export class IngestMetrics {
     const registers = [registry];
     this.activeStreams = new Gauge({ name: 'nova_streaming_active_streams', help: 'Streams being published to this instance', registers });
     this.connections = new Gauge({ name: 'nova_streaming_rtmp_connections', help: 'Open RTMP connections', registers });
+    this.nativeReaderSockets = new Gauge({
+      name: 'nova_streaming_rtmp_native_reader_sockets',
+      help: 'Open RTMP connections whose socket the native reader thread reads (the others are read on the main thread)',
+      registers,
+    });
     this.latency = new Histogram({
       name: 'nova_streaming_rtmp_ingestion_latency_seconds',
       help: 'Socket read to frame queued, per frame',

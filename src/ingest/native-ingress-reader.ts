@@ -46,7 +46,8 @@ let instance: NativeIngressReader | null | undefined;
  * The reader, started on first use; null when the addon is not built (or cannot load: `reason` says why).
  * `pacingMs` (first use only): how long the reader thread sleeps after a round of reads; whatever
  * arrives meanwhile is read in the next round, for every publisher at once (one wake-up per round
- * instead of one per packet). Half the workers' poll tick: they would not see the difference.
+ * instead of one per packet). The workers' poll tick (ingestPollTickMs): bytes read more often
+ * would only wait in the ring for the worker's next look.
  */
 export function nativeIngressReader(pacingMs = 5): { reader: NativeIngressReader | null; reason: string } {
   if (instance !== undefined) return { reader: instance, reason: instance ? 'loaded' : loadError };

@@ -251,7 +251,12 @@ export class RtmpIngestServer {
     const reader = this.options.nativeReader;
     if (reader === null) return false;
     try {
-      connection.nativeHandle = reader.attach(connection.socket, connection.ring.buffer, connection.control, IngressControl, () => connection.ring.notify());
+      connection.nativeHandle = reader.attach(connection.socket, connection.ring.buffer, connection.control, IngressControl, (event, errno) => {
+        // EOF is errno 0; a failed read (ECONNRESET from an encoder that vanished) is worth a line
+        if (event === 'closed' && errno !== 0) log.info({ errno }, 'publisher socket read failed: connection closing');
+        connection.ring.notify();
+      });
+      this.metrics.nativeReaderSockets.inc();
       return true;
     } catch (err) {
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'native reader refused the socket: reading it in JavaScript');
@@ -263,6 +268,7 @@ export class RtmpIngestServer {
     if (connection.nativeHandle === null) return;
     this.options.nativeReader?.detach(connection.nativeHandle);
     connection.nativeHandle = null;
+    this.metrics.nativeReaderSockets.dec();
   }
 
   private onSocketData(connection: Connection, chunk: Buffer): void {

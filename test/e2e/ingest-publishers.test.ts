@@ -21,6 +21,7 @@ import { openMemoryDatabase, type TestDatabase } from '../control/database-fixtu
 import { startNova, type NovaFixture } from '../support/nova-server.js';
 import {
   LifecycleWatch,
+  metricValue,
   ofTrack,
   probePackets,
   publishRequestedAt,
@@ -161,10 +162,13 @@ for (const reader of ['native', 'javascript'] as const) describe(`whole-server i
     // Attach at once: a fast publisher may be done before a slower poll would see the queue.
     const recordingAttached = recordFrameQueue(nova, stream.id);
     await assertActiveInTime(stream.id);
+    const nativeSockets = 'nova_streaming_rtmp_native_reader_sockets';
+    assert.equal(await metricValue(nova, nativeSockets), reader === 'native' ? 1 : 0, 'the gauge says who reads the socket');
     const recording = await recordingAttached;
     const result = await publishing;
     await assertEndedInTime(stream.id, Date.now(), 'unpublished');
     await recording.ended;
+    assert.equal(await metricValue(nova, nativeSockets), 0, 'the socket was handed back');
 
     const video = ofTrack(recording.frames, 'video');
     const audio = ofTrack(recording.frames, 'audio');

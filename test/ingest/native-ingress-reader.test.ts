@@ -100,6 +100,9 @@ describe('native ingress reader', { skip: process.env.CI === 'true' ? false : re
       if (Atomics.load(control, IngressControl.socketClosed) === 1 && consumer.bytesUsed === 0 && consumer.read() === null) break;
       await sleep(1);
     }
+    // socketClosed is stored before the 'closed' event is queued to this thread: give it its turn before detaching
+    const eventDeadline = Date.now() + 2000;
+    while (!events.includes('closed') && Date.now() < eventDeadline) await sleep(5);
     native.detach(handle);
     await pair.close();
     assert.equal(receivedBytes, payload.length, 'every byte arrived');

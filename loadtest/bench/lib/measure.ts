@@ -20,6 +20,8 @@ export function cpuSeconds(pid: number, options: { children?: boolean } = {}): n
 }
 
 export interface ThreadCpu {
+  /** the thread's name (comm): Node and V8 leave theirs as the process's ('node'); the native ingress reader is 'nova-ingress' */
+  name: string;
   /** utime + stime, seconds */
   seconds: number;
   /** minor page faults */
@@ -34,7 +36,7 @@ export function threadCpu(pid: number): Map<string, ThreadCpu> {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       // fields[0] is field 3 (state): minflt 10, utime 14, stime 15
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      threads.set(tid, { seconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, faults: Number(fields[7]) });
+      threads.set(tid, { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, faults: Number(fields[7]) });
     } catch {
       // the thread ended between readdir and read
     }

@@ -12,6 +12,7 @@ export type MetricKind = 'counter' | 'gauge' | 'histogram';
 export const AGREED_METRICS: Readonly<Record<string, MetricKind>> = {
   nova_streaming_active_streams: 'gauge',
   nova_streaming_rtmp_connections: 'gauge',
+  nova_streaming_rtmp_native_reader_sockets: 'gauge',
   nova_streaming_rtmp_ingestion_latency_seconds: 'histogram',
   nova_streaming_rtmp_ingested_bytes_total: 'counter',
   nova_streaming_rtmp_ingested_frames_total: 'counter',
