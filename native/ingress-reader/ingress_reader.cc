@@ -196,6 +196,7 @@ void run() {
     int wakes = 0;
     size_t roundBytes = 0;
     bool mediaRead = false;
+    bool commandsRead = false;
     {
       std::lock_guard<std::mutex> lock(reader->mutex);
       for (int i = 0; i < n; i++) {
@@ -206,15 +207,18 @@ void run() {
         // Only a consumer that said it sleeps needs a cross-thread wake (see ByteRing.notify); one that polls sees the position move.
         if (drain(c, &roundBytes) && !c->closed && load(c->header + kReaderWaiting) == 1 && wakes < 256) toWake[wakes++] = c->id;
         if (c->bytesRead >= kStreamingBytes) mediaRead = true;
+        else commandsRead = true;
       }
     }
     for (int i = 0; i < wakes; i++) post(toWake[i], kWake, 0);
     // Pacing: whatever arrives in the next few ms is read in one round for every publisher. Only
-    // under media flow: a round of handshake or command bytes is a round trip a publisher waits on.
-    // Media comes in bursts (a video frame, then an audio frame alone): a round that read a media
-    // connection sleeps however few bytes it found, or the small rounds between frames would each
-    // be a wake-up of their own (measured: 72 rounds/s for one 6 Mb/s publisher, 30 of them paced).
-    if (roundBytes > 0 && (mediaRead || roundBytes >= kMinRead) && reader->pacingMs > 0) usleep(static_cast<useconds_t>(reader->pacingMs) * 1000);
+    // under media flow: handshake and command bytes are round trips a publisher waits on, so a round
+    // that read any is not paced (else a publisher connecting beside live ones waits a pacing period
+    // per round trip). Media comes in bursts (a video frame, then an audio frame alone): a round that
+    // read only media connections sleeps however few bytes it found, or the small rounds between
+    // frames would each be a wake-up of their own (measured: 72 rounds/s for one 6 Mb/s publisher,
+    // 30 of them paced).
+    if (mediaRead && !commandsRead && reader->pacingMs > 0) usleep(static_cast<useconds_t>(reader->pacingMs) * 1000);
   }
 }
 
