@@ -26,10 +26,10 @@ export interface IngestLimits {
  * tick and the native reader reads sockets on it too. Wake-ups, not bytes, were the cost
  * left at ingest (measured at N=4 × 6 Mb/s, ingest-threads.ts: 46 CPU-s/GB at a 10 ms
  * tick, 38 at 20 ms, 34 at 40 ms; at N=1: 117, 95, 71; the reader thread alone at half
- * the tick vs the whole tick: 14 vs 8.5 CPU-s/GB at N=1, 4.8 vs 3 at N=4), and what they
- * add to latency only has to stay small next to an LL-HLS part: a byte waits at most two
- * ticks (socket, then ring) before its frame is packaged, 80 ms for 200 ms parts; a tick
- * is a fifth of the part target, within 5–50 ms.
+ * the tick vs the whole tick, medians of 9 runs: 14.7 vs 9.3 CPU-s/GB at N=1, 4.3 vs 3.3
+ * at N=4), and what they add to latency only has to stay small next to an LL-HLS part:
+ * a byte waits at most two ticks (socket, then ring) before its frame is packaged, 80 ms
+ * for 200 ms parts; a tick is a fifth of the part target, within 5–50 ms.
  */
 export function ingestPollTickMs(partTargetMs: number): number {
   return Math.min(50, Math.max(5, Math.round(partTargetMs / 5)));
