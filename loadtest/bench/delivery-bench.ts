@@ -1,7 +1,7 @@
 /**
  * Delivery bench (npm run bench:delivery).
  *
- * nova runs as its own process (`node --import tsx src/main.ts`, random
+ * nova runs as `npm start` runs it, in its own process (random
  * ports, in-memory PGlite) with one live stream that our synthetic publisher
  * feeds in real time (H.264 with B-frames + AAC, padded to --bitrate so a
  * 2 s video segment weighs about 750 KB). Then, --runs times each, MEDIANS

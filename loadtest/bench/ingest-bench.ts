@@ -4,7 +4,7 @@
  * N publishers — our synthetic publisher (loadtest/publisher/publish-cli.ts),
  * each in its own process, real time, 6 Mb/s H.264+AAC by default — publish
  * for a fixed time into:
- *   - nova: `node --import tsx src/main.ts` as its own process (random ports,
+ *   - nova: as `npm start` runs it, in its own process (random ports,
  *     in-memory PGlite, streams created over the REST API), and
  *   - peers, with the same load, in the same run (--peers, default all):
  *     nginx-rtmp (Debian's libnginx-mod-rtmp, one process, `hls on` with 2 s
