@@ -150,6 +150,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ended: (streamId, reason) => lifecycle.ended(streamId, reason),
   };
   const limits = ingestLimits(config);
+  const tsOnDemand = config.delivery.tsMuxing === 'on-demand';
   const ingest = new RtmpIngestServer(
     {
       nativeReader: chooseNativeReader(config.rtmp.nativeReader, limits.pollTickMs, log),
@@ -161,7 +162,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       maxConnections: config.rtmp.maxConnections,
       onDuplicatePublish: config.rtmp.onDuplicatePublish,
       frameQueueReader: transcode.encoder !== null,
-      tsOnDemand: config.delivery.tsMuxing === 'on-demand',
+      tsOnDemand,
     },
     pool,
     ingestLifecycle,
@@ -217,7 +218,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics: registry,
     log: log.child({ component: 'media' }),
     onPlaybackRequest: (streamId, _kind, clientKey) => viewers.touchPlayback(streamId, clientKey),
-    onTsRequested: config.delivery.tsMuxing === 'on-demand' ? (streamId) => ingest.requestTs(streamId) : undefined,
+    onTsRequested: tsOnDemand ? (streamId) => ingest.requestTs(streamId) : undefined,
   });
   let httpPort = config.httpPort;
   registerStreamRoutes(app, {

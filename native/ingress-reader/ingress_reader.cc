@@ -123,8 +123,8 @@ void writeWrapped(Connection* c, uint32_t index, const uint8_t* bytes, uint32_t 
   }
 }
 
-// Reads what the socket has into the ring, adding the bytes read to *bytesRead. Returns whether the consumer must be woken.
-bool drain(Connection* c, size_t* bytesRead) {
+// Reads what the socket has into the ring. Returns whether the consumer must be woken.
+bool drain(Connection* c) {
   bool wake = false;
   const uint32_t capacity = c->capacity;
   const int32_t limit = static_cast<int32_t>(capacity * 2);
@@ -179,7 +179,6 @@ bool drain(Connection* c, size_t* bytesRead) {
     store(c->header + kWritePos, next);
     __atomic_add_fetch(c->header + kNotifySeq, 1, __ATOMIC_SEQ_CST);
     wake = true;
-    *bytesRead += static_cast<size_t>(n);
     c->bytesRead += static_cast<uint64_t>(n);
     if (static_cast<uint32_t>(n) < maxRead) break;  // the socket is drained for now
   }
@@ -194,7 +193,6 @@ void run() {
   while (reader->running.load()) {
     int n = epoll_wait(reader->epoll, events, 64, 500);
     int wakes = 0;
-    size_t roundBytes = 0;
     bool mediaRead = false;
     bool commandsRead = false;
     {
@@ -205,7 +203,7 @@ void run() {
         Connection* c = found->second;
         if (c->closed) continue;
         // Only a consumer that said it sleeps needs a cross-thread wake (see ByteRing.notify); one that polls sees the position move.
-        if (drain(c, &roundBytes) && !c->closed && load(c->header + kReaderWaiting) == 1 && wakes < 256) toWake[wakes++] = c->id;
+        if (drain(c) && !c->closed && load(c->header + kReaderWaiting) == 1 && wakes < 256) toWake[wakes++] = c->id;
         if (c->bytesRead >= kStreamingBytes) mediaRead = true;
         else commandsRead = true;
       }
