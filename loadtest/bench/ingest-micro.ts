@@ -82,7 +82,8 @@ function drain(): void {
   for (let received = receiveMessageOnPort(port2); received !== undefined; received = receiveMessageOnPort(port2)) {
     messages++;
     const message = received.message as WorkerToMain;
-    if (message.type === 'media') mediaBytes += message.media.bytes.byteLength;
+    // a part in the connection's arena comes as its region, not as bytes
+    if (message.type === 'media') mediaBytes += message.arenaLength ?? message.media.bytes.byteLength;
   }
 }
 const emit: Emit = (message, transfer) => port1.postMessage(message, transfer);

@@ -4,6 +4,7 @@ import { RtmpServerSession } from './rtmp/rtmp-server-session.js';
 import { FlvDemuxer } from '../demux/flv/flv-demuxer.js';
 import { FrameQueueWriter } from '../stream/frame-queue.js';
 import { ByteRing } from '../stream/byte-ring.js';
+import { PartArena } from '../stream/part-arena.js';
 import { Segmenter } from '../package/segmenter.js';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type {
@@ -16,6 +17,8 @@ import type {
 import type { IngestLimits, MainToWorker, StreamResumeState, WorkerToMain } from './ingest-messages.js';
 
 const MAX_LATENCY_SAMPLES = 4096;
+/** the bytes of a part message whose bytes are in the part arena */
+const NO_BYTES = new Uint8Array(0);
 /** the new session's first frame lands this far after the old one's last: about one frame */
 const RESUME_GAP_MS = 40;
 /**
@@ -55,6 +58,7 @@ export class IngestConnection implements FrameSink {
   private videoFrames = 0;
   private audioFrames = 0;
   private droppedFrames = 0;
+  private partArenaFallbacks = 0;
   private latencies = new Float64Array(MAX_LATENCY_SAMPLES);
   private latencyCount = 0;
   private lastPtsMs = 0;
@@ -63,6 +67,9 @@ export class IngestConnection implements FrameSink {
   private timelineOffsetMs = 0;
   private timelineStartMs: number | null = null;
   private unpublished = false;
+  /** where parts are written for the main thread to serve; replaced by a larger one when full (see allocatePart) */
+  private partArena: PartArena | null = null;
+  private readonly allocatePart = (size: number): Uint8Array => this.allocatePartBytes(size);
 
   constructor(
     private readonly limits: IngestLimits,
@@ -135,6 +142,7 @@ export class IngestConnection implements FrameSink {
         startMsn: this.nextMsn,
         // the segment store serves CMAF segments from the parts it already holds: each byte crosses threads once
         cmafSegmentBytes: false,
+        allocatePart: this.allocatePart,
         // MPEG-TS only once a TS client asks (MediaMTX's default too): a quarter of the packaging work otherwise wasted
         outputs: { ts: tsWanted },
         onLongGop: (observedMs: number) => this.emit({ type: 'long_gop', observedMs }),
@@ -150,11 +158,44 @@ export class IngestConnection implements FrameSink {
       // segment generation time starts at the arrival of what completed it (not at an idle timeout's flush)
       if (this.inPush) media.completedReceivedAt = this.chunkReceivedAt;
     }
+    const arena = this.partArena;
+    if (media.kind === 'part' && arena !== null && media.bytes.buffer === arena.buffer) {
+      // shared memory the main thread already has: name the region, send no bytes
+      this.emit({ type: 'media', media: { ...media, bytes: NO_BYTES }, arenaPosition: arena.positionOf(media.bytes), arenaLength: media.bytes.byteLength });
+      return;
+    }
     // Transfer, don't copy: the packager hands over fresh buffers it no longer uses.
     const buffer = media.bytes.buffer;
     const transferable =
       buffer instanceof ArrayBuffer && media.bytes.byteOffset === 0 && media.bytes.byteLength === buffer.byteLength;
     this.emit({ type: 'media', media }, transferable ? [buffer] : undefined);
+  }
+
+  /**
+   * A part's bytes in the connection's arena. A full arena (the store holds
+   * more of this stream than it fits: a high bitrate, long segments) is
+   * replaced by one twice its size, up to the limit; past that, or for a
+   * part larger than an arena, a fresh buffer (transferred, as before arenas).
+   */
+  private allocatePartBytes(size: number): Uint8Array {
+    let arena = this.partArena;
+    if (arena === null) arena = this.newPartArena(this.limits.partArenaBytes);
+    const bytes = arena.allocate(size);
+    if (bytes !== null) return bytes;
+    if (arena.capacity * 2 <= this.limits.maxPartArenaBytes) {
+      const grown = this.newPartArena(arena.capacity * 2).allocate(size);
+      if (grown !== null) return grown;
+    }
+    this.partArenaFallbacks++;
+    return new Uint8Array(size);
+  }
+
+  private newPartArena(capacity: number): PartArena {
+    const arena = PartArena.create(capacity);
+    this.partArena = arena;
+    // ahead of every part in it, on the same port
+    this.emit({ type: 'part_arena', buffer: arena.buffer });
+    return arena;
   }
 
   // FrameSink ---------------------------------------------------------------
@@ -233,6 +274,7 @@ export class IngestConnection implements FrameSink {
         latencies,
         timestampRepairs: this.demuxer.stats.timestampRepairs,
         droppedFrames: this.droppedFrames,
+        partArenaFallbacks: this.partArenaFallbacks,
         lastPtsMs: this.lastPtsMs,
         nextMsn: this.nextMsn,
       },
@@ -242,6 +284,7 @@ export class IngestConnection implements FrameSink {
     this.videoFrames = 0;
     this.audioFrames = 0;
     this.droppedFrames = 0;
+    this.partArenaFallbacks = 0;
     this.latencyCount = 0;
   }
 

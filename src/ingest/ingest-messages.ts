@@ -7,7 +7,8 @@ import type { Config } from '../config.js';
  * The contract between the main thread (sockets, database, HTTP) and an
  * ingest connection running in the worker pool. Socket bytes travel through
  * a SharedArrayBuffer ring (not through these messages); these carry the
- * rare control events, replies to write, and finished media (transferred).
+ * rare control events, replies to write, and finished media (parts in a
+ * shared PartArena, the rest transferred).
  */
 
 export interface IngestLimits {
@@ -19,6 +20,9 @@ export interface IngestLimits {
   partTargetMs: number;
   /** how often a worker looks at the rings of connections with bytes flowing (see ingestPollTickMs) */
   pollTickMs: number;
+  /** a connection's first PartArena, in bytes; a full one is replaced by one twice its size up to maxPartArenaBytes */
+  partArenaBytes: number;
+  maxPartArenaBytes: number;
 }
 
 /**
@@ -45,6 +49,10 @@ export function ingestLimits(config: Config): IngestLimits {
     targetDurationMs: config.delivery.targetDurationMs,
     partTargetMs: config.delivery.partTargetMs,
     pollTickMs: ingestPollTickMs(config.delivery.partTargetMs),
+    // 16 MiB: the store's window (9 segments) of a 6 Mb/s stream with 2 s segments is ~14 MB;
+    // at most 64 MiB, what the segment store keeps of one stream (maxStreamBytes)
+    partArenaBytes: 16 * 1024 * 1024,
+    maxPartArenaBytes: 64 * 1024 * 1024,
   };
 }
 
@@ -83,7 +91,10 @@ export type WorkerToMain =
   | { type: 'publish'; app: string; streamName: string; tcUrl: string }
   | { type: 'unpublish' }
   | { type: 'tracks'; video: VideoTrackConfig | null; audio: AudioTrackConfig | null }
-  | { type: 'media'; media: PackagedMedia }
+  /** the connection's parts are written here from now on (PartArena.attach it); sent before the first media in it */
+  | { type: 'part_arena'; buffer: SharedArrayBuffer }
+  /** with arenaPosition: media.bytes is empty, the bytes are that region of the connection's current part arena */
+  | { type: 'media'; media: PackagedMedia; arenaPosition?: number; arenaLength?: number }
   | { type: 'long_gop'; observedMs: number }
   | {
       type: 'stats';
@@ -94,6 +105,8 @@ export type WorkerToMain =
       latencies: Float64Array;
       timestampRepairs: number;
       droppedFrames: number;
+      /** parts written to a buffer of their own: the connection's part arena was full at its largest */
+      partArenaFallbacks: number;
       lastPtsMs: number;
       nextMsn: number;
     }

@@ -11,6 +11,7 @@ export class IngestMetrics {
   readonly connectionErrors: Counter<'code'>;
   readonly timestampRepairs: Counter;
   readonly droppedFrames: Counter;
+  readonly partArenaFallbacks: Counter;
   readonly publishRejected: Counter<'reason'>;
   readonly takeovers: Counter;
   readonly longGops: Counter;
@@ -51,6 +52,11 @@ export class IngestMetrics {
     this.droppedFrames = new Counter({
       name: 'nova_streaming_frame_queue_dropped_total',
       help: 'Frames not written to a full per-stream frame queue',
+      registers,
+    });
+    this.partArenaFallbacks = new Counter({
+      name: 'nova_streaming_part_arena_fallbacks_total',
+      help: 'CMAF parts written to a buffer of their own because their connection\'s part arena was full at its largest',
       registers,
     });
     this.publishRejected = new Counter({

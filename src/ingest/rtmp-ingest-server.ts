@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import { ByteRing } from '../stream/byte-ring.js';
+import { PartArena } from '../stream/part-arena.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { NativeIngressReader } from './native-ingress-reader.js';
 import {
@@ -69,6 +70,8 @@ interface Connection {
   pending: Buffer | null;
   /** the native reader's handle while it reads this socket, else null */
   nativeHandle: number | null;
+  /** where the worker writes this connection's parts now (its earlier arenas live on in the views the store holds) */
+  partArena: PartArena | null;
   streamId: string | null;
   /** set when this connection's stream was handed to a newer publisher */
   endReason: StreamEndReason | null;
@@ -199,6 +202,7 @@ export class RtmpIngestServer {
       control: new Int32Array(controlBuffer),
       port: port1,
       pending: null,
+      partArena: null,
       nativeHandle: null,
       streamId: null,
       endReason: null,
@@ -321,9 +325,23 @@ export class RtmpIngestServer {
       case 'tracks':
         if (connection.streamId) this.lifecycle.tracksChanged(connection.streamId, message.video, message.audio);
         break;
-      case 'media':
-        if (connection.streamId) this.lifecycle.media(connection.streamId, message.media);
+      case 'part_arena':
+        connection.partArena = PartArena.attach(message.buffer);
         break;
+      case 'media': {
+        const media = message.media;
+        if (message.arenaPosition !== undefined && media.kind === 'part') {
+          if (connection.partArena === null) {
+            log.error({ code: 'NOVA_ERR_INTERNAL' }, 'part in an arena announced to no one: dropped');
+            break;
+          }
+          media.bytes = connection.partArena.take(message.arenaPosition, message.arenaLength ?? 0);
+        }
+        // the store releases what it drops, and what it never took
+        if (connection.streamId) this.lifecycle.media(connection.streamId, media);
+        else PartArena.release(media.bytes);
+        break;
+      }
       case 'long_gop':
         this.metrics.longGops.inc();
         if (connection.streamId) this.lifecycle.longGop(connection.streamId, message.observedMs);
@@ -335,6 +353,7 @@ export class RtmpIngestServer {
         for (let i = 0; i < message.latencies.length; i++) this.metrics.latency.observe(message.latencies[i]! / 1000);
         if (message.timestampRepairs > 0) this.metrics.timestampRepairs.inc(message.timestampRepairs);
         if (message.droppedFrames > 0) this.metrics.droppedFrames.inc(message.droppedFrames);
+        if (message.partArenaFallbacks > 0) this.metrics.partArenaFallbacks.inc(message.partArenaFallbacks);
         if (connection.streamId) this.lifecycle.stats(connection.streamId, message.bytes, message.videoFrames);
         break;
       case 'resume_state':

@@ -4,13 +4,18 @@
  * on, each part is written once into the segment's buffer and the part and,
  * at the end, the segment are copied out into their own ArrayBuffers
  * (transferable); with them off, each part is written straight into its own
- * buffer and the segment goes out with empty bytes (its parts are its body).
+ * buffer (allocatePart's) and the segment goes out with empty bytes (its
+ * parts are its body).
  */
 import type { PackagedMediaSink, PackagedSegment, PartInfo } from './packaged-media.js';
 import type { CmafTrack } from './fmp4/cmaf-track.js';
 import { fragmentSize, writeFragment, type FragmentSamples } from './fmp4/fragment.js';
 import { SampleQueue } from './sample-queue.js';
 import type { TrackKind } from '../stream/media-frame.js';
+
+function allocateFreshPart(size: number): Uint8Array {
+  return new Uint8Array(size);
+}
 
 export interface CmafTrackCounters {
   parts: number;
@@ -37,6 +42,8 @@ export class CmafTrackWriter {
   emit = true;
   /** segments carry their own copy of their parts' bytes (see SegmenterOptions.cmafSegmentBytes) */
   segmentBytes = true;
+  /** where a part is written when segments do not carry their own bytes (see SegmenterOptions.allocatePart) */
+  allocatePart: (size: number) => Uint8Array = allocateFreshPart;
 
   private readonly rendition: string;
   private readonly sink: PackagedMediaSink;
@@ -141,7 +148,7 @@ export class CmafTrackWriter {
         this.segmentLength = writeFragment(this.segmentBuffer, start, ++this.fragmentSequence, track, view);
         bytes = this.segmentBuffer.slice(start, this.segmentLength);
       } else {
-        bytes = new Uint8Array(size);
+        bytes = this.allocatePart(size);
         writeFragment(bytes, 0, ++this.fragmentSequence, track, view);
       }
       this.sink({

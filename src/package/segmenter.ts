@@ -48,6 +48,13 @@ export interface SegmenterOptions {
    */
   cmafSegmentBytes?: boolean;
   /**
+   * Where a part's bytes are written when segments do not carry their own
+   * (cmafSegmentBytes false): a buffer of exactly `size` bytes, which need not
+   * be zeroed. Default: a fresh Uint8Array. Live ingest writes into a
+   * PartArena shared with the main thread.
+   */
+  allocatePart?: (size: number) => Uint8Array;
+  /**
    * Cut where another rendition cut (the source), with its msn and wall
    * clock, instead of by target duration: what keeps every rendition's
    * segment N at the same presentation time, so players switch cleanly.
@@ -163,6 +170,7 @@ export class Segmenter implements FrameSink {
     this.video.emit = options.outputs?.cmaf ?? true;
     this.audio.emit = this.video.emit && (options.outputs?.cmafAudio ?? true);
     this.video.segmentBytes = this.audio.segmentBytes = options.cmafSegmentBytes ?? true;
+    if (options.allocatePart) this.video.allocatePart = this.audio.allocatePart = options.allocatePart;
     this.alignTo = options.alignTo ?? null;
   }
 

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -6,7 +8,8 @@ import uWS from 'uWebSockets.js';
 import { registerMediaRoutes, type MediaRoutesConfig } from '../../src/deliver/http/media-routes.js';
 import { signPlaybackUrl } from '../../src/deliver/http/playback-token.js';
 import { SegmentStore } from '../../src/deliver/store/segment-store.js';
-import { T0, feed, feedParts, fill } from './synthetic-media.js';
+import { PartArena } from '../../src/stream/part-arena.js';
+import { SOURCE, T0, feed, feedParts, fill, inPartArena, initOf, segmentMedia } from './synthetic-media.js';
 
 interface Server {
   base: string;
@@ -360,6 +363,51 @@ describe('media routes: signed URLs, CDN, CORS allow-list', () => {
       feed(server.store, 'live1', 0, 2, { partBytes: 200_000 }); // 2 MB segments
       const bytes = new Uint8Array(await (await fetch(`${server.base}/hls/live1/source/video/seg-1.m4s`)).arrayBuffer());
       assert.deepEqual(bytes, fill(2_000_000, 'video', 1, 99));
+    } finally {
+      server.close();
+    }
+  });
+
+  it('parts in shared memory: a reader that stalls keeps its bytes after the store drops them and the arena reuses them', async () => {
+    const server = await startServer();
+    // 8 MB parts, 32 MB segments: more than loopback's socket buffers hold, so both responses stall
+    const producer = PartArena.create(80 << 20);
+    const consumer = PartArena.attach(producer.buffer);
+    try {
+      server.store.beginStream('s', [SOURCE]);
+      server.store.add('s', initOf('video'));
+      for (const media of segmentMedia(0, { partBytes: 8 << 20, partsPerSegment: 4, tracks: ['video'], segmentBytes: false })) {
+        server.store.add('s', inPartArena(producer, consumer, media));
+      }
+      const expectedPart = fill(8 << 20, 'video', 0, 1);
+      const expectedSegment = Buffer.concat([0, 1, 2, 3].map((index) => fill(8 << 20, 'video', 0, index)));
+      /** GET on a raw socket that does not read until told to: the server's writes back up. */
+      const stalledGet = (path: string): { resume(): Promise<Buffer> } => {
+        const socket = net.connect(Number(new URL(server.base).port), '127.0.0.1');
+        socket.pause();
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n`);
+        return {
+          resume: () =>
+            new Promise((resolve, reject) => {
+              const chunks: Buffer[] = [];
+              socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+              socket.on('end', () => resolve(Buffer.concat(chunks)));
+              socket.on('error', reject);
+              socket.resume();
+            }),
+        };
+      };
+      const body = (response: Buffer): Buffer => response.subarray(response.indexOf('\r\n\r\n') + 4);
+      const part = stalledGet('/hls/s/source/video/part-0-1.m4s');
+      const segment = stalledGet('/hls/s/source/video/seg-0.m4s');
+      await sleep(500); // both requests answered as far as the sockets take
+      server.store.removeStream('s');
+      assert.equal(consumer.heldRegions, 0, 'the store released every part');
+      new Uint8Array(producer.buffer).fill(0); // the packager writes new parts over them
+      const [partResponse, segmentResponse] = await Promise.all([part.resume(), segment.resume()]);
+      assert.match(partResponse.subarray(0, 20).toString(), /^HTTP\/1\.1 200/);
+      assert.ok(body(partResponse).equals(expectedPart), 'the part as it was when asked for');
+      assert.ok(body(segmentResponse).equals(expectedSegment), 'the segment as it was when asked for');
     } finally {
       server.close();
     }

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { buildMediaPlaylist } from '../../src/deliver/hls/playlist-builder.js';
 import { SegmentStore, segmentBody, type StreamStore, type WaitOutcome } from '../../src/deliver/store/segment-store.js';
-import { T0, feed, feedParts, segmentMedia } from './synthetic-media.js';
+import { PartArena } from '../../src/stream/part-arena.js';
+import { SOURCE, T0, feed, feedParts, fill, inPartArena, initOf, segmentMedia, type FeedOptions } from './synthetic-media.js';
 
 function track(store: SegmentStore, streamId: string, name: 'video' | 'audio' | 'ts' = 'video') {
   return store.getStream(streamId)!.renditions.get('source')!.tracks.get(name)!;
@@ -227,5 +228,95 @@ describe('SegmentStore', () => {
     assert.equal(store.getStream('gone')!.ended, true, 'ENDLIST once the grace passed');
     store.endStream('back', 'ended');
     assert.equal(store.getStream('back')!.ended, true, 'a clean unpublish ends at once');
+  });
+});
+
+describe('SegmentStore with parts in a PartArena (live ingest)', () => {
+  function arenaFeed(store: SegmentStore, producer: PartArena, consumer: PartArena, streamId: string, from: number, to: number, options: FeedOptions = {}): void {
+    for (let msn = from; msn < to; msn++) {
+      for (const media of segmentMedia(msn, { segmentBytes: false, ...options })) store.add(streamId, inPartArena(producer, consumer, media));
+    }
+  }
+
+  /** Every part the store holds still has the bytes it was given (none were overwritten by a reused region). */
+  function assertPartsIntact(store: SegmentStore, streamId: string): number {
+    let parts = 0;
+    for (const rendition of store.getStream(streamId)!.renditions.values()) {
+      for (const t of rendition.tracks.values()) {
+        if (t.track === 'ts') continue;
+        const check = (msn: number, index: number, bytes: Uint8Array | null): void => {
+          if (bytes === null) return;
+          parts++;
+          assert.deepEqual(bytes, fill(bytes.byteLength, t.track, msn, index), `${t.track} part ${msn}.${index} was overwritten`);
+        };
+        for (const s of t.segments) for (const p of s.parts) check(s.msn, p.index, p.bytes);
+        for (const p of t.pendingParts) check(t.pendingMsn, p.index, p.bytes);
+      }
+    }
+    return parts;
+  }
+
+  function arenaStore(): { store: SegmentStore; producer: PartArena; consumer: PartArena } {
+    const store = new SegmentStore({ windowSegments: 6, keepAfterWindow: 3, now: () => T0 });
+    // the window (9 segments × 20 parts × 100 bytes) plus two segments: the arena must be reused to go on
+    const producer = PartArena.create(11 * 20 * 100);
+    const consumer = PartArena.attach(producer.buffer);
+    store.beginStream('s', [SOURCE]);
+    store.add('s', initOf('video'));
+    store.add('s', initOf('audio'));
+    return { store, producer, consumer };
+  }
+
+  it('releases parts as segments leave the window: the arena is reused and nothing held is overwritten', () => {
+    const { store, producer, consumer } = arenaStore();
+    for (let msn = 0; msn < 200; msn += 10) {
+      arenaFeed(store, producer, consumer, 's', msn, msn + 10, { tracks: ['video', 'audio'] });
+      const held = assertPartsIntact(store, 's');
+      assert.equal(held, 9 * 20);
+      assert.equal(consumer.heldRegions, held, 'regions held = parts the store holds');
+    }
+    assert.deepEqual(segmentBody(track(store, 's').findSegment(199)!)[0], fill(100, 'video', 199, 0));
+  });
+
+  it('releases on every other way a part leaves: unfinished at the end, late, for no stream, its rendition or stream removed, evicted for bytes', () => {
+    const { store, producer, consumer } = arenaStore();
+    arenaFeed(store, producer, consumer, 's', 0, 3, { tracks: ['video', 'audio'] });
+    assert.equal(consumer.heldRegions, 60);
+    // the in-progress segment's parts
+    for (const media of segmentMedia(3, { segmentBytes: false, tracks: ['video', 'audio'] })) {
+      if (media.kind === 'part' && media.part.index < 4) store.add('s', inPartArena(producer, consumer, media));
+    }
+    assert.equal(consumer.heldRegions, 68);
+    // a late part of a complete segment: not kept
+    const late = segmentMedia(1, { segmentBytes: false, tracks: ['video'] }).find((m) => m.kind === 'part')!;
+    store.add('s', inPartArena(producer, consumer, late));
+    assert.equal(consumer.heldRegions, 68);
+    // a part for a stream the store does not know
+    store.add('unknown', inPartArena(producer, consumer, late));
+    assert.equal(consumer.heldRegions, 68);
+    // a segment completed without all its parts cannot be served: its parts go
+    const gappy = segmentMedia(3, { segmentBytes: false, tracks: ['video'] }).find((m) => m.kind === 'segment')!;
+    store.add('s', gappy);
+    assert.equal(consumer.heldRegions, 64, 'the video parts of the gappy segment are released, the audio ones wait');
+    // the publisher leaves: the unfinished audio segment's parts go
+    store.endStream('s', 'ended');
+    assert.equal(consumer.heldRegions, 60);
+    assertPartsIntact(store, 's');
+    store.removeStream('s');
+    assert.equal(consumer.heldRegions, 0);
+
+    // a rendition removed (a transcoder died), and eviction for bytes
+    const second = arenaStore();
+    arenaFeed(second.store, second.producer, second.consumer, 's', 0, 2, { tracks: ['video', 'audio'], rendition: '720p' });
+    assert.equal(second.consumer.heldRegions, 40);
+    second.store.removeRendition('s', '720p');
+    assert.equal(second.consumer.heldRegions, 0);
+    const bounded = new SegmentStore({ windowSegments: 6, keepAfterWindow: 3, maxStreamBytes: 4 * 20 * 100 + 2 * 64, now: () => T0 });
+    bounded.beginStream('s', [SOURCE]);
+    bounded.add('s', initOf('video'));
+    bounded.add('s', initOf('audio'));
+    arenaFeed(bounded, second.producer, second.consumer, 's', 0, 30, { tracks: ['video', 'audio'] });
+    assert.equal(second.consumer.heldRegions, 4 * 20, 'four segments fit the byte bound; the older ones were released');
+    assertPartsIntact(bounded, 's');
   });
 });

@@ -1,6 +1,7 @@
 import type { RenditionInfo } from '../../src/control/events/stream-events.js';
 import type { PackagedMedia, PackagedTrack } from '../../src/package/packaged-media.js';
 import type { SegmentStore } from '../../src/deliver/store/segment-store.js';
+import type { PartArena } from '../../src/stream/part-arena.js';
 
 /**
  * Synthetic packaged media for delivery tests: arbitrary but deterministic
@@ -121,4 +122,17 @@ export function feed(store: SegmentStore, streamId: string, from: number, to: nu
 export function feedParts(store: SegmentStore, streamId: string, msn: number, count: number, options: FeedOptions = {}): void {
   const media = segmentMedia(msn, options).filter((m) => m.kind === 'part' && m.part.index < count);
   for (const m of media) store.add(streamId, m);
+}
+
+/**
+ * The media as the main thread gets it from an ingest worker: a part's bytes
+ * copied into a region of the producer's arena and taken by the consumer
+ * (PartArena.attach of the same buffer); anything else unchanged.
+ */
+export function inPartArena(producer: PartArena, consumer: PartArena, media: PackagedMedia): PackagedMedia {
+  if (media.kind !== 'part') return media;
+  const region = producer.allocate(media.bytes.byteLength);
+  if (region === null) throw new Error(`no room in the arena for part ${media.msn}.${media.part.index} of ${media.track}: something was not released`);
+  region.set(media.bytes);
+  return { ...media, bytes: consumer.take(producer.positionOf(region), region.byteLength) };
 }

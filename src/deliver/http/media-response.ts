@@ -7,6 +7,12 @@ import { statusLine, type RequestContext } from './uws-helpers.js';
  * so a slow reader holds a view of the stored bytes instead of uWS
  * buffering a copy. A body may come in pieces (a segment served as its
  * parts): large ones are streamed piece by piece, never concatenated.
+ *
+ * Bytes in shared memory (a PartArena: live parts) are reused once the
+ * segment store drops them, which may happen while a slow reader is still
+ * being served: what such a reader has not taken when the first write
+ * stalls is copied into memory of the response's own. Nothing here reads
+ * shared bytes after the call that was given them returns.
  */
 
 /** Below this uWS's own copy is cheaper than the onWritable dance. */
@@ -84,11 +90,17 @@ export function writeResponse(
   });
 }
 
-function streamBody(res: HttpResponse, ctx: RequestContext, body: Uint8Array): void {
-  const total = body.byteLength;
+/** The bytes themselves if they are the caller's, else a private copy: see the header comment. */
+function owned(bytes: Uint8Array): Uint8Array {
+  return bytes.buffer instanceof SharedArrayBuffer ? Uint8Array.prototype.slice.call(bytes) : bytes;
+}
+
+function streamBody(res: HttpResponse, ctx: RequestContext, shared: Uint8Array): void {
+  const total = shared.byteLength;
   const startOffset = res.getWriteOffset();
-  const [ok, done] = res.tryEnd(body, total);
+  const [ok, done] = res.tryEnd(shared, total);
   if (done || ok) return;
+  const body = owned(shared);
   res.onWritable((offset) => {
     if (ctx.aborted) return true;
     const [retryOk] = res.tryEnd(body.subarray(offset - startOffset), total);
@@ -97,8 +109,9 @@ function streamBody(res: HttpResponse, ctx: RequestContext, body: Uint8Array): v
 }
 
 /** Like streamBody, over pieces: tryEnd per piece against the total, resuming mid-piece on onWritable. */
-function streamChunks(res: HttpResponse, ctx: RequestContext, chunks: BodyChunks, total: number): void {
+function streamChunks(res: HttpResponse, ctx: RequestContext, shared: BodyChunks, total: number): void {
   const startOffset = res.getWriteOffset();
+  let chunks = shared;
   let index = 0;
   let chunkStart = 0; // body offset at which chunks[index] begins
   const writeFrom = (bodyOffset: number): boolean => {
@@ -118,6 +131,10 @@ function streamChunks(res: HttpResponse, ctx: RequestContext, chunks: BodyChunks
     return true;
   };
   if (writeFrom(0)) return;
+  // pieces before `index` are sent and never read again
+  const copies = chunks.slice();
+  for (let i = index; i < copies.length; i++) copies[i] = owned(copies[i]!);
+  chunks = copies;
   res.onWritable((offset) => {
     if (ctx.aborted) return true;
     return writeFrom(offset - startOffset);

@@ -1,5 +1,6 @@
 import type { RenditionInfo } from '../../control/events/stream-events.js';
 import type { PackagedMedia, PackagedPart, PackagedSegment, PackagedTrack } from '../../package/packaged-media.js';
+import { PartArena } from '../../stream/part-arena.js';
 
 /**
  * The bounded in-memory home of every live stream's packaged media:
@@ -11,6 +12,12 @@ import type { PackagedMedia, PackagedPart, PackagedSegment, PackagedTrack } from
  * Byte eviction drops the oldest msn of a stream across all its tracks at
  * once, so video, audio and TS windows stay aligned (DASH and HLS list the
  * same msn range in every track).
+ *
+ * Part bytes may live in a PartArena (live ingest): every path that lets go
+ * of a part's bytes, or never keeps them, releases them (releasePart), so the
+ * packager can reuse the region. Responses never hold stored bytes past the
+ * call that wrote them (media-response.ts copies what a slow reader has not
+ * taken), so dropping is the last use.
  */
 
 export interface StoredPart {
@@ -48,6 +55,19 @@ export function segmentBody(segment: StoredSegment): readonly Uint8Array[] {
   const body: Uint8Array[] = [];
   for (const part of segment.parts) if (part.bytes !== null) body.push(part.bytes);
   return body;
+}
+
+/** The part lets go of its bytes; a region of a PartArena becomes reusable. */
+function releasePart(part: StoredPart): void {
+  if (part.bytes === null) return;
+  PartArena.release(part.bytes);
+  part.bytes = null;
+}
+
+/** Every part's bytes of a track that leaves the store. */
+function releaseTrackParts(track: TrackStore): void {
+  for (const segment of track.segments) for (const p of segment.parts) releasePart(p);
+  for (const p of track.pendingParts) releasePart(p);
 }
 
 export interface StoredInit {
@@ -326,6 +346,7 @@ export class SegmentStore {
     stream.changes++;
     for (const track of rendition.tracks.values()) {
       this.account(stream, track, -track.bytes);
+      releaseTrackParts(track);
       this.releaseAll(track, 'gone');
     }
   }
@@ -333,7 +354,10 @@ export class SegmentStore {
   /** Adds packaged media; returns false (and drops it) when the stream is unknown or ended. */
   add(streamId: string, media: PackagedMedia): boolean {
     const stream = this.streams.get(streamId);
-    if (!stream || stream.ended) return false;
+    if (!stream || stream.ended) {
+      if (media.kind === 'part') PartArena.release(media.bytes);
+      return false;
+    }
     stream.changes++;
     let rendition = stream.renditions.get(media.rendition);
     if (!rendition) {
@@ -398,7 +422,10 @@ export class SegmentStore {
     this.streams.delete(streamId);
     this.totalBytes -= stream.bytes;
     for (const rendition of stream.renditions.values()) {
-      for (const track of rendition.tracks.values()) this.releaseAll(track, 'gone');
+      for (const track of rendition.tracks.values()) {
+        releaseTrackParts(track);
+        this.releaseAll(track, 'gone');
+      }
     }
   }
 
@@ -470,7 +497,10 @@ export class SegmentStore {
 
   private addPart(stream: StreamStore, track: TrackStore, media: PackagedPart): void {
     const last = track.lastSegment();
-    if (last && media.msn <= last.msn) return; // late part of a segment already complete
+    if (last && media.msn <= last.msn) {
+      PartArena.release(media.bytes); // late part of a segment already complete
+      return;
+    }
     if (media.msn !== track.pendingMsn) {
       // a new segment began: parts of an unfinished previous one are orphans
       this.account(stream, track, -this.dropPendingParts(track));
@@ -500,7 +530,10 @@ export class SegmentStore {
         let kept = 0;
         for (const p of parts) kept += p.bytes ? p.bytes.byteLength : 0;
         let had = 0;
-        for (const p of byIndex) had += p.bytes ? p.bytes.byteLength : 0;
+        for (const p of byIndex) {
+          had += p.bytes ? p.bytes.byteLength : 0;
+          if (p.bytes !== null && !parts.some((kept) => kept.bytes === p.bytes)) releasePart(p);
+        }
         this.account(stream, track, kept - had);
       }
     } else {
@@ -521,6 +554,7 @@ export class SegmentStore {
     }
     if (ownBytes === null && !partsComplete) {
       this.account(stream, track, -partBytes);
+      for (const p of parts) releasePart(p);
       return;
     }
     const byteLength = ownBytes === null ? partBytes : ownBytes.byteLength;
@@ -552,7 +586,7 @@ export class SegmentStore {
       for (const p of old.parts) {
         if (p.bytes) {
           freed += p.bytes.byteLength;
-          p.bytes = null;
+          releasePart(p);
         }
       }
       if (freed > 0) this.account(stream, track, -freed);
@@ -565,7 +599,10 @@ export class SegmentStore {
 
   private dropPendingParts(track: TrackStore): number {
     let freed = 0;
-    for (const p of track.pendingParts) freed += p.bytes ? p.bytes.byteLength : 0;
+    for (const p of track.pendingParts) {
+      freed += p.bytes ? p.bytes.byteLength : 0;
+      releasePart(p);
+    }
     track.pendingParts.length = 0;
     track.pendingMsn = -1;
     track.pendingDiscontinuity = false;
@@ -577,7 +614,10 @@ export class SegmentStore {
     if (!segment) return;
     if (segment.discontinuity) track.droppedDiscontinuities++;
     let freed = segment.bytes !== null ? segment.bytes.byteLength : 0;
-    for (const p of segment.parts) freed += p.bytes ? p.bytes.byteLength : 0;
+    for (const p of segment.parts) {
+      freed += p.bytes ? p.bytes.byteLength : 0;
+      releasePart(p);
+    }
     this.account(stream, track, -freed);
   }
 

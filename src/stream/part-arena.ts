@@ -1,0 +1,185 @@
+/*
+ * Layout of the SharedArrayBuffer:
+ *   bytes 0..63    Int32 header: capacity and magic (immutable), the released
+ *                  position (written by the consumer, read by the producer)
+ *   bytes 64..     the data area, `capacity` bytes
+ *
+ * Positions run over [0, 2 × capacity), as in ByteRing, so "full" and "empty"
+ * differ without a counter; a region's byte index is its position modulo
+ * capacity. A region never wraps: one that does not fit before the end of the
+ * data area starts at index 0, and the skipped tail counts as part of it (it
+ * is released with it).
+ *
+ * Memory ordering: the producer writes a region's bytes before it posts the
+ * message naming it (the port orders them); the consumer stores the released
+ * position with Atomics.store only once nothing on its thread reads the region
+ * any more, and the producer reads it with Atomics.load before reusing bytes.
+ */
+const HEADER_BYTES = 64;
+const CAPACITY = 0;
+const MAGIC = 1;
+const RELEASED_POS = 2;
+const MAGIC_VALUE = 0x4e50_4152; // 'NPAR'
+/** positions stay below 2^31 as Int32 values */
+const MAX_CAPACITY = 2 ** 30;
+
+interface HeldRegion {
+  readonly view: Uint8Array;
+  /** position just past the region (and its skipped tail, if any) */
+  readonly end: number;
+  released: boolean;
+}
+
+const consumers = new WeakMap<ArrayBufferLike, PartArena>();
+
+/**
+ * Where a packager thread writes the bytes of CMAF parts so that the main
+ * thread can serve them without a fresh allocation per part: a ring of
+ * regions in shared memory, reused once delivery has dropped them.
+ *
+ * Why: a part in its own ArrayBuffer, transferred, costs twice on the main
+ * thread: V8 counts every transferred buffer as external memory and starts
+ * a full mark-compact of the main heap each time ~10 MB more arrive (every
+ * ~3 s at four 6 Mb/s publishers), and every page of a fresh buffer is
+ * faulted in and zeroed by the kernel. Shared memory is not counted (V8 does
+ * not account SharedArrayBuffers per isolate), and a ring's pages are reused.
+ *
+ * Regions are released in any order (a stream's pending parts go before its
+ * older segments); the ring's free space starts where the oldest region still
+ * held begins. A region never released (a bug) stops reuse, not correctness:
+ * allocate() then returns null and the caller falls back to its own buffer.
+ *
+ * The producer (allocate) and the consumer (take, release) are one thread
+ * each. The consumer must release a region only when nothing reads its bytes
+ * any more, including responses still being written: see media-response.ts,
+ * which copies a shared body that a slow reader has not taken yet.
+ */
+export class PartArena {
+  /** the shared memory; post it to the consumer and PartArena.attach() it there */
+  readonly buffer: SharedArrayBuffer;
+  readonly capacity: number;
+  private readonly header: Int32Array;
+  private readonly data: Uint8Array;
+  /** producer: position of the next region */
+  private head = 0;
+  /** producer: the region allocate() returned last, and its position */
+  private lastView: Uint8Array | null = null;
+  private lastPosition = -1;
+  /** consumer: regions taken and not yet freed for reuse (some released, behind an older one still held), oldest first */
+  private readonly held: HeldRegion[] = [];
+  private unreleased = 0;
+
+  private constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    this.capacity = this.header[CAPACITY]!;
+    this.data = new Uint8Array(buffer, HEADER_BYTES, this.capacity);
+  }
+
+  static create(capacity: number): PartArena {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
+      throw new RangeError(`part arena capacity must be an integer in [1, ${MAX_CAPACITY}], got ${capacity}`);
+    }
+    const buffer = new SharedArrayBuffer(HEADER_BYTES + capacity);
+    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    header[CAPACITY] = capacity;
+    header[MAGIC] = MAGIC_VALUE;
+    return new PartArena(buffer);
+  }
+
+  /** The consumer's side of an arena created on another thread; release() finds it from any view it took. */
+  static attach(buffer: SharedArrayBuffer): PartArena {
+    if (buffer.byteLength < HEADER_BYTES) throw new RangeError('not a part arena: too small');
+    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    if (header[MAGIC] !== MAGIC_VALUE || header[CAPACITY]! + HEADER_BYTES !== buffer.byteLength) {
+      throw new RangeError('not a part arena: bad header');
+    }
+    const arena = new PartArena(buffer);
+    consumers.set(buffer, arena);
+    return arena;
+  }
+
+  /**
+   * Frees the region `bytes` was taken as, if it came from an arena; any other
+   * bytes (an ordinary buffer, a view already released) are ignored.
+   */
+  static release(bytes: Uint8Array): void {
+    consumers.get(bytes.buffer)?.releaseView(bytes);
+  }
+
+  // producer ---------------------------------------------------------------
+
+  /**
+   * A region of `size` bytes to write a part into, or null when the ring has
+   * no room for it now. An empty arena always fits half its capacity (a
+   * larger region fits only if the head is placed right).
+   */
+  allocate(size: number): Uint8Array | null {
+    const capacity = this.capacity;
+    if (size <= 0 || size > capacity) return null;
+    const released = Atomics.load(this.header, RELEASED_POS);
+    const used = (this.head - released + 2 * capacity) % (2 * capacity);
+    let start = this.head;
+    let index = start % capacity;
+    let needed = size;
+    if (index + size > capacity) {
+      needed += capacity - index; // skip the tail: regions never wrap
+      start = (start + capacity - index) % (2 * capacity);
+      index = 0;
+    }
+    if (used + needed > capacity) return null;
+    this.head = (start + size) % (2 * capacity);
+    this.lastPosition = start;
+    this.lastView = this.data.subarray(index, index + size);
+    return this.lastView;
+  }
+
+  /**
+   * The position of a region, for the consumer's take(): only of the one
+   * allocate() returned last (a part is posted as soon as it is written),
+   * which is what keeps regions taken in allocation order.
+   */
+  positionOf(view: Uint8Array): number {
+    if (view !== this.lastView) throw new RangeError('positionOf: not the region allocated last');
+    return this.lastPosition;
+  }
+
+  // consumer ---------------------------------------------------------------
+
+  /**
+   * The view of a region the producer allocated at `position` (its
+   * positionOf) and filled; regions must be taken in the order
+   * they were allocated. Release it with PartArena.release(view).
+   */
+  take(position: number, length: number): Uint8Array {
+    const capacity = this.capacity;
+    if (!Number.isInteger(position) || position < 0 || position >= 2 * capacity) {
+      throw new RangeError(`part arena position ${position} out of range`);
+    }
+    const index = position % capacity;
+    if (!Number.isInteger(length) || length <= 0 || index + length > capacity) {
+      throw new RangeError(`part arena region [${index}, +${length}) out of range`);
+    }
+    const view = new Uint8Array(this.buffer, HEADER_BYTES + index, length);
+    this.held.push({ view, end: (position + length) % (2 * capacity), released: false });
+    this.unreleased++;
+    return view;
+  }
+
+  /** Regions taken and not released yet. */
+  get heldRegions(): number {
+    return this.unreleased;
+  }
+
+  private releaseView(view: Uint8Array): void {
+    const held = this.held;
+    let i = 0;
+    while (i < held.length && held[i]!.view !== view) i++;
+    if (i === held.length || held[i]!.released) return; // released before (or never taken): nothing to do
+    held[i]!.released = true;
+    this.unreleased--;
+    let end = -1;
+    while (held.length > 0 && held[0]!.released) end = held.shift()!.end;
+    if (end >= 0) Atomics.store(this.header, RELEASED_POS, end);
+  }
+}
