@@ -4,6 +4,7 @@
  * then closes the ring.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { xorshift32 } from '../support/xorshift.js';
 import { randomFillSync } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { ByteRing } from '../../src/stream/byte-ring.js';
@@ -23,14 +24,7 @@ const headerView = new DataView(header.buffer);
 let sequence = 0;
 let written = 0;
 let fullWaits = 0;
-let state = 0x9e3779b9;
-function nextRandom(): number {
-  // xorshift32: cheap, deterministic sizes and offsets
-  state ^= state << 13;
-  state ^= state >>> 17;
-  state ^= state << 5;
-  return state >>> 0;
-}
+const nextRandom = xorshift32(0x9e3779b9);
 
 while (written < totalBytes) {
   // mostly small records, some large, some empty: exercises splits at the wrap

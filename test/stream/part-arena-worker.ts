@@ -7,6 +7,7 @@
  * back to a fresh buffer instead; here waiting proves the space comes back).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { xorshift32 } from '../support/xorshift.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PartArena } from '../../src/stream/part-arena.js';
 import { fillPattern } from './part-arena-pattern.js';
@@ -22,13 +23,7 @@ const port = parentPort!;
 const arena = PartArena.create(capacity);
 port.postMessage({ type: 'arena', buffer: arena.buffer });
 
-let state = 0x2545f491;
-function nextRandom(): number {
-  state ^= state << 13;
-  state ^= state >>> 17;
-  state ^= state << 5;
-  return state >>> 0;
-}
+const nextRandom = xorshift32(0x2545f491);
 
 let fullWaits = 0;
 for (let sequence = 0; sequence < parts; sequence++) {

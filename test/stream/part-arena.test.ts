@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { PartArena } from '../../src/stream/part-arena.js';
 import { startWorker } from '../../workers/worker-file.js';
 import { fillPattern, patternMismatch } from './part-arena-pattern.js';
+import { xorshift32 } from '../support/xorshift.js';
 
 /** The producer's arena and the consumer's view of it, on one thread. */
 function pair(capacity: number): { producer: PartArena; consumer: PartArena } {
@@ -135,13 +136,7 @@ test('across threads: a worker writes 64 MB of parts through a 1 MiB arena, rele
   let received = 0;
   let bytes = 0;
   let failure: string | null = null;
-  let state = 0x1234567;
-  const random = (): number => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return state >>> 0;
-  };
+  const random = xorshift32(0x1234567);
   const done = new Promise<{ fullWaits: number }>((resolve, reject) => {
     worker.on('error', reject);
     worker.on('message', (message: { type: string; buffer?: SharedArrayBuffer; sequence?: number; position?: number; length?: number; fullWaits?: number }) => {
