@@ -4,7 +4,7 @@ import { RtmpServerSession } from './rtmp/rtmp-server-session.js';
 import { FlvDemuxer } from '../demux/flv/flv-demuxer.js';
 import { FrameQueueWriter } from '../stream/frame-queue.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { PartArena } from '../stream/part-arena.js';
+import { PartArena, PartArenaPool } from '../stream/part-arena.js';
 import { Segmenter } from '../package/segmenter.js';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type {
@@ -19,6 +19,12 @@ import type { IngestLimits, MainToWorker, StreamResumeState, WorkerToMain } from
 const MAX_LATENCY_SAMPLES = 4096;
 /** the bytes of a part message whose bytes are in the part arena */
 const NO_BYTES = new Uint8Array(0);
+/**
+ * This thread's part arenas between connections. 64 idle ones: more than a
+ * worker's share of publishers ending within one ended-stream grace on any
+ * server we measured; beyond it they are left to the garbage collector.
+ */
+const partArenas = new PartArenaPool(64);
 /** the new session's first frame lands this far after the old one's last: about one frame */
 const RESUME_GAP_MS = 40;
 /**
@@ -191,7 +197,8 @@ export class IngestConnection implements FrameSink {
   }
 
   private newPartArena(capacity: number): PartArena {
-    const arena = PartArena.create(capacity);
+    if (this.partArena !== null) partArenas.giveBack(this.partArena);
+    const arena = partArenas.acquire(capacity);
     this.partArena = arena;
     // ahead of every part in it, on the same port
     this.emit({ type: 'part_arena', buffer: arena.buffer });
@@ -301,6 +308,9 @@ export class IngestConnection implements FrameSink {
     if (this.closed) return;
     this.closed = true;
     this.segmenter?.end();
+    // after the last part: the arena goes back to this thread's pool (reused once the store let go of it all)
+    if (this.partArena !== null) partArenas.giveBack(this.partArena);
+    this.partArena = null;
     this.frameQueue?.writeEnd(reason);
     this.flushStats();
     // A republish on the same key continues numbering and timeline after a discontinuity.

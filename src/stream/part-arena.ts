@@ -1,6 +1,9 @@
+import { threadId } from 'node:worker_threads';
+
 /*
  * Layout of the SharedArrayBuffer:
- *   bytes 0..63    Int32 header: capacity and magic (immutable), the released
+ *   bytes 0..63    Int32 header: capacity, magic and identity (thread id and
+ *                  serial of the creating thread; immutable), the released
  *                  position (written by the consumer, read by the producer)
  *   bytes 64..     the data area, `capacity` bytes
  *
@@ -19,6 +22,8 @@ const HEADER_BYTES = 64;
 const CAPACITY = 0;
 const MAGIC = 1;
 const RELEASED_POS = 2;
+const CREATOR_THREAD = 3;
+const CREATOR_SERIAL = 4;
 const MAGIC_VALUE = 0x4e50_4152; // 'NPAR'
 /** positions stay below 2^31 as Int32 values */
 const MAX_CAPACITY = 2 ** 30;
@@ -30,7 +35,22 @@ interface HeldRegion {
   released: boolean;
 }
 
+/** the consumer of each arena, found from any view it took (its own buffer object) */
 const consumers = new WeakMap<ArrayBufferLike, PartArena>();
+/**
+ * The consumer of each arena by identity: a pooled arena posted again reaches
+ * this thread as a new SharedArrayBuffer object over the same memory, and its
+ * regions must go on being tracked by the one consumer that knows what is held.
+ */
+const consumersById = new Map<string, WeakRef<PartArena>>();
+const forgetConsumer = new FinalizationRegistry<string>((id) => {
+  if (consumersById.get(id)?.deref() === undefined) consumersById.delete(id);
+});
+let serial = 0;
+
+function identityOf(header: Int32Array): string {
+  return `${header[CREATOR_THREAD]}:${header[CREATOR_SERIAL]}`;
+}
 
 /**
  * Where a packager thread writes the bytes of CMAF parts so that the main
@@ -84,18 +104,29 @@ export class PartArena {
     const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     header[CAPACITY] = capacity;
     header[MAGIC] = MAGIC_VALUE;
+    header[CREATOR_THREAD] = threadId;
+    header[CREATOR_SERIAL] = ++serial;
     return new PartArena(buffer);
   }
 
-  /** The consumer's side of an arena created on another thread; release() finds it from any view it took. */
+  /**
+   * The consumer's side of an arena created on another thread; release() finds
+   * it from any view it took. The same arena attached again (a pooled arena
+   * reused by the producer's next connection) returns the same consumer.
+   */
   static attach(buffer: SharedArrayBuffer): PartArena {
     if (buffer.byteLength < HEADER_BYTES) throw new RangeError('not a part arena: too small');
     const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     if (header[MAGIC] !== MAGIC_VALUE || header[CAPACITY]! + HEADER_BYTES !== buffer.byteLength) {
       throw new RangeError('not a part arena: bad header');
     }
+    const id = identityOf(header);
+    const known = consumersById.get(id)?.deref();
+    if (known !== undefined) return known;
     const arena = new PartArena(buffer);
     consumers.set(buffer, arena);
+    consumersById.set(id, new WeakRef(arena));
+    forgetConsumer.register(arena, id);
     return arena;
   }
 
@@ -132,6 +163,11 @@ export class PartArena {
     this.lastPosition = start;
     this.lastView = this.data.subarray(index, index + size);
     return this.lastView;
+  }
+
+  /** Every region allocated so far has been released: a producer may hand the arena to another connection. */
+  get drained(): boolean {
+    return Atomics.load(this.header, RELEASED_POS) === this.head;
   }
 
   /**
@@ -181,5 +217,42 @@ export class PartArena {
     let end = -1;
     while (held.length > 0 && held[0]!.released) end = held.shift()!.end;
     if (end >= 0) Atomics.store(this.header, RELEASED_POS, end);
+  }
+}
+
+/**
+ * A producer thread's arenas, kept for its next connections instead of being
+ * left to the garbage collector: V8 does not count shared memory, so an
+ * arena dropped by both threads may wait a long time for a collection (the
+ * main thread allocates little), and every new one is fresh pages for the
+ * kernel to fault in. An arena handed back is reused once drained (the
+ * segment store let go of every part in it, up to its ended-stream grace);
+ * resident part memory is then bounded by the most arenas ever in use at once.
+ */
+export class PartArenaPool {
+  private readonly idle: PartArena[] = [];
+
+  /** @param maxIdle arenas kept beyond this are dropped, oldest first (left to the collector) */
+  constructor(private readonly maxIdle: number) {}
+
+  /** A drained idle arena of at least `capacity` bytes (the smallest), else a new one of `capacity`. */
+  acquire(capacity: number): PartArena {
+    let best = -1;
+    for (let i = 0; i < this.idle.length; i++) {
+      const arena = this.idle[i]!;
+      if (arena.capacity >= capacity && arena.drained && (best < 0 || arena.capacity < this.idle[best]!.capacity)) best = i;
+    }
+    if (best < 0) return PartArena.create(capacity);
+    return this.idle.splice(best, 1)[0]!;
+  }
+
+  /** An arena its connection no longer writes to; parts in it may still be held (it is reused once drained). */
+  giveBack(arena: PartArena): void {
+    this.idle.push(arena);
+    if (this.idle.length > this.maxIdle) this.idle.shift();
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
   }
 }

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { PartArena } from '../../src/stream/part-arena.js';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
+import { PartArena, PartArenaPool } from '../../src/stream/part-arena.js';
 import { startWorker } from '../../workers/worker-file.js';
 import { fillPattern, patternMismatch } from './part-arena-pattern.js';
 import { xorshift32 } from '../support/xorshift.js';
@@ -93,6 +94,49 @@ test('sizes the arena cannot hold, and foreign buffers, are refused', () => {
   assert.throws(() => PartArena.create(0), RangeError);
   assert.throws(() => PartArena.attach(new SharedArrayBuffer(256)), /bad header/);
   assert.throws(() => PartArena.attach(new SharedArrayBuffer(8)), /too small/);
+});
+
+test('an arena posted again (a pooled arena reused) reaches the same consumer, which still knows what it holds', () => {
+  const producer = PartArena.create(100);
+  const { port1, port2 } = new MessageChannel();
+  const repost = (): SharedArrayBuffer => {
+    port1.postMessage(producer.buffer);
+    return receiveMessageOnPort(port2)!.message as SharedArrayBuffer;
+  };
+  const first = repost();
+  const second = repost();
+  assert.notEqual(first, second, 'each message brings its own SharedArrayBuffer object');
+  const consumer = PartArena.attach(first);
+  const held = part(producer, consumer, 60, 1)!;
+  assert.equal(PartArena.attach(second), consumer);
+  // another arena is another consumer
+  assert.notEqual(PartArena.attach(PartArena.create(100).buffer), consumer);
+  assert.equal(producer.allocate(41), null, 'still held through the first attach');
+  PartArena.release(held);
+  assert.ok(producer.drained);
+  assert.ok(producer.allocate(60));
+  port1.close();
+});
+
+test('the pool reuses an arena handed back only once drained, the smallest that fits, and keeps at most maxIdle', () => {
+  const pool = new PartArenaPool(2);
+  const a = pool.acquire(100);
+  const consumer = PartArena.attach(a.buffer);
+  const held = part(a, consumer, 10, 1)!;
+  pool.giveBack(a);
+  const b = pool.acquire(100);
+  assert.notEqual(b, a, 'a still has a part held: not reused');
+  PartArena.release(held);
+  const big = pool.acquire(400);
+  pool.giveBack(big);
+  assert.equal(pool.acquire(100), a, 'drained now, and smaller than the other drained one');
+  assert.equal(pool.acquire(300), big);
+  assert.notEqual(pool.acquire(500), big, 'nothing idle is large enough');
+  pool.giveBack(a);
+  pool.giveBack(b);
+  pool.giveBack(big);
+  assert.equal(pool.idleCount, 2, 'the oldest idle arena is dropped');
+  assert.notEqual(pool.acquire(100), a);
 });
 
 test('property: held regions never overlap and keep their bytes, whatever the sizes and release order', () => {
