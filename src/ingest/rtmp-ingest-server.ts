@@ -326,16 +326,25 @@ export class RtmpIngestServer {
         if (connection.streamId) this.lifecycle.tracksChanged(connection.streamId, message.video, message.audio);
         break;
       case 'part_arena':
-        connection.partArena = PartArena.attach(message.buffer);
+        try {
+          connection.partArena = PartArena.attach(message.buffer);
+        } catch (err) {
+          // a worker bug, not input: the parts that follow are dropped and logged below
+          log.error({ code: 'NOVA_ERR_INTERNAL', err: err instanceof Error ? err.message : String(err) }, 'part arena refused');
+          connection.partArena = null;
+        }
         break;
       case 'media': {
         const media = message.media;
         if (message.arenaPosition !== undefined && media.kind === 'part') {
-          if (connection.partArena === null) {
-            log.error({ code: 'NOVA_ERR_INTERNAL' }, 'part in an arena announced to no one: dropped');
+          try {
+            if (connection.partArena === null) throw new RangeError('no part arena was announced');
+            media.bytes = connection.partArena.take(message.arenaPosition, message.arenaLength ?? 0);
+          } catch (err) {
+            // a worker bug, not input: lose the part (its segment is then not served), keep the stream and the server
+            log.error({ code: 'NOVA_ERR_INTERNAL', err: err instanceof Error ? err.message : String(err) }, 'part in a part arena dropped');
             break;
           }
-          media.bytes = connection.partArena.take(message.arenaPosition, message.arenaLength ?? 0);
         }
         // the store releases what it drops, and what it never took
         if (connection.streamId) this.lifecycle.media(connection.streamId, media);
