@@ -4,7 +4,7 @@ import { RtmpServerSession } from './rtmp/rtmp-server-session.js';
 import { FlvDemuxer } from '../demux/flv/flv-demuxer.js';
 import { FrameQueueWriter } from '../stream/frame-queue.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { PartArena, PartArenaPool } from '../stream/part-arena.js';
+import { PartArenaWriter, mediaMessageOf, mediaTransferList } from '../stream/part-arena.js';
 import { Segmenter } from '../package/segmenter.js';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type {
@@ -17,14 +17,6 @@ import type {
 import type { IngestLimits, MainToWorker, StreamResumeState, WorkerToMain } from './ingest-messages.js';
 
 const MAX_LATENCY_SAMPLES = 4096;
-/** the bytes of a part message whose bytes are in the part arena */
-const NO_BYTES = new Uint8Array(0);
-/**
- * This thread's part arenas between connections. 64 idle ones: more than a
- * worker's share of publishers ending within one ended-stream grace on any
- * server we measured; beyond it they are left to the garbage collector.
- */
-const partArenas = new PartArenaPool(64);
 /** the new session's first frame lands this far after the old one's last: about one frame */
 const RESUME_GAP_MS = 40;
 /**
@@ -64,7 +56,6 @@ export class IngestConnection implements FrameSink {
   private videoFrames = 0;
   private audioFrames = 0;
   private droppedFrames = 0;
-  private partArenaFallbacks = 0;
   private latencies = new Float64Array(MAX_LATENCY_SAMPLES);
   private latencyCount = 0;
   private lastPtsMs = 0;
@@ -73,9 +64,8 @@ export class IngestConnection implements FrameSink {
   private timelineOffsetMs = 0;
   private timelineStartMs: number | null = null;
   private unpublished = false;
-  /** where parts are written for the main thread to serve; replaced by a larger one when full (see allocatePart) */
-  private partArena: PartArena | null = null;
-  private readonly allocatePart = (size: number): Uint8Array => this.allocatePartBytes(size);
+  /** where parts are written for the main thread to serve */
+  private readonly parts: PartArenaWriter;
 
   constructor(
     private readonly limits: IngestLimits,
@@ -98,6 +88,9 @@ export class IngestConnection implements FrameSink {
       { maxMessageBytes: limits.maxMessageBytes, maxChunkSize: limits.maxChunkSize },
     );
     this.demuxer = new FlvDemuxer(this);
+    this.parts = new PartArenaWriter({ initialBytes: limits.partArenaBytes, maxBytes: limits.maxPartArenaBytes }, (buffer) =>
+      this.emit({ type: 'part_arena', buffer }),
+    );
   }
 
   get state(): RtmpServerSession['state'] {
@@ -148,7 +141,7 @@ export class IngestConnection implements FrameSink {
         startMsn: this.nextMsn,
         // the segment store serves CMAF segments from the parts it already holds: each byte crosses threads once
         cmafSegmentBytes: false,
-        allocatePart: this.allocatePart,
+        allocatePart: this.parts.allocate,
         // MPEG-TS only once a TS client asks (MediaMTX's default too): a quarter of the packaging work otherwise wasted
         outputs: { ts: tsWanted },
         onLongGop: (observedMs: number) => this.emit({ type: 'long_gop', observedMs }),
@@ -164,45 +157,8 @@ export class IngestConnection implements FrameSink {
       // segment generation time starts at the arrival of what completed it (not at an idle timeout's flush)
       if (this.inPush) media.completedReceivedAt = this.chunkReceivedAt;
     }
-    const arena = this.partArena;
-    if (media.kind === 'part' && arena !== null && media.bytes.buffer === arena.buffer) {
-      // shared memory the main thread already has: name the region, send no bytes
-      this.emit({ type: 'media', media: { ...media, bytes: NO_BYTES }, arenaPosition: arena.positionOf(media.bytes), arenaLength: media.bytes.byteLength });
-      return;
-    }
-    // Transfer, don't copy: the packager hands over fresh buffers it no longer uses.
-    const buffer = media.bytes.buffer;
-    const transferable =
-      buffer instanceof ArrayBuffer && media.bytes.byteOffset === 0 && media.bytes.byteLength === buffer.byteLength;
-    this.emit({ type: 'media', media }, transferable ? [buffer] : undefined);
-  }
-
-  /**
-   * A part's bytes in the connection's arena. A full arena (the store holds
-   * more of this stream than it fits: a high bitrate, long segments) is
-   * replaced by one twice its size, up to the limit; past that, or for a
-   * part larger than an arena, a fresh buffer (transferred, as before arenas).
-   */
-  private allocatePartBytes(size: number): Uint8Array {
-    let arena = this.partArena;
-    if (arena === null) arena = this.newPartArena(this.limits.partArenaBytes);
-    const bytes = arena.allocate(size);
-    if (bytes !== null) return bytes;
-    if (arena.capacity * 2 <= this.limits.maxPartArenaBytes) {
-      const grown = this.newPartArena(arena.capacity * 2).allocate(size);
-      if (grown !== null) return grown;
-    }
-    this.partArenaFallbacks++;
-    return new Uint8Array(size);
-  }
-
-  private newPartArena(capacity: number): PartArena {
-    if (this.partArena !== null) partArenas.giveBack(this.partArena);
-    const arena = partArenas.acquire(capacity);
-    this.partArena = arena;
-    // ahead of every part in it, on the same port
-    this.emit({ type: 'part_arena', buffer: arena.buffer });
-    return arena;
+    const message = mediaMessageOf(this.parts, media);
+    this.emit({ type: 'media', ...message }, mediaTransferList(message));
   }
 
   // FrameSink ---------------------------------------------------------------
@@ -281,7 +237,7 @@ export class IngestConnection implements FrameSink {
         latencies,
         timestampRepairs: this.demuxer.stats.timestampRepairs,
         droppedFrames: this.droppedFrames,
-        partArenaFallbacks: this.partArenaFallbacks,
+        partArenaFallbacks: this.parts.fallbacks,
         lastPtsMs: this.lastPtsMs,
         nextMsn: this.nextMsn,
       },
@@ -291,7 +247,7 @@ export class IngestConnection implements FrameSink {
     this.videoFrames = 0;
     this.audioFrames = 0;
     this.droppedFrames = 0;
-    this.partArenaFallbacks = 0;
+    this.parts.fallbacks = 0;
     this.latencyCount = 0;
   }
 
@@ -308,9 +264,7 @@ export class IngestConnection implements FrameSink {
     if (this.closed) return;
     this.closed = true;
     this.segmenter?.end();
-    // after the last part: the arena goes back to this thread's pool (reused once the store let go of it all)
-    if (this.partArena !== null) partArenas.giveBack(this.partArena);
-    this.partArena = null;
+    this.parts.close(); // after the last part
     this.frameQueue?.writeEnd(reason);
     this.flushStats();
     // A republish on the same key continues numbering and timeline after a discontinuity.

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
+import { DEFAULT_PART_ARENA_LIMITS, type MediaMessage } from '../stream/part-arena.js';
 import type { Config } from '../config.js';
 
 /**
@@ -49,10 +50,8 @@ export function ingestLimits(config: Config): IngestLimits {
     targetDurationMs: config.delivery.targetDurationMs,
     partTargetMs: config.delivery.partTargetMs,
     pollTickMs: ingestPollTickMs(config.delivery.partTargetMs),
-    // 16 MiB: the store's window (9 segments) of a 6 Mb/s stream with 2 s segments is ~14 MB;
-    // at most 64 MiB, what the segment store keeps of one stream (maxStreamBytes)
-    partArenaBytes: 16 * 1024 * 1024,
-    maxPartArenaBytes: 64 * 1024 * 1024,
+    partArenaBytes: DEFAULT_PART_ARENA_LIMITS.initialBytes,
+    maxPartArenaBytes: DEFAULT_PART_ARENA_LIMITS.maxBytes,
   };
 }
 
@@ -94,7 +93,7 @@ export type WorkerToMain =
   /** the connection's parts are written here from now on (PartArena.attach it); sent before the first media in it */
   | { type: 'part_arena'; buffer: SharedArrayBuffer }
   /** with arenaPosition: media.bytes is empty, the bytes are that region of the connection's current part arena */
-  | { type: 'media'; media: PackagedMedia; arenaPosition?: number; arenaLength?: number }
+  | ({ type: 'media' } & MediaMessage)
   | { type: 'long_gop'; observedMs: number }
   | {
       type: 'stats';

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { PartArena } from '../stream/part-arena.js';
+import { PartArena, PartArenaReader } from '../stream/part-arena.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { NativeIngressReader } from './native-ingress-reader.js';
 import {
@@ -70,8 +70,8 @@ interface Connection {
   pending: Buffer | null;
   /** the native reader's handle while it reads this socket, else null */
   nativeHandle: number | null;
-  /** where the worker writes this connection's parts now (its earlier arenas live on in the views the store holds) */
-  partArena: PartArena | null;
+  /** the arenas the worker writes this connection's parts into */
+  parts: PartArenaReader;
   streamId: string | null;
   /** set when this connection's stream was handed to a newer publisher */
   endReason: StreamEndReason | null;
@@ -202,7 +202,7 @@ export class RtmpIngestServer {
       control: new Int32Array(controlBuffer),
       port: port1,
       pending: null,
-      partArena: null,
+      parts: new PartArenaReader((reason) => this.log.error({ code: 'NOVA_ERR_INTERNAL', connection: id }, reason)),
       nativeHandle: null,
       streamId: null,
       endReason: null,
@@ -326,26 +326,11 @@ export class RtmpIngestServer {
         if (connection.streamId) this.lifecycle.tracksChanged(connection.streamId, message.video, message.audio);
         break;
       case 'part_arena':
-        try {
-          connection.partArena = PartArena.attach(message.buffer);
-        } catch (err) {
-          // a worker bug, not input: the parts that follow are dropped and logged below
-          log.error({ code: 'NOVA_ERR_INTERNAL', err: err instanceof Error ? err.message : String(err) }, 'part arena refused');
-          connection.partArena = null;
-        }
+        connection.parts.attach(message.buffer);
         break;
       case 'media': {
-        const media = message.media;
-        if (message.arenaPosition !== undefined && media.kind === 'part') {
-          try {
-            if (connection.partArena === null) throw new RangeError('no part arena was announced');
-            media.bytes = connection.partArena.take(message.arenaPosition, message.arenaLength ?? 0);
-          } catch (err) {
-            // a worker bug, not input: lose the part (its segment is then not served), keep the stream and the server
-            log.error({ code: 'NOVA_ERR_INTERNAL', err: err instanceof Error ? err.message : String(err) }, 'part in a part arena dropped');
-            break;
-          }
-        }
+        const media = connection.parts.received(message);
+        if (media === null) break;
         // the store releases what it drops, and what it never took
         if (connection.streamId) this.lifecycle.media(connection.streamId, media);
         else PartArena.release(media.bytes);

@@ -1,4 +1,5 @@
 import { threadId } from 'node:worker_threads';
+import type { PackagedMedia } from '../package/packaged-media.js';
 
 /*
  * Layout of the SharedArrayBuffer:
@@ -254,5 +255,142 @@ export class PartArenaPool {
 
   get idleCount(): number {
     return this.idle.length;
+  }
+}
+
+/** This thread's arenas between outputs (module state: each thread has its own). */
+const threadPool = new PartArenaPool(64);
+
+export interface PartArenaLimits {
+  /** an output's first arena */
+  initialBytes: number;
+  /** a full arena is replaced by one twice its size up to this; past it, parts get buffers of their own */
+  maxBytes: number;
+}
+
+/**
+ * 16 MiB: the segment store's window (9 segments) of a 6 Mb/s stream with 2 s segments is
+ * ~14 MB; at most 64 MiB, what the store keeps of one stream (maxStreamBytes).
+ */
+export const DEFAULT_PART_ARENA_LIMITS: PartArenaLimits = { initialBytes: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024 };
+
+/**
+ * The producer's side for one output (an ingest connection, a stream's
+ * transcoder): the arena its packagers write parts into, replaced by a
+ * larger one when full, given back to the thread's pool at the end.
+ * `allocate` is the Segmenter's allocatePart.
+ */
+export class PartArenaWriter {
+  /** parts that got a buffer of their own since the last look (the arena was full at its largest) */
+  fallbacks = 0;
+  readonly allocate = (size: number): Uint8Array => this.allocateBytes(size);
+  private arena: PartArena | null = null;
+  private closed = false;
+
+  /** @param announce posts an arena to the consumer, ahead of every part in it, on the same port */
+  constructor(
+    private readonly limits: PartArenaLimits,
+    private readonly announce: (buffer: SharedArrayBuffer) => void,
+    private readonly pool: PartArenaPool = threadPool,
+  ) {}
+
+  /** Where `bytes` lie in the current arena (for the consumer's take), or -1 when they are a buffer of their own. */
+  positionOf(bytes: Uint8Array): number {
+    const arena = this.arena;
+    return arena !== null && bytes.buffer === arena.buffer ? arena.positionOf(bytes) : -1;
+  }
+
+  /** The output wrote its last part: the arena goes back to the pool (reused once the consumer let go of it all). */
+  close(): void {
+    if (this.arena !== null) this.pool.giveBack(this.arena);
+    this.arena = null;
+    this.closed = true;
+  }
+
+  /**
+   * A region for a part that will be sent (every part allocated here must reach the consumer,
+   * or its region is never released and the arena stops being reused).
+   */
+  private allocateBytes(size: number): Uint8Array {
+    if (this.closed) return new Uint8Array(size);
+    const arena = this.arena ?? this.replace(this.limits.initialBytes);
+    const bytes = arena.allocate(size);
+    if (bytes !== null) return bytes;
+    if (arena.capacity * 2 <= this.limits.maxBytes) {
+      const grown = this.replace(arena.capacity * 2).allocate(size);
+      if (grown !== null) return grown;
+    }
+    this.fallbacks++;
+    return new Uint8Array(size);
+  }
+
+  private replace(capacity: number): PartArena {
+    if (this.arena !== null) this.pool.giveBack(this.arena);
+    const arena = this.pool.acquire(capacity);
+    this.arena = arena;
+    this.announce(arena.buffer);
+    return arena;
+  }
+}
+
+/** A media message as producers send it: a part in an arena names its region, and its own bytes are empty. */
+export interface MediaMessage {
+  media: PackagedMedia;
+  arenaPosition?: number;
+  arenaLength?: number;
+}
+
+/** The media message fields for a packaged media from `writer`: its region when its bytes are in the arena. */
+export function mediaMessageOf(writer: PartArenaWriter, media: PackagedMedia): MediaMessage {
+  const position = media.kind === 'part' ? writer.positionOf(media.bytes) : -1;
+  if (position < 0) return { media };
+  return { media: { ...media, bytes: NO_BYTES }, arenaPosition: position, arenaLength: media.bytes.byteLength };
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * What to transfer with a media message: bytes of their own (a fresh buffer the packager no
+ * longer uses) move, not copy; a part in an arena sends none.
+ */
+export function mediaTransferList(message: MediaMessage): ArrayBuffer[] | undefined {
+  if (message.arenaPosition !== undefined) return undefined;
+  const bytes = message.media.bytes;
+  const buffer = bytes.buffer;
+  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength ? [buffer] : undefined;
+}
+
+/**
+ * The consumer's side for one producer's output: attaches the arenas it
+ * announces and gives each part message its bytes back. A failure is a
+ * producer bug, not input: it is reported and the part is dropped (its
+ * segment is then not served), never thrown at the message loop.
+ */
+export class PartArenaReader {
+  private arena: PartArena | null = null;
+
+  constructor(private readonly onError: (reason: string) => void) {}
+
+  attach(buffer: SharedArrayBuffer): void {
+    try {
+      this.arena = PartArena.attach(buffer);
+    } catch (err) {
+      this.arena = null;
+      this.onError(`part arena refused: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** The message's media with its bytes (a view of its region when it names one), or null when the region cannot be taken. */
+  received(message: MediaMessage): PackagedMedia | null {
+    const media = message.media;
+    if (message.arenaPosition === undefined || media.kind !== 'part') return media;
+    try {
+      if (this.arena === null) throw new RangeError('no part arena was announced');
+      media.bytes = this.arena.take(message.arenaPosition, message.arenaLength ?? 0);
+      return media;
+    } catch (err) {
+      this.onError(`part in a part arena dropped: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    }
   }
 }

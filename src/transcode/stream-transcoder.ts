@@ -8,6 +8,7 @@ import type { EncoderName } from './encoder-flags.js';
 import type { EncodeOptions } from './ffmpeg-command.js';
 import type { LadderRung, PlannedRendition } from './ladder.js';
 import { SegmentBoundaries } from './segment-boundaries.js';
+import { DEFAULT_PART_ARENA_LIMITS, PartArenaWriter, mediaMessageOf, mediaTransferList } from '../stream/part-arena.js';
 import type { TranscodeStats, TranscodeToMain } from './transcode-messages.js';
 import { TranscodeSupervisor, type RestartBackoff } from './transcode-supervisor.js';
 
@@ -97,8 +98,10 @@ class RenditionPackager implements FrameSink {
         alignTo: boundaries,
         maxAudioLeadMs: RENDITION_MAX_AUDIO_LEAD_MS,
         outputs: { cmaf: true, ts: true, cmafAudio: false },
-        // as the source: the segment store serves CMAF segments from their parts
+        // as the source: the segment store serves CMAF segments from their parts, kept in the stream's part arena
         cmafSegmentBytes: false,
+        // a retired packager's parts are never sent: they must not take arena regions nobody will release
+        allocatePart: (size) => (this.retired ? new Uint8Array(size) : owner.parts.allocate(size)),
       },
       (media) => {
         if (!this.retired) owner.forwardMedia(media);
@@ -163,6 +166,8 @@ export class StreamTranscoder implements FrameQueueSink {
   private readonly boundaries = new SegmentBoundaries();
   private readonly audio = new AudioBacklog();
   private readonly packagers = new Map<string, RenditionPackager>();
+  /** where every rendition's CMAF parts are written for the main thread */
+  readonly parts: PartArenaWriter;
   private audioConfigValue: AudioTrackConfig | null = null;
   private frameRate = 0;
   private readonly statsTimer: NodeJS.Timeout;
@@ -172,6 +177,7 @@ export class StreamTranscoder implements FrameQueueSink {
 
   constructor(options: StreamTranscoderOptions) {
     this.options = options;
+    this.parts = new PartArenaWriter(DEFAULT_PART_ARENA_LIMITS, (buffer) => options.emit({ type: 'part_arena', buffer }));
     this.supervisor = new TranscodeSupervisor({
       streamId: options.streamId,
       ffmpegPath: options.ffmpegPath,
@@ -247,16 +253,18 @@ export class StreamTranscoder implements FrameQueueSink {
       this.stopped = true;
       clearInterval(this.statsTimer);
       for (const packager of this.packagers.values()) packager.retired = true;
-      this.stopping = this.supervisor.stop({ drainMs: 0 }).then(() => this.emitStats());
+      this.stopping = this.supervisor.stop({ drainMs: 0 }).then(() => {
+        this.parts.close();
+        this.emitStats();
+      });
     }
     return this.stopping;
   }
 
-  /** Called by a packager: media of a live rendition to the main thread, its buffer transferred. */
+  /** Called by a packager: media of a live rendition to the main thread (a part as its arena region, the rest transferred). */
   forwardMedia(media: PackagedMedia): void {
-    const buffer = media.bytes.buffer;
-    const transferable = buffer instanceof ArrayBuffer && media.bytes.byteOffset === 0 && media.bytes.byteLength === buffer.byteLength;
-    this.options.emit({ type: 'media', media }, transferable ? [buffer] : undefined);
+    const message = mediaMessageOf(this.parts, media);
+    this.options.emit({ type: 'media', ...message }, mediaTransferList(message));
   }
 
   private packagerFor(rendition: PlannedRendition): FrameSink {

@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { RenditionInfo } from '../control/events/stream-events.js';
-import type { PackagedMedia } from '../package/packaged-media.js';
+import type { MediaMessage } from '../stream/part-arena.js';
 import type { EncoderName } from './encoder-flags.js';
 import type { EncodeOptions } from './ffmpeg-command.js';
 import type { LadderRung } from './ladder.js';
@@ -53,7 +53,9 @@ export interface TranscodeStats {
 }
 
 export type TranscodeToMain =
-  | { type: 'media'; media: PackagedMedia }
+  /** the stream's parts are written here from now on (PartArenaReader.attach it); sent before the first media in it */
+  | { type: 'part_arena'; buffer: SharedArrayBuffer }
+  | ({ type: 'media' } & MediaMessage)
   /** the transcoded renditions viewers can have now (empty while FFmpeg is down or for audio-only streams) */
   | { type: 'renditions'; renditions: RenditionInfo[] }
   | { type: 'stats'; stats: TranscodeStats }

@@ -8,6 +8,7 @@ import type { PackagedMedia } from '../package/packaged-media.js';
 import type { EncoderName } from './encoder-flags.js';
 import { probeEncoders } from './encoder-probe.js';
 import type { MainToTranscode, TranscodeStats, TranscodeTask, TranscodeToMain } from './transcode-messages.js';
+import { PartArena, PartArenaReader } from '../stream/part-arena.js';
 import { TranscodeMetrics } from './transcode-metrics.js';
 import { workerFile } from '../../workers/worker-file.js';
 
@@ -32,6 +33,8 @@ export interface TranscodeStatus {
 interface StreamTask {
   streamId: string;
   port: MessagePort;
+  /** the arenas the task writes the ladder's parts into */
+  parts: PartArenaReader;
   stats: TranscodeStats | null;
   renditions: RenditionInfo[];
   done: Promise<void>;
@@ -130,7 +133,14 @@ export class TranscodeService {
     const previous = this.tasks.get(streamId);
     // A takeover: the old publisher's ladder goes (its task ends with its frame queue); the new one announces its own.
     if (previous !== undefined && previous.renditions.length > 0) this.output.renditions(streamId, []);
-    const task: StreamTask = { streamId, port: port1, stats: null, renditions: [], done: Promise.resolve() };
+    const task: StreamTask = {
+      streamId,
+      port: port1,
+      parts: new PartArenaReader((reason) => this.log.error({ code: 'NOVA_ERR_INTERNAL', stream: streamId }, reason)),
+      stats: null,
+      renditions: [],
+      done: Promise.resolve(),
+    };
     port1.on('message', (message: TranscodeToMain) => this.onMessage(task, message));
     task.done = this.pool
       .run(taskArgument, { transferList: [port2] })
@@ -172,9 +182,17 @@ export class TranscodeService {
   private onMessage(task: StreamTask, message: TranscodeToMain): void {
     const current = this.tasks.get(task.streamId) === task;
     switch (message.type) {
-      case 'media':
-        if (current) this.output.media(task.streamId, message.media);
+      case 'part_arena':
+        task.parts.attach(message.buffer);
         break;
+      case 'media': {
+        const media = task.parts.received(message);
+        if (media === null) break;
+        // the store releases what it drops; media of a replaced task is dropped here
+        if (current) this.output.media(task.streamId, media);
+        else PartArena.release(media.bytes);
+        break;
+      }
       case 'renditions':
         task.renditions = message.renditions;
         if (current) this.output.renditions(task.streamId, message.renditions);
