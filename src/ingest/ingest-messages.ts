@@ -1,7 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
-import { DEFAULT_PART_ARENA_LIMITS, type MediaMessage } from '../stream/part-arena.js';
+import { DEFAULT_PART_ARENA_LIMITS, type MediaMessage, type PartArenaLimits } from '../stream/part-arena.js';
 import type { Config } from '../config.js';
 
 /**
@@ -21,9 +21,8 @@ export interface IngestLimits {
   partTargetMs: number;
   /** how often a worker looks at the rings of connections with bytes flowing (see ingestPollTickMs) */
   pollTickMs: number;
-  /** a connection's first PartArena, in bytes; a full one is replaced by one twice its size up to maxPartArenaBytes */
-  partArenaBytes: number;
-  maxPartArenaBytes: number;
+  /** sizes of the arenas a connection writes its parts into */
+  partArena: PartArenaLimits;
 }
 
 /**
@@ -50,8 +49,7 @@ export function ingestLimits(config: Config): IngestLimits {
     targetDurationMs: config.delivery.targetDurationMs,
     partTargetMs: config.delivery.partTargetMs,
     pollTickMs: ingestPollTickMs(config.delivery.partTargetMs),
-    partArenaBytes: DEFAULT_PART_ARENA_LIMITS.initialBytes,
-    maxPartArenaBytes: DEFAULT_PART_ARENA_LIMITS.maxBytes,
+    partArena: DEFAULT_PART_ARENA_LIMITS,
   };
 }
 

@@ -90,7 +90,10 @@ export function writeResponse(
   });
 }
 
-/** The bytes themselves if they are the caller's, else a private copy: see the header comment. */
+/**
+ * The bytes themselves if they are the caller's, else a private copy: see the header comment.
+ * Uint8Array's slice, not the argument's own: a Buffer's slice is a view, not a copy.
+ */
 function owned(bytes: Uint8Array): Uint8Array {
   return bytes.buffer instanceof SharedArrayBuffer ? Uint8Array.prototype.slice.call(bytes) : bytes;
 }

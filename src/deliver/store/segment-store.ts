@@ -532,7 +532,7 @@ export class SegmentStore {
         let had = 0;
         for (const p of byIndex) {
           had += p.bytes ? p.bytes.byteLength : 0;
-          if (p.bytes !== null && !parts.some((kept) => kept.bytes === p.bytes)) releasePart(p);
+          if (p.bytes !== null && !parts.some((stored) => stored.bytes === p.bytes)) releasePart(p);
         }
         this.account(stream, track, kept - had);
       }
