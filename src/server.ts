@@ -22,6 +22,7 @@ import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
+import { pagePopulateStatus } from './stream/page-populate.js';
 import { nativeIngressReader, type NativeIngressReader } from './ingest/native-ingress-reader.js';
 import { TranscodeService } from './transcode/transcode-service.js';
 import { workerFile } from '../workers/worker-file.js';
@@ -52,7 +53,6 @@ export interface StartOptions {
   database?: Database;
 }
 
-/** The ingest task runs as TypeScript under tsx in development and tests, as JavaScript from dist/ in production. */
 /** RTMP_NATIVE_READER: the native socket reader when wanted and built (see src/ingest/native-ingress-reader.ts). */
 function chooseNativeReader(setting: Config['rtmp']['nativeReader'], pacingMs: number, log: Logger): NativeIngressReader | null {
   if (setting === 'off') return null;
@@ -71,6 +71,8 @@ function hostForUrls(host: string): string {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<NovaServer> {
   const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId });
   const registry = createMetricsRegistry();
+  const populate = pagePopulateStatus();
+  if (!populate.available) log.warn({ reason: populate.reason }, 'page populate unavailable: media rings fault their pages in one at a time (more CPU per GB ingested)');
   const ownsDatabase = options.database === undefined;
   const database = options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log.child({ component: 'db' })));
   const repo = new StreamRepository(database.db);
