@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { NovaError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetricsRegistry, type Registry } from './ops/metrics.js';
+import { EventLoopDelayMonitor } from './ops/event-loop-delay.js';
 import { registerOpsRoutes } from './ops/ops-routes.js';
 import { openDatabase, type Database } from './control/db/database.js';
 import { StreamRepository } from './control/db/stream-repository.js';
@@ -71,6 +72,7 @@ function hostForUrls(host: string): string {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<NovaServer> {
   const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId });
   const registry = createMetricsRegistry();
+  const loopDelay = new EventLoopDelayMonitor(registry);
   const populate = pagePopulateStatus();
   if (!populate.available) log.warn({ reason: populate.reason }, 'page populate unavailable: media rings fault their pages in one at a time (more CPU per GB ingested)');
   const ownsDatabase = options.database === undefined;
@@ -281,6 +283,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       hub.close();
       uWS.us_listen_socket_close(listenSocket);
       lifecycle.close();
+      loopDelay.close();
       await viewers.close();
       await pool.destroy();
       await bus.close();
