@@ -18,9 +18,10 @@ const SAMPLE_INTERVAL_MS = 500;
  * Measured on the CI machine (a VM, where every wake-up is a context switch
  * through the hypervisor), one 6 Mb/s publisher, prom-client's monitor at
  * 25 ms vs 1 s, medians of 6 runs: 64.3 vs 58.6 CPU-s/GB (with four
- * publishers the loop wakes for their media anyway: no difference). Sampling every 500 ms still sees a loop that stays slow (a p99 over
- * five minutes is the 6th-worst of 600 samples); a single short stall may
- * fall between samples, which is what the busy-time counter is for.
+ * publishers the loop wakes for their media anyway: no difference).
+ * Sampling every 500 ms still sees a loop that stays slow (a p99 over five
+ * minutes is the 6th-worst of 600 samples); a single short stall may fall
+ * between samples, which is what the busy-time counter is for.
  */
 export class EventLoopDelayMonitor {
   private readonly delay: Histogram;
