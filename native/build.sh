@@ -6,14 +6,10 @@ cd "$(dirname "$0")"
 mkdir -p build
 include="$(dirname "$(dirname "$(command -v node)")")/include/node"
 [ -f "$include/node_api.h" ] || include=/usr/include/node
-# build NAME SOURCE: native/build/NAME.node, rebuilt when the source or this script is newer
-build() {
-  local name=$1 src=$2 out=build/$1.node
-  if [ ! -f "$out" ] || [ "$src" -nt "$out" ] || [ "$0" -nt "$out" ]; then
-    g++ -std=c++17 -O2 -Wall -Wextra -shared -fPIC -DNODE_GYP_MODULE_NAME="$name" -I"$include" -o "$out.tmp" "$src" -lpthread
-    mv "$out.tmp" "$out"
-    echo "native: built $out"
-  fi
-}
-build ingress_reader ingress-reader/ingress_reader.cc
-build page_populate page-populate/page_populate.cc
+src=ingress-reader/ingress_reader.cc
+out=build/ingress_reader.node
+if [ ! -f "$out" ] || [ "$src" -nt "$out" ] || [ "$0" -nt "$out" ]; then
+  g++ -std=c++17 -O2 -Wall -Wextra -shared -fPIC -DNODE_GYP_MODULE_NAME=ingress_reader -I"$include" -o "$out.tmp" "$src" -lpthread
+  mv "$out.tmp" "$out"
+  echo "native: built $out"
+fi

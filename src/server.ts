@@ -23,7 +23,6 @@ import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
-import { pagePopulateStatus } from './stream/page-populate.js';
 import { nativeIngressReader, type NativeIngressReader } from './ingest/native-ingress-reader.js';
 import { TranscodeService } from './transcode/transcode-service.js';
 import { workerFile } from '../workers/worker-file.js';
@@ -73,8 +72,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId });
   const registry = createMetricsRegistry();
   const loopDelay = new EventLoopDelayMonitor(registry);
-  const populate = pagePopulateStatus();
-  if (!populate.available) log.warn({ reason: populate.reason }, 'page populate unavailable: media rings fault their pages in one at a time (more CPU per GB ingested)');
   const ownsDatabase = options.database === undefined;
   const database = options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log.child({ component: 'db' })));
   const repo = new StreamRepository(database.db);

@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type net from 'node:net';
 import { NovaError } from '../errors.js';
-import { loadNativeAddon } from '../native-addon.js';
 
 /**
  * The native ingress reader (native/ingress-reader): a thread of its own that
@@ -55,10 +57,26 @@ export function nativeIngressReader(pacingMs = 5): { reader: NativeIngressReader
 
 let loadError = '';
 
+function addonPath(): string | null {
+  // src/ingest/ from source, dist/src/ingest/ from the build: the repository's native/ is two or three levels up
+  for (const up of ['../../', '../../../']) {
+    const path = fileURLToPath(new URL(`${up}native/build/ingress_reader.node`, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  return null;
+}
+
 function load(pacingMs: number): NativeIngressReader | null {
-  const { addon, reason } = loadNativeAddon<Addon>('ingress_reader');
-  if (addon === null) {
-    loadError = reason;
+  const path = addonPath();
+  if (path === null) {
+    loadError = 'native/build/ingress_reader.node is not built (bash native/build.sh)';
+    return null;
+  }
+  let addon: Addon;
+  try {
+    addon = createRequire(import.meta.url)(path) as Addon;
+  } catch (err) {
+    loadError = `cannot load ${path}: ${err instanceof Error ? err.message : String(err)}`;
     return null;
   }
   const handlers = new Map<number, (event: 'wake' | 'closed', errno: number) => void>();

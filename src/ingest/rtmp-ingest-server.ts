@@ -4,7 +4,6 @@ import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { populatePages } from '../stream/page-populate.js';
 import { PartArena, PartArenaReader } from '../stream/part-arena.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { NativeIngressReader } from './native-ingress-reader.js';
@@ -185,20 +184,13 @@ export class RtmpIngestServer {
     await serverClosed;
   }
 
-  /** A ring's pages in one call rather than a fault each as the reader first fills it; rings are then reused (idleRings). */
-  private createIngressRing(): ByteRing {
-    const ring = ByteRing.create(Math.max(this.options.ingressRingBytes, MIN_INGRESS_RING_BYTES));
-    populatePages(ring.buffer);
-    return ring;
-  }
-
   private accept(socket: net.Socket): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
     const id = this.nextConnectionId++;
-    const ring = this.idleRings.pop() ?? this.createIngressRing();
+    const ring = this.idleRings.pop() ?? ByteRing.create(Math.max(this.options.ingressRingBytes, MIN_INGRESS_RING_BYTES));
     const controlBuffer = new SharedArrayBuffer(IngressControl.length * Int32Array.BYTES_PER_ELEMENT);
     const { port1, port2 } = new MessageChannel();
     let resolveDone!: () => void;
@@ -416,9 +408,6 @@ export class RtmpIngestServer {
       if (connection.socket.destroyed) return;
     }
     const frameQueue = ByteRing.create(this.options.frameQueueBytes).buffer;
-    // A queue its reader (the transcoder) will read is written front to back: its pages in one call, not a fault each.
-    // Without one it is only written for a short grace (see IngestConnection), so its pages stay untouched.
-    if (this.options.frameQueueReader) populatePages(frameQueue);
     connection.streamId = streamId;
     this.live.set(streamId, { streamId, connection, frameQueue });
     const resume = this.resumeStates.get(streamId) ?? null;

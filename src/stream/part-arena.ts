@@ -1,6 +1,5 @@
 import { threadId } from 'node:worker_threads';
 import type { PackagedMedia } from '../package/packaged-media.js';
-import { populatePages } from './page-populate.js';
 
 /*
  * Layout of the SharedArrayBuffer:
@@ -108,8 +107,6 @@ export class PartArena {
     header[MAGIC] = MAGIC_VALUE;
     header[CREATOR_THREAD] = threadId;
     header[CREATOR_SERIAL] = ++serial;
-    // Written front to back as parts come: one system call now instead of a page fault per page then.
-    populatePages(buffer);
     return new PartArena(buffer);
   }
 
