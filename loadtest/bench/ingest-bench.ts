@@ -30,6 +30,14 @@
  * The ratio of nova's CPU per GB to each peer's is printed per N. Take final figures
  * on a quiet machine: `flock /tmp/nova-bench.lock npm run bench:ingest`.
  *
+ * --window FROM-TO (seconds, e.g. `--seconds 45 --window 15-40`) measures CPU
+ * only between those offsets after the publishers start, per the bytes sent
+ * meanwhile (N × bitrate × (TO − FROM), as publishers send in real time):
+ * the cost of streams already running, without each stream's start and end
+ * (connection, database writes, first memory, code still being optimized),
+ * which a 10 s run counts in full. Long-lived streams pay the windowed
+ * figure; a churn of short ones pays the default one.
+ *
  * Flags: --streams 1,2,4  --max-streams 8  --seconds 10  --runs 3
  *        --bitrate 6000000  --peers nginx-rtmp,node-media-server,node-floor
  *        (--no-nginx: drop nginx-rtmp)  --database-url postgres://… (nova on
@@ -62,6 +70,7 @@ const { values: flags } = parseArgs({
     peers: { type: 'string', default: 'nginx-rtmp,node-media-server,node-floor' },
     'database-url': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    window: { type: 'string' },
   },
 });
 
@@ -69,6 +78,7 @@ const SECONDS = Number(flags.seconds);
 const RUNS = Number(flags.runs);
 const BITRATE = Number(flags.bitrate);
 const MAX_STREAMS = Number(flags['max-streams']);
+const WINDOW = flags.window ? parseWindow(flags.window) : null;
 const LEVELS: number[] = flags.streams
   ? flags.streams.split(',').map(Number)
   : Array.from({ length: Math.floor(Math.log2(MAX_STREAMS)) + 1 }, (_, i) => 2 ** i);
@@ -76,6 +86,14 @@ const LEVELS: number[] = flags.streams
 const LAG_LIMIT_SECONDS = Math.max(0.5, SECONDS * 0.05);
 const WARM_UP_SECONDS = 3;
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+function parseWindow(text: string): { from: number; to: number } {
+  const match = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(text);
+  const from = Number(match?.[1]);
+  const to = Number(match?.[2]);
+  if (!match || !(to > from) || to > SECONDS) throw new Error(`--window FROM-TO: 0 ≤ FROM < TO ≤ --seconds (${SECONDS}), got ${text}`);
+  return { from, to };
+}
 
 // ---------------------------------------------------------------------------
 // /proc sampling
@@ -238,16 +256,26 @@ async function measure(server: ServerUnderTest, streams: number, seconds = SECON
   await sleep(300); // let the API's work settle out of the window
   const countersBefore = await server.counters();
   const rssBefore = rssBytes(server.pid);
-  const cpuBefore = cpuSeconds(server.pid, { children: true });
+  let cpuBefore = cpuSeconds(server.pid, { children: true });
+  let cpuAfter = Number.NaN;
+  const window = seconds === SECONDS ? WINDOW : null;
   const { result: outcomes, peak } = await peakRssDuring(
     server.pid,
     (async () => {
-      const all = await Promise.all(urls.map((url) => runPublisherProcess(url, BITRATE, seconds)));
+      const publishing = Promise.all(urls.map((url) => runPublisherProcess(url, BITRATE, seconds)));
+      if (window !== null) {
+        await sleep(window.from * 1000);
+        cpuBefore = cpuSeconds(server.pid, { children: true });
+        await sleep((window.to - window.from) * 1000);
+        cpuAfter = cpuSeconds(server.pid, { children: true });
+      }
+      const all = await publishing;
       await server.settle();
       return all;
     })(),
   );
-  const cpu = cpuSeconds(server.pid, { children: true }) - cpuBefore;
+  if (window === null) cpuAfter = cpuSeconds(server.pid, { children: true });
+  const cpu = cpuAfter - cpuBefore;
   const countersAfter = await server.counters();
   const bytesSent = outcomes.reduce((n, o) => n + o.bytesSent, 0);
   const worstDeficit = Math.max(...outcomes.map((o) => o.deficitSeconds));
@@ -265,8 +293,10 @@ async function measure(server: ServerUnderTest, streams: number, seconds = SECON
     p50 = q50 === null ? null : q50 * 1000;
     p99 = q99 === null ? null : q99 * 1000;
   }
+  // In a window, the bytes of the window: the publishers send in real time (RTMP framing aside, the same for every server).
+  const bytesMeasured = window === null ? bytesSent : (streams * BITRATE * (window.to - window.from)) / 8;
   return {
-    cpuPerGb: bytesSent > 0 ? cpu / (bytesSent / 1e9) : Number.POSITIVE_INFINITY,
+    cpuPerGb: bytesMeasured > 0 ? cpu / (bytesMeasured / 1e9) : Number.POSITIVE_INFINITY,
     rssPerStreamMiB: Math.max(0, peak - rssBefore) / streams / 2 ** 20,
     worstDeficitSeconds: worstDeficit,
     latencyP50Ms: p50,
@@ -342,14 +372,17 @@ async function main(): Promise<void> {
   const peers = peerNames.filter((name) => PEERS[name]!.available());
   console.error(
     `ingest bench: N in [${LEVELS.join(', ')}], ${SECONDS} s at ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher (each its own process), ` +
-      `${RUNS} runs each, medians; peers: ${peers.join(', ') || 'none'}` +
+      `${RUNS} runs each, medians${WINDOW ? `, CPU counted from ${WINDOW.from} s to ${WINDOW.to} s` : ''}; peers: ${peers.join(', ') || 'none'}` +
       `${peerNames.includes('nginx-rtmp') && !peers.includes('nginx-rtmp') ? ' (nginx-rtmp: not installed or --no-nginx)' : ''}`,
   );
   const results: Array<[string, LevelSummary[]]> = [['nova', await benchServer(startNova, 'nova')]];
   for (const name of peers) results.push([name, await benchServer(PEERS[name]!.start, name)]);
   const nova = results[0]![1];
 
-  console.log(`\ningest bench — ${SECONDS} s × ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher, medians of ${RUNS} runs`);
+  console.log(
+    `\ningest bench — ${SECONDS} s × ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher, medians of ${RUNS} runs` +
+      (WINDOW ? `; CPU from ${WINDOW.from} s to ${WINDOW.to} s after the publishers start (streams running: no start or end)` : ''),
+  );
   console.log('server              N  CPU-s/GB  RSS MiB/stream  pub. deficit s  latency p50/p99 ms  sustained runs');
   for (const [name, levels] of results) {
     for (const l of levels) {
