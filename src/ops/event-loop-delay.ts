@@ -18,9 +18,10 @@ const SAMPLE_INTERVAL_MS = 500;
  * Its 40 wake-ups a second are gone (an idle server's main thread: ~44 → ~4
  * a second, by strace). Ingest CPU per GB did not measurably change with
  * them (one 6 Mb/s publisher, medians: prom-client's monitor at 25 ms vs
- * 1 s, 6 runs each, 64.3 vs 58.6 CPU-s/GB; the old monitor vs this one, 10
- * runs each, 56.6 vs 57.8): on this machine CPU follows the work done more
- * than the number of wake-ups. The gain is the reading itself.
+ * 1 s, 6 runs each, 64.3 vs 58.6 CPU-s/GB; the old monitor vs this one in
+ * a build that also tried another change, 10 runs each, 56.6 vs 57.8): on
+ * this machine CPU follows the work done more than the number of wake-ups.
+ * The gain is the reading itself.
  * Sampling every 500 ms still sees a loop that stays slow (a p99 over five
  * minutes is the 6th-worst of 600 samples); a single short stall may fall
  * between samples, which is what the busy-time counter is for.
