@@ -251,31 +251,35 @@ function histogramQuantile(before: Map<number, number>, after: Map<number, numbe
   return Number.POSITIVE_INFINITY;
 }
 
-async function measure(server: ServerUnderTest, streams: number, seconds = SECONDS): Promise<RunResult> {
+/** CPU seconds `pid` uses between `window.from` and `window.to` seconds from now. */
+async function cpuDuring(pid: number, window: { from: number; to: number }): Promise<number> {
+  await sleep(window.from * 1000);
+  const before = cpuSeconds(pid, { children: true });
+  await sleep((window.to - window.from) * 1000);
+  return cpuSeconds(pid, { children: true }) - before;
+}
+
+/** One run; with `window`, CPU (and the bytes it is divided by) only between its offsets. */
+async function measure(server: ServerUnderTest, streams: number, seconds = SECONDS, window = WINDOW): Promise<RunResult> {
   const urls = await server.publishUrls(streams);
   await sleep(300); // let the API's work settle out of the window
   const countersBefore = await server.counters();
   const rssBefore = rssBytes(server.pid);
-  let cpuBefore = cpuSeconds(server.pid, { children: true });
-  let cpuAfter = Number.NaN;
-  const window = seconds === SECONDS ? WINDOW : null;
-  const { result: outcomes, peak } = await peakRssDuring(
+  const cpuBefore = cpuSeconds(server.pid, { children: true });
+  const {
+    result: [outcomes, windowCpu],
+    peak,
+  } = await peakRssDuring(
     server.pid,
     (async () => {
       const publishing = Promise.all(urls.map((url) => runPublisherProcess(url, BITRATE, seconds)));
-      if (window !== null) {
-        await sleep(window.from * 1000);
-        cpuBefore = cpuSeconds(server.pid, { children: true });
-        await sleep((window.to - window.from) * 1000);
-        cpuAfter = cpuSeconds(server.pid, { children: true });
-      }
+      const inWindow = window === null ? null : await cpuDuring(server.pid, window);
       const all = await publishing;
       await server.settle();
-      return all;
+      return [all, inWindow] as const;
     })(),
   );
-  if (window === null) cpuAfter = cpuSeconds(server.pid, { children: true });
-  const cpu = cpuAfter - cpuBefore;
+  const cpu = windowCpu ?? cpuSeconds(server.pid, { children: true }) - cpuBefore;
   const countersAfter = await server.counters();
   const bytesSent = outcomes.reduce((n, o) => n + o.bytesSent, 0);
   const worstDeficit = Math.max(...outcomes.map((o) => o.deficitSeconds));
@@ -325,7 +329,7 @@ async function benchServer(start: () => Promise<ServerUnderTest>, name: string):
     try {
       // Warm-up, not counted: the first streams load and compile the ingest worker's code in each
       // pool thread (nova) and fault in the server's memory; steady-state cost is what we compare.
-      await measure(server, streams, WARM_UP_SECONDS);
+      await measure(server, streams, WARM_UP_SECONDS, null);
       for (let run = 0; run < RUNS; run++) {
         const result = await measure(server, streams);
         runs.push(result);
