@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { PartArena, PartArenaReader } from '../stream/part-arena.js';
+import { PartArenaReader } from '../stream/part-arena.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { NativeIngressReader } from './native-ingress-reader.js';
 import {
@@ -329,11 +329,10 @@ export class RtmpIngestServer {
         connection.parts.attach(message.buffer);
         break;
       case 'media': {
-        const media = connection.parts.received(message);
-        if (media === null) break;
-        // the store releases what it drops, and what it never took
-        if (connection.streamId) this.lifecycle.media(connection.streamId, media);
-        else PartArena.release(media.bytes);
+        // the store releases what it drops, and what it never took; the reader what no stream takes
+        const streamId = connection.streamId;
+        const media = connection.parts.received(message, streamId !== null);
+        if (media !== null && streamId !== null) this.lifecycle.media(streamId, media);
         break;
       }
       case 'long_gop':

@@ -380,17 +380,24 @@ export class PartArenaReader {
     }
   }
 
-  /** The message's media with its bytes (a view of its region when it names one), or null when the region cannot be taken. */
-  received(message: MediaMessage): PackagedMedia | null {
+  /**
+   * The message's media with its bytes (a view of its region when it names one), or null when the
+   * region cannot be taken. `kept`: whether anyone will store the media; when not (no stream for it
+   * yet, a replaced producer) its region is released here and null returned, so no region is
+   * ever taken without being released.
+   */
+  received(message: MediaMessage, kept: boolean): PackagedMedia | null {
     const media = message.media;
-    if (message.arenaPosition === undefined || media.kind !== 'part') return media;
+    if (message.arenaPosition === undefined || media.kind !== 'part') return kept ? media : null;
     try {
       if (this.arena === null) throw new RangeError('no part arena was announced');
       media.bytes = this.arena.take(message.arenaPosition, message.arenaLength ?? 0);
-      return media;
     } catch (err) {
       this.onError(`part in a part arena dropped: ${err instanceof Error ? err.message : String(err)}`);
       return null;
     }
+    if (kept) return media;
+    PartArena.release(media.bytes);
+    return null;
   }
 }

@@ -8,7 +8,7 @@ import type { PackagedMedia } from '../package/packaged-media.js';
 import type { EncoderName } from './encoder-flags.js';
 import { probeEncoders } from './encoder-probe.js';
 import type { MainToTranscode, TranscodeStats, TranscodeTask, TranscodeToMain } from './transcode-messages.js';
-import { PartArena, PartArenaReader } from '../stream/part-arena.js';
+import { PartArenaReader } from '../stream/part-arena.js';
 import { TranscodeMetrics } from './transcode-metrics.js';
 import { workerFile } from '../../workers/worker-file.js';
 
@@ -186,11 +186,9 @@ export class TranscodeService {
         task.parts.attach(message.buffer);
         break;
       case 'media': {
-        const media = task.parts.received(message);
-        if (media === null) break;
-        // the store releases what it drops; media of a replaced task is dropped here
-        if (current) this.output.media(task.streamId, media);
-        else PartArena.release(media.bytes);
+        // the store releases what it drops; media of a replaced task, the reader
+        const media = task.parts.received(message, current);
+        if (media !== null) this.output.media(task.streamId, media);
         break;
       }
       case 'renditions':

@@ -160,7 +160,7 @@ test('writer and reader: parts travel as regions, a full arena is replaced by a 
     const transferred = mediaTransferList(message) !== undefined;
     // what the consumer does with the port's messages, in order
     while (announced.length > 0) reader.attach(announced.shift()!);
-    const received = reader.received(structuredClone(message))!;
+    const received = reader.received(structuredClone(message), true)!;
     assert.equal(patternMismatch(received.bytes, sequence), -1);
     return { bytes: received.bytes, inArena: message.arenaPosition !== undefined, transferred };
   };
@@ -183,15 +183,31 @@ test('reader: a region it cannot take is reported and the part dropped, not thro
   const errors: string[] = [];
   const reader = new PartArenaReader((reason) => errors.push(reason));
   const media: PackagedPart = { kind: 'part', rendition: 'source', track: 'video', msn: 0, part: { index: 0, duration: 0.2, independent: true }, bytes: new Uint8Array(0) };
-  assert.equal(reader.received({ media, arenaPosition: 0, arenaLength: 10 }), null);
+  assert.equal(reader.received({ media, arenaPosition: 0, arenaLength: 10 }, true), null);
   reader.attach(new SharedArrayBuffer(128));
   reader.attach(PartArena.create(64).buffer);
-  assert.equal(reader.received({ media, arenaPosition: 60, arenaLength: 10 }), null);
+  assert.equal(reader.received({ media, arenaPosition: 60, arenaLength: 10 }, true), null);
   assert.equal(errors.length, 3);
   assert.match(errors[0]!, /no part arena/);
   assert.match(errors[1]!, /bad header/);
   assert.match(errors[2]!, /out of range/);
-  assert.equal(reader.received({ media }), media, 'a part with bytes of its own passes through');
+  assert.equal(reader.received({ media }, true), media, 'a part with bytes of its own passes through');
+});
+
+test('reader: media nobody keeps is not returned, and its region is released at once', () => {
+  const announced: SharedArrayBuffer[] = [];
+  const writer = new PartArenaWriter({ initialBytes: 100, maxBytes: 100 }, (buffer) => announced.push(buffer), new PartArenaPool(4));
+  const reader = new PartArenaReader((reason) => assert.fail(reason));
+  const part = (bytes: Uint8Array): PackagedPart => ({ kind: 'part', rendition: 'source', track: 'video', msn: 0, part: { index: 0, duration: 0.2, independent: true }, bytes });
+  for (let i = 0; i < 10; i++) {
+    // 10 × 60 bytes through a 100-byte arena that cannot grow: only released regions make room
+    const message = mediaMessageOf(writer, part(writer.allocate(60)));
+    while (announced.length > 0) reader.attach(announced.shift()!);
+    assert.ok(message.arenaPosition !== undefined, `part ${i} is in the arena`);
+    assert.equal(reader.received(message, false), null);
+  }
+  assert.equal(writer.fallbacks, 0, 'every region came back');
+  assert.equal(reader.received({ media: part(new Uint8Array(8)) }, false), null, 'bytes of its own: not returned either');
 });
 
 test('property: held regions never overlap and keep their bytes, whatever the sizes and release order', () => {
