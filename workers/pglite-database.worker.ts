@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
+import { PGLITE_START_PARAMS } from '../src/control/db/pglite-start-params.js';
 import type { PGliteReply, PGliteRequest, PGliteThreadData } from '../src/control/db/pglite-thread-messages.js';
 
 const port = parentPort!;
@@ -29,7 +30,7 @@ function errorFields(err: unknown): Record<string, unknown> & { message: string 
 
 let client: PGlite;
 try {
-  client = await PGlite.create({ dataDir });
+  client = await PGlite.create({ dataDir, startParams: [...PGLITE_START_PARAMS] });
 } catch (err) {
   reply({ kind: 'failed', error: errorFields(err) });
   process.exit(1);

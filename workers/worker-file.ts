@@ -1,3 +1,4 @@
+import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
@@ -20,4 +21,16 @@ export function startWorker(entry: string | URL, options: WorkerOptions = {}): W
   const href = entry instanceof URL ? entry.href : pathToFileURL(entry).href;
   if (!href.endsWith('.ts')) return new Worker(new URL(href), options);
   return new Worker(new URL('./ts-worker-bootstrap.mjs', import.meta.url), { ...options, argv: [...(options.argv ?? []), href] });
+}
+
+/**
+ * A child Node process running `entry` with `args` (its process.argv[2…]); a TypeScript
+ * entry goes through ts-worker-bootstrap.mjs as startWorker's threads do. For work whose
+ * memory should leave with it.
+ */
+export function startProcess(entry: string, args: string[]): ChildProcess {
+  const href = pathToFileURL(entry).href;
+  const options = { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] as ('ignore' | 'pipe' | 'ipc')[] };
+  if (!href.endsWith('.ts')) return fork(entry, args, options);
+  return fork(fileURLToPath(new URL('./ts-worker-bootstrap.mjs', import.meta.url)), [...args, href], options);
 }

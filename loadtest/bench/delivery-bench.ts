@@ -2,7 +2,7 @@
  * Delivery bench (npm run bench:delivery).
  *
  * nova runs as `npm start` runs it, in its own process (random
- * ports, in-memory PGlite) with one live stream that our synthetic publisher
+ * ports, PGlite in a fresh data directory) with one live stream that our synthetic publisher
  * feeds in real time (H.264 with B-frames + AAC, padded to --bitrate so a
  * 2 s video segment weighs about 750 KB). Then, --runs times each, MEDIANS
  * printed:

@@ -5,7 +5,7 @@
  * each in its own process, real time, 6 Mb/s H.264+AAC by default — publish
  * for a fixed time into:
  *   - nova: as `npm start` runs it, in its own process (random ports,
- *     in-memory PGlite, streams created over the REST API), and
+ *     PGlite in a fresh data directory, streams created over the REST API), and
  *   - peers, with the same load, in the same run (--peers, default all):
  *     nginx-rtmp (Debian's libnginx-mod-rtmp, one process, `hls on` with 2 s
  *     fragments in its prefix dir) when installed, the goal's reference;

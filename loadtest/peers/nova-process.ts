@@ -1,7 +1,8 @@
 /**
  * nova-streaming as `npm start` runs it, in its own process, for benchmarks:
- * random ports, a generated admin token, an in-memory database, and the
- * ports read from its "ready" log line. Its pid is the one to measure.
+ * random ports, a generated admin token, the embedded database in a fresh
+ * data directory (the default: PGlite files under DATA_DIR), and the ports
+ * read from its "ready" log line. Its pid is the one to measure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -53,7 +54,9 @@ export async function startNovaProcess(options: NovaProcessOptions = {}): Promis
       HTTP_PORT: '0',
       ADMIN_TOKEN: adminToken,
       DATA_DIR: dataDir,
-      DATABASE_URL: 'memory://',
+      // the embedded default, not whatever database the calling shell points at
+      DATABASE_URL: undefined,
+      REDIS_URL: undefined,
       LOG_LEVEL: 'info',
       ...options.env,
     },
