@@ -1,6 +1,6 @@
 /**
- * Where ingest CPU goes, thread by thread: one nova process (`src/main.ts`,
- * TRANSCODE=off, in-memory PGlite) under N synthetic publishers (6 Mb/s,
+ * Where ingest CPU goes, thread by thread: one nova process (as `npm start` runs it,
+ * TRANSCODE=off, PGlite in a fresh data directory) under N synthetic publishers (6 Mb/s,
  * each its own process) for a fixed time; prints, per run, CPU-seconds per
  * GB (nominal bytes: N × 6 Mb/s × seconds) split into the main thread and
  * the rest (pool workers, V8 helper threads), and the minor page faults.

@@ -1,10 +1,10 @@
 /**
- * nova-streaming as `npm start` runs it, in its own process, for benchmarks:
+ * nova-streaming as `npm start` runs it (its prestart, then node), in its own process, for benchmarks:
  * random ports, a generated admin token, the embedded database in a fresh
  * data directory (the default: PGlite files under DATA_DIR), and the ports
  * read from its "ready" log line. Its pid is the one to measure.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,8 +34,16 @@ export interface NovaProcessOptions {
   nodeArgs?: string[];
 }
 
-/** The arguments `npm start` gives node (its flags, the loader, the entry point): the benchmarks measure what operators run. */
-function npmStartArgs(): string[] {
+let prepared = false;
+/** What `npm start` runs before node (`npm run prestart`: the native addons and the build), once per process. */
+export function prepareNpmStart(): void {
+  if (prepared) return;
+  execFileSync('npm', ['run', '--silent', 'prestart'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  prepared = true;
+}
+
+/** The arguments `npm start` gives node (its flags and the entry point): the benchmarks measure what operators run. */
+export function npmStartArgs(): string[] {
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const [command, ...args] = pkg.scripts.start.split(/\s+/);
   if (command !== 'node') throw new Error(`npm start runs ${command}, not node: nova-process cannot mirror it`);
@@ -44,6 +52,7 @@ function npmStartArgs(): string[] {
 
 export async function startNovaProcess(options: NovaProcessOptions = {}): Promise<NovaProcess> {
   const adminToken = randomBytes(24).toString('hex');
+  prepareNpmStart();
   const dataDir = mkdtempSync(join(tmpdir(), 'nova-process-'));
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...npmStartArgs()], {
     cwd: REPO,

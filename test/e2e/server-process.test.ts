@@ -1,5 +1,6 @@
 /**
- * The server as `npm start` runs it, in its own process: it starts on
+ * The server as `npm start` runs it (the build in dist/, after its
+ * prestart), in its own process: it starts on
  * embedded defaults (PGlite under DATA_DIR, generated admin token kept
  * there), refuses a bad setting with a message naming the variable, exports
  * its metrics, and on SIGTERM ends live streams cleanly (ENDED in the
@@ -9,8 +10,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
+import { npmStartArgs, prepareNpmStart } from '../../loadtest/peers/nova-process.js';
 import { publishWithFfmpeg } from '../../loadtest/publisher/ffmpeg-publisher.js';
 import { haveTool, spawnTracked, tempDir, toolGate, waitFor } from '../support/tools.js';
 
@@ -22,7 +24,7 @@ interface RunningServer {
 }
 
 function startProcess(env: Record<string, string>): Promise<RunningServer> {
-  const child = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawnTracked(process.execPath, npmStartArgs(), {
     env: { ...process.env, HOST: '127.0.0.1', RTMP_PORT: '0', HTTP_PORT: '0', WORKER_THREADS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -49,8 +51,11 @@ function startProcess(env: Record<string, string>): Promise<RunningServer> {
 }
 
 describe('the server process', () => {
+  // npm start's prestart: the native addons and the build (dist/) that npm start runs
+  before(() => prepareNpmStart());
+
   it('a bad setting stops it with exit code 2 and a message naming the variable', async () => {
-    const child = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawnTracked(process.execPath, npmStartArgs(), {
       env: { ...process.env, HTTP_PORT: 'eighty', DATA_DIR: tempDir('nova-proc-') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

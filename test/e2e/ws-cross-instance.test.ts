@@ -1,5 +1,5 @@
 /**
- * Several server processes (src/main.ts, as `npm start` runs it) behind an
+ * Several server processes (as `npm start` runs them: the build in dist/) behind an
  * imaginary load balancer, sharing a real PostgreSQL and a real Redis:
  * a viewer on instance B learns within 1 s of a stream ingested on A, every
  * instance reports the global viewer count, an instance killed with SIGKILL
@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { npmStartArgs, prepareNpmStart } from '../../loadtest/peers/nova-process.js';
 import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.js';
 import { TEST_POSTGRES_URL } from '../control/database-fixture.js';
 import { spawnTracked, tempDir, waitFor } from '../support/tools.js';
@@ -51,7 +52,7 @@ async function adminQuery(sql: string): Promise<void> {
 }
 
 function startInstance(name: string): Promise<Instance> {
-  const child = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawnTracked(process.execPath, npmStartArgs(), {
     env: {
       ...process.env,
       HOST: '127.0.0.1',
@@ -117,6 +118,7 @@ describe('WebSocket hub across server processes sharing PostgreSQL and Redis', (
 
   before(async () => {
     if (!(await redisReachable(6379))) throw new Error(`Redis is required at ${SHARED_REDIS_URL}`);
+    prepareNpmStart();
     await adminQuery(`CREATE DATABASE ${databaseName}`);
   });
 
