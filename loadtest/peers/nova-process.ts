@@ -42,22 +42,34 @@ export function prepareNpmStart(): void {
   prepared = true;
 }
 
-/** The arguments `npm start` gives node (its flags and the entry point): the benchmarks measure what operators run. */
-export function npmStartArgs(): string[] {
+/**
+ * What `npm start` runs: its environment assignments (NAME=value before the command) and the
+ * arguments it gives node (flags and the entry point). The benchmarks measure what operators run.
+ */
+export function npmStartCommand(): { env: Record<string, string>; args: string[] } {
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const [command, ...args] = pkg.scripts.start.split(/\s+/);
+  const words = pkg.scripts.start.split(/\s+/);
+  const env: Record<string, string> = {};
+  let assignment: RegExpExecArray | null;
+  while ((assignment = /^([A-Z_][A-Z0-9_]*)=(\S*)$/.exec(words[0] ?? '')) !== null) {
+    env[assignment[1]!] = assignment[2]!;
+    words.shift();
+  }
+  const [command, ...args] = words;
   if (command !== 'node') throw new Error(`npm start runs ${command}, not node: nova-process cannot mirror it`);
-  return args;
+  return { env, args };
 }
 
 export async function startNovaProcess(options: NovaProcessOptions = {}): Promise<NovaProcess> {
   const adminToken = randomBytes(24).toString('hex');
   prepareNpmStart();
   const dataDir = mkdtempSync(join(tmpdir(), 'nova-process-'));
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...npmStartArgs()], {
+  const start = npmStartCommand();
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...start.args], {
     cwd: REPO,
     env: {
       ...process.env,
+      ...start.env,
       HOST: '127.0.0.1',
       RTMP_PORT: '0',
       HTTP_PORT: '0',

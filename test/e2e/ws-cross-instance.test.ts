@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { npmStartArgs, prepareNpmStart } from '../../loadtest/peers/nova-process.js';
+import { npmStartCommand, prepareNpmStart } from '../../loadtest/peers/nova-process.js';
 import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.js';
 import { TEST_POSTGRES_URL } from '../control/database-fixture.js';
 import { spawnTracked, tempDir, waitFor } from '../support/tools.js';
@@ -52,9 +52,10 @@ async function adminQuery(sql: string): Promise<void> {
 }
 
 function startInstance(name: string): Promise<Instance> {
-  const child = spawnTracked(process.execPath, npmStartArgs(), {
+  const child = spawnTracked(process.execPath, npmStartCommand().args, {
     env: {
       ...process.env,
+      ...npmStartCommand().env,
       HOST: '127.0.0.1',
       RTMP_PORT: '0',
       HTTP_PORT: '0',
