@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { openDatabase } from '../../src/control/db/database.js';
 import { loadMigrations, migrate } from '../../src/control/db/migrate.js';
 import { splitSqlStatements } from '../../src/control/db/split-sql-statements.js';
 import { StreamRepository } from '../../src/control/db/stream-repository.js';
+import { tempDir } from '../support/tools.js';
 import { BACKENDS, openBackend, silentLog } from './database-fixture.js';
 
 const TABLES = ['quality_levels', 'schema_migrations', 'stream_keys', 'stream_metrics', 'streams', 'viewer_sessions'];
@@ -101,14 +100,8 @@ for (const backend of BACKENDS) {
 }
 
 describe('PGlite persisted under DATA_DIR', () => {
-  const dirs: string[] = [];
-  after(async () => {
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
-
   it('keeps data across reopen without re-running migrations', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'nova-pglite-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir('nova-pglite-');
     const first = await openDatabase({ databaseUrl: null, dataDir }, silentLog);
     let id: string;
     try {

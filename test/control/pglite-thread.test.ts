@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { PGliteThread } from '../../src/control/db/pglite-thread.js';
+import { tempDir } from '../support/tools.js';
 
 const MiB = 1024 * 1024;
 
 describe('PGliteThread', () => {
-  const dirs: string[] = [];
-  after(async () => {
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
-
   it('initializes a fresh directory in a child process, so initdb’s memory is not left in this one', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'nova-pglite-thread-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir('nova-pglite-thread-');
     const before = process.memoryUsage().rss;
     const thread = await PGliteThread.open(dataDir);
     try {
@@ -40,10 +33,8 @@ describe('PGliteThread', () => {
   });
 
   it('rejects with the initializer’s reason when the directory cannot hold a database', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'nova-pglite-thread-'));
-    dirs.push(dir);
-    const notADirectory = join(dir, 'a-file');
-    await writeFile(notADirectory, 'not a database');
+    const notADirectory = join(tempDir('nova-pglite-thread-'), 'a-file');
+    writeFileSync(notADirectory, 'not a database');
     await assert.rejects(PGliteThread.open(notADirectory), (err: Error) => {
       assert.match(err.message, /^initializing the embedded database in .*a-file failed \(exit 1\): \S/);
       return true;

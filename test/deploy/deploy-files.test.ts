@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { npmStartCommand } from '../../loadtest/peers/nova-process.js';
 import { parseYaml, type YamlValue } from './support/mini-yaml.js';
 
 // Docker has no engine here and CI has none either: these checks stand in for
@@ -30,15 +31,13 @@ test('Dockerfile: node 20 bookworm-slim, ffmpeg, non-root, ports, healthcheck, S
   assert.match(dockerfile, /^EXPOSE 1935\/tcp 8080\/tcp$/m);
   assert.match(dockerfile, /^STOPSIGNAL SIGTERM$/m);
   assert.match(dockerfile, /HEALTHCHECK[\s\S]*\/health/);
-  const pkg = JSON.parse(readText('package.json')) as { scripts: Record<string, string> };
   const cmd = /^CMD (\[.*\])$/m.exec(dockerfile);
   assert.ok(cmd, 'no exec-form CMD');
   // npm start = environment assignments, then the command: the command is the CMD, the assignments are in ENV.
-  const startWords = pkg.scripts['start']!.split(/\s+/);
-  const assignments = startWords.filter((word, i) => startWords.slice(0, i + 1).every((w) => /^[A-Z_][A-Z0-9_]*=\S*$/.test(w)));
-  assert.equal((JSON.parse(cmd[1]!) as string[]).join(' '), startWords.slice(assignments.length).join(' '), 'CMD differs from npm start');
+  const start = npmStartCommand();
+  assert.equal((JSON.parse(cmd[1]!) as string[]).join(' '), ['node', ...start.args].join(' '), 'CMD differs from npm start');
   const env = /^ENV ((?:.*\\\n)*.*)$/m.exec(dockerfile)?.[1]?.split(/[\s\\]+/) ?? [];
-  for (const assignment of assignments) assert.ok(env.includes(assignment), `npm start sets ${assignment}; the image's ENV does not`);
+  for (const [name, value] of Object.entries(start.env)) assert.ok(env.includes(`${name}=${value}`), `npm start sets ${name}=${value}; the image's ENV does not`);
   // Every COPY source from the build context exists.
   for (const match of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
     for (const source of match[1]!.split(/\s+/)) assert.ok(existsSync(resolve(root, source)), `COPY source ${source} missing`);

@@ -16,6 +16,9 @@ import { npmStartCommand, prepareNpmStart } from '../../loadtest/peers/nova-proc
 import { publishWithFfmpeg } from '../../loadtest/publisher/ffmpeg-publisher.js';
 import { haveTool, spawnTracked, tempDir, toolGate, waitFor } from '../support/tools.js';
 
+/** what `npm start` runs (the build it prepares in each file's before()) */
+const START = npmStartCommand();
+
 interface RunningServer {
   child: ChildProcess;
   lines: Array<Record<string, unknown>>;
@@ -24,8 +27,8 @@ interface RunningServer {
 }
 
 function startProcess(env: Record<string, string>): Promise<RunningServer> {
-  const child = spawnTracked(process.execPath, npmStartCommand().args, {
-    env: { ...process.env, ...npmStartCommand().env, HOST: '127.0.0.1', RTMP_PORT: '0', HTTP_PORT: '0', WORKER_THREADS: '1', ...env },
+  const child = spawnTracked(process.execPath, START.args, {
+    env: { ...process.env, ...START.env, HOST: '127.0.0.1', RTMP_PORT: '0', HTTP_PORT: '0', WORKER_THREADS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
@@ -55,8 +58,8 @@ describe('the server process', () => {
   before(() => prepareNpmStart());
 
   it('a bad setting stops it with exit code 2 and a message naming the variable', async () => {
-    const child = spawnTracked(process.execPath, npmStartCommand().args, {
-      env: { ...process.env, ...npmStartCommand().env, HTTP_PORT: 'eighty', DATA_DIR: tempDir('nova-proc-') },
+    const child = spawnTracked(process.execPath, START.args, {
+      env: { ...process.env, ...START.env, HTTP_PORT: 'eighty', DATA_DIR: tempDir('nova-proc-') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -19,6 +19,9 @@ import { spawnTracked, tempDir, waitFor } from '../support/tools.js';
 import { TestViewer, type WsMessage } from '../ws/support/ws-viewer.js';
 import { SHARED_REDIS_URL, redisReachable } from '../ws/support/redis-helpers.js';
 
+/** what `npm start` runs (the build it prepares in each file's before()) */
+const START = npmStartCommand();
+
 interface Instance {
   name: string;
   child: ChildProcess;
@@ -52,10 +55,10 @@ async function adminQuery(sql: string): Promise<void> {
 }
 
 function startInstance(name: string): Promise<Instance> {
-  const child = spawnTracked(process.execPath, npmStartCommand().args, {
+  const child = spawnTracked(process.execPath, START.args, {
     env: {
       ...process.env,
-      ...npmStartCommand().env,
+      ...START.env,
       HOST: '127.0.0.1',
       RTMP_PORT: '0',
       HTTP_PORT: '0',

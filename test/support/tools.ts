@@ -29,12 +29,17 @@ let cleanupRegistered = false;
 function registerCleanup(): void {
   if (cleanupRegistered) return;
   cleanupRegistered = true;
+  const removeTempDirs = (): void => {
+    for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  };
+  // Registered from inside a test, after() runs when that test ends: folders made by later tests go at exit.
   after(() => {
     for (const child of children) child.kill('SIGKILL');
-    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+    removeTempDirs();
   });
   process.on('exit', () => {
     for (const child of children) child.kill('SIGKILL');
+    removeTempDirs();
   });
 }
 
