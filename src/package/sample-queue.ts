@@ -5,6 +5,7 @@
  * compacted from the front when a part leaves, so steady state allocates
  * nothing per frame.
  */
+import { copyBytes } from '../stream/shared-copy.js';
 export class SampleQueue {
   count = 0;
   /** stream timeline, ms */
@@ -43,7 +44,7 @@ export class SampleQueue {
     this.offsets[index] = this.payloadLength;
     this.compositionOffsets[index] = compositionOffset;
     this.keyframes[index] = keyframe ? 1 : 0;
-    this.payload.set(data, this.payloadLength);
+    copyBytes(this.payload, this.payloadLength, data);
     this.payloadLength = needed;
     this.count = index + 1;
   }

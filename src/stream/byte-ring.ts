@@ -1,4 +1,5 @@
 import { NovaError } from '../errors.js';
+import { copyBytes } from './shared-copy.js';
 
 /*
  * Layout of the SharedArrayBuffer:
@@ -196,12 +197,12 @@ export class ByteRing {
       const part = parts[i];
       const room = capacity - index;
       if (part.length <= room) {
-        this.data.set(part, index);
+        copyBytes(this.data, index, part);
         index += part.length;
         if (index === capacity) index = 0;
       } else {
-        this.data.set(part.subarray(0, room), index);
-        this.data.set(part.subarray(room), 0);
+        copyBytes(this.data, index, part.subarray(0, room));
+        copyBytes(this.data, 0, part.subarray(room));
         index = part.length - room;
       }
     }
@@ -295,11 +296,11 @@ export class ByteRing {
       out = this.scratch;
     }
     if (contiguous) {
-      out.set(this.data.subarray(start, start + length), 0);
+      copyBytes(out, 0, this.data.subarray(start, start + length));
     } else {
       const firstPiece = capacity - start;
-      out.set(this.data.subarray(start, capacity), 0);
-      out.set(this.data.subarray(0, length - firstPiece), firstPiece);
+      copyBytes(out, 0, this.data.subarray(start, capacity));
+      copyBytes(out, firstPiece, this.data.subarray(0, length - firstPiece));
     }
     this.advanceRead(readPos, needed);
     return out.subarray(0, length);

@@ -25,6 +25,7 @@
  */
 import { NovaError } from '../../errors.js';
 import { MessageType } from './message-types.js';
+import { copyBytes } from '../../stream/shared-copy.js';
 
 export type ChunkMessageCallback = (typeId: number, streamId: number, timestamp: number, payload: Uint8Array) => void;
 
@@ -260,7 +261,7 @@ export class ChunkReader {
     }
     const take = Math.min(this.chunkRemaining, available);
     const buffer = this.bufferFor(state);
-    buffer.set(src.subarray(pos, pos + take), state.received);
+    copyBytes(buffer, state.received, src.subarray(pos, pos + take));
     state.received += take;
     this.chunkRemaining -= take;
     if (this.chunkRemaining === 0) {

@@ -7,6 +7,7 @@
  */
 import { BoxWriter } from './box-writer.js';
 import type { CmafTrack } from './cmaf-track.js';
+import { copyBytes } from '../../stream/shared-copy.js';
 
 /**
  * The samples of one fragment as parallel arrays (struct of arrays, so a
@@ -128,7 +129,7 @@ export function writeFragment(
 
   w.u32(MDAT_HEADER_SIZE + payloadBytes);
   w.fourcc('mdat');
-  target.set(samples.payload.subarray(0, payloadBytes), w.offset);
+  copyBytes(target, w.offset, samples.payload.subarray(0, payloadBytes));
   return w.offset + payloadBytes;
 }
 

@@ -11,6 +11,7 @@ import { ADTS_HEADER_SIZE, adtsParamsFromAsc, writeAdtsHeader, type AdtsParams }
 import { avcParameterSets, type AvcParameterSets } from './avc-parameter-sets.js';
 import { AUDIO_PID, STREAM_TYPE_AAC_ADTS, STREAM_TYPE_H264, VIDEO_PID, writePat, writePmt, type PmtStream } from './psi.js';
 import type { TsPacketBuffer } from './ts-packet-buffer.js';
+import { copyBytes } from '../../stream/shared-copy.js';
 
 const TS_PAYLOAD_SIZE = 184;
 const TIMESTAMP_MODULO = 2 ** 33;
@@ -117,7 +118,7 @@ export class TsMuxer {
     let at = writePesHeader(pes, 0xc0, 8 + pesPayload, pts90, -1);
     writeAdtsHeader(pes, at, params, aac.byteLength);
     at += ADTS_HEADER_SIZE;
-    pes.set(aac, at);
+    copyBytes(pes, at, aac);
     at += aac.byteLength;
     // Without video, the audio PID carries the clock.
     const pcr = this.video ? -1 : pts90 > PCR_LEAD_90KHZ ? pts90 - PCR_LEAD_90KHZ : 0;
@@ -202,7 +203,7 @@ function writeNal(target: Uint8Array, at: number, source: Uint8Array, start: num
   target[at + 1] = 0;
   target[at + 2] = 0;
   target[at + 3] = 1;
-  target.set(end - start === source.byteLength ? source : source.subarray(start, end), at + START_CODE_SIZE);
+  copyBytes(target, at + START_CODE_SIZE, end - start === source.byteLength ? source : source.subarray(start, end));
   return at + START_CODE_SIZE + end - start;
 }
 
