@@ -177,6 +177,15 @@ for (const backend of BACKENDS) {
       );
       await repo.setRenditions(stream.id, ladder.slice(1));
       assert.equal((await handle.database.db.selectFrom('quality_levels').selectAll().execute()).length, 1);
+      // a level that stays takes the new values; an empty ladder leaves no rows
+      const louder: RenditionInfo = { ...ladder[1]!, bandwidth: 192_000, codecs: 'mp4a.40.5' };
+      await repo.setRenditions(stream.id, [louder]);
+      const kept = await handle.database.db.selectFrom('quality_levels').selectAll().where('stream_id', '=', stream.id).execute();
+      assert.deepEqual(kept.map((l) => [l.name, l.bandwidth, l.codecs]), [['audio', 192_000, 'mp4a.40.5']]);
+      assert.deepEqual((await repo.get(stream.id))?.renditions, [louder]);
+      await repo.setRenditions(stream.id, []);
+      assert.equal((await handle.database.db.selectFrom('quality_levels').selectAll().where('stream_id', '=', stream.id).execute()).length, 0);
+      assert.deepEqual((await repo.get(stream.id))?.renditions, []);
     });
 
     it('ENDED keeps the broadcast peak in the same write, never lowering a stored one', async (t) => {

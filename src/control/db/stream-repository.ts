@@ -213,32 +213,40 @@ export class StreamRepository {
     return toRecord(stream);
   }
 
-  /** Current ladder, as the stream record's JSON and as quality_levels rows. */
+  /**
+   * Current ladder, as the stream record's JSON and as quality_levels rows.
+   * One statement (so one round trip, atomic on its own): it runs at every
+   * stream start, where a transaction of four statements cost the embedded
+   * database five.
+   */
   async setRenditions(id: string, renditions: readonly RenditionInfo[]): Promise<void> {
-    await this.#db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('streams')
-        .set({ current_renditions: JSON.stringify(renditions) })
-        .where('id', '=', id)
-        .execute();
-      await trx.deleteFrom('quality_levels').where('stream_id', '=', id).execute();
-      if (renditions.length > 0) {
-        await trx
-          .insertInto('quality_levels')
-          .values(
-            renditions.map((r) => ({
-              stream_id: id,
-              name: r.name,
-              width: r.width || null,
-              height: r.height || null,
-              bandwidth: Math.round(r.bandwidth),
-              codecs: r.codecs,
-              frame_rate: r.frameRate || null,
-            })),
-          )
-          .execute();
-      }
-    });
+    const levels = JSON.stringify(
+      renditions.map((r) => ({
+        name: r.name,
+        width: r.width || null,
+        height: r.height || null,
+        bandwidth: Math.round(r.bandwidth),
+        codecs: r.codecs,
+        frame_rate: r.frameRate || null,
+      })),
+    );
+    // The DELETE and the upsert touch different rows (names leaving, names staying or new), so the
+    // data-modifying CTEs cannot race within the statement.
+    await sql`
+      WITH levels AS (
+        SELECT * FROM jsonb_to_recordset(${levels}::jsonb)
+          AS l(name text, width integer, height integer, bandwidth integer, codecs text, frame_rate double precision)
+      ), stream AS (
+        UPDATE streams SET current_renditions = ${JSON.stringify(renditions)}::jsonb WHERE id = ${id}
+      ), gone AS (
+        DELETE FROM quality_levels WHERE stream_id = ${id} AND name NOT IN (SELECT name FROM levels)
+      )
+      INSERT INTO quality_levels (stream_id, name, width, height, bandwidth, codecs, frame_rate)
+      SELECT ${id}, name, width, height, bandwidth, codecs, frame_rate FROM levels
+      ON CONFLICT (stream_id, name) DO UPDATE SET
+        width = EXCLUDED.width, height = EXCLUDED.height, bandwidth = EXCLUDED.bandwidth,
+        codecs = EXCLUDED.codecs, frame_rate = EXCLUDED.frame_rate
+    `.execute(this.#db);
   }
 
   /** Ends every stream this instance was ingesting (clean shutdown, or restart after a crash); returns their ids. */
