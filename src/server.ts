@@ -26,6 +26,7 @@ import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-ser
 import { nativeIngressReader, type NativeIngressReader } from './ingest/native-ingress-reader.js';
 import { TranscodeService } from './transcode/transcode-service.js';
 import { workerFile } from '../workers/worker-file.js';
+import { LogRateLimiter } from './ops/log-rate-limiter.js';
 
 export interface NovaServer {
   readonly rtmpPort: number;
@@ -151,6 +152,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ended: (streamId, reason) => lifecycle.ended(streamId, reason),
   };
   const limits = ingestLimits(config);
+  const ingestLogLimiter = new LogRateLimiter(log.child({ component: 'rtmp' }), registry);
   const tsOnDemand = config.delivery.tsMuxing === 'on-demand';
   const ingest = new RtmpIngestServer(
     {
@@ -169,6 +171,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ingestLifecycle,
     ingestMetrics,
     log.child({ component: 'rtmp' }),
+    ingestLogLimiter,
   );
   const rtmpPort = await ingest.listen();
 
@@ -281,6 +284,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       uWS.us_listen_socket_close(listenSocket);
       lifecycle.close();
       loopDelay.close();
+      ingestLogLimiter.close();
       await viewers.close();
       await pool.destroy();
       await bus.close();

@@ -19,6 +19,7 @@ import {
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
 import type { StreamEndReason } from '../control/events/stream-events.js';
+import type { LogRateLimiter } from '../ops/log-rate-limiter.js';
 
 /** What ingest needs from the control plane: key checks and the stream's life. */
 export interface IngestLifecycle {
@@ -122,6 +123,8 @@ export class RtmpIngestServer {
     private readonly lifecycle: IngestLifecycle,
     private readonly metrics: IngestMetrics,
     private readonly log: Logger,
+    /** for what any peer can trigger at will (a refused publish, a protocol error): counted always, logged up to a rate */
+    private readonly logLimiter: LogRateLimiter,
   ) {
     // With the native reader, Node never reads a publisher's socket: it is accepted paused and handed over.
     this.server = net.createServer({ noDelay: true, pauseOnConnect: options.nativeReader !== null }, (socket) => this.accept(socket));
@@ -355,7 +358,7 @@ export class RtmpIngestServer {
       case 'closed':
         if (message.code) {
           this.metrics.connectionErrors.inc({ code: message.code });
-          log.warn({ code: message.code, reason: message.message, closeReason: message.reason }, 'rtmp connection closed on error');
+          if (this.logLimiter.allow(`rtmp connection closed on error: ${message.code}`)) log.warn({ code: message.code, reason: message.message, closeReason: message.reason }, 'rtmp connection closed on error');
         } else {
           log.debug({ reason: message.reason }, 'rtmp connection ended');
         }
@@ -374,7 +377,7 @@ export class RtmpIngestServer {
     const reject = (code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied', description: string, reason: string) => {
       this.metrics.publishRejected.inc({ reason });
       // The key is never logged: only that it was refused and why.
-      log.warn({ reason, app }, 'publish refused');
+      if (this.logLimiter.allow(`publish refused: ${reason}`)) log.warn({ reason, app }, 'publish refused');
       this.send(connection, { type: 'publish_rejected', code, description });
       setTimeout(() => this.stopConnection(connection), 200).unref();
     };
