@@ -30,6 +30,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** INSTANCE_ID: names this instance in logs and cross-instance counts; default hostname-pid. */
   instanceId: string;
+  /** STREAM_METRICS_RETENTION_DAYS (7): per-second stream metrics rows older than this are deleted; 0 keeps them. */
+  streamMetricsRetentionDays: number;
   rtmp: {
     /** RTMP_MAX_MESSAGE_BYTES (8 MiB): a larger declared message closes the connection (a 1080p keyframe is well under 1 MiB). */
     maxMessageBytes: number;
@@ -193,6 +195,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     adminToken,
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     instanceId: env.INSTANCE_ID && env.INSTANCE_ID !== '' ? env.INSTANCE_ID : `${process.env.HOSTNAME ?? 'nova'}-${process.pid}`,
+    streamMetricsRetentionDays: int(env, 'STREAM_METRICS_RETENTION_DAYS', 7, 0, 3650),
     rtmp: {
       maxMessageBytes: int(env, 'RTMP_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxChunkSize: int(env, 'RTMP_MAX_CHUNK_SIZE', 16 * 1024 * 1024, 128, 0x7fffffff),

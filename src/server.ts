@@ -27,6 +27,8 @@ import { nativeIngressReader, type NativeIngressReader } from './ingest/native-i
 import { TranscodeService } from './transcode/transcode-service.js';
 import { workerFile } from '../workers/worker-file.js';
 import { LogRateLimiter } from './ops/log-rate-limiter.js';
+import { MetricsRepository } from './control/db/metrics-repository.js';
+import { StreamMetricsRecorder } from './control/stream-metrics-recorder.js';
 
 export interface NovaServer {
   readonly rtmpPort: number;
@@ -40,6 +42,8 @@ export interface NovaServer {
   readonly ingest: RtmpIngestServer;
   readonly store: SegmentStore;
   readonly lifecycle: StreamLifecycle;
+  /** writes each live stream's per-second history to stream_metrics */
+  readonly streamMetrics: StreamMetricsRecorder;
   readonly viewers: ViewerCounter;
   readonly hub: WebSocketHub;
   /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
@@ -111,6 +115,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     Date.now,
     (streamId) => viewers.peak(streamId),
   );
+
+  const metricsRecorder = new StreamMetricsRecorder(new MetricsRepository(database.db), bus, registry, log.child({ component: 'stream-metrics' }), {
+    instanceId: config.instanceId,
+    viewers: (streamId) => viewers.count(streamId),
+    retentionMs: config.streamMetricsRetentionDays * 86_400_000,
+  });
 
   const pool = new Piscina({
     filename: workerFile('ingest-connection.worker'),
@@ -287,6 +297,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ingestLogLimiter.close();
       await viewers.close();
       await pool.destroy();
+      // after the streams ended (their last seconds are in), before the database closes
+      await metricsRecorder.close();
       await bus.close();
       if (ownsDatabase) await database.close();
     })();
@@ -305,6 +317,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ingest,
     store,
     lifecycle,
+    streamMetrics: metricsRecorder,
     viewers,
     hub,
     transcode,

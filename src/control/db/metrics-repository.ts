@@ -24,8 +24,8 @@ const METRICS_BATCH_ROWS = 1000;
 const MAX_INT4 = 2_147_483_647;
 
 /**
- * Per-second stream metrics and viewer sessions. Written in batches by a
- * flusher off the hot path; nothing here is called per frame.
+ * Per-second stream metrics and viewer sessions. Metrics are written in
+ * batches (StreamMetricsRecorder); nothing here is called per frame.
  */
 export class MetricsRepository {
   readonly #db: Kysely<Schema>;
@@ -68,6 +68,12 @@ export class MetricsRepository {
         )
         .execute();
     }
+  }
+
+  /** Deletes samples older than `before` (retention); returns how many. */
+  async deleteMetricsBefore(before: Date): Promise<number> {
+    const result = await this.#db.deleteFrom('stream_metrics').where('at', '<', before).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /** Samples of one stream in [from, to), oldest first. */
