@@ -38,6 +38,11 @@ for (const backend of BACKENDS) {
     after(async () => {
       await handle?.dispose();
     });
+    /** instance node-a's recorder, no retention, flushed only when a test says so */
+    function flushedByHand(bus: LocalEventBus, registry: Registry, viewers: () => number): StreamMetricsRecorder {
+      return new StreamMetricsRecorder(metrics, bus, registry, silentLog, { instanceId: 'node-a', viewers, retentionMs: 0, flushIntervalMs: 60_000 });
+    }
+
     beforeEach(async () => {
       if (handle) await sql`TRUNCATE streams CASCADE`.execute(handle.database.db);
     });
@@ -46,12 +51,7 @@ for (const backend of BACKENDS) {
       if (!handle) return t.skip();
       const bus = new LocalEventBus();
       const registry = new Registry();
-      const recorder = new StreamMetricsRecorder(metrics, bus, registry, silentLog, {
-        instanceId: 'node-a',
-        viewers: (streamId) => (streamId === 'none' ? 0 : 12),
-        retentionMs: 0,
-        flushIntervalMs: 60_000,
-      });
+      const recorder = flushedByHand(bus, registry, () => 12);
       const { stream } = await streams.create();
       for (let s = 0; s < 5; s++) bus.publish(metricsEvent(stream.id, 'node-a', T0 + s * 1000 + 7, 4_000_000 + s));
       bus.publish(metricsEvent(stream.id, 'node-b', T0 + 9000)); // another instance's stream: its own instance writes it
@@ -79,12 +79,7 @@ for (const backend of BACKENDS) {
       if (!handle) return t.skip();
       const bus = new LocalEventBus();
       const registry = new Registry();
-      const recorder = new StreamMetricsRecorder(metrics, bus, registry, silentLog, {
-        instanceId: 'node-a',
-        viewers: () => 0,
-        retentionMs: 0,
-        flushIntervalMs: 60_000,
-      });
+      const recorder = flushedByHand(bus, registry, () => 0);
       bus.publish(metricsEvent('no-such-stream', 'node-a', T0)); // the foreign key refuses the batch
       await recorder.flush();
       assert.equal(recorder.pendingRows, 1, 'kept for the next flush');
