@@ -1,3 +1,5 @@
+import { copyBytes } from '../stream/shared-copy.js';
+
 /**
  * The samples of one CMAF track that are not yet in a finished part, as
  * parallel typed arrays plus one payload buffer: frame bytes are copied in
@@ -5,7 +7,6 @@
  * compacted from the front when a part leaves, so steady state allocates
  * nothing per frame.
  */
-import { copyBytes } from '../stream/shared-copy.js';
 export class SampleQueue {
   count = 0;
   /** stream timeline, ms */
