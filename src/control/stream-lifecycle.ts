@@ -28,9 +28,15 @@ interface LiveState {
   announced: boolean;
   /** the ladder renditions live now (from the transcoder), listed after the source */
   transcoded: RenditionInfo[];
-  /** bytes and video frames over the last metrics second */
-  bytes: number;
-  videoFrames: number;
+  /**
+   * Ingest rate over the worker's last stats interval (bits/s, video frames/s), null before
+   * its first stats. A rate, not the bytes summed per metrics second: the worker reports
+   * every 1.00–1.04 s by its own clock, so a sum per second of ours read 0 now and then
+   * (a second with no report in it) and twice the rate after.
+   */
+  rate: { bitrate: number; fps: number } | null;
+  /** when the last stats arrived (or the stream started) */
+  statsAt: number;
   longGopMs: number;
 }
 
@@ -70,7 +76,7 @@ export class StreamLifecycle implements IngestLifecycle {
   async started(streamId: string): Promise<void> {
     const takeover = this.live.has(streamId);
     if (!takeover) {
-      this.live.set(streamId, { video: null, audio: null, renditions: [], announced: false, transcoded: [], bytes: 0, videoFrames: 0, longGopMs: 0 });
+      this.live.set(streamId, { video: null, audio: null, renditions: [], announced: false, transcoded: [], rate: null, statsAt: this.now(), longGopMs: 0 });
       this.delivery.beginStream(streamId);
     }
     await this.repo.markActive(streamId, this.instanceId, new Date(this.now()));
@@ -115,8 +121,10 @@ export class StreamLifecycle implements IngestLifecycle {
   stats(streamId: string, bytes: number, videoFrames: number): void {
     const state = this.live.get(streamId);
     if (!state) return;
-    state.bytes += bytes;
-    state.videoFrames += videoFrames;
+    const now = this.now();
+    const seconds = (now - state.statsAt) / 1000;
+    state.statsAt = now;
+    if (seconds > 0) state.rate = { bitrate: (bytes * 8) / seconds, fps: videoFrames / seconds };
   }
 
   longGop(streamId: string, observedMs: number): void {
@@ -175,18 +183,16 @@ export class StreamLifecycle implements IngestLifecycle {
   private publishMetrics(): void {
     const at = this.now();
     for (const [streamId, state] of this.live) {
-      if (!state.announced) continue;
+      if (!state.announced || state.rate === null) continue;
       this.bus.publish({
         type: 'stream_metrics',
         streamId,
         instanceId: this.instanceId,
         at,
-        ingressBitrate: state.bytes * 8,
-        fps: state.videoFrames,
+        ingressBitrate: Math.round(state.rate.bitrate),
+        fps: Math.round(state.rate.fps * 100) / 100,
         renditions: state.renditions.map((r) => r.name),
       });
-      state.bytes = 0;
-      state.videoFrames = 0;
     }
   }
 }

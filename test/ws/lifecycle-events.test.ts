@@ -104,3 +104,36 @@ test('a publisher gone before the database confirmed the start: no stream_starte
     lifecycle.close();
   }
 });
+
+test('stream_metrics carries the rate over the worker’s own stats interval: none before its first stats, no zero in a second its report missed', async () => {
+  const bus = new LocalEventBus();
+  const metrics: { bitrate: number; fps: number }[] = [];
+  bus.subscribe((e) => {
+    if (e.type === 'stream_metrics') metrics.push({ bitrate: e.ingressBitrate, fps: e.fps });
+  });
+  let clock = 0;
+  // the lifecycle's clock is ours; its once-a-second metrics timer is real
+  const lifecycle = new StreamLifecycle(repo, bus, discardDelivery, 'lifecycle-test', silentLog, () => clock);
+  const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1100));
+  try {
+    const { stream } = await repo.create({ title: 'rates' });
+    await lifecycle.started(stream.id);
+    await tick();
+    assert.deepEqual(metrics, [], 'no report from the worker yet: nothing to say (not a 0)');
+    clock = 1040;
+    lifecycle.stats(stream.id, 780_000, 31); // 1.04 s of 6 Mb/s, 29.8 fps
+    await tick();
+    assert.deepEqual(metrics.at(-1), { bitrate: 6_000_000, fps: 29.81 });
+    const reported = metrics.length;
+    await tick(); // a second in which the worker's report did not land
+    assert.ok(metrics.length > reported);
+    assert.deepEqual(metrics.at(-1), { bitrate: 6_000_000, fps: 29.81 }, 'the last rate, not 0');
+    clock = 2040;
+    lifecycle.stats(stream.id, 375_000, 15); // then 1.0 s at 3 Mb/s
+    await tick();
+    assert.deepEqual(metrics.at(-1), { bitrate: 3_000_000, fps: 15 });
+    await lifecycle.ended(stream.id, 'unpublished');
+  } finally {
+    lifecycle.close();
+  }
+});
