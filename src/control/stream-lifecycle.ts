@@ -31,8 +31,8 @@ interface LiveState {
   /**
    * Ingest rate over the worker's last stats interval (bits/s, video frames/s), null before
    * its first stats. A rate, not the bytes summed per metrics second: the worker reports
-   * every 1.00–1.04 s by its own clock, so a sum per second of ours read 0 now and then
-   * (a second with no report in it) and twice the rate after.
+   * every 1.00–1.04 s by its own clock, so a sum per second of ours read 0 about once a
+   * minute (a second with no report in it) and in every stream's first second.
    */
   rate: { bitrate: number; fps: number } | null;
   /** when the last stats arrived (or the stream started) */
