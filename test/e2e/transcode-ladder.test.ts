@@ -248,6 +248,11 @@ describe('ABR ladder from a 1080p source', ffmpegGate, () => {
   it('killing the stream\'s FFmpeg is survived: source keeps playing, ladder back within 10 s, viewers told by quality_changed', async (t) => {
     const viewer = watchQuality(stream.ws_url);
     await viewer.opened;
+    // Under load (the player test before this one, three encodes on two cores) FFmpeg may have been
+    // restarted for a stall just now, its ladder withdrawn and not yet back: kill one whose ladder is live.
+    await waitFor('the ladder live in the master playlist', 20_000, async () =>
+      parseMaster((await getText(`${nova.http}/hls/${stream.id}/master.m3u8`)).text).length === 3,
+    200);
     const status = nova.server.transcode.status(stream.id);
     assert.ok(status !== null && status.pid !== null, 'the stream has a running FFmpeg with a known PID');
     const pid = status.pid;
