@@ -162,7 +162,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ended: (streamId, reason) => lifecycle.ended(streamId, reason),
   };
   const limits = ingestLimits(config);
-  const ingestLogLimiter = new LogRateLimiter(log.child({ component: 'rtmp' }), registry);
+  const rtmpLog = log.child({ component: 'rtmp' });
+  const ingestLogLimiter = new LogRateLimiter(rtmpLog, registry);
   const tsOnDemand = config.delivery.tsMuxing === 'on-demand';
   const ingest = new RtmpIngestServer(
     {
@@ -180,7 +181,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     pool,
     ingestLifecycle,
     ingestMetrics,
-    log.child({ component: 'rtmp' }),
+    rtmpLog,
     ingestLogLimiter,
   );
   const rtmpPort = await ingest.listen();
