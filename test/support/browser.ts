@@ -62,8 +62,8 @@ export interface PlayerState {
   liveLatencySec: number | null;
   /** hls.js only: wall clock (epoch ms, from EXT-X-PROGRAM-DATE-TIME) of the frame at currentTime */
   playingDateMs: number | null;
-  /** video.currentTime samples when 'waiting' fired (stalls) */
-  stalls: number[];
+  /** each time 'waiting' fired (a stall): the playhead, how much media lay buffered contiguously ahead of it, and the hls.js level loading */
+  stalls: Array<{ atSec: number; bufferedAheadSec: number; level: number }>;
   /** hls.js only: per discontinuity sequence number (EXT-X-DISCONTINUITY count) it loaded, the earliest media time of its fragments */
   discontinuityStarts: Record<number, number>;
   /** video.buffered as [start, end] seconds */
@@ -116,7 +116,13 @@ window.novaPlayer = state;
 video.muted = true;
 if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => { if (state.firstFrameMs === null) state.firstFrameMs = since(); });
 video.addEventListener('playing', () => { if (state.firstFrameMs === null && video.videoWidth === 0) state.firstFrameMs = since(); });
-video.addEventListener('waiting', () => state.stalls.push(video.currentTime));
+video.addEventListener('waiting', () => {
+  const at = video.currentTime;
+  let ahead = 0;
+  for (let i = 0; i < video.buffered.length; i++) if (video.buffered.start(i) <= at + 0.05 && at < video.buffered.end(i)) ahead = video.buffered.end(i) - at;
+  const level = state.engine === 'hls.js' && state.player ? state.player.currentLevel : -1;
+  state.stalls.push({ atSec: at, bufferedAheadSec: Math.round(ahead * 1000) / 1000, level });
+});
 
 window.novaStart = (engine, url, config) => {
   // times (first frame, errors) count from here: the viewer pressing play
