@@ -19,24 +19,42 @@ const RECEIVED_AT_BYTES = 8;
 /** C0 + C1 + C2 */
 const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_PACKET_SIZE;
 
-let pollTick: Promise<void> | null = null;
+/** the longest a publishing connection's bytes wait in its ring for their part to be due */
+const MAX_BATCH_MS = 250;
+
+/** pending wake-ups of this thread, by slot (epoch ms, a multiple of the poll tick) */
+const wakeSlots = new Map<number, Promise<void>>();
 /**
- * Resolves on the next tick shared by every connection of this thread (one timer for all
- * the connections waiting on it, `IngestLimits.pollTickMs` apart). While bytes flow,
- * connections look at their rings on this tick instead of being woken per socket read:
- * one wake per tick however many publishers, and the producer's notify() stays a plain
- * atomic add (a cross-thread wake per read was the main thread's largest cost at ingest).
+ * Resolves at the first slot of the poll-tick grid at or after `at`, one timer per slot for
+ * all of this thread's connections: however many publishers and wherever their parts fall,
+ * the thread wakes at most once a tick. While bytes flow, connections look at their rings on
+ * these slots instead of being woken per socket read, and the producer's notify() stays a
+ * plain atomic add (a cross-thread wake per read was the main thread's largest cost at ingest).
  */
-function nextPollTick(tickMs: number): Promise<void> {
-  if (pollTick === null) {
-    pollTick = new Promise((resolve) =>
+function wakeAtSlot(at: number, tickMs: number): Promise<void> {
+  const slot = Math.ceil(at / tickMs) * tickMs;
+  let wake = wakeSlots.get(slot);
+  if (wake === undefined) {
+    wake = new Promise((resolve) =>
       setTimeout(() => {
-        pollTick = null;
+        wakeSlots.delete(slot);
         resolve();
-      }, tickMs),
+      }, slot - Date.now()),
     );
+    wakeSlots.set(slot, wake);
   }
-  return pollTick;
+  return wake;
+}
+
+/**
+ * A publishing connection next looks at its ring when its next part is due (each wake costs
+ * ~40–100 µs of a thread's CPU on a VM, more than the few frames a tick brings at one
+ * publisher), or on the next tick when frames are wanted as they come or a part is overdue.
+ */
+function nextLookAt(connection: IngestConnection, now: number, limits: IngestTask['limits']): number {
+  const due = connection.nextPartDueAt();
+  if (Number.isNaN(due)) return now + limits.pollTickMs;
+  return Math.min(Math.max(due, now), now + Math.min(limits.partTargetMs, MAX_BATCH_MS));
 }
 
 /**
@@ -104,9 +122,12 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
         error = new NovaError('NOVA_ERR_RTMP_TIMEOUT', `no data for ${task.limits.idleTimeoutMs} ms (state ${connection.state})`);
         break;
       }
-      // Media flows: poll on the shared tick. Handshake and commands are round trips the publisher waits on: be woken.
-      if (connection.state === 'publishing' && now - lastDataAt < POLL_WHILE_ACTIVE_MS) await nextPollTick(task.limits.pollTickMs);
-      else await ring.waitForData(WAIT_SLICE_MS);
+      // Media flows: poll on the shared ticks. Handshake and commands are round trips the publisher waits on: be woken.
+      if (connection.state === 'publishing' && now - lastDataAt < POLL_WHILE_ACTIVE_MS) {
+        await wakeAtSlot(nextLookAt(connection, now, task.limits), task.limits.pollTickMs);
+      } else {
+        await ring.waitForData(WAIT_SLICE_MS);
+      }
     }
   } catch (err) {
     reason = 'protocol_error';

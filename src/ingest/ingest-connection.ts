@@ -66,6 +66,9 @@ export class IngestConnection implements FrameSink {
   private unpublished = false;
   /** where parts are written for the main thread to serve */
   private readonly parts: PartArenaWriter;
+  /** per track, when (epoch ms, socket read) the bytes that completed its latest part were read; NaN before the track's config */
+  private videoPartReadAt = Number.NaN;
+  private audioPartReadAt = Number.NaN;
 
   constructor(
     private readonly limits: IngestLimits,
@@ -150,6 +153,10 @@ export class IngestConnection implements FrameSink {
   }
 
   private forwardMedia(media: PackagedMedia): void {
+    if (media.kind === 'part' && this.inPush) {
+      if (media.track === 'video') this.videoPartReadAt = this.chunkReceivedAt;
+      else this.audioPartReadAt = this.chunkReceivedAt;
+    }
     if (media.kind === 'segment') {
       this.nextMsn = media.msn + 1;
       // segment generation time starts at the arrival of what completed it (not at an idle timeout's flush)
@@ -162,6 +169,7 @@ export class IngestConnection implements FrameSink {
   // FrameSink ---------------------------------------------------------------
 
   videoConfig(config: VideoTrackConfig): void {
+    if (this.video === null) this.videoPartReadAt = this.chunkReceivedAt;
     this.video = { ...config, avcC: config.avcC.slice() };
     this.frameQueue?.writeVideoConfig(config);
     this.segmenter?.videoConfig(config);
@@ -169,6 +177,7 @@ export class IngestConnection implements FrameSink {
   }
 
   audioConfig(config: AudioTrackConfig): void {
+    if (this.audio === null) this.audioPartReadAt = this.chunkReceivedAt;
     this.audio = { ...config, asc: config.asc.slice() };
     this.frameQueue?.writeAudioConfig(config);
     this.segmenter?.audioConfig(config);
@@ -270,6 +279,27 @@ export class IngestConnection implements FrameSink {
       type: 'resume_state',
       state: { nextMsn: this.nextMsn, timelineStartMs: this.lastPtsMs + RESUME_GAP_MS, discontinuity: true },
     });
+  }
+
+  /**
+   * When the bytes completing the stream's next part should have been read (epoch ms): a
+   * publisher sends in real time, so a track's next part is cut about a part target after
+   * the read that cut its last one; the earliest over the tracks, or at once when an audio
+   * part waits only on the next frames (see Segmenter.audioCutPending). NaN when frames are wanted
+   * one by one: before packaging starts, or while a consumer reads the frame queue (the
+   * transcoder feeds FFmpeg as frames come). Until a part is due nobody can see the frames
+   * in between (players get parts, not frames), so the worker may leave them in the ring.
+   */
+  nextPartDueAt(): number {
+    const segmenter = this.segmenter;
+    if (segmenter === null || (this.frameQueue !== null && this.frameQueueConsumed)) return Number.NaN;
+    // an audio part or segment waits on the next frames only: due as soon as they are read
+    if (segmenter.audioCutPending) return this.chunkReceivedAt;
+    const partMs = this.limits.partTargetMs;
+    const video = this.videoPartReadAt + partMs;
+    const audio = this.audioPartReadAt + partMs;
+    if (Number.isNaN(video)) return audio;
+    return Number.isNaN(audio) ? video : Math.min(video, audio);
   }
 
   wasUnpublished(): boolean {

@@ -351,7 +351,6 @@ export class Segmenter implements FrameSink {
     const queue = audio.queue;
     const videoLeads = this.video.track !== null;
     const timescale = this.audioConfigValue ? this.audioConfigValue.sampleRate : 48_000;
-    const partTicks = (this.partTargetMs * timescale) / 1000;
     while (audio.committed < queue.count) {
       const index = audio.committed;
       const pts = queue.pts[index];
@@ -377,7 +376,7 @@ export class Segmenter implements FrameSink {
       ) {
         this.closeAudioSegment(queue.decodeTime[index]);
         this.openAudioSegment(this.nextMsn++, pts);
-      } else if (index > 0 && audio.partTicksUntil(queue.decodeTime[index]) + frameTicks / 2 > partTicks) {
+      } else if (this.audioPartFull(index)) {
         audio.flushPart(index, queue.decodeTime[index]);
       }
 
@@ -391,6 +390,27 @@ export class Segmenter implements FrameSink {
       }
       audio.committed = at + 1;
     }
+  }
+
+  /** Whether the queued audio frame at `index` starts a new part: the open one has reached its target. */
+  private audioPartFull(index: number): boolean {
+    const audio = this.audio;
+    const timescale = this.audioConfigValue ? this.audioConfigValue.sampleRate : 48_000;
+    const frameTicks = audio.lastDuration > 0 ? audio.lastDuration : AAC_SAMPLES_PER_FRAME;
+    return index > 0 && audio.partTicksUntil(audio.queue.decodeTime[index]) + frameTicks / 2 > (this.partTargetMs * timescale) / 1000;
+  }
+
+  /**
+   * Whether the audio track's next part can be out with the next frames to arrive: video has
+   * opened a segment that audio has not reached (audio's side of that boundary closes as soon
+   * as an audio frame past it and a video frame past that are in), or the next audio frame in
+   * line completes a part and waits, as audio does, only on a video frame past it.
+   */
+  get audioCutPending(): boolean {
+    const audio = this.audio;
+    if (this.video.track === null) return false;
+    if (this.boundaryPts.length > 0) return true;
+    return audio.committed < audio.queue.count && this.audioPartFull(audio.committed);
   }
 
   private openVideoSegment(dts: number, pts: number): void {

@@ -1,0 +1,96 @@
+/**
+ * IngestConnection's word to the worker on when to look at its ring again:
+ * a real FFmpeg publish (the golden capture) pushed inline, its bytes stamped
+ * with made-up read times, and the parts it emits watched through its emit().
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { IngestConnection } from '../../src/ingest/ingest-connection.js';
+import { ingestLimits, type WorkerToMain } from '../../src/ingest/ingest-messages.js';
+import { ByteRing } from '../../src/stream/byte-ring.js';
+import { ffmpegPublishCapture } from './rtmp/session-harness.js';
+
+const limits = ingestLimits(loadConfig({}));
+/** read-time step per pushed slice: the capture's 2 s arrive over ~8 s of made-up clock, so the stamps are not media times */
+const SLICE_BYTES = 1024;
+const MS_PER_SLICE = 100;
+
+interface Run {
+  connection: IngestConnection;
+  /** per track, the read time of the slice during which its latest part was emitted */
+  lastPartReadAt: { video: number; audio: number };
+  parts: number;
+  /** after each slice pushed once publishing: nextPartDueAt(), the slice's read time, and a part target after the lagging track's latest cut */
+  slices: Array<{ due: number; readAt: number; afterLaggingCut: number }>;
+}
+
+/** Pushes the capture up to `fraction` of its bytes: byte by byte until the publish command, then in slices. */
+function publish(options: { frameQueueReader: boolean; fraction: number }): Run {
+  const capture = ffmpegPublishCapture();
+  const run: Run = { connection: null!, lastPartReadAt: { video: Number.NaN, audio: Number.NaN }, parts: 0, slices: [] };
+  let readAt = 1_000_000;
+  let publishRequested = false;
+  const emit = (message: WorkerToMain): void => {
+    if (message.type === 'publish') publishRequested = true;
+    // a track's first part is due a part target after its configuration arrived
+    if (message.type === 'tracks') {
+      if (message.video !== null && Number.isNaN(run.lastPartReadAt.video)) run.lastPartReadAt.video = readAt;
+      if (message.audio !== null && Number.isNaN(run.lastPartReadAt.audio)) run.lastPartReadAt.audio = readAt;
+    }
+    if (message.type === 'media' && message.media.kind === 'part') {
+      run.parts++;
+      run.lastPartReadAt[message.media.track] = readAt;
+    }
+  };
+  const connection = new IngestConnection(limits, emit);
+  run.connection = connection;
+  let at = 0;
+  while (!publishRequested) {
+    assert.ok(Number.isNaN(connection.nextPartDueAt()), 'no part is due before publishing');
+    connection.push(capture.subarray(at, at + 1), readAt);
+    at++;
+  }
+  connection.handle({
+    type: 'publish_accepted',
+    streamId: 'test',
+    frameQueue: ByteRing.create(1024 * 1024).buffer,
+    frameQueueReader: options.frameQueueReader,
+    resume: null,
+    tsWanted: false,
+  });
+  const end = Math.floor(capture.length * options.fraction);
+  for (; at < end; at += SLICE_BYTES) {
+    readAt += MS_PER_SLICE;
+    connection.push(capture.subarray(at, Math.min(at + SLICE_BYTES, end)), readAt);
+    const { video, audio } = run.lastPartReadAt;
+    const afterLaggingCut = (Number.isNaN(audio) ? video : Number.isNaN(video) ? audio : Math.min(video, audio)) + limits.partTargetMs;
+    run.slices.push({ due: connection.nextPartDueAt(), readAt, afterLaggingCut });
+  }
+  return run;
+}
+
+describe('IngestConnection.nextPartDueAt', () => {
+  it('is a part target after the read that cut the lagging track\'s latest part, or now when audio waits on the next video frame', () => {
+    const run = publish({ frameQueueReader: false, fraction: 0.8 });
+    assert.ok(run.parts >= 10, `parts emitted: ${run.parts}`);
+    const known = run.slices.filter((slice) => !Number.isNaN(slice.due));
+    assert.ok(known.length > run.slices.length / 2, `due times known after ${run.slices.length - known.length} of ${run.slices.length} slices`);
+    let byCut = 0;
+    let now = 0;
+    for (const { due, readAt, afterLaggingCut } of known) {
+      if (due === afterLaggingCut) byCut++;
+      else if (due === readAt) now++;
+      else assert.fail(`due ${due}: neither the latest read ${readAt} nor a part target after the lagging cut ${afterLaggingCut}`);
+      assert.ok(due <= readAt + limits.partTargetMs, `due ${due} vs read ${readAt}`);
+    }
+    // the capture's audio parts end on audio frames that wait for the next video frame, now and then between two slices
+    assert.ok(byCut > 0 && now > 0, `due by the cut ${byCut} times, now ${now} times`);
+  });
+
+  it('is NaN while a consumer wants frames one by one (the transcoder reading the frame queue)', () => {
+    const run = publish({ frameQueueReader: true, fraction: 0.8 });
+    assert.ok(run.parts >= 10, 'packaging goes on');
+    assert.ok(run.slices.every((slice) => Number.isNaN(slice.due)), JSON.stringify(run.slices.filter((slice) => !Number.isNaN(slice.due)).slice(0, 3)));
+  });
+});
