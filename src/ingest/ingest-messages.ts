@@ -19,21 +19,23 @@ export interface IngestLimits {
   idleTimeoutMs: number;
   targetDurationMs: number;
   partTargetMs: number;
-  /** how often a worker looks at the rings of connections with bytes flowing (see ingestPollTickMs) */
+  /** the grid a worker's wake-ups land on while bytes flow, and the reader's pacing (see ingestPollTickMs) */
   pollTickMs: number;
   /** sizes of the arenas a connection writes its parts into */
   partArena: PartArenaLimits;
 }
 
 /**
- * The ingest path's wake-up period while bytes flow: the worker reads its rings on this
- * tick and the native reader reads sockets on it too. Wake-ups, not bytes, were the cost
+ * The ingest path's wake-up period while bytes flow: the native reader reads sockets on
+ * this tick, and a worker's wake-ups land on a grid of it (a connection whose frames nobody
+ * wants one by one looks at its ring only when its next part is due, on the grid's next
+ * slot: see workers/ingest-connection.worker.ts). Wake-ups, not bytes, were the cost
  * left at ingest (measured at N=4 × 6 Mb/s, ingest-threads.ts: 46 CPU-s/GB at a 10 ms
  * tick, 38 at 20 ms, 34 at 40 ms; at N=1: 117, 95, 71; the reader thread alone at half
  * the tick vs the whole tick, medians of 9 runs: 14.7 vs 9.3 CPU-s/GB at N=1, 4.3 vs 3.3
  * at N=4), and what they add to latency only has to stay small next to an LL-HLS part:
- * a byte waits at most two ticks (socket, then ring) before its frame is packaged, 80 ms
- * for 200 ms parts; a tick is a fifth of the part target, within 5–50 ms.
+ * the bytes that complete a part wait about two ticks (socket, then ring) before it is
+ * out, ~80 ms at most for 200 ms parts; a tick is a fifth of the part target, within 5–50 ms.
  */
 export function ingestPollTickMs(partTargetMs: number): number {
   return Math.min(50, Math.max(5, Math.round(partTargetMs / 5)));

@@ -26,9 +26,11 @@ export interface ThreadCpu {
   seconds: number;
   /** minor page faults */
   faults: number;
+  /** voluntary context switches: how often the thread went to sleep, so about how often it was woken */
+  wakes: number;
 }
 
-/** CPU seconds and minor page faults of each thread of a process so far, by thread id. */
+/** CPU seconds, minor page faults and wake-ups of each thread of a process so far, by thread id. */
 export function threadCpu(pid: number): Map<string, ThreadCpu> {
   const threads = new Map<string, ThreadCpu>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -36,7 +38,13 @@ export function threadCpu(pid: number): Map<string, ThreadCpu> {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       // fields[0] is field 3 (state): minflt 10, utime 14, stime 15
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      threads.set(tid, { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, faults: Number(fields[7]) });
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      threads.set(tid, {
+        name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        seconds: (Number(fields[11]) + Number(fields[12])) / CLK_TCK,
+        faults: Number(fields[7]),
+        wakes: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0),
+      });
     } catch {
       // the thread ended between readdir and read
     }
