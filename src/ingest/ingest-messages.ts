@@ -100,7 +100,7 @@ export type WorkerToMain =
       bytes: number;
       videoFrames: number;
       audioFrames: number;
-      /** ms, socket read to frame queued, one per frame since the last stats message */
+      /** ms, socket read to frame packaged, one per frame since the last stats message */
       latencies: Float64Array;
       timestampRepairs: number;
       droppedFrames: number;
