@@ -350,7 +350,7 @@ export class Segmenter implements FrameSink {
     const audio = this.audio;
     const queue = audio.queue;
     const videoLeads = this.video.track !== null;
-    const timescale = this.audioConfigValue ? this.audioConfigValue.sampleRate : 48_000;
+    const timescale = this.audioTimescale;
     while (audio.committed < queue.count) {
       const index = audio.committed;
       const pts = queue.pts[index];
@@ -361,7 +361,7 @@ export class Segmenter implements FrameSink {
         crossedMsn = this.boundaryMsn.shift()!;
         this.boundaryPts.shift();
       }
-      const frameTicks = audio.lastDuration > 0 ? audio.lastDuration : AAC_SAMPLES_PER_FRAME;
+      const frameTicks = this.audioFrameTicks;
       const halfFrameMs = (frameTicks * 500) / timescale;
       // A boundary behind audio's own msn (audio self-cut past it while video stalled) must not reopen an older msn.
       if (crossedMsn > audio.msn) {
@@ -376,7 +376,7 @@ export class Segmenter implements FrameSink {
       ) {
         this.closeAudioSegment(queue.decodeTime[index]);
         this.openAudioSegment(this.nextMsn++, pts);
-      } else if (this.audioPartFull(index)) {
+      } else if (this.audioPartFull(index, frameTicks, timescale)) {
         audio.flushPart(index, queue.decodeTime[index]);
       }
 
@@ -392,12 +392,18 @@ export class Segmenter implements FrameSink {
     }
   }
 
+  private get audioTimescale(): number {
+    return this.audioConfigValue ? this.audioConfigValue.sampleRate : 48_000;
+  }
+
+  /** the duration of the audio frame last queued, or an AAC frame's before there is one */
+  private get audioFrameTicks(): number {
+    return this.audio.lastDuration > 0 ? this.audio.lastDuration : AAC_SAMPLES_PER_FRAME;
+  }
+
   /** Whether the queued audio frame at `index` starts a new part: the open one has reached its target. */
-  private audioPartFull(index: number): boolean {
-    const audio = this.audio;
-    const timescale = this.audioConfigValue ? this.audioConfigValue.sampleRate : 48_000;
-    const frameTicks = audio.lastDuration > 0 ? audio.lastDuration : AAC_SAMPLES_PER_FRAME;
-    return index > 0 && audio.partTicksUntil(audio.queue.decodeTime[index]) + frameTicks / 2 > (this.partTargetMs * timescale) / 1000;
+  private audioPartFull(index: number, frameTicks: number, timescale: number): boolean {
+    return index > 0 && this.audio.partTicksUntil(this.audio.queue.decodeTime[index]) + frameTicks / 2 > (this.partTargetMs * timescale) / 1000;
   }
 
   /**
@@ -410,7 +416,7 @@ export class Segmenter implements FrameSink {
     const audio = this.audio;
     if (this.video.track === null) return false;
     if (this.boundaryPts.length > 0) return true;
-    return audio.committed < audio.queue.count && this.audioPartFull(audio.committed);
+    return audio.committed < audio.queue.count && this.audioPartFull(audio.committed, this.audioFrameTicks, this.audioTimescale);
   }
 
   private openVideoSegment(dts: number, pts: number): void {
