@@ -2,6 +2,7 @@ import { ByteRing } from '../src/stream/byte-ring.js';
 import { NovaError } from '../src/errors.js';
 import { IngestConnection } from '../src/ingest/ingest-connection.js';
 import { HANDSHAKE_PACKET_SIZE } from '../src/ingest/rtmp/handshake.js';
+import { workerSocketReader } from '../src/ingest/native-ingress-reader.js';
 import {
   IngressControl,
   type IngestCloseReason,
@@ -21,6 +22,14 @@ const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_PACKET_SIZE;
 
 /** the longest a publishing connection's bytes wait in its ring for their part to be due */
 const MAX_BATCH_MS = 250;
+
+/**
+ * A claimed socket (this thread reads it at its looks) is read by the native reader thread
+ * after all once this many bytes wait in it: a publisher sending more than this between two
+ * looks (over ~32 Mb/s at the longest batch), or this thread behind. A quarter of the ring at
+ * most, so the reader thread still finds room.
+ */
+const CLAIMED_LOW_WATER_BYTES = 1024 * 1024;
 
 /** pending wake-ups of this thread, by slot (epoch ms, a multiple of the poll tick) */
 const wakeSlots = new Map<number, Promise<void>>();
@@ -73,6 +82,12 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
   };
   const connection = new IngestConnection(task.limits, emit);
   port.on('message', (message: MainToWorker) => connection.handle(message));
+  // While media flows this thread reads the socket itself at its looks, so the native reader
+  // thread does not wake for it (see native/ingress-reader); null: the reader thread (or main) reads.
+  const handle = task.nativeHandle;
+  const socketReader = handle === null ? null : workerSocketReader();
+  const lowWaterBytes = Math.min(CLAIMED_LOW_WATER_BYTES, Math.floor(ring.capacity / 4));
+  let claimed = false;
 
   const startedAt = Date.now();
   let lastDataAt = startedAt;
@@ -82,6 +97,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
 
   try {
     for (;;) {
+      if (claimed && socketReader!.read(handle!) === 'gone') claimed = false; // closed: socketClosed is set, the loop ends below
       let record = ring.read();
       while (record !== null) {
         const receivedAt = new DataView(record.buffer, record.byteOffset, RECEIVED_AT_BYTES).getFloat64(0, true);
@@ -124,8 +140,15 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
       }
       // Media flows: poll on the shared ticks. Handshake and commands are round trips the publisher waits on: be woken.
       if (connection.state === 'publishing' && now - lastDataAt < POLL_WHILE_ACTIVE_MS) {
+        if (!claimed && socketReader !== null) claimed = socketReader.claim(handle!, lowWaterBytes);
         await wakeAtSlot(nextLookAt(connection, now, task.limits), task.limits.pollTickMs);
       } else {
+        if (claimed) {
+          // no bytes for a while: the reader thread reads (and wakes this thread) as they come
+          socketReader!.release(handle!);
+          claimed = false;
+          continue; // bytes that came since the last look are in the ring now, or on their way with a wake
+        }
         await ring.waitForData(WAIT_SLICE_MS);
       }
     }
@@ -134,6 +157,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
     error =
       err instanceof NovaError ? err : new NovaError('NOVA_ERR_INTERNAL', err instanceof Error ? err.message : String(err));
   }
+  if (claimed) socketReader!.release(handle!);
   connection.finishStream(reason);
   emit(error ? { type: 'closed', reason, code: error.code, message: error.message } : { type: 'closed', reason });
   port.close();

@@ -64,6 +64,8 @@ export interface IngestTask {
   control: SharedArrayBuffer;
   port: MessagePort;
   limits: IngestLimits;
+  /** the native reader's handle when it reads this socket (the worker may claim it: WorkerSocketReader), else null */
+  nativeHandle: number | null;
 }
 
 /** Indices into the Int32Array over IngestTask.control. */

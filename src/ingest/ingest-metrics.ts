@@ -5,6 +5,7 @@ export class IngestMetrics {
   readonly activeStreams: Gauge;
   readonly connections: Gauge;
   readonly nativeReaderSockets: Gauge;
+  readonly socketReads: Counter<'by'>;
   readonly latency: Histogram;
   readonly bytes: Counter;
   readonly frames: Counter<'track'>;
@@ -15,6 +16,7 @@ export class IngestMetrics {
   readonly publishRejected: Counter<'reason'>;
   readonly takeovers: Counter;
   readonly longGops: Counter;
+  private nativeReadCounts: (() => { reader: number; worker: number }) | null = null;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -25,9 +27,24 @@ export class IngestMetrics {
       help: 'Open RTMP connections whose socket the native reader thread reads (the others are read on the main thread)',
       registers,
     });
+    const counts = (): { reader: number; worker: number } | undefined => this.nativeReadCounts?.();
+    this.socketReads = new Counter({
+      name: 'nova_streaming_rtmp_socket_reads_total',
+      help:
+        'Reads of publisher sockets by the native reader: by the reader thread (handshake, commands, a worker behind, EOF) or by a worker on a socket it claimed while media flows (this process)',
+      labelNames: ['by'],
+      registers,
+      collect() {
+        const now = counts();
+        if (now === undefined) return;
+        this.reset();
+        this.inc({ by: 'reader_thread' }, now.reader);
+        this.inc({ by: 'worker' }, now.worker);
+      },
+    });
     this.latency = new Histogram({
       name: 'nova_streaming_rtmp_ingestion_latency_seconds',
-      help: 'Socket read to frame packaged, per frame; a stream nobody transcodes batches its frames until a part is due (up to a part target)',
+      help: 'Arrival at the socket (the kernel\'s receive time with the native reader, else the read) to frame packaged, per frame; a stream nobody transcodes batches its frames until a part is due (up to a part target)',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
@@ -75,5 +92,10 @@ export class IngestMetrics {
       help: 'Segments longer than the target because the keyframe interval exceeds it',
       registers,
     });
+  }
+
+  /** Exports the native reader's socket read counts (socketReads) from now on. */
+  countNativeReads(readCounts: () => { reader: number; worker: number }): void {
+    this.nativeReadCounts = readCounts;
   }
 }

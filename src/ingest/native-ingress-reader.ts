@@ -10,6 +10,10 @@ import { NovaError } from '../errors.js';
  * record format as the JavaScript path (RtmpIngestServer.onSocketData), so
  * the worker cannot tell them apart. Built by `bash native/build.sh`; when it
  * is not built the server reads in JavaScript.
+ *
+ * While a publisher's media flows, its worker claims the socket and reads it
+ * at its own looks (WorkerSocketReader), so the reader thread wakes for it
+ * only when the worker falls behind or at EOF.
  */
 export interface NativeIngressReader {
   /**
@@ -24,6 +28,28 @@ export interface NativeIngressReader {
   resume(handle: number): void;
   /** after it returns the reader thread no longer touches the socket or the ring; idempotent */
   detach(handle: number): void;
+  /** socket reads that returned bytes since start: by the reader thread, and by workers on claimed sockets */
+  readCounts(): { reader: number; worker: number };
+}
+
+/**
+ * A worker's side of the reader (the addon loaded in the worker thread): it reads the socket of
+ * a connection it runs (the handle main's attach() returned, passed in IngestTask) into its ring.
+ */
+export interface WorkerSocketReader {
+  /**
+   * From now on this thread reads the socket at its looks (read()); the reader thread reads it
+   * only once `lowWaterBytes` wait unread (a worker behind) or at EOF. False when the socket is gone.
+   */
+  claim(handle: number, lowWaterBytes: number): boolean;
+  /**
+   * Reads what the claimed socket holds into the ring: 'read' (records written), 'none' (nothing
+   * waiting, or no room in the ring), 'gone' (closed: socketClosed is set and main told, as when
+   * the reader thread reads EOF; or detached).
+   */
+  read(handle: number): 'read' | 'none' | 'gone';
+  /** the reader thread reads the socket as bytes arrive again; no-op when not claimed or gone */
+  release(handle: number): void;
 }
 
 export interface ControlIndices {
@@ -36,6 +62,10 @@ interface Addon {
   attach(id: number, fd: number, ring: Int32Array, control: Int32Array, producerPausedIndex: number, socketClosedIndex: number): void;
   resume(id: number): void;
   detach(id: number): void;
+  claim(id: number, lowWaterBytes: number): boolean;
+  release(id: number): void;
+  readClaimed(id: number): number;
+  stats(): [number, number];
 }
 
 const EVENT_KINDS = ['wake', 'closed'] as const;
@@ -66,19 +96,46 @@ function addonPath(): string | null {
   return null;
 }
 
-function load(pacingMs: number): NativeIngressReader | null {
+/** The addon, loaded into this thread (the module is loaded once per process, its functions bound per thread); null with `loadError` set. */
+function loadAddon(): Addon | null {
   const path = addonPath();
   if (path === null) {
     loadError = 'native/build/ingress_reader.node is not built (bash native/build.sh)';
     return null;
   }
-  let addon: Addon;
   try {
-    addon = createRequire(import.meta.url)(path) as Addon;
+    return createRequire(import.meta.url)(path) as Addon;
   } catch (err) {
     loadError = `cannot load ${path}: ${err instanceof Error ? err.message : String(err)}`;
     return null;
   }
+}
+
+const READ_OUTCOMES = ['none', 'read'] as const;
+
+let workerInstance: WorkerSocketReader | null | undefined;
+
+/**
+ * This worker thread's side of the reader, or null when the addon cannot load here (the worker
+ * then leaves every read to the reader thread). Only for handles of a reader started on the main thread.
+ */
+export function workerSocketReader(): WorkerSocketReader | null {
+  if (workerInstance !== undefined) return workerInstance;
+  const addon = loadAddon();
+  workerInstance =
+    addon === null
+      ? null
+      : {
+          claim: (handle, lowWaterBytes) => addon.claim(handle, lowWaterBytes),
+          read: (handle) => READ_OUTCOMES[addon.readClaimed(handle)] ?? 'gone',
+          release: (handle) => addon.release(handle),
+        };
+  return workerInstance;
+}
+
+function load(pacingMs: number): NativeIngressReader | null {
+  const addon = loadAddon();
+  if (addon === null) return null;
   const handlers = new Map<number, (event: 'wake' | 'closed', errno: number) => void>();
   addon.start((id, kind, errno) => handlers.get(id)?.(EVENT_KINDS[kind] ?? 'closed', errno), pacingMs);
   let nextId = 1;
@@ -102,6 +159,10 @@ function load(pacingMs: number): NativeIngressReader | null {
     detach(handle) {
       addon.detach(handle);
       handlers.delete(handle);
+    },
+    readCounts() {
+      const [reader, worker] = addon.stats();
+      return { reader, worker };
     },
   };
 }

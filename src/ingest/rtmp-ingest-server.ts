@@ -126,6 +126,7 @@ export class RtmpIngestServer {
     /** for what any peer can trigger at will (a refused publish, a protocol error): counted always, logged up to a rate */
     private readonly logLimiter: LogRateLimiter,
   ) {
+    if (options.nativeReader !== null) metrics.countNativeReads(() => options.nativeReader!.readCounts());
     // With the native reader, Node never reads a publisher's socket: it is accepted paused and handed over.
     this.server = net.createServer({ noDelay: true, pauseOnConnect: options.nativeReader !== null }, (socket) => this.accept(socket));
     this.server.maxConnections = options.maxConnections;
@@ -236,7 +237,14 @@ export class RtmpIngestServer {
     // arrived: the result comes back on Piscina's own channel and can overtake the messages still
     // queued on ours, and closing our port on the result alone dropped them (ENDED with the wrong
     // reason, protocol errors never logged). A task that failed sends no 'closed': it finishes at once.
-    const task: IngestTask = { connectionId: id, ingress: ring.buffer, control: controlBuffer, port: port2, limits: this.options.limits };
+    const task: IngestTask = {
+      connectionId: id,
+      ingress: ring.buffer,
+      control: controlBuffer,
+      port: port2,
+      limits: this.options.limits,
+      nativeHandle: connection.nativeHandle,
+    };
     this.pool
       .run(task, { transferList: [port2] })
       .then(

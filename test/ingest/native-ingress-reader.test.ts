@@ -4,8 +4,10 @@
  * receive time, then the socket's bytes, in order, nothing lost or repeated),
  * through a ring small enough to wrap and fill (the reader stops, the worker's
  * resume starts it again), EOF is reported, and after detach() it has not
- * read a byte more (Node can read the rest). `npm test` builds the addon; in
- * CI a missing addon fails here instead of skipping.
+ * read a byte more (Node can read the rest). A claimed socket (a worker reads
+ * it at its looks) is read by the reader thread only past its low-water mark
+ * or at EOF, and its records carry the bytes' arrival time, not the read's.
+ * `npm test` builds the addon; in CI a missing addon fails here instead of skipping.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +15,7 @@ import net from 'node:net';
 import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IngressControl } from '../../src/ingest/ingest-messages.js';
-import { nativeIngressReader, type NativeIngressReader } from '../../src/ingest/native-ingress-reader.js';
+import { nativeIngressReader, workerSocketReader, type NativeIngressReader } from '../../src/ingest/native-ingress-reader.js';
 import { ByteRing } from '../../src/stream/byte-ring.js';
 
 const RECEIVED_AT_BYTES = 8;
@@ -23,6 +25,20 @@ interface Pair {
   client: net.Socket;
   accepted: net.Socket;
   close(): Promise<void>;
+}
+
+/** Every record in the ring now: its receive time and bytes. */
+function drainRecords(consumer: ByteRing): Array<{ at: number; bytes: Buffer }> {
+  const records: Array<{ at: number; bytes: Buffer }> = [];
+  let record: Uint8Array | null;
+  while ((record = consumer.read()) !== null) {
+    records.push({
+      at: new DataView(record.buffer, record.byteOffset, RECEIVED_AT_BYTES).getFloat64(0, true),
+      bytes: Buffer.from(record.subarray(RECEIVED_AT_BYTES)),
+    });
+  }
+  consumer.release();
+  return records;
 }
 
 /** A connected TCP pair whose server side Node has accepted paused (as the RTMP server does for the native reader). */
@@ -133,6 +149,78 @@ describe('native ingress reader', { skip: process.env.CI === 'true' ? false : re
     const rest = new Promise<string>((resolve) => pair.accepted.once('data', (chunk: Buffer) => resolve(chunk.toString())));
     pair.accepted.resume(); // accepted paused: Node starts reading only now
     assert.equal(await rest, 'second');
+    await pair.close();
+  });
+
+  it('a claimed socket is read at the claimer\'s looks, stamped with arrival time; the reader thread reads it past the low-water mark, after release, and at EOF', async () => {
+    // The worker's side, called on this thread: the addon is the same from any thread.
+    const claimer = workerSocketReader();
+    assert.ok(claimer, 'the addon loads for a worker');
+    const pair = await connectedPair();
+    const ring = ByteRing.create(1024 * 1024);
+    const consumer = ByteRing.attach(ring.buffer);
+    consumer.markConsumerAttached();
+    const control = new Int32Array(new SharedArrayBuffer(IngressControl.length * 4));
+    const handle = native.attach(pair.accepted, ring.buffer, control, IngressControl, () => {});
+    const before = native.readCounts();
+    const lowWater = 64 * 1024;
+    assert.equal(claimer.claim(handle, lowWater), true);
+
+    // Below the mark: nothing reaches the ring until the claimer reads, and the stamp is when the bytes came.
+    const sentAt = Date.now();
+    pair.client.write(Buffer.alloc(10_000, 1));
+    await sleep(150);
+    assert.equal(drainRecords(consumer).length, 0, 'the reader thread left the claimed socket alone');
+    assert.equal(claimer.read(handle), 'read');
+    const claimedRecords = drainRecords(consumer);
+    assert.equal(claimedRecords.reduce((n, r) => n + r.bytes.length, 0), 10_000);
+    for (const { at } of claimedRecords) {
+      assert.ok(at >= sentAt - 5 && at <= sentAt + 100, `stamped at arrival (${at - sentAt} ms after the write), not at the read 150 ms later`);
+    }
+    assert.equal(claimer.read(handle), 'none', 'nothing more waiting');
+
+    // Past the mark (a claimer behind): the reader thread reads after all.
+    pair.client.write(Buffer.alloc(3 * lowWater, 2));
+    let behind = 0;
+    const behindDeadline = Date.now() + 5000;
+    while (behind < 3 * lowWater && Date.now() < behindDeadline) {
+      behind += drainRecords(consumer).reduce((n, r) => n + r.bytes.length, 0);
+      await sleep(5);
+    }
+    assert.ok(behind > 0, 'the reader thread read a claimed socket past its low-water mark');
+    assert.equal(claimer.read(handle), behind === 3 * lowWater ? 'none' : 'read');
+    drainRecords(consumer);
+
+    // Released: the reader thread reads as bytes come.
+    claimer.release(handle);
+    pair.client.write('after release');
+    let released = '';
+    const releasedDeadline = Date.now() + 5000;
+    while (released !== 'after release' && Date.now() < releasedDeadline) {
+      released += drainRecords(consumer).map((r) => r.bytes.toString()).join('');
+      await sleep(5);
+    }
+    assert.equal(released, 'after release');
+
+    // Claimed again, then EOF: reported as when the reader thread reads it, and read() says 'gone'.
+    assert.equal(claimer.claim(handle, lowWater), true);
+    pair.client.end('last');
+    const eofDeadline = Date.now() + 5000;
+    let tail = '';
+    while (Atomics.load(control, IngressControl.socketClosed) === 0 && Date.now() < eofDeadline) {
+      if (claimer.read(handle) === 'gone') break;
+      await sleep(5);
+    }
+    tail += drainRecords(consumer).map((r) => r.bytes.toString()).join('');
+    assert.equal(tail, 'last');
+    assert.equal(Atomics.load(control, IngressControl.socketClosed), 1, 'EOF seen on a claimed socket');
+    assert.equal(claimer.read(handle), 'gone');
+    const after = native.readCounts();
+    assert.ok(after.worker - before.worker >= 2, `reads by the claimer counted (${after.worker - before.worker})`);
+    assert.ok(after.reader > before.reader, 'reads by the reader thread counted');
+    native.detach(handle);
+    assert.equal(claimer.claim(handle, lowWater), false, 'a detached socket cannot be claimed');
+    assert.equal(claimer.read(handle), 'gone');
     await pair.close();
   });
 
