@@ -6,10 +6,12 @@ cd "$(dirname "$0")"
 mkdir -p build
 include="$(dirname "$(dirname "$(command -v node)")")/include/node"
 [ -f "$include/node_api.h" ] || include=/usr/include/node
-src=ingress-reader/ingress_reader.cc
-out=build/ingress_reader.node
-if [ ! -f "$out" ] || [ "$src" -nt "$out" ] || [ "$0" -nt "$out" ]; then
-  g++ -std=c++17 -O2 -Wall -Wextra -shared -fPIC -DNODE_GYP_MODULE_NAME=ingress_reader -I"$include" -o "$out.tmp" "$src" -lpthread
-  mv "$out.tmp" "$out"
-  echo "native: built $out"
-fi
+for name in ingress_reader shared_memory; do
+  src="${name//_/-}/$name.cc"
+  out="build/$name.node"
+  if [ ! -f "$out" ] || [ "$src" -nt "$out" ] || [ "$0" -nt "$out" ]; then
+    g++ -std=c++17 -O2 -Wall -Wextra -shared -fPIC -DNODE_GYP_MODULE_NAME="$name" -I"$include" -o "$out.tmp" "$src" -lpthread
+    mv "$out.tmp" "$out"
+    echo "native: built $out"
+  fi
+done

@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { every, type PeriodicTask } from '../ops/periodic.js';
 import type { StreamRepository } from './db/stream-repository.js';
 import type { EventBus, RenditionInfo, StreamEndReason } from './events/stream-events.js';
 import type { IngestLifecycle } from '../ingest/rtmp-ingest-server.js';
@@ -49,7 +50,7 @@ const INGEST_APP = 'live';
  */
 export class StreamLifecycle implements IngestLifecycle {
   private readonly live = new Map<string, LiveState>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: PeriodicTask;
 
   constructor(
     private readonly repo: StreamRepository,
@@ -61,8 +62,7 @@ export class StreamLifecycle implements IngestLifecycle {
     /** the broadcast's peak viewer count so far (global when instances share a store): kept with ENDED */
     private readonly peakViewers: (streamId: string) => number = () => 0,
   ) {
-    this.timer = setInterval(() => this.publishMetrics(), 1000);
-    this.timer.unref();
+    this.timer = every(1000, () => this.publishMetrics());
   }
 
   async authorize(app: string, streamName: string): Promise<{ streamId: string } | null> {
@@ -155,7 +155,7 @@ export class StreamLifecycle implements IngestLifecycle {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    this.timer.cancel();
   }
 
   private updateRenditions(streamId: string, state: LiveState): void {

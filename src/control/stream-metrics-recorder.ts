@@ -2,6 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { MetricsRepository, StreamMetricsSample } from './db/metrics-repository.js';
 import type { EventBus, StreamEvent } from './events/stream-events.js';
 import type { Logger } from '../log.js';
+import { every, type PeriodicTask } from '../ops/periodic.js';
 
 export interface StreamMetricsRecorderOptions {
   instanceId: string;
@@ -35,8 +36,8 @@ const MAX_PENDING_ROWS = 50_000;
 export class StreamMetricsRecorder {
   private pending: StreamMetricsSample[] = [];
   private readonly unsubscribe: () => void;
-  private readonly flushTimer: NodeJS.Timeout;
-  private readonly pruneTimer: NodeJS.Timeout | null;
+  private readonly flushTimer: PeriodicTask;
+  private readonly pruneTimer: PeriodicTask | null;
   private flushing: Promise<void> | null = null;
   private readonly rowsWritten: Counter;
   private readonly rowsDropped: Counter;
@@ -59,10 +60,8 @@ export class StreamMetricsRecorder {
       registers: [registry],
     });
     this.unsubscribe = bus.subscribe((event) => this.onEvent(event));
-    this.flushTimer = setInterval(() => void this.flush(), options.flushIntervalMs ?? 10_000);
-    this.flushTimer.unref();
-    this.pruneTimer = options.retentionMs > 0 ? setInterval(() => void this.prune(), options.pruneIntervalMs ?? 3_600_000) : null;
-    this.pruneTimer?.unref();
+    this.flushTimer = every(options.flushIntervalMs ?? 10_000, () => void this.flush());
+    this.pruneTimer = options.retentionMs > 0 ? every(options.pruneIntervalMs ?? 3_600_000, () => void this.prune()) : null;
   }
 
   /** Rows not yet written. */
@@ -93,8 +92,8 @@ export class StreamMetricsRecorder {
   /** Stops listening and writes what is pending (before the database closes). */
   async close(): Promise<void> {
     this.unsubscribe();
-    clearInterval(this.flushTimer);
-    if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
+    this.flushTimer.cancel();
+    this.pruneTimer?.cancel();
     await this.flushing;
     await this.flush();
   }

@@ -1,8 +1,6 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type net from 'node:net';
 import { NovaError } from '../errors.js';
+import { loadNativeAddon } from '../native-addon.js';
 
 /**
  * The native ingress reader (native/ingress-reader): a thread of its own that
@@ -87,28 +85,11 @@ export function nativeIngressReader(pacingMs = 5): { reader: NativeIngressReader
 
 let loadError = '';
 
-function addonPath(): string | null {
-  // src/ingest/ from source, dist/src/ingest/ from the build: the repository's native/ is two or three levels up
-  for (const up of ['../../', '../../../']) {
-    const path = fileURLToPath(new URL(`${up}native/build/ingress_reader.node`, import.meta.url));
-    if (existsSync(path)) return path;
-  }
-  return null;
-}
-
-/** The addon, loaded into this thread (the module is loaded once per process, its functions bound per thread); null with `loadError` set. */
+/** The addon, loaded into this thread; null with `loadError` set. */
 function loadAddon(): Addon | null {
-  const path = addonPath();
-  if (path === null) {
-    loadError = 'native/build/ingress_reader.node is not built (bash native/build.sh)';
-    return null;
-  }
-  try {
-    return createRequire(import.meta.url)(path) as Addon;
-  } catch (err) {
-    loadError = `cannot load ${path}: ${err instanceof Error ? err.message : String(err)}`;
-    return null;
-  }
+  const { addon, reason } = loadNativeAddon<Addon>('ingress_reader');
+  if (addon === null) loadError = reason;
+  return addon;
 }
 
 const READ_OUTCOMES = ['none', 'read'] as const;

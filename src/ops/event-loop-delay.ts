@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { every, type PeriodicTask } from './periodic.js';
 
 /** How often the delay is sampled: each sample is a wake-up of the main thread. */
 const SAMPLE_INTERVAL_MS = 500;
@@ -28,8 +29,7 @@ const SAMPLE_INTERVAL_MS = 500;
  */
 export class EventLoopDelayMonitor {
   private readonly delay: Histogram;
-  private timer: NodeJS.Timeout | null = null;
-  private expectedAt = 0;
+  private sampler: PeriodicTask | null;
 
   constructor(registry: Registry, private readonly intervalMs = SAMPLE_INTERVAL_MS) {
     this.delay = new Histogram({
@@ -49,23 +49,12 @@ export class EventLoopDelayMonitor {
         reportedMs = activeMs;
       },
     });
-    this.arm();
+    // on the thread's shared periodic timer (src/ops/periodic.ts): how late it fires is what any work queued here waits
+    this.sampler = every(this.intervalMs, (lateMs) => this.delay.observe(lateMs / 1000));
   }
 
   close(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.sampler?.cancel();
+    this.sampler = null;
   }
-
-  private arm(): void {
-    this.expectedAt = performance.now() + this.intervalMs;
-    this.timer = setTimeout(this.sample, this.intervalMs);
-    this.timer.unref();
-  }
-
-  private readonly sample = (): void => {
-    if (this.timer === null) return;
-    this.delay.observe(Math.max(0, performance.now() - this.expectedAt) / 1000);
-    this.arm();
-  };
 }

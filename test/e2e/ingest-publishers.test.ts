@@ -186,6 +186,25 @@ for (const reader of ['native', 'javascript'] as const) describe(`whole-server i
     assert.ok(videoBytes > 0.8 * (3_000_000 / 8) * 3, `video payload ${videoBytes} bytes`);
   });
 
+  it('while media flows the worker reads the socket itself (native reader): the reader thread does not read it per batch', async () => {
+    const reads = 'nova_streaming_rtmp_socket_reads_total';
+    const before = { worker: await metricValue(nova, reads, { by: 'worker' }), reader: await metricValue(nova, reads, { by: 'reader_thread' }) };
+    const stream = await nova.createStream();
+    // no frame-queue reader: the worker looks when a part is due, as for a stream nobody transcodes
+    await publishSynthetic({ url: stream.publish_url, bitrateBps: 6_000_000, durationMs: 4000 });
+    await watch.ended(stream.id);
+    const worker = (await metricValue(nova, reads, { by: 'worker' })) - before.worker;
+    const readerThread = (await metricValue(nova, reads, { by: 'reader_thread' })) - before.reader;
+    if (reader === 'javascript') {
+      assert.equal(worker + readerThread, 0, 'no native reads when Node reads the sockets');
+      return;
+    }
+    // 3 MB in 4 s: read at the worker's looks (~10 a second, several reads each); the reader thread
+    // reads the handshake and commands, what came before the first look, and EOF
+    assert.ok(worker >= 20, `reads by the worker: ${worker}`);
+    assert.ok(readerThread < worker / 2, `reads by the reader thread: ${readerThread} (worker ${worker})`);
+  });
+
   const gstPresent = haveTool('gst-launch-1.0', ['--version']) && haveTool('gst-inspect-1.0', ['rtmp2sink']) && haveTool('gst-inspect-1.0', ['avenc_aac']);
   it('GStreamer rtmp2sink (x264enc with B-frames + avenc_aac): every frame as sent; ACTIVE and ENDED in time', toolGate('gst-launch-1.0 with rtmp2sink and avenc_aac', gstPresent), async () => {
     // Constant quantizer: x264enc's bitrate control reacts to the live rtmp2sink's timing, so only

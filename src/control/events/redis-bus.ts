@@ -1,5 +1,6 @@
 import { createClient, type RedisClientType } from 'redis';
 import type { Logger } from '../../log.js';
+import { every, type PeriodicTask } from '../../ops/periodic.js';
 import type { EventBus, StreamEvent } from './stream-events.js';
 
 /**
@@ -68,7 +69,7 @@ export class RedisEventBus implements EventBus {
   private subscribed = false;
   /** origin → when we last heard anything from it (ms). */
   private readonly peerSeenAt = new Map<string, number>();
-  private readonly heartbeatTimer: NodeJS.Timeout;
+  private readonly heartbeatTimer: PeriodicTask;
   private readonly peerTimeoutMs: number;
   /** Counters for tests and metrics. */
   readonly stats = { published: 0, received: 0, publishFailures: 0, resyncs: 0, malformed: 0 };
@@ -80,8 +81,7 @@ export class RedisEventBus implements EventBus {
     this.onHandlerError = options.onHandlerError ?? ((err) => this.log.error({ err }, 'event handler threw'));
     const maxDelay = options.maxReconnectDelayMs ?? 2000;
     this.peerTimeoutMs = options.peerTimeoutMs ?? 10_000;
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs ?? 2000);
-    this.heartbeatTimer.unref();
+    this.heartbeatTimer = every(options.heartbeatMs ?? 2000, () => this.heartbeat());
     const socket = { reconnectStrategy: (retries: number) => reconnectDelay(retries, maxDelay), connectTimeout: 2000 };
     // disableOfflineQueue: a publish while disconnected fails fast instead of piling up.
     this.publisher = createClient({ url: options.url, socket, disableOfflineQueue: true }) as RedisClientType;
@@ -145,7 +145,7 @@ export class RedisEventBus implements EventBus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer.cancel();
     this.handlers.clear();
     for (const client of [this.subscriber, this.publisher]) {
       try {

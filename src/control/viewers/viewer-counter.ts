@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
+import { every, type PeriodicTask } from '../../ops/periodic.js';
 import type { EventBus, StreamEvent } from '../events/stream-events.js';
 import type { ViewerCountStore } from './redis-viewer-store.js';
 
@@ -56,8 +57,8 @@ export class ViewerCounter {
   private remoteAt = 0;
   private readonly lastPublished = new Map<string, number>();
   private readonly peaks = new Map<string, number>();
-  private tickTimer: NodeJS.Timeout | null = null;
-  private syncTimer: NodeJS.Timeout | null = null;
+  private tickTimer: PeriodicTask | null = null;
+  private syncTimer: PeriodicTask | null = null;
   private syncing = false;
   private readonly unsubscribe: () => void;
   /** Counters for tests and metrics. */
@@ -78,11 +79,9 @@ export class ViewerCounter {
 
   start(): void {
     if (this.tickTimer) return;
-    this.tickTimer = setInterval(() => this.tick(), this.tickMs);
-    this.tickTimer.unref();
+    this.tickTimer = every(this.tickMs, () => this.tick());
     if (this.store) {
-      this.syncTimer = setInterval(() => void this.syncRemote(), this.syncIntervalMs);
-      this.syncTimer.unref();
+      this.syncTimer = every(this.syncIntervalMs, () => void this.syncRemote());
       void this.syncRemote();
     }
   }
@@ -172,8 +171,8 @@ export class ViewerCounter {
   }
 
   async close(): Promise<void> {
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    if (this.syncTimer) clearInterval(this.syncTimer);
+    this.tickTimer?.cancel();
+    this.syncTimer?.cancel();
     this.tickTimer = null;
     this.syncTimer = null;
     this.unsubscribe();

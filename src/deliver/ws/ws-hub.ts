@@ -3,6 +3,7 @@ import type { EventBus, RenditionInfo, StreamEvent } from '../../control/events/
 import type { ViewerCounter } from '../../control/viewers/viewer-counter.js';
 import type { Logger } from '../../log.js';
 import type { Registry } from '../../ops/metrics.js';
+import { every } from '../../ops/periodic.js';
 import { statusLine } from '../http/uws-helpers.js';
 import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, chooseProtocol, extractToken, verifyViewerToken } from './ws-auth.js';
 import {
@@ -409,8 +410,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
   });
 
   const unsubscribe = bus.subscribe(onEvent);
-  const metricsTimer = setInterval(observeViewers, metricsIntervalMs);
-  metricsTimer.unref();
+  const metricsTimer = every(metricsIntervalMs, observeViewers);
 
   return {
     path,
@@ -421,7 +421,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
       if (closed) return;
       closed = true;
       unsubscribe();
-      clearInterval(metricsTimer);
+      metricsTimer.cancel();
       for (const ws of [...sockets]) {
         ws.getUserData().serverClosing = true;
         ws.end(1001, 'server shutting down');
