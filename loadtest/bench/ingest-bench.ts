@@ -404,7 +404,7 @@ async function main(): Promise<void> {
       .map(([streams, peer]) => `N=${streams} ${(nova.find((l) => l.streams === streams)!.cpuPerGb / peer.cpuPerGb).toFixed(2)}`);
     if (ratios.length > 0) console.log(`CPU per GB ratio nova / ${name}: ${ratios.join(', ')}`);
   }
-  console.log('(latency: server socket read → frame packaged (frames wait in the ring until their part is due), bucket upper bounds; deficit: worst publisher, wall − media time, connect included)');
+  console.log('(latency: arrival at the server socket → frame packaged (frames wait until their part is due), bucket upper bounds; deficit: worst publisher, wall − media time, connect included)');
 }
 
 main().catch((err: unknown) => {
