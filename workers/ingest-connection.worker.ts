@@ -84,8 +84,8 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
   port.on('message', (message: MainToWorker) => connection.handle(message));
   // While media flows this thread reads the socket itself at its looks, so the native reader
   // thread does not wake for it (see native/ingress-reader); null: the reader thread (or main) reads.
-  const handle = task.nativeHandle;
-  const socketReader = handle === null ? null : workerSocketReader();
+  const handle = task.nativeHandle ?? -1;
+  const socketReader = handle < 0 ? null : workerSocketReader();
   const lowWaterBytes = Math.min(CLAIMED_LOW_WATER_BYTES, Math.floor(ring.capacity / 4));
   let claimed = false;
 
@@ -97,7 +97,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
 
   try {
     for (;;) {
-      if (claimed && socketReader!.read(handle!) === 'gone') claimed = false; // closed: socketClosed is set, the loop ends below
+      if (claimed && socketReader?.read(handle) === 'gone') claimed = false; // closed: socketClosed is set, the loop ends below
       let record = ring.read();
       while (record !== null) {
         const receivedAt = new DataView(record.buffer, record.byteOffset, RECEIVED_AT_BYTES).getFloat64(0, true);
@@ -140,12 +140,12 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
       }
       // Media flows: poll on the shared ticks. Handshake and commands are round trips the publisher waits on: be woken.
       if (connection.state === 'publishing' && now - lastDataAt < POLL_WHILE_ACTIVE_MS) {
-        if (!claimed && socketReader !== null) claimed = socketReader.claim(handle!, lowWaterBytes);
+        if (!claimed && socketReader !== null) claimed = socketReader.claim(handle, lowWaterBytes);
         await wakeAtSlot(nextLookAt(connection, now, task.limits), task.limits.pollTickMs);
       } else {
         if (claimed) {
           // no bytes for a while: the reader thread reads (and wakes this thread) as they come
-          socketReader!.release(handle!);
+          socketReader?.release(handle);
           claimed = false;
           continue; // bytes that came since the last look are in the ring now, or on their way with a wake
         }
@@ -157,7 +157,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
     error =
       err instanceof NovaError ? err : new NovaError('NOVA_ERR_INTERNAL', err instanceof Error ? err.message : String(err));
   }
-  if (claimed) socketReader!.release(handle!);
+  if (claimed) socketReader?.release(handle);
   connection.finishStream(reason);
   emit(error ? { type: 'closed', reason, code: error.code, message: error.message } : { type: 'closed', reason });
   port.close();

@@ -18,10 +18,10 @@
 // second (a third of the process's wake-ups) to read bytes that then waited
 // in the ring for the worker's next look anyway.
 //
-// Every record is stamped with the kernel's arrival time of the last segment
-// it read (SO_TIMESTAMPNS), not the time of the read: bytes a claimed socket
-// holds until the worker's look still count their wait in the ingest-latency
-// and segment-generation metrics.
+// Every record is stamped with when its bytes arrived (estimated from the
+// kernel's receive times, see drain()), not the time of the read: bytes a
+// claimed socket holds until the worker's look still count their wait in the
+// ingest-latency and segment-generation metrics.
 //
 // Safety: the thread reads a dup() of the socket's descriptor, so Node
 // closing its own descriptor can never make this thread read a descriptor
@@ -65,8 +65,8 @@ constexpr uint32_t kMaxRead = 64 * 1024;
 constexpr uint32_t kMinRead = 4096;
 // reads per connection per round, so one publisher cannot starve the others
 constexpr int kReadsPerRound = 16;
-// A worker reads its claimed socket in smaller pieces: each record's arrival stamp is that of
-// its last byte, so a piece spans at most ~20 ms of a 6 Mb/s stream (~3 ms at 50 Mb/s).
+// A worker reads its claimed socket in smaller pieces: a record has one arrival stamp (see drain()),
+// so a piece spans at most ~20 ms of a 6 Mb/s stream (~3 ms at 50 Mb/s).
 constexpr uint32_t kClaimedMaxRead = 16 * 1024;
 // and at most this much per look, so one publisher's backlog cannot hold up the others on its thread
 constexpr uint32_t kClaimedMaxPerCall = 1024 * 1024;
@@ -91,6 +91,8 @@ struct Connection {
   // a worker reads the socket at its looks; this thread only when SO_RCVLOWAT bytes wait, or at EOF
   bool claimed;
   uint64_t bytesRead;
+  // when a read last found the socket empty (epoch ms; 0 before): the bytes read next came after it
+  double emptiedAt;
 };
 
 struct Event {
@@ -148,8 +150,10 @@ void writeWrapped(Connection* c, uint32_t index, const uint8_t* bytes, uint32_t 
   }
 }
 
-// The kernel's arrival time of the last byte recvmsg() read (SO_TIMESTAMPNS), else now.
-double arrivalMs(msghdr* msg, double now) {
+// The kernel's receive time of the newest data recvmsg() read (SO_TIMESTAMPNS), else `now`. TCP
+// merges segments queued on a socket and keeps the newest one's time: for bytes that waited,
+// this is when the last of them came, not the first.
+double newestArrivalMs(msghdr* msg, double now) {
   for (cmsghdr* cm = CMSG_FIRSTHDR(msg); cm != nullptr; cm = CMSG_NXTHDR(msg, cm)) {
     if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS) continue;
     timespec ts;
@@ -161,26 +165,45 @@ double arrivalMs(msghdr* msg, double now) {
   return now;
 }
 
+// the most records one drain() writes (the worker's 1 MiB in 16 KiB pieces)
+constexpr int kMaxPieces = static_cast<int>(kClaimedMaxPerCall / kClaimedMaxRead);
+static_assert(kMaxPieces >= kReadsPerRound, "a drain by this thread fits too");
+
 // Reads what the socket has into the ring. Returns whether the consumer must be woken.
 // byWorker: a worker reading its claimed socket at a look (it reads the ring next, so a full
 // ring only ends this call); else this thread, which stops reading a full ring until resume().
+//
+// Each record is stamped with an estimate of when its last byte arrived: the bytes read here came
+// between the time the socket was last found empty and the newest receive time the kernel gives
+// (a publisher sends at a steady rate), so the stamps are spread over that span by byte count.
+// A record stamped when it was read would hide the time bytes waited in a claimed socket; one
+// stamped with the kernel's time alone would give them all the newest byte's time.
 bool drain(Connection* c, bool byWorker) {
-  bool wake = false;
   const uint32_t capacity = c->capacity;
   const int32_t limit = static_cast<int32_t>(capacity * 2);
   const uint32_t pieceMax = byWorker ? kClaimedMaxRead : kMaxRead;
+  const int maxPieces = byWorker ? kMaxPieces : kReadsPerRound;
+  uint32_t stampIndex[kMaxPieces];
+  uint32_t pieceEnd[kMaxPieces];  // bytes read this call up to the end of each piece
+  int pieces = 0;
   uint32_t total = 0;
-  for (int round = 0; byWorker ? total < kClaimedMaxPerCall : round < kReadsPerRound; round++) {
-    const int32_t writePos = load(c->header + kWritePos);
+  double newest = 0;
+  double now = 0;
+  int32_t writePos = load(c->header + kWritePos);
+  bool emptied = false;
+  bool stop = false;  // closed, or this thread paused on a full ring
+  while (pieces < maxPieces) {
     int32_t used = writePos - load(c->header + kReadPos);
     if (used < 0) used += limit;
     const uint32_t free = capacity - static_cast<uint32_t>(used);
     if (free < kPrefixBytes + kReceivedAtBytes + kMinRead) {
-      if (byWorker) return wake;
-      // full: stop reading (TCP pushes back on the encoder) until the worker has drained and main calls resume()
-      store(c->control + c->producerPausedIndex, 1);
-      setArmed(c, false);
-      return true;
+      if (!byWorker) {
+        // full: stop reading (TCP pushes back on the encoder) until the worker has drained and main calls resume()
+        store(c->control + c->producerPausedIndex, 1);
+        setArmed(c, false);
+        stop = true;
+      }
+      break;
     }
     uint32_t maxRead = ((free - kPrefixBytes) & ~3u) - kReceivedAtBytes;
     if (maxRead > pieceMax) maxRead = pieceMax;
@@ -189,7 +212,7 @@ bool drain(Connection* c, bool byWorker) {
     const uint32_t prefixIndex = index;
     index += kPrefixBytes;
     if (index == capacity) index = 0;
-    const uint32_t stampIndex = index;
+    const uint32_t stampAt = index;
     index = (index + kReceivedAtBytes) % capacity;
 
     iovec iov[2];
@@ -210,31 +233,51 @@ bool drain(Connection* c, bool byWorker) {
     msg.msg_controllen = sizeof cmsgBuffer;
     ssize_t n = recvmsg(c->fd, &msg, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      emptied = true;
+      break;
+    }
     if (n <= 0) {
       c->closed = true;
       epoll_ctl(reader->epoll, EPOLL_CTL_DEL, c->fd, nullptr);
       store(c->control + c->socketClosedIndex, 1);
       post(c->id, kClosed, n == 0 ? 0 : errno);
-      return true;
+      stop = true;
+      break;
     }
-    const double receivedAt = arrivalMs(&msg, nowEpochMs());
-    uint8_t stamp[kReceivedAtBytes];
-    std::memcpy(stamp, &receivedAt, sizeof stamp);  // little-endian float64, as DataView.setFloat64(…, true) on x86/arm
-    writeWrapped(c, stampIndex, stamp, kReceivedAtBytes);
+    now = nowEpochMs();
+    const double arrival = newestArrivalMs(&msg, now);
+    if (arrival > newest) newest = arrival;
     const uint32_t length = kReceivedAtBytes + static_cast<uint32_t>(n);
     reinterpret_cast<uint32_t*>(c->data)[prefixIndex >> 2] = length;
-    int32_t next = writePos + static_cast<int32_t>(kPrefixBytes + ((length + 3) & ~3u));
-    if (next >= limit) next -= limit;
-    store(c->header + kWritePos, next);
-    __atomic_add_fetch(c->header + kNotifySeq, 1, __ATOMIC_SEQ_CST);
-    wake = true;
-    c->bytesRead += static_cast<uint64_t>(n);
+    writePos += static_cast<int32_t>(kPrefixBytes + ((length + 3) & ~3u));
+    if (writePos >= limit) writePos -= limit;
     total += static_cast<uint32_t>(n);
+    stampIndex[pieces] = stampAt;
+    pieceEnd[pieces] = total;
+    pieces++;
+    c->bytesRead += static_cast<uint64_t>(n);
     (byWorker ? reader->workerReads : reader->readerReads).fetch_add(1, std::memory_order_relaxed);
-    if (static_cast<uint32_t>(n) < maxRead) break;  // the socket is drained for now
+    if (static_cast<uint32_t>(n) < maxRead) {
+      emptied = true;  // the socket is drained for now
+      break;
+    }
   }
-  return wake;
+  if (pieces > 0) {
+    // the bytes came after the socket was last found empty (unknown before its first read)
+    const double since = c->emptiedAt > 0 && c->emptiedAt < newest ? c->emptiedAt : newest;
+    for (int i = 0; i < pieces; i++) {
+      const double receivedAt = since + (newest - since) * (static_cast<double>(pieceEnd[i]) / static_cast<double>(total));
+      uint8_t stamp[kReceivedAtBytes];
+      std::memcpy(stamp, &receivedAt, sizeof stamp);  // little-endian float64, as DataView.setFloat64(…, true) on x86/arm
+      writeWrapped(c, stampIndex[i], stamp, kReceivedAtBytes);
+    }
+    // published once: the consumer sees whole records with their stamps
+    store(c->header + kWritePos, writePos);
+    __atomic_add_fetch(c->header + kNotifySeq, 1, __ATOMIC_SEQ_CST);
+  }
+  if (emptied) c->emptiedAt = nowEpochMs();
+  return pieces > 0 || stop;
 }
 
 void run() {
@@ -360,7 +403,7 @@ napi_value Attach(napi_env env, napi_callback_info info) {
   const int on = 1;
   setsockopt(own, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);  // without it (it cannot fail on TCP) records carry the read time
   auto* c = new Connection{id, own, header, static_cast<uint8_t*>(ringData) + kHeaderBytes, static_cast<uint32_t>(header[kCapacity]),
-                           static_cast<int32_t*>(controlData), pausedIndex, closedIndex, nullptr, nullptr, true, false, false, 0};
+                           static_cast<int32_t*>(controlData), pausedIndex, closedIndex, nullptr, nullptr, true, false, false, 0, 0};
   napi_create_reference(env, argv[2], 1, &c->ringRef);
   napi_create_reference(env, argv[3], 1, &c->controlRef);
   epoll_event ev{};

@@ -66,7 +66,7 @@ export class IngestConnection implements FrameSink {
   private unpublished = false;
   /** where parts are written for the main thread to serve */
   private readonly parts: PartArenaWriter;
-  /** per track, when (epoch ms, socket read) the bytes that completed its latest part were read; NaN before the track's config */
+  /** per track, when (epoch ms, the record's receive time) the bytes that completed its latest part arrived; NaN before the track's config */
   private videoPartReadAt = Number.NaN;
   private audioPartReadAt = Number.NaN;
 
@@ -103,7 +103,7 @@ export class IngestConnection implements FrameSink {
     return this.session.bytesReceived;
   }
 
-  /** Socket bytes; receivedAt is epoch ms (performance.timeOrigin based) of the socket read. Throws NovaError on a protocol violation. */
+  /** Socket bytes; receivedAt is when they arrived, epoch ms (the native reader's estimate, or the read in JavaScript). Throws NovaError on a protocol violation. */
   push(bytes: Uint8Array, receivedAt: number): void {
     this.chunkReceivedAt = receivedAt;
     this.bytes += bytes.byteLength;
@@ -282,13 +282,13 @@ export class IngestConnection implements FrameSink {
   }
 
   /**
-   * When the bytes completing the stream's next part should have been read (epoch ms): a
+   * When the bytes completing the stream's next part should have arrived (epoch ms): a
    * publisher sends in real time, so a track's next part is cut about a part target after
-   * the read that cut its last one; the earliest over the tracks, or at once when an audio
+   * the bytes that cut its last one; the earliest over the tracks, or at once when an audio
    * part waits only on the next frames (see Segmenter.audioCutPending). NaN when frames are wanted
    * one by one: before packaging starts, or while a consumer reads the frame queue (the
    * transcoder feeds FFmpeg as frames come). Until a part is due nobody can see the frames
-   * in between (players get parts, not frames), so the worker may leave them in the ring.
+   * in between (players get parts, not frames), so the worker may leave them in the socket or ring.
    */
   nextPartDueAt(): number {
     const segmenter = this.segmenter;

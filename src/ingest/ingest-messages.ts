@@ -102,7 +102,7 @@ export type WorkerToMain =
       bytes: number;
       videoFrames: number;
       audioFrames: number;
-      /** ms, socket read to frame packaged, one per frame since the last stats message */
+      /** ms, arrival at the socket to frame packaged (see nova_streaming_rtmp_ingestion_latency_seconds), one per frame since the last stats message */
       latencies: Float64Array;
       timestampRepairs: number;
       droppedFrames: number;

@@ -44,7 +44,7 @@ export class IngestMetrics {
     });
     this.latency = new Histogram({
       name: 'nova_streaming_rtmp_ingestion_latency_seconds',
-      help: 'Arrival at the socket (the kernel\'s receive time with the native reader, else the read) to frame packaged, per frame; a stream nobody transcodes batches its frames until a part is due (up to a part target)',
+      help: 'Arrival at the socket (estimated from the kernel\'s receive times with the native reader; the read in JavaScript) to frame packaged, per frame; a stream nobody transcodes batches its frames until a part is due (up to a part target)',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });

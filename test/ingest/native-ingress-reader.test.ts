@@ -224,6 +224,36 @@ describe('native ingress reader', { skip: process.env.CI === 'true' ? false : re
     await pair.close();
   });
 
+  it('bytes that waited in a claimed socket are stamped across the time they came in, not all with the newest arrival', async () => {
+    const claimer = workerSocketReader()!;
+    const pair = await connectedPair();
+    const ring = ByteRing.create(1024 * 1024);
+    const consumer = ByteRing.attach(ring.buffer);
+    consumer.markConsumerAttached();
+    const control = new Int32Array(new SharedArrayBuffer(IngressControl.length * 4));
+    const handle = native.attach(pair.accepted, ring.buffer, control, IngressControl, () => {});
+    assert.equal(claimer.claim(handle, 1024 * 1024), true);
+    assert.equal(claimer.read(handle), 'none', 'found empty: what comes next came after this');
+    // a publisher's pace: 20 KB every 30 ms for 150 ms, read once after it
+    const firstWriteAt = Date.now();
+    for (let i = 0; i < 6; i++) {
+      pair.client.write(Buffer.alloc(20_000, i));
+      await sleep(30);
+    }
+    const lastWriteAt = Date.now() - 30;
+    assert.equal(claimer.read(handle), 'read');
+    const records = drainRecords(consumer);
+    assert.equal(records.reduce((n, r) => n + r.bytes.length, 0), 120_000);
+    assert.ok(records.length >= 6, `read in pieces (${records.length})`);
+    for (let i = 1; i < records.length; i++) assert.ok(records[i]!.at >= records[i - 1]!.at, 'stamps in arrival order');
+    const first = records[0]!.at;
+    const last = records.at(-1)!.at;
+    assert.ok(last - first >= 80, `stamps span the ~150 ms the bytes came over (${(last - first).toFixed(0)} ms)`);
+    assert.ok(first >= firstWriteAt - 5 && last <= lastWriteAt + 40, `within the writes: ${(first - firstWriteAt).toFixed(0)} .. ${(last - lastWriteAt).toFixed(0)} ms`);
+    native.detach(handle);
+    await pair.close();
+  });
+
   it('refuses what is not a ring, and a socket without a descriptor', async () => {
     const pair = await connectedPair();
     const control = new Int32Array(new SharedArrayBuffer(IngressControl.length * 4));
