@@ -1,34 +1,34 @@
-// Prefaulting a large SharedArrayBuffer: its memory made resident in one call,
-// in transparent huge pages where the kernel allows (madvise MADV_HUGEPAGE on
-// its 2 MiB-aligned interior, then MADV_POPULATE_WRITE on all of it).
+// Huge pages for a large SharedArrayBuffer: asks the kernel to back its
+// 2 MiB-aligned interior with transparent huge pages (madvise MADV_HUGEPAGE)
+// before anything writes to it.
 //
 // Why: a part arena (16 MiB) or an ingress ring (4 MiB) is fresh memory for
-// every new publisher, and the kernel faults it in 4 KiB at a time on first
-// write: ~5,000 page faults per publisher, each ~10 µs on a VM (perf at one
-// 6 Mb/s publisher: faults in the copy into the arena were ~9 % of the
-// process's CPU during the arena's first pass, ~20 s). Huge pages alone left
-// the unaligned head and tail (~500 faults). Populated up front, the buffer
-// costs one call; its memory is resident from creation rather than as it is
-// first written (a ring and an arena go round within seconds to minutes).
-// Where THP is off ("never") the pages are small, still populated in one call;
-// on a kernel without MADV_POPULATE_WRITE (before 5.14) nothing changes.
+// every new publisher, and the kernel faults it in 4 KiB at a time as it is
+// first written: ~5,000 page faults per publisher, ~10 µs each on a VM (perf
+// at one 6 Mb/s publisher: faults in the copy into the arena were ~9 % of the
+// process's CPU during the arena's first pass, ~20 s). With the advice the
+// interior faults in 2 MiB at a time (perf: 488 faults left in that copy over
+// 20 s, the unaligned head and tail). Making the whole buffer resident at
+// creation instead (MADV_POPULATE_WRITE) was tried and dropped: eight
+// publishers starting at once fell behind real time (0.5-0.65 s against
+// 0.3-0.4 s), and resident memory per stream tripled in a 10 s stream.
+// Where THP is off ("never") the advice is refused and nothing changes.
 #include <node_api.h>
 
 #include <cstdint>
 #include <sys/mman.h>
-#include <unistd.h>
 
 namespace {
 
 constexpr uintptr_t kHugePage = 2 * 1024 * 1024;
-constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE (Linux 5.14), not in every libc's headers
 
-// prefault(view: Int32Array over the whole buffer) → bytes made resident (0: the kernel refused)
-napi_value Prefault(napi_env env, napi_callback_info info) {
+// adviseHugePages(view: Int32Array over the whole buffer) → bytes advised (the 2 MiB-aligned
+// interior; 0 when there is none or the kernel refused)
+napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_value result;
-  double populated = 0;
+  double advised = 0;
   napi_typedarray_type type;
   size_t length;
   void* data = nullptr;
@@ -36,26 +36,21 @@ napi_value Prefault(napi_env env, napi_callback_info info) {
   size_t offset;
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
       napi_get_typedarray_info(env, argv[0], &type, &length, &data, &arraybuffer, &offset) != napi_ok || type != napi_int32_array) {
-    napi_throw_type_error(env, nullptr, "prefault(view: Int32Array)");
+    napi_throw_type_error(env, nullptr, "adviseHugePages(view: Int32Array)");
     return nullptr;
   }
   const uintptr_t start = reinterpret_cast<uintptr_t>(data);
   const uintptr_t end = start + length * 4;
   const uintptr_t first = (start + kHugePage - 1) & ~(kHugePage - 1);
   const uintptr_t last = end & ~(kHugePage - 1);
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);  // refused where THP is off: small pages then
-  // the pages holding the buffer's first and last bytes are mapped (the buffer lies in them)
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t from = start & ~(page - 1);
-  const uintptr_t to = (end + page - 1) & ~(page - 1);
-  if (to > from && madvise(reinterpret_cast<void*>(from), to - from, kPopulateWrite) == 0) populated = static_cast<double>(end - start);
-  napi_create_double(env, populated, &result);
+  if (last > first && madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE) == 0) advised = static_cast<double>(last - first);
+  napi_create_double(env, advised, &result);
   return result;
 }
 
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"prefault", nullptr, Prefault, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adviseHugePages", nullptr, AdviseHugePages, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, 1, props);
   return exports;

@@ -1,6 +1,6 @@
 import { threadId } from 'node:worker_threads';
 import type { PackagedMedia } from '../package/packaged-media.js';
-import { prefault } from './prefault.js';
+import { adviseHugePages } from './huge-pages.js';
 
 /*
  * Layout of the SharedArrayBuffer:
@@ -103,7 +103,7 @@ export class PartArena {
       throw new RangeError(`part arena capacity must be an integer in [1, ${MAX_CAPACITY}], got ${capacity}`);
     }
     const buffer = new SharedArrayBuffer(HEADER_BYTES + capacity);
-    prefault(buffer);
+    adviseHugePages(buffer);
     const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     header[CAPACITY] = capacity;
     header[MAGIC] = MAGIC_VALUE;

@@ -67,6 +67,15 @@ describe('native ingress reader', { skip: process.env.CI === 'true' ? false : re
     native = reader;
   });
 
+  /** The pair's accepted socket read by the native reader into a fresh 1 MiB ring, with a consumer attached. */
+  function attachedRing(pair: Pair): { consumer: ByteRing; control: Int32Array; handle: number } {
+    const ring = ByteRing.create(1024 * 1024);
+    const consumer = ByteRing.attach(ring.buffer);
+    consumer.markConsumerAttached();
+    const control = new Int32Array(new SharedArrayBuffer(IngressControl.length * 4));
+    return { consumer, control, handle: native.attach(pair.accepted, ring.buffer, control, IngressControl, () => {}) };
+  }
+
   it('writes the socket bytes as ring records (receive time + bytes), in order, through wrap, full and resume; reports EOF', async () => {
     const pair = await connectedPair();
     const ring = ByteRing.create(256 * 1024);
@@ -157,11 +166,7 @@ describe('native ingress reader', { skip: process.env.CI === 'true' ? false : re
     const claimer = workerSocketReader();
     assert.ok(claimer, 'the addon loads for a worker');
     const pair = await connectedPair();
-    const ring = ByteRing.create(1024 * 1024);
-    const consumer = ByteRing.attach(ring.buffer);
-    consumer.markConsumerAttached();
-    const control = new Int32Array(new SharedArrayBuffer(IngressControl.length * 4));
-    const handle = native.attach(pair.accepted, ring.buffer, control, IngressControl, () => {});
+    const { consumer, control, handle } = attachedRing(pair);
     const before = native.readCounts();
     const lowWater = 64 * 1024;
     assert.equal(claimer.claim(handle, lowWater), true);
@@ -227,11 +232,7 @@ describe('native ingress reader', { skip: process.env.CI === 'true' ? false : re
   it('bytes that waited in a claimed socket are stamped across the time they came in, not all with the newest arrival', async () => {
     const claimer = workerSocketReader()!;
     const pair = await connectedPair();
-    const ring = ByteRing.create(1024 * 1024);
-    const consumer = ByteRing.attach(ring.buffer);
-    consumer.markConsumerAttached();
-    const control = new Int32Array(new SharedArrayBuffer(IngressControl.length * 4));
-    const handle = native.attach(pair.accepted, ring.buffer, control, IngressControl, () => {});
+    const { consumer, control, handle } = attachedRing(pair);
     assert.equal(claimer.claim(handle, 1024 * 1024), true);
     assert.equal(claimer.read(handle), 'none', 'found empty: what comes next came after this');
     // a publisher's pace: 20 KB every 30 ms for 150 ms, read once after it
