@@ -7,7 +7,7 @@
 //
 // Why: measured on the main thread, a socket read in Node costs a fresh
 // 64 KiB Buffer, the stream machinery (push, addChunk, emit) and a copy into
-// the ring, per read; this thread reads with readv() into the ring, paced so
+// the ring, per read; this thread reads with recvmsg() into the ring, paced so
 // that one wake-up serves every publisher with bytes waiting.
 //
 // While a publisher's media flows its worker claims the socket and reads it
@@ -130,12 +130,17 @@ void post(int32_t id, int32_t kind, int32_t error) {
   if (napi_call_threadsafe_function(reader->events, event, napi_tsfn_nonblocking) != napi_ok) delete event;
 }
 
-void setArmed(Connection* c, bool armed) {
-  if (c->armed == armed || c->closed) return;
+// Sets the events epoll reports for the connection; the kernel checks readiness again on the change.
+void watch(Connection* c, uint32_t events) {
   epoll_event ev{};
-  ev.events = armed ? (EPOLLIN | EPOLLRDHUP) : 0;
+  ev.events = events;
   ev.data.u64 = static_cast<uint64_t>(static_cast<uint32_t>(c->id));
   epoll_ctl(reader->epoll, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+void setArmed(Connection* c, bool armed) {
+  if (c->armed == armed || c->closed) return;
+  watch(c, armed ? (EPOLLIN | EPOLLRDHUP) : 0);
   c->armed = armed;
 }
 
@@ -188,7 +193,6 @@ bool drain(Connection* c, bool byWorker) {
   int pieces = 0;
   uint32_t total = 0;
   double newest = 0;
-  double now = 0;
   int32_t writePos = load(c->header + kWritePos);
   bool emptied = false;
   bool stop = false;  // closed, or this thread paused on a full ring
@@ -245,8 +249,7 @@ bool drain(Connection* c, bool byWorker) {
       stop = true;
       break;
     }
-    now = nowEpochMs();
-    const double arrival = newestArrivalMs(&msg, now);
+    const double arrival = newestArrivalMs(&msg, nowEpochMs());
     if (arrival > newest) newest = arrival;
     const uint32_t length = kReceivedAtBytes + static_cast<uint32_t>(n);
     reinterpret_cast<uint32_t*>(c->data)[prefixIndex >> 2] = length;
@@ -505,13 +508,8 @@ napi_value Release(napi_env env, napi_callback_info info) {
   const int one = 1;
   setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
   c->claimed = false;
-  if (c->armed) {
-    // re-evaluated now: bytes already waiting (under the old mark) are read at once
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.u64 = static_cast<uint64_t>(static_cast<uint32_t>(c->id));
-    epoll_ctl(reader->epoll, EPOLL_CTL_MOD, c->fd, &ev);
-  }
+  // re-evaluated now: bytes already waiting (under the old mark) are read at once
+  if (c->armed) watch(c, EPOLLIN | EPOLLRDHUP);
   return nullptr;
 }
 
