@@ -45,6 +45,8 @@
  *        heap makes every V8 major GC of the main thread dearer)
  *        --cpu-prof DIR (profile nova's
  *        threads with node --cpu-prof, written at its graceful stop)
+ *        --warm-up 60 (stream-seconds before each level's runs: N publishers
+ *        for 60/N s, at least 3; printed as the level's warm-up figure)
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -71,6 +73,7 @@ const { values: flags } = parseArgs({
     'database-url': { type: 'string' },
     'cpu-prof': { type: 'string' },
     window: { type: 'string' },
+    'warm-up': { type: 'string', default: '60' },
   },
 });
 
@@ -84,7 +87,14 @@ const LEVELS: number[] = flags.streams
   : Array.from({ length: Math.floor(Math.log2(MAX_STREAMS)) + 1 }, (_, i) => 2 ** i);
 /** a publisher this far behind real time at its end has not been kept up with */
 const LAG_LIMIT_SECONDS = Math.max(0.5, SECONDS * 0.05);
-const WARM_UP_SECONDS = 3;
+/**
+ * Warm-up before a level's measured runs, in stream-seconds (N publishers for this / N seconds, at
+ * least 3 s). V8 optimizes a function once it has run enough, and nova's per-frame code runs only at
+ * frame rate: with one 6 Mb/s publisher its compiler threads were still a quarter of the process's
+ * CPU 40 s into streaming (perf) and CPU per second settled after 60-100 s (.exp jit-settle: 28 ms/s
+ * in the first 10 s, 14-17 from 70 s on). Calls grow with N, so the warm-up shrinks with it.
+ */
+const WARM_UP_STREAM_SECONDS = Number(flags['warm-up']);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 function parseWindow(text: string): { from: number; to: number } {
@@ -318,6 +328,8 @@ interface LevelSummary {
   latencyP50Ms: number | null;
   latencyP99Ms: number | null;
   sustainedRuns: number;
+  /** the level's warm-up (a fresh server's first streams), not in cpuPerGb */
+  warmUpCpuPerGb: number;
 }
 
 async function benchServer(start: () => Promise<ServerUnderTest>, name: string): Promise<LevelSummary[]> {
@@ -326,10 +338,14 @@ async function benchServer(start: () => Promise<ServerUnderTest>, name: string):
     // A fresh server per level: RSS and caches of the previous level do not carry over.
     const server = await start();
     const runs: RunResult[] = [];
+    let warmUpCpuPerGb = Number.NaN;
     try {
-      // Warm-up, not counted: the first streams load and compile the ingest worker's code in each
-      // pool thread (nova) and fault in the server's memory; steady-state cost is what we compare.
-      await measure(server, streams, WARM_UP_SECONDS, null);
+      // Warm-up, not counted in the runs: the first streams load and compile the ingest worker's code
+      // in each pool thread (nova), V8 optimizes it, the server faults in its memory; steady-state cost
+      // is what the runs compare. What the warm-up cost is printed too (a young server's figure).
+      const warmUpSeconds = Math.max(3, Math.ceil(WARM_UP_STREAM_SECONDS / streams));
+      warmUpCpuPerGb = (await measure(server, streams, warmUpSeconds, null)).cpuPerGb;
+      console.error(`  ${name} N=${streams} warm-up, ${warmUpSeconds} s (not in the runs): ${warmUpCpuPerGb.toFixed(2)} CPU-s/GB`);
       for (let run = 0; run < RUNS; run++) {
         const result = await measure(server, streams);
         runs.push(result);
@@ -351,6 +367,7 @@ async function benchServer(start: () => Promise<ServerUnderTest>, name: string):
       latencyP50Ms: withLatency.length > 0 ? median(withLatency.map((r) => r.latencyP50Ms!)) : null,
       latencyP99Ms: withLatency.length > 0 ? median(withLatency.map((r) => r.latencyP99Ms!)) : null,
       sustainedRuns: runs.filter((r) => r.sustained).length,
+      warmUpCpuPerGb,
     };
     summaries.push(summary);
     if (summary.sustainedRuns * 2 <= RUNS) break; // not sustained in a majority of runs: larger N will not be
@@ -387,12 +404,12 @@ async function main(): Promise<void> {
     `\ningest bench — ${SECONDS} s × ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher, medians of ${RUNS} runs` +
       (WINDOW ? `; CPU from ${WINDOW.from} s to ${WINDOW.to} s after the publishers start (streams running: no start or end)` : ''),
   );
-  console.log('server              N  CPU-s/GB  RSS MiB/stream  pub. deficit s  latency p50/p99 ms  sustained runs');
+  console.log('server              N  CPU-s/GB  RSS MiB/stream  pub. deficit s  latency p50/p99 ms  sustained runs  warm-up CPU-s/GB');
   for (const [name, levels] of results) {
     for (const l of levels) {
       console.log(
         `${name.padEnd(18)} ${String(l.streams).padStart(2)}  ${fmt(l.cpuPerGb).padStart(8)}  ${fmt(l.rssPerStreamMiB, 1).padStart(14)}  ` +
-          `${fmt(l.worstDeficitSeconds).padStart(14)}  ${`${fmt(l.latencyP50Ms, 1)}/${fmt(l.latencyP99Ms, 1)}`.padStart(18)}  ${l.sustainedRuns}/${RUNS}`,
+          `${fmt(l.worstDeficitSeconds).padStart(14)}  ${`${fmt(l.latencyP50Ms, 1)}/${fmt(l.latencyP99Ms, 1)}`.padStart(18)}  ${`${l.sustainedRuns}/${RUNS}`.padStart(14)}  ${fmt(l.warmUpCpuPerGb).padStart(16)}`,
       );
     }
   }
