@@ -107,7 +107,6 @@ struct Reader {
   std::mutex mutex;
   std::unordered_map<int32_t, Connection*> connections;
   napi_threadsafe_function events = nullptr;
-  std::atomic<bool> running{false};
   int pacingMs = 5;
   // socket reads that returned bytes, by who read: this thread, or a worker on a claimed socket
   std::atomic<uint64_t> readerReads{0};
@@ -288,7 +287,7 @@ void run() {
   pthread_setname_np(pthread_self(), "nova-ingress");
   epoll_event events[64];
   int32_t toWake[256];
-  while (reader->running.load()) {
+  for (;;) {
     // No timeout: every change this thread must act on (a socket readable, a connection attached, resumed or
     // released) arrives through epoll, and the thread lives as long as the process. A timeout only woke it for
     // nothing (twice a second, idle or not: on the benchmark VM each wake-up costs ~0.1 ms of CPU).
@@ -365,7 +364,6 @@ napi_value Start(napi_env env, napi_callback_info info) {
   CHECK(napi_create_threadsafe_function(env, argv[0], nullptr, name, 0, 1, nullptr, nullptr, nullptr, callJs, &reader->events));
   // Events matter only while connections exist, and those keep the process alive themselves.
   CHECK(napi_unref_threadsafe_function(env, reader->events));
-  reader->running = true;
   reader->thread = std::thread(run);
   reader->thread.detach();
   return nullptr;
