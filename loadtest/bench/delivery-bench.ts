@@ -50,6 +50,7 @@ import { fetchMediaPlaylist, fetchText, parseMediaPlaylist, streamMediaUrls, wai
 import { nginxInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
 import { cpuSeconds, median } from './lib/measure.js';
+import { numberFlag } from './lib/number-flag.js';
 import { startNovaProcess } from '../peers/nova-process.js';
 
 const { values: flags } = parseArgs({
@@ -65,10 +66,11 @@ const { values: flags } = parseArgs({
     'no-glass': { type: 'boolean', default: false },
   },
 });
-const RUNS = Number(flags.runs);
-const SECONDS = Number(flags.seconds);
-const CONNECTIONS = Number(flags.connections);
-const GLASS_SECONDS = Number(flags['glass-seconds']);
+const RUNS = numberFlag('runs', flags.runs, { integer: true });
+const SECONDS = numberFlag('seconds', flags.seconds);
+const CONNECTIONS = numberFlag('connections', flags.connections, { integer: true });
+const GLASS_SECONDS = numberFlag('glass-seconds', flags['glass-seconds']);
+const BITRATE = numberFlag('bitrate', flags.bitrate);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 // ---------------------------------------------------------------------------
@@ -160,7 +162,7 @@ async function autocannon(url: string, pid: number): Promise<LoadResult> {
 // the servers
 
 function startPublisher(url: string, seconds: number): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/publisher/publish-cli.ts', '--url', url, '--bitrate', flags.bitrate!, '--duration', String(seconds)], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/publisher/publish-cli.ts', '--url', url, '--bitrate', String(BITRATE), '--duration', String(seconds)], {
     cwd: REPO,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -300,7 +302,7 @@ async function main(): Promise<void> {
   const publishSeconds = Math.ceil(30 + throughputSeconds + glassSeconds);
 
   console.log(
-    `delivery bench: ${CONNECTIONS} connections, ${SECONDS} s per run, ${RUNS} runs (medians), publisher ${(Number(flags.bitrate) / 1e6).toFixed(1)} Mb/s, ` +
+    `delivery bench: ${CONNECTIONS} connections, ${SECONDS} s per run, ${RUNS} runs (medians), publisher ${(BITRATE / 1e6).toFixed(1)} Mb/s, ` +
       `nginx ${withNginx ? 'yes' : 'no'}, Chromium ${!flags['no-browser'] && chromiumInstalled() ? 'yes' : 'no'}`,
   );
   // The serving path alone, as nginx serves files: no ABR ladder encoding beside it.

@@ -58,6 +58,7 @@ import { nginxRtmpInstalled, rtmpLiveConfig, startNginx, type NginxPeer } from '
 import { freePort } from '../peers/ports.js';
 import { cpuSeconds, median, rssBytes } from './lib/measure.js';
 import { startNovaProcess } from '../peers/nova-process.js';
+import { numberFlag, numberListFlag } from './lib/number-flag.js';
 import { startNodeMediaServer } from '../peers/node-media-server.js';
 import { runPublisherProcess } from '../publisher/publish-process.js';
 
@@ -77,13 +78,13 @@ const { values: flags } = parseArgs({
   },
 });
 
-const SECONDS = Number(flags.seconds);
-const RUNS = Number(flags.runs);
-const BITRATE = Number(flags.bitrate);
-const MAX_STREAMS = Number(flags['max-streams']);
+const SECONDS = numberFlag('seconds', flags.seconds);
+const RUNS = numberFlag('runs', flags.runs, { integer: true });
+const BITRATE = numberFlag('bitrate', flags.bitrate);
+const MAX_STREAMS = numberFlag('max-streams', flags['max-streams'], { integer: true });
 const WINDOW = flags.window ? parseWindow(flags.window) : null;
 const LEVELS: number[] = flags.streams
-  ? flags.streams.split(',').map(Number)
+  ? numberListFlag('streams', flags.streams, { integer: true })
   : Array.from({ length: Math.floor(Math.log2(MAX_STREAMS)) + 1 }, (_, i) => 2 ** i);
 /** a publisher this far behind real time at its end has not been kept up with */
 const LAG_LIMIT_SECONDS = Math.max(0.5, SECONDS * 0.05);
@@ -94,7 +95,7 @@ const LAG_LIMIT_SECONDS = Math.max(0.5, SECONDS * 0.05);
  * CPU 40 s into streaming (perf) and CPU per second settled after 60-100 s (.exp jit-settle: 28 ms/s
  * in the first 10 s, 14-17 from 70 s on). Calls grow with N, so the warm-up shrinks with it.
  */
-const WARM_UP_STREAM_SECONDS = Number(flags['warm-up']);
+const WARM_UP_STREAM_SECONDS = numberFlag('warm-up', flags['warm-up'], { min: 0 });
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 function parseWindow(text: string): { from: number; to: number } {

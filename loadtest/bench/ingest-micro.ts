@@ -26,6 +26,7 @@ import type { WorkerToMain } from '../../src/ingest/ingest-messages.js';
 import { ByteRing } from '../../src/stream/byte-ring.js';
 import { FrameQueueReader } from '../../src/stream/frame-queue.js';
 import { median } from './lib/measure.js';
+import { numberFlag } from './lib/number-flag.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -37,6 +38,10 @@ const { values: flags } = parseArgs({
   },
 });
 
+const SECONDS = numberFlag('seconds', flags.seconds);
+const RUNS = numberFlag('runs', flags.runs, { integer: true });
+const REPEAT = numberFlag('repeat', flags.repeat, { integer: true });
+const BITRATE = numberFlag('bitrate', flags.bitrate);
 const FRAME_QUEUE_BYTES = 16 << 20;
 
 type Emit = (message: WorkerToMain, transfer?: ArrayBuffer[]) => void;
@@ -60,16 +65,14 @@ async function recordSession(seconds: number): Promise<Uint8Array[]> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
-  await publishSynthetic({ url: `rtmp://127.0.0.1:${port}/live/bench`, bitrateBps: Number(flags.bitrate), durationMs: seconds * 1000 });
+  await publishSynthetic({ url: `rtmp://127.0.0.1:${port}/live/bench`, bitrateBps: BITRATE, durationMs: seconds * 1000 });
   await new Promise((resolve) => setTimeout(resolve, 200));
   server.close();
   return reads;
 }
 
-const reads = await recordSession(Number(flags.seconds));
+const reads = await recordSession(SECONDS);
 const sessionBytes = reads.reduce((n, r) => n + r.length, 0);
-const REPEAT = Number(flags.repeat);
-const RUNS = Number(flags.runs);
 console.log(
   `session: ${reads.length} socket reads, ${(sessionBytes / 1e6).toFixed(2)} MB (avg read ${Math.round(sessionBytes / reads.length)} B); ` +
     `${REPEAT} replays per run, ${RUNS} runs, frame queue ${flags.consumer ? 'read by a consumer' : 'without consumer'}`,

@@ -32,6 +32,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BENCH_STREAM, LATENCY_BUCKETS, type ClientCommand, type ClientReply, type ServerCommand, type ServerReply } from './ws-bench-protocol.js';
 import { median } from './lib/measure.js';
+import { numberFlag } from './lib/number-flag.js';
 
 interface Options {
   connections: number;
@@ -50,14 +51,14 @@ function parseOptions(argv: string[]): Options {
     return index >= 0 && argv[index + 1] !== undefined ? argv[index + 1]! : fallback;
   };
   return {
-    connections: Number(get('connections', '50000')),
-    durationSec: Number(get('duration', '60')),
-    clients: Number(get('clients', '3')),
-    runs: Number(get('runs', '1')),
+    connections: numberFlag('connections', get('connections', '50000'), { integer: true }),
+    durationSec: numberFlag('duration', get('duration', '60')),
+    clients: numberFlag('clients', get('clients', '3'), { integer: true }),
+    runs: numberFlag('runs', get('runs', '1'), { integer: true }),
     targets: get('targets', 'uws,ws').split(',') as Array<'uws' | 'ws'>,
-    concurrency: Number(get('concurrency', '500')),
-    intervalMs: Number(get('interval-ms', '1000')),
-    latencySample: Number(get('latency-sample', '1')),
+    concurrency: numberFlag('concurrency', get('concurrency', '500'), { integer: true }),
+    intervalMs: numberFlag('interval-ms', get('interval-ms', '1000')),
+    latencySample: numberFlag('latency-sample', get('latency-sample', '1'), { integer: true }),
   };
 }
 
