@@ -151,7 +151,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     authorize: (app, streamName) => lifecycle.authorize(app, streamName),
     started: (streamId) => {
       const marked = lifecycle.started(streamId); // registers the live stream synchronously, then awaits the database
-      const frameQueue = ingest.frameQueueOf(streamId);
+      // only a transcoder takes the queue: one nobody took is reused by the next publish
+      const frameQueue = transcode.encoder !== null ? ingest.frameQueueOf(streamId) : null;
       if (frameQueue !== null) transcode.startStream(streamId, frameQueue);
       return marked;
     },

@@ -11,7 +11,7 @@ import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.j
 import { ByteRing } from '../../src/stream/byte-ring.js';
 import { FrameQueueReader } from '../../src/stream/frame-queue.js';
 import { openMemoryDatabase, type TestDatabase } from '../control/database-fixture.js';
-import { metricValue } from '../support/ingest-observer.js';
+import { metricValue, recordFrameQueue } from '../support/ingest-observer.js';
 import { startNova, type NovaFixture } from '../support/nova-server.js';
 import { waitFor } from '../support/tools.js';
 
@@ -83,5 +83,24 @@ describe('frame queue nobody reads, default size', () => {
     assert.ok(videoDts.length > 30, `the first frames were queued (${videoDts.length})`);
     const span = videoDts.at(-1)! - videoDts[0]!;
     assert.ok(span >= 2900 && span <= 3100, `queued media spans ${span} ms: the grace (3 s), not the stream (5 s)`);
+  });
+  it('a queue nobody took is reused by the next publish, empty; one given out is not', async () => {
+    const first = await nova.createStream();
+    await publishSynthetic({ url: first.publish_url, bitrateBps: 2_000_000, durationMs: 1500 });
+    await waitFor('the idle frame queue', 5000, () => nova.server.ingest.idleFrameQueueCount === 1);
+    const second = await nova.createStream();
+    const publishing = publishSynthetic({ url: second.publish_url, bitrateBps: 2_000_000, durationMs: 1500 });
+    // taken at once, as a transcoder does: every frame of the second stream and nothing of the first
+    const recording = await recordFrameQueue(nova, second.id);
+    assert.equal(nova.server.ingest.idleFrameQueueCount, 0, 'the second stream got the idle queue');
+    const result = await publishing;
+    assert.equal(await recording.ended, 'unpublished');
+    const video = recording.frames.filter((frame) => frame.track === 'video');
+    assert.equal(recording.videoConfigs, 1);
+    assert.equal(video.length, result.framesSent, `${video.length} of ${result.framesSent} video frames read`);
+    assert.ok(video[0]!.keyframe && video.every((frame, i) => i === 0 || frame.dts > video[i - 1]!.dts), 'one stream, in order, from its first keyframe');
+    await waitFor('the stream to end', 5000, async () => (await nova.stream(second.id)).status === 'ENDED');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(nova.server.ingest.idleFrameQueueCount, 0, 'a queue given out is never reused');
   });
 });
