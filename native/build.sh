@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds the N-API addons in native/ (g++ and Node's headers; no node-gyp needed).
+# Builds the N-API addon(s) in native/ (g++ and Node's headers; no node-gyp needed).
 # The server runs without them (JavaScript fallbacks); the tests build them first.
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p build
 include="$(dirname "$(dirname "$(command -v node)")")/include/node"
 [ -f "$include/node_api.h" ] || include=/usr/include/node
-for name in ingress_reader shared_memory; do
+for name in ingress_reader; do
   src="${name//_/-}/$name.cc"
   out="build/$name.node"
   if [ ! -f "$out" ] || [ "$src" -nt "$out" ] || [ "$0" -nt "$out" ]; then

@@ -1,6 +1,5 @@
 import { NovaError } from '../errors.js';
 import { copyBytes } from './shared-copy.js';
-import { adviseHugePages } from './huge-pages.js';
 
 /*
  * Layout of the SharedArrayBuffer:
@@ -107,7 +106,6 @@ export class ByteRing {
     }
     const capacity = align4(capacityBytes);
     const buffer = new SharedArrayBuffer(HEADER_BYTES + capacity);
-    adviseHugePages(buffer);
     const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     header[CAPACITY] = capacity;
     header[MAGIC] = MAGIC_VALUE;

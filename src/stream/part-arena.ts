@@ -1,6 +1,5 @@
 import { threadId } from 'node:worker_threads';
 import type { PackagedMedia } from '../package/packaged-media.js';
-import { adviseHugePages } from './huge-pages.js';
 
 /*
  * Layout of the SharedArrayBuffer:
@@ -103,7 +102,6 @@ export class PartArena {
       throw new RangeError(`part arena capacity must be an integer in [1, ${MAX_CAPACITY}], got ${capacity}`);
     }
     const buffer = new SharedArrayBuffer(HEADER_BYTES + capacity);
-    adviseHugePages(buffer);
     const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     header[CAPACITY] = capacity;
     header[MAGIC] = MAGIC_VALUE;
