@@ -284,8 +284,12 @@ export class IngestConnection implements FrameSink {
   /**
    * When the bytes completing the stream's next part should have arrived (epoch ms): a
    * publisher sends in real time, so a track's next part is cut about a part target after
-   * the bytes that cut its last one; the earliest over the tracks, or at once when an audio
-   * part waits only on the next frames (see Segmenter.audioCutPending). NaN when frames are wanted
+   * the bytes that cut its last one; the later of the two tracks', or at once when an audio
+   * part waits only on the next frames (see Segmenter.audioCutPending). The later, not the
+   * earlier: a player needs a part of each track to play that stretch, so cutting the first
+   * track's part on its own look delivered nothing sooner and cost a second wake-up of both
+   * threads per part target (CPU per 10 s stream 132/129 -> 104/91 ms, worker ~11 -> ~7.5
+   * wake-ups a second). NaN when frames are wanted
    * one by one: before packaging starts, or while a consumer reads the frame queue (the
    * transcoder feeds FFmpeg as frames come). Until a part is due nobody can see the frames
    * in between (players get parts, not frames), so the worker may leave them in the socket or ring.
@@ -299,7 +303,7 @@ export class IngestConnection implements FrameSink {
     const video = this.videoPartReadAt + partMs;
     const audio = this.audioPartReadAt + partMs;
     if (Number.isNaN(video)) return audio;
-    return Number.isNaN(audio) ? video : Math.min(video, audio);
+    return Number.isNaN(audio) ? video : Math.max(video, audio);
   }
 
   wasUnpublished(): boolean {

@@ -21,8 +21,8 @@ interface Run {
   /** per track, the read time of the slice during which its latest part was emitted */
   lastPartReadAt: { video: number; audio: number };
   parts: number;
-  /** after each slice pushed once publishing: nextPartDueAt(), the slice's read time, and a part target after the lagging track's latest cut */
-  slices: Array<{ due: number; readAt: number; afterLaggingCut: number }>;
+  /** after each slice pushed once publishing: nextPartDueAt(), the slice's read time, and a part target after the latest cut of the track that cut last */
+  slices: Array<{ due: number; readAt: number; afterLatestCut: number }>;
 }
 
 /** Pushes the capture up to `fraction` of its bytes: byte by byte until the publish command, then in slices. */
@@ -64,24 +64,24 @@ function publish(options: { frameQueueReader: boolean; fraction: number }): Run 
     readAt += MS_PER_SLICE;
     connection.push(capture.subarray(at, Math.min(at + SLICE_BYTES, end)), readAt);
     const { video, audio } = run.lastPartReadAt;
-    const afterLaggingCut = (Number.isNaN(audio) ? video : Number.isNaN(video) ? audio : Math.min(video, audio)) + limits.partTargetMs;
-    run.slices.push({ due: connection.nextPartDueAt(), readAt, afterLaggingCut });
+    const afterLatestCut = (Number.isNaN(audio) ? video : Number.isNaN(video) ? audio : Math.max(video, audio)) + limits.partTargetMs;
+    run.slices.push({ due: connection.nextPartDueAt(), readAt, afterLatestCut });
   }
   return run;
 }
 
 describe('IngestConnection.nextPartDueAt', () => {
-  it('is a part target after the read that cut the lagging track\'s latest part, or now when audio waits on the next video frame', () => {
+  it('is a part target after the read that cut the latest part of either track, or now when audio waits on the next video frame', () => {
     const run = publish({ frameQueueReader: false, fraction: 0.8 });
     assert.ok(run.parts >= 10, `parts emitted: ${run.parts}`);
     const known = run.slices.filter((slice) => !Number.isNaN(slice.due));
     assert.ok(known.length > run.slices.length / 2, `due times known after ${run.slices.length - known.length} of ${run.slices.length} slices`);
     let byCut = 0;
     let now = 0;
-    for (const { due, readAt, afterLaggingCut } of known) {
-      if (due === afterLaggingCut) byCut++;
+    for (const { due, readAt, afterLatestCut } of known) {
+      if (due === afterLatestCut) byCut++;
       else if (due === readAt) now++;
-      else assert.fail(`due ${due}: neither the latest read ${readAt} nor a part target after the lagging cut ${afterLaggingCut}`);
+      else assert.fail(`due ${due}: neither the latest read ${readAt} nor a part target after the latest cut ${afterLatestCut}`);
       assert.ok(due <= readAt + limits.partTargetMs, `due ${due} vs read ${readAt}`);
     }
     // the capture's audio parts end on audio frames that wait for the next video frame, now and then between two slices
