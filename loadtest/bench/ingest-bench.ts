@@ -16,8 +16,9 @@
  * N ramps 1, 2, 4, … up to --max-streams (or the list --streams gives) and
  * stops when a server no longer keeps up. Each measurement is repeated
  * --runs times and the MEDIANS are printed:
- *   - server CPU-seconds per GB ingested: /proc/<pid>/stat utime+stime
- *     (+ cutime+cstime of waited-for children) over the run, per 10^9 bytes
+ *   - server CPU-seconds per GB ingested: the run time of its threads
+ *     (/proc/<pid>/task/<tid>/schedstat, ns; utime+stime in 10 ms ticks when a
+ *     thread ended mid-run) + cutime+cstime of waited-for children, per 10^9 bytes
  *     the publishers wrote (RTMP framing included, the same for both servers);
  *   - RSS per stream: (peak VmRSS during the run − VmRSS before it) / N;
  *   - ingest lag: each publisher's real-time deficit (wall time − media time
@@ -56,7 +57,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nginxRtmpInstalled, rtmpLiveConfig, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
-import { cpuSeconds, median, rssBytes } from './lib/measure.js';
+import { cpuReading, cpuSecondsBetween, median, rssBytes } from './lib/measure.js';
 import { startNovaProcess } from '../peers/nova-process.js';
 import { numberFlag, numberListFlag } from './lib/number-flag.js';
 import { startNodeMediaServer } from '../peers/node-media-server.js';
@@ -265,9 +266,9 @@ function histogramQuantile(before: Map<number, number>, after: Map<number, numbe
 /** CPU seconds `pid` uses between `window.from` and `window.to` seconds from now. */
 async function cpuDuring(pid: number, window: { from: number; to: number }): Promise<number> {
   await sleep(window.from * 1000);
-  const before = cpuSeconds(pid, { children: true });
+  const before = cpuReading(pid);
   await sleep((window.to - window.from) * 1000);
-  return cpuSeconds(pid, { children: true }) - before;
+  return cpuSecondsBetween(before, cpuReading(pid));
 }
 
 /** One run; with `window`, CPU (and the bytes it is divided by) only between its offsets. */
@@ -276,7 +277,7 @@ async function measure(server: ServerUnderTest, streams: number, seconds = SECON
   await sleep(300); // let the API's work settle out of the window
   const countersBefore = await server.counters();
   const rssBefore = rssBytes(server.pid);
-  const cpuBefore = cpuSeconds(server.pid, { children: true });
+  const cpuBefore = cpuReading(server.pid);
   const {
     result: [outcomes, windowCpu],
     peak,
@@ -290,7 +291,7 @@ async function measure(server: ServerUnderTest, streams: number, seconds = SECON
       return [all, inWindow] as const;
     })(),
   );
-  const cpu = windowCpu ?? cpuSeconds(server.pid, { children: true }) - cpuBefore;
+  const cpu = windowCpu ?? cpuSecondsBetween(cpuBefore, cpuReading(server.pid));
   const countersAfter = await server.counters();
   const bytesSent = outcomes.reduce((n, o) => n + o.bytesSent, 0);
   const worstDeficit = Math.max(...outcomes.map((o) => o.deficitSeconds));
