@@ -12,11 +12,16 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }
  * with `children`, also its children that it has waited for (cutime + cstime).
  */
 export function cpuSeconds(pid: number, options: { children?: boolean } = {}): number {
+  const { own, children } = processTicks(pid);
+  return options.children ? own + children : own;
+}
+
+/** utime + stime and cutime + cstime of a process, seconds, from one read of /proc/<pid>/stat. */
+function processTicks(pid: number): { own: number; children: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // fields[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const own = Number(fields[11]) + Number(fields[12]);
-  return (options.children ? own + Number(fields[13]) + Number(fields[14]) : own) / CLK_TCK;
+  return { own: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, children: (Number(fields[13]) + Number(fields[14])) / CLK_TCK };
 }
 
 /** A process's CPU so far, for cpuSecondsBetween: the tick-based total and each thread's run time in ns. */
@@ -38,8 +43,8 @@ export function cpuReading(pid: number): CpuReading {
       // the thread ended between readdir and read
     }
   }
-  const total = cpuSeconds(pid, { children: true });
-  return { ticks: total, children: total - cpuSeconds(pid), threads };
+  const { own, children } = processTicks(pid);
+  return { ticks: own + children, children, threads };
 }
 
 /**
