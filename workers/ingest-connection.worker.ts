@@ -10,6 +10,7 @@ import {
   type MainToWorker,
   type WorkerToMain,
 } from '../src/ingest/ingest-messages.js';
+import { WorkerOutbox } from '../src/ingest/worker-outbox.js';
 
 const STATS_INTERVAL_MS = 1000;
 const WAIT_SLICE_MS = 250;
@@ -77,9 +78,8 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
   const ring = ByteRing.attach(task.ingress);
   const control = new Int32Array(task.control);
   const port = task.port;
-  const emit = (message: WorkerToMain, transfer?: ArrayBuffer[]): void => {
-    port.postMessage(message, transfer);
-  };
+  const outbox = new WorkerOutbox(port);
+  const emit = (message: WorkerToMain, transfer?: ArrayBuffer[]): void => outbox.send(message, transfer);
   const connection = new IngestConnection(task.limits, emit);
   port.on('message', (message: MainToWorker) => connection.handle(message));
   // While media flows this thread reads the socket itself at its looks, so the native reader
@@ -97,6 +97,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
 
   try {
     for (;;) {
+      outbox.begin(); // ended before each wait: what this look emits leaves as one message
       if (claimed && socketReader?.read(handle) === 'gone') claimed = false; // closed: socketClosed is set, the loop ends below
       let record = ring.read();
       while (record !== null) {
@@ -141,14 +142,17 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
       // Media flows: poll on the shared ticks. Handshake and commands are round trips the publisher waits on: be woken.
       if (connection.state === 'publishing' && now - lastDataAt < POLL_WHILE_ACTIVE_MS) {
         if (!claimed && socketReader !== null) claimed = socketReader.claim(handle, lowWaterBytes);
+        outbox.end();
         await wakeAtSlot(nextLookAt(connection, now, task.limits), task.limits.pollTickMs);
       } else {
         if (claimed) {
           // no bytes for a while: the reader thread reads (and wakes this thread) as they come
           socketReader?.release(handle);
           claimed = false;
+          outbox.end();
           continue; // bytes that came since the last look are in the ring now, or on their way with a wake
         }
+        outbox.end();
         await ring.waitForData(WAIT_SLICE_MS);
       }
     }
@@ -160,6 +164,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
   if (claimed) socketReader?.release(handle);
   connection.finishStream(reason);
   emit(error ? { type: 'closed', reason, code: error.code, message: error.message } : { type: 'closed', reason });
+  outbox.end();
   port.close();
   return reason;
 }

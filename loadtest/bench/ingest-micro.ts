@@ -24,6 +24,7 @@ import { publishSynthetic } from '../publisher/synthetic-publisher.js';
 import { inlineIngestConnection } from '../peers/inline-ingest.js';
 import type { WorkerToMain } from '../../src/ingest/ingest-messages.js';
 import { ByteRing } from '../../src/stream/byte-ring.js';
+import { WorkerOutbox } from '../../src/ingest/worker-outbox.js';
 import { FrameQueueReader } from '../../src/stream/frame-queue.js';
 import { median } from './lib/measure.js';
 import { numberFlag } from './lib/number-flag.js';
@@ -84,12 +85,15 @@ let mediaBytes = 0;
 function drain(): void {
   for (let received = receiveMessageOnPort(port2); received !== undefined; received = receiveMessageOnPort(port2)) {
     messages++;
-    const message = received.message as WorkerToMain;
-    // a part in the connection's arena comes as its region, not as bytes
-    if (message.type === 'media') mediaBytes += message.arenaLength ?? message.media.bytes.byteLength;
+    for (const message of received.message as WorkerToMain[]) {
+      // a part in the connection's arena comes as its region, not as bytes
+      if (message.type === 'media') mediaBytes += message.arenaLength ?? message.media.bytes.byteLength;
+    }
   }
 }
-const emit: Emit = (message, transfer) => port1.postMessage(message, transfer);
+// as the worker posts them: what one look (here, one socket read) emits leaves as one message
+const outbox = new WorkerOutbox(port1);
+const emit: Emit = (message, transfer) => outbox.send(message, transfer);
 const consumerSink = { videoConfig() {}, audioConfig() {}, metadata() {}, frame() {}, end() {}, segmentStart() {} };
 
 function replayOnce(): void {
@@ -103,7 +107,9 @@ function replayOnce(): void {
     onFrameQueue: flags.consumer ? (queue) => (reader = new FrameQueueReader(ByteRing.attach(queue))) : undefined,
   });
   for (let i = 0; i < reads.length; i++) {
+    outbox.begin();
     connection.push(reads[i]!, 0);
+    outbox.end();
     drain();
     if (accept !== null) {
       (accept as () => void)();
@@ -111,7 +117,9 @@ function replayOnce(): void {
     }
     (reader as FrameQueueReader | null)?.read(consumerSink);
   }
+  outbox.begin();
   connection.finishStream('unpublished');
+  outbox.end();
   drain();
 }
 

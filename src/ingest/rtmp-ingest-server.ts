@@ -240,7 +240,10 @@ export class RtmpIngestServer {
     const log = this.log.child({ connection: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
     log.debug('rtmp connection accepted');
 
-    port1.on('message', (message: WorkerToMain) => this.onWorkerMessage(connection, message, log));
+    // a look's messages come as one (workers/ingest-connection.worker.ts, WorkerOutbox)
+    port1.on('message', (messages: WorkerToMain[]) => {
+      for (let i = 0; i < messages.length; i++) this.onWorkerMessage(connection, messages[i]!, log);
+    });
     socket.on('error', (err) => log.debug({ err: err.message }, 'rtmp socket error'));
     socket.on('close', () => {
       this.detachNative(connection);
