@@ -39,6 +39,8 @@ interface LiveState {
   /** when the last stats arrived (or the stream started) */
   statsAt: number;
   longGopMs: number;
+  /** a write of the renditions to the database is queued (it writes them as they are when it runs) */
+  renditionsSaveQueued: boolean;
 }
 
 const INGEST_APP = 'live';
@@ -76,7 +78,7 @@ export class StreamLifecycle implements IngestLifecycle {
   async started(streamId: string): Promise<void> {
     const takeover = this.live.has(streamId);
     if (!takeover) {
-      this.live.set(streamId, { video: null, audio: null, renditions: [], announced: false, transcoded: [], rate: null, statsAt: this.now(), longGopMs: 0 });
+      this.live.set(streamId, { video: null, audio: null, renditions: [], announced: false, transcoded: [], rate: null, statsAt: this.now(), longGopMs: 0, renditionsSaveQueued: false });
       this.delivery.beginStream(streamId);
     }
     await this.repo.markActive(streamId, this.instanceId, new Date(this.now()));
@@ -174,10 +176,25 @@ export class StreamLifecycle implements IngestLifecycle {
     if (JSON.stringify(renditions) === JSON.stringify(state.renditions)) return;
     state.renditions = renditions;
     this.delivery.setRenditions(streamId, state.renditions);
-    this.repo.setRenditions(streamId, state.renditions).catch((err: unknown) => {
-      this.log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'saving renditions failed');
-    });
+    this.saveRenditions(streamId, state);
     if (state.announced) this.bus.publish({ type: 'quality_changed', streamId, instanceId: this.instanceId, at: this.now(), renditions: state.renditions });
+  }
+
+  /**
+   * One database write for the changes of one turn: a publisher's video and audio configs come
+   * in one message from the worker (a look's messages travel together) and each changes the
+   * renditions, so every stream start wrote them twice, a statement of the embedded database's
+   * ~2 ms each for a value that the next one replaced at once.
+   */
+  private saveRenditions(streamId: string, state: LiveState): void {
+    if (state.renditionsSaveQueued) return;
+    state.renditionsSaveQueued = true;
+    queueMicrotask(() => {
+      state.renditionsSaveQueued = false;
+      this.repo.setRenditions(streamId, state.renditions).catch((err: unknown) => {
+        this.log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'saving renditions failed');
+      });
+    });
   }
 
   private publishMetrics(): void {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { StreamRepository } from '../../src/control/db/stream-repository.js';
 import { LocalEventBus } from '../../src/control/events/local-bus.js';
-import type { StreamEvent } from '../../src/control/events/stream-events.js';
+import type { RenditionInfo, StreamEvent } from '../../src/control/events/stream-events.js';
 import { StreamLifecycle, type DeliverySink } from '../../src/control/stream-lifecycle.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../../src/stream/media-frame.js';
 import { openMemoryDatabase, silentLog, type TestDatabase } from '../control/database-fixture.js';
@@ -132,6 +132,36 @@ test('stream_metrics carries the rate over the worker’s own stats interval: no
     lifecycle.stats(stream.id, 375_000, 15); // then 1.0 s at 3 Mb/s
     await tick();
     assert.deepEqual(metrics.at(-1), { bitrate: 3_000_000, fps: 15 });
+    await lifecycle.ended(stream.id, 'unpublished');
+  } finally {
+    lifecycle.close();
+  }
+});
+
+test('track changes of one turn are one database write, of the renditions they end at; a later change is written again', async () => {
+  // the real repository underneath: only the writes are counted
+  const writes: string[][] = [];
+  const counting = new (class extends StreamRepository {
+    override setRenditions(id: string, renditions: readonly RenditionInfo[]): Promise<void> {
+      writes.push(renditions.map((r) => r.codecs));
+      return super.setRenditions(id, renditions);
+    }
+  })(db.database.db);
+  const lifecycle = new StreamLifecycle(counting, new LocalEventBus(), discardDelivery, 'lifecycle-test', silentLog);
+  const settled = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 200));
+  try {
+    const { stream } = await repo.create({ title: 'one write' });
+    await lifecycle.started(stream.id);
+    // the worker's look brings the video config, then the audio config, in one message
+    lifecycle.tracksChanged(stream.id, video, null);
+    lifecycle.tracksChanged(stream.id, video, audio);
+    await settled();
+    assert.deepEqual(writes, [['avc1.64001f,mp4a.40.2']]);
+    assert.deepEqual((await repo.get(stream.id))?.renditions.map((r) => r.codecs), ['avc1.64001f,mp4a.40.2']);
+    lifecycle.tracksChanged(stream.id, { ...video, width: 1920, height: 1080 }, audio);
+    await settled();
+    assert.equal(writes.length, 2);
+    assert.deepEqual((await repo.get(stream.id))?.renditions.map((r) => r.width), [1920]);
     await lifecycle.ended(stream.id, 'unpublished');
   } finally {
     lifecycle.close();
