@@ -46,8 +46,9 @@
  *        heap makes every V8 major GC of the main thread dearer)
  *        --cpu-prof DIR (profile nova's
  *        threads with node --cpu-prof, written at its graceful stop)
- *        --warm-up 60 (stream-seconds before each level's runs: N publishers
- *        for 60/N s, at least 3; printed as the level's warm-up figure)
+ *        --warm-up 60 (stream-seconds before each level's runs, in rounds like
+ *        the runs: N publishers for --seconds, at least one round; printed as
+ *        the level's warm-up figure)
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -90,11 +91,14 @@ const LEVELS: number[] = flags.streams
 /** a publisher this far behind real time at its end has not been kept up with */
 const LAG_LIMIT_SECONDS = Math.max(0.5, SECONDS * 0.05);
 /**
- * Warm-up before a level's measured runs, in stream-seconds (N publishers for this / N seconds, at
- * least 3 s). V8 optimizes a function once it has run enough, and nova's per-frame code runs only at
- * frame rate: with one 6 Mb/s publisher its compiler threads were still a quarter of the process's
- * CPU 40 s into streaming (perf) and CPU per second settled after 60-100 s (.exp jit-settle: 28 ms/s
- * in the first 10 s, 14-17 from 70 s on). Calls grow with N, so the warm-up shrinks with it.
+ * Warm-up before a level's measured runs, in stream-seconds: rounds shaped like the runs (N
+ * publishers for --seconds each, new connections every round) until that many stream-seconds
+ * have been sent, at least one round. V8 optimizes a function once it has run enough, and nova's
+ * per-frame code runs only at frame rate: with one 6 Mb/s publisher its compiler threads were
+ * still a quarter of the process's CPU 40 s into streaming (perf). Rounds of new connections, not
+ * one long stream: a stream's start and end run code a long stream never reaches, and the second
+ * connection deoptimized what the first one's run had optimized (per 10 s stream after a single
+ * 60 s warm-up stream: V8's helper threads 13-22 ms in the next three streams, 2-7 ms after).
  */
 const WARM_UP_STREAM_SECONDS = numberFlag('warm-up', flags['warm-up'], { min: 0 });
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -345,9 +349,12 @@ async function benchServer(start: () => Promise<ServerUnderTest>, name: string):
       // Warm-up, not counted in the runs: the first streams load and compile the ingest worker's code
       // in each pool thread (nova), V8 optimizes it, the server faults in its memory; steady-state cost
       // is what the runs compare. What the warm-up cost is printed too (a young server's figure).
-      const warmUpSeconds = Math.max(3, Math.ceil(WARM_UP_STREAM_SECONDS / streams));
-      warmUpCpuPerGb = (await measure(server, streams, warmUpSeconds, null)).cpuPerGb;
-      console.error(`  ${name} N=${streams} warm-up, ${warmUpSeconds} s (not in the runs): ${warmUpCpuPerGb.toFixed(2)} CPU-s/GB`);
+      const warmUpRounds = Math.max(1, Math.ceil(WARM_UP_STREAM_SECONDS / (streams * SECONDS)));
+      let warmUpCpuPerGbSum = 0;
+      for (let round = 0; round < warmUpRounds; round++) warmUpCpuPerGbSum += (await measure(server, streams, SECONDS, null)).cpuPerGb;
+      // rounds of equal bytes: the mean of their figures is the warm-up's
+      warmUpCpuPerGb = warmUpCpuPerGbSum / warmUpRounds;
+      console.error(`  ${name} N=${streams} warm-up, ${warmUpRounds} × ${SECONDS} s (not in the runs): ${warmUpCpuPerGb.toFixed(2)} CPU-s/GB`);
       for (let run = 0; run < RUNS; run++) {
         const result = await measure(server, streams);
         runs.push(result);
