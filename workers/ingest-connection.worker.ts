@@ -97,7 +97,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
 
   try {
     for (;;) {
-      outbox.begin(); // ended before each wait: what this look emits leaves as one message
+      outbox.begin(); // what this look emits leaves as one message
       if (claimed && socketReader?.read(handle) === 'gone') claimed = false; // closed: socketClosed is set, the loop ends below
       let record = ring.read();
       while (record !== null) {
@@ -139,20 +139,18 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
         error = new NovaError('NOVA_ERR_RTMP_TIMEOUT', `no data for ${task.limits.idleTimeoutMs} ms (state ${connection.state})`);
         break;
       }
+      outbox.end(); // the look is over: what it emitted leaves before this thread waits
       // Media flows: poll on the shared ticks. Handshake and commands are round trips the publisher waits on: be woken.
       if (connection.state === 'publishing' && now - lastDataAt < POLL_WHILE_ACTIVE_MS) {
         if (!claimed && socketReader !== null) claimed = socketReader.claim(handle, lowWaterBytes);
-        outbox.end();
         await wakeAtSlot(nextLookAt(connection, now, task.limits), task.limits.pollTickMs);
       } else {
         if (claimed) {
           // no bytes for a while: the reader thread reads (and wakes this thread) as they come
           socketReader?.release(handle);
           claimed = false;
-          outbox.end();
           continue; // bytes that came since the last look are in the ring now, or on their way with a wake
         }
-        outbox.end();
         await ring.waitForData(WAIT_SLICE_MS);
       }
     }
