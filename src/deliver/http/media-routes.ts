@@ -512,14 +512,14 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
     const track = trackName === 'video' || trackName === 'audio' || trackName === 'ts' ? rendition?.tracks.get(trackName) : undefined;
     if (!rendition || !track) throw notFound(`no ${trackName} track in ${stream.id}/${renditionName}`);
     const contentType = track.track === 'ts' ? 'video/mp2t' : track.track === 'audio' ? 'audio/mp4' : 'video/mp4';
-    const tag = `${stream.generation}-${encodeURIComponent(renditionName)}-${track.track}`;
+    const tag = `${encodeURIComponent(renditionName)}-${track.track}`;
 
     const segmentMatch = SEGMENT_FILE.exec(file);
     if (segmentMatch && (segmentMatch[2] === 'ts') === (track.track === 'ts')) {
       const msn = Number(segmentMatch[1]);
       const segment = track.findSegment(msn);
       if (!segment) throw notFound(`segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`);
-      sendBytes(res, ctx, 'segment', contentType, `"${tag}-${msn}"`, segmentBody(segment));
+      sendBytes(res, ctx, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment));
       return;
     }
     if (track.track === 'ts') throw notFound(`no such file ${file}`);
@@ -528,7 +528,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
       const version = initMatch[1] === undefined ? 0 : Number(initMatch[1]);
       const init = track.findInit(version);
       if (!init) throw notFound(`init ${file} of ${stream.id}/${renditionName}/${track.track} is not available`);
-      sendBytes(res, ctx, 'init', contentType, `"${tag}-init-${version}"`, init.bytes);
+      sendBytes(res, ctx, 'init', contentType, `"${init.generation}-${tag}-init-${version}"`, init.bytes);
       return;
     }
     const partMatch = PART_FILE.exec(file);
@@ -541,7 +541,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
           sendProblem(res, ctx, notFound(`part ${msn}.${index} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`));
           return;
         }
-        sendBytes(res, ctx, 'part', contentType, `"${tag}-${msn}-${index}"`, part.bytes);
+        sendBytes(res, ctx, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes);
       };
       if (isPreloadHint(track, msn, index) && !stream.ended) {
         // EXT-X-PRELOAD-HINT: the player asks before the part exists; hold the request until it does
