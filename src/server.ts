@@ -17,6 +17,7 @@ import { StreamLifecycle } from './control/stream-lifecycle.js';
 import { ViewerCounter } from './control/viewers/viewer-counter.js';
 import { RedisViewerStore } from './control/viewers/redis-viewer-store.js';
 import { SegmentStore } from './deliver/store/segment-store.js';
+import type { MediaSink } from './package/media-sink.js';
 import { registerMediaRoutes } from './deliver/http/media-routes.js';
 import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
 import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
@@ -100,16 +101,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     windowSegments: config.delivery.playlistWindow,
     maxBytes: config.delivery.storeMaxBytes,
   });
+  // Packaged media goes from ingest and the transcoder to this sink, never through the control
+  // plane; the lifecycle tells it only a stream's begin, renditions and end.
+  const mediaSink: MediaSink = store;
   const lifecycle = new StreamLifecycle(
     repo,
     bus,
-    {
-      beginStream: (streamId) => void store.beginStream(streamId, []),
-      setRenditions: (streamId, renditions) => store.updateRenditions(streamId, renditions),
-      add: (streamId, media) => void store.add(streamId, media),
-      removeRendition: (streamId, rendition) => store.removeRendition(streamId, rendition),
-      endStream: (streamId, reason) => store.endStream(streamId, reason === 'disconnected' ? 'dropped' : 'ended'),
-    },
+    mediaSink,
     config.instanceId,
     log.child({ component: 'lifecycle' }),
     Date.now,
@@ -139,10 +137,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logLevel: config.logLevel,
     },
     registry,
-    {
-      media: (streamId, media) => lifecycle.media(streamId, media),
-      renditions: (streamId, renditions) => lifecycle.transcodedRenditions(streamId, renditions),
-    },
+    mediaSink,
+    (streamId, renditions) => lifecycle.transcodedRenditions(streamId, renditions),
     log.child({ component: 'transcode' }),
   );
   const ingestMetrics = new IngestMetrics(registry);
@@ -157,7 +153,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       return marked;
     },
     tracksChanged: (streamId, video, audio) => lifecycle.tracksChanged(streamId, video, audio),
-    media: (streamId, media) => lifecycle.media(streamId, media),
     longGop: (streamId, observedMs) => lifecycle.longGop(streamId, observedMs),
     stats: (streamId, bytes, videoFrames) => lifecycle.stats(streamId, bytes, videoFrames),
     ended: (streamId, reason) => lifecycle.ended(streamId, reason),
@@ -181,6 +176,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     pool,
     ingestLifecycle,
+    mediaSink,
     ingestMetrics,
     rtmpLog,
     ingestLogLimiter,

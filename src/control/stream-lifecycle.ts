@@ -1,21 +1,18 @@
 import type { Logger } from '../log.js';
 import { every, type PeriodicTask } from '../ops/periodic.js';
 import type { StreamRepository } from './db/stream-repository.js';
-import type { EventBus, RenditionInfo, StreamEndReason } from './events/stream-events.js';
+import type { EventBus, StreamEndReason } from './events/stream-events.js';
+import type { RenditionInfo } from '../package/rendition-info.js';
 import type { IngestLifecycle } from '../ingest/rtmp-ingest-server.js';
-import type { PackagedMedia } from '../package/packaged-media.js';
+import type { MediaSink } from '../package/media-sink.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
 
-/** Where packaged media and track changes go (the segment store and playlists). */
-export interface DeliverySink {
-  beginStream(streamId: string): void;
-  setRenditions(streamId: string, renditions: RenditionInfo[]): void;
-  add(streamId: string, media: PackagedMedia): void;
-  /** a rendition left the stream (its transcoder is down): it leaves the playlists and its media goes */
-  removeRendition?(streamId: string, rendition: string): void;
-  /** reason: a 'disconnected' publisher may come back, so delivery can hold its playlists open briefly */
-  endStream(streamId: string, reason: StreamEndReason): void;
-}
+/**
+ * What the lifecycle tells delivery: a stream's begin and end and its
+ * renditions, which it computes from the track configs and the ladder.
+ * Media itself goes from ingest and the transcoder straight to the sink.
+ */
+export type StreamShapeSink = Omit<MediaSink, 'add'>;
 
 interface LiveState {
   video: VideoTrackConfig | null;
@@ -47,8 +44,9 @@ const INGEST_APP = 'live';
 
 /**
  * A stream's life as the control plane sees it: key check, PENDING/ENDED →
- * ACTIVE → ENDED in the database, events on the bus, packaged media to
- * delivery, and once a second a stream_metrics event per live stream.
+ * ACTIVE → ENDED in the database, events on the bus, the stream's begin,
+ * renditions and end to delivery (never its media), and once a second a
+ * stream_metrics event per live stream.
  */
 export class StreamLifecycle implements IngestLifecycle {
   private readonly live = new Map<string, LiveState>();
@@ -57,7 +55,7 @@ export class StreamLifecycle implements IngestLifecycle {
   constructor(
     private readonly repo: StreamRepository,
     private readonly bus: EventBus,
-    private readonly delivery: DeliverySink,
+    private readonly delivery: StreamShapeSink,
     private readonly instanceId: string,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
@@ -79,7 +77,7 @@ export class StreamLifecycle implements IngestLifecycle {
     const takeover = this.live.has(streamId);
     if (!takeover) {
       this.live.set(streamId, { video: null, audio: null, renditions: [], announced: false, transcoded: [], rate: null, statsAt: this.now(), longGopMs: 0, renditionsSaveQueued: false });
-      this.delivery.beginStream(streamId);
+      this.delivery.beginStream(streamId, []);
     }
     await this.repo.markActive(streamId, this.instanceId, new Date(this.now()));
     const state = this.live.get(streamId);
@@ -97,10 +95,6 @@ export class StreamLifecycle implements IngestLifecycle {
     this.updateRenditions(streamId, state);
   }
 
-  media(streamId: string, media: PackagedMedia): void {
-    this.delivery.add(streamId, media);
-  }
-
   /**
    * The transcoder's live renditions changed (FFmpeg up with its first
    * frames out, or down): renditions that left are removed from delivery
@@ -114,7 +108,7 @@ export class StreamLifecycle implements IngestLifecycle {
       renditions.every((r, i) => r.name === state.transcoded[i]!.name && r.codecs === state.transcoded[i]!.codecs);
     if (same) return;
     for (const previous of state.transcoded) {
-      if (!renditions.some((r) => r.name === previous.name)) this.delivery.removeRendition?.(streamId, previous.name);
+      if (!renditions.some((r) => r.name === previous.name)) this.delivery.removeRendition(streamId, previous.name);
     }
     state.transcoded = renditions;
     this.updateRenditions(streamId, state);
@@ -149,7 +143,8 @@ export class StreamLifecycle implements IngestLifecycle {
 
   async ended(streamId: string, reason: StreamEndReason): Promise<void> {
     if (!this.live.delete(streamId)) return;
-    this.delivery.endStream(streamId, reason);
+    // A publisher that dropped may come back: delivery holds its playlists open for a grace.
+    this.delivery.endStream(streamId, reason === 'disconnected' ? 'dropped' : 'ended');
     // The peak goes in the same write as ENDED: a client that sees ENDED sees the broadcast's peak.
     // Only while the record still names this instance: a publisher that moved on may be live elsewhere already.
     const ended = await this.repo.markEnded(streamId, reason, new Date(this.now()), this.instanceId, this.peakViewers(streamId));
@@ -183,7 +178,7 @@ export class StreamLifecycle implements IngestLifecycle {
     // Tracks can arrive again unchanged (a repeated sequence header, a takeover by the same encoder): only a change is news.
     if (JSON.stringify(renditions) === JSON.stringify(state.renditions)) return;
     state.renditions = renditions;
-    this.delivery.setRenditions(streamId, state.renditions);
+    this.delivery.updateRenditions(streamId, state.renditions);
     this.saveRenditions(streamId, state);
     if (state.announced) this.bus.publish({ type: 'quality_changed', streamId, instanceId: this.instanceId, at: this.now(), renditions: state.renditions });
   }

@@ -16,12 +16,12 @@ import {
   type StreamResumeState,
   type WorkerToMain,
 } from './ingest-messages.js';
-import type { PackagedMedia } from '../package/packaged-media.js';
+import type { MediaSink } from '../package/media-sink.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
 import type { StreamEndReason } from '../control/events/stream-events.js';
 import type { LogRateLimiter } from '../ops/log-rate-limiter.js';
 
-/** What ingest needs from the control plane: key checks and the stream's life. */
+/** What ingest needs from the control plane: key checks and the stream's life (its media goes to the MediaSink). */
 export interface IngestLifecycle {
   /**
    * Resolves the stream a key publishes to, or null for an unknown or revoked key. `resume`:
@@ -30,7 +30,6 @@ export interface IngestLifecycle {
   authorize(app: string, streamName: string): Promise<{ streamId: string; resume?: StreamResumeState | null } | null>;
   started(streamId: string): Promise<void>;
   tracksChanged(streamId: string, video: VideoTrackConfig | null, audio: AudioTrackConfig | null): void;
-  media(streamId: string, media: PackagedMedia): void;
   longGop(streamId: string, observedMs: number): void;
   stats(streamId: string, bytes: number, videoFrames: number): void;
   ended(streamId: string, reason: StreamEndReason): Promise<void>;
@@ -135,6 +134,8 @@ export class RtmpIngestServer {
     private readonly options: RtmpIngestOptions,
     private readonly pool: Piscina,
     private readonly lifecycle: IngestLifecycle,
+    /** where each stream's packaged media goes (the segment store, or what stands in front of it) */
+    private readonly media: Pick<MediaSink, 'add'>,
     private readonly metrics: IngestMetrics,
     private readonly log: Logger,
     /** for what any peer can trigger at will (a refused publish, a protocol error): counted always, logged up to a rate */
@@ -368,7 +369,7 @@ export class RtmpIngestServer {
         // the store releases what it drops, and what it never took; the reader what no stream takes
         const streamId = connection.streamId;
         const media = connection.parts.received(message, streamId !== null);
-        if (media !== null && streamId !== null) this.lifecycle.media(streamId, media);
+        if (media !== null && streamId !== null) this.media.add(streamId, media);
         break;
       }
       case 'long_gop':

@@ -1,4 +1,4 @@
-import type { RenditionInfo } from '../control/events/stream-events.js';
+import type { RenditionInfo } from '../package/rendition-info.js';
 import type { Logger } from '../log.js';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import { Segmenter } from '../package/segmenter.js';

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { RenditionInfo } from '../control/events/stream-events.js';
+import type { RenditionInfo } from '../package/rendition-info.js';
 import type { MediaMessage } from '../stream/part-arena.js';
 import type { EncoderName } from './encoder-flags.js';
 import type { EncodeOptions } from './ffmpeg-command.js';

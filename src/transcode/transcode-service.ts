@@ -2,9 +2,9 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
-import type { RenditionInfo } from '../control/events/stream-events.js';
+import type { RenditionInfo } from '../package/rendition-info.js';
 import type { Logger } from '../log.js';
-import type { PackagedMedia } from '../package/packaged-media.js';
+import type { MediaSink } from '../package/media-sink.js';
 import type { EncoderName } from './encoder-flags.js';
 import { probeEncoders } from './encoder-probe.js';
 import type { MainToTranscode, TranscodeStats, TranscodeTask, TranscodeToMain } from './transcode-messages.js';
@@ -12,12 +12,12 @@ import { PartArenaReader } from '../stream/part-arena.js';
 import { TranscodeMetrics } from './transcode-metrics.js';
 import { workerFile } from '../../workers/worker-file.js';
 
-/** Where the transcoded renditions go: the same delivery path as the source's. */
-export interface TranscodeOutput {
-  media(streamId: string, media: PackagedMedia): void;
-  /** the transcoded renditions live now (replaces the previous set; [] withdraws them) */
-  renditions(streamId: string, renditions: RenditionInfo[]): void;
-}
+/**
+ * Who hears which transcoded renditions are live now (replaces the previous
+ * set; [] withdraws them): the lifecycle, which lists them after the source.
+ * Their media goes to the MediaSink, the same path as the source's.
+ */
+export type TranscodedRenditionsListener = (streamId: string, renditions: RenditionInfo[]) => void;
 
 export interface TranscodeStatus {
   encoder: EncoderName;
@@ -70,7 +70,9 @@ export class TranscodeService {
     encoder: EncoderName | null,
     warning: string | null,
     registry: Registry,
-    private readonly output: TranscodeOutput,
+    /** where the ladder's packaged media goes (the segment store, or what stands in front of it) */
+    private readonly media: Pick<MediaSink, 'add'>,
+    private readonly onRenditions: TranscodedRenditionsListener,
     private readonly log: Logger,
   ) {
     this.encoder = encoder;
@@ -93,10 +95,16 @@ export class TranscodeService {
   }
 
   /** Probes FFmpeg's encoders (seconds at most) unless transcoding is off. Never throws for a missing FFmpeg. */
-  static async start(settings: TranscodeSettings, registry: Registry, output: TranscodeOutput, log: Logger): Promise<TranscodeService> {
+  static async start(
+    settings: TranscodeSettings,
+    registry: Registry,
+    media: Pick<MediaSink, 'add'>,
+    onRenditions: TranscodedRenditionsListener,
+    log: Logger,
+  ): Promise<TranscodeService> {
     if (!settings.enabled) {
       log.info('transcoding off (TRANSCODE=off): the source rendition only');
-      return new TranscodeService(settings, null, null, registry, output, log);
+      return new TranscodeService(settings, null, null, registry, media, onRenditions, log);
     }
     const probe = await probeEncoders({ ffmpegPath: settings.ffmpegPath, override: settings.encoderOverride, logger: log });
     if (!probe.available) {
@@ -104,10 +112,10 @@ export class TranscodeService {
       const warning = switchedOff ? null : `no ABR ladder: ${probe.reason}; streams are served at their source rendition only`;
       // probeEncoders logged the details; this is the one line an operator needs
       if (warning !== null) log.warn({ reason: probe.reason }, warning);
-      return new TranscodeService(settings, null, warning, registry, output, log);
+      return new TranscodeService(settings, null, warning, registry, media, onRenditions, log);
     }
     log.info({ encoder: probe.encoder, ladder: settings.ladder.map((r) => `${r.name}@${r.bitrateKbps}k`), preset: settings.preset }, 'ABR ladder on');
-    return new TranscodeService(settings, probe.encoder, null, registry, output, log);
+    return new TranscodeService(settings, probe.encoder, null, registry, media, onRenditions, log);
   }
 
   /** A stream began publishing: its transcode task attaches to the frame queue (no-op without an encoder). */
@@ -132,7 +140,7 @@ export class TranscodeService {
     };
     const previous = this.tasks.get(streamId);
     // A takeover: the old publisher's ladder goes (its task ends with its frame queue); the new one announces its own.
-    if (previous !== undefined && previous.renditions.length > 0) this.output.renditions(streamId, []);
+    if (previous !== undefined && previous.renditions.length > 0) this.onRenditions(streamId, []);
     const task: StreamTask = {
       streamId,
       port: port1,
@@ -188,12 +196,12 @@ export class TranscodeService {
       case 'media': {
         // the store releases what it drops; media of a replaced task, the reader
         const media = task.parts.received(message, current);
-        if (media !== null) this.output.media(task.streamId, media);
+        if (media !== null) this.media.add(task.streamId, media);
         break;
       }
       case 'renditions':
         task.renditions = message.renditions;
-        if (current) this.output.renditions(task.streamId, message.renditions);
+        if (current) this.onRenditions(task.streamId, message.renditions);
         break;
       case 'stats':
         this.recordStats(task, message.stats);

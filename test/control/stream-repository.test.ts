@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { NovaError } from '../../src/errors.js';
-import type { RenditionInfo } from '../../src/control/events/stream-events.js';
+import type { RenditionInfo } from '../../src/package/rendition-info.js';
 import { hashStreamKey } from '../../src/control/auth/stream-key.js';
 import { MetricsRepository } from '../../src/control/db/metrics-repository.js';
 import { StreamRepository } from '../../src/control/db/stream-repository.js';

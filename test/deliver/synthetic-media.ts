@@ -1,4 +1,4 @@
-import type { RenditionInfo } from '../../src/control/events/stream-events.js';
+import type { RenditionInfo } from '../../src/package/rendition-info.js';
 import type { PackagedMedia, PackagedTrack } from '../../src/package/packaged-media.js';
 import type { SegmentStore } from '../../src/deliver/store/segment-store.js';
 import type { PartArena } from '../../src/stream/part-arena.js';

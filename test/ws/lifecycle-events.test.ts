@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { StreamRepository } from '../../src/control/db/stream-repository.js';
 import { LocalEventBus } from '../../src/control/events/local-bus.js';
-import type { RenditionInfo, StreamEvent } from '../../src/control/events/stream-events.js';
-import { StreamLifecycle, type DeliverySink } from '../../src/control/stream-lifecycle.js';
+import type { StreamEvent } from '../../src/control/events/stream-events.js';
+import type { RenditionInfo } from '../../src/package/rendition-info.js';
+import { StreamLifecycle, type StreamShapeSink } from '../../src/control/stream-lifecycle.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../../src/stream/media-frame.js';
 import { openMemoryDatabase, silentLog, type TestDatabase } from '../control/database-fixture.js';
 
@@ -30,11 +31,10 @@ after(async () => {
 });
 
 /** Delivery is not what these tests look at: a sink that takes everything and keeps nothing. */
-const discardDelivery = { beginStream() {}, setRenditions() {}, add() {}, removeRendition() {}, endStream() {} };
+const discardDelivery: StreamShapeSink = { beginStream() {}, updateRenditions() {}, removeRendition() {}, endStream() {} };
 
 function lifecycleOn(bus: LocalEventBus): StreamLifecycle {
-  const delivery: DeliverySink = discardDelivery;
-  return new StreamLifecycle(repo, bus, delivery, 'lifecycle-test', silentLog);
+  return new StreamLifecycle(repo, bus, discardDelivery, 'lifecycle-test', silentLog);
 }
 
 function record(bus: LocalEventBus): StreamEvent[] {

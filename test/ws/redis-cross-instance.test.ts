@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createClient } from 'redis';
 import { RedisEventBus } from '../../src/control/events/redis-bus.js';
-import type { RenditionInfo } from '../../src/control/events/stream-events.js';
+import type { RenditionInfo } from '../../src/package/rendition-info.js';
 import { TestViewer, waitUntil } from './support/ws-viewer.js';
 import { silentLog } from './support/hub-fixture.js';
 import { SHARED_REDIS_URL, redisReachable, spawnChildHub, startRedisHub, uniqueNamespace, type ChildHub, type RedisHub } from './support/redis-helpers.js';

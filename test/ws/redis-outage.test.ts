@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { BusStatus } from '../../src/control/events/redis-bus.js';
-import type { RenditionInfo } from '../../src/control/events/stream-events.js';
+import type { RenditionInfo } from '../../src/package/rendition-info.js';
 import { haveTool, toolGate } from '../support/tools.js';
 import { TestViewer, waitUntil } from './support/ws-viewer.js';
 import { OwnRedis, freePort, startRedisHub, uniqueNamespace, type RedisHub } from './support/redis-helpers.js';

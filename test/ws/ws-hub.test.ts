@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { RenditionInfo, StreamEvent } from '../../src/control/events/stream-events.js';
+import type { StreamEvent } from '../../src/control/events/stream-events.js';
+import type { RenditionInfo } from '../../src/package/rendition-info.js';
 import { metricValue, startHub, type HubFixture } from './support/hub-fixture.js';
 import { TestViewer, waitUntil, wsMessageValidator } from './support/ws-viewer.js';
 

@@ -1,5 +1,5 @@
 import type { ColumnType, Insertable, Selectable } from 'kysely';
-import type { RenditionInfo } from '../events/stream-events.js';
+import type { RenditionInfo } from '../../package/rendition-info.js';
 
 /**
  * Kysely's view of the tables in migrations/. Timestamps come back as Date

@@ -1,19 +1,10 @@
+import type { RenditionInfo } from '../../package/rendition-info.js';
+
 /**
  * Events of a stream's life, carried by the event bus (in-process or Redis).
  * The WebSocket hub turns them into client messages; other instances learn
  * of streams ingested elsewhere through them.
  */
-
-export interface RenditionInfo {
-  /** "source", "1080p", "720p", "480p", or "audio" */
-  name: string;
-  width: number;
-  height: number;
-  /** bits per second */
-  bandwidth: number;
-  codecs: string;
-  frameRate: number;
-}
 
 export type StreamEvent =
   | { type: 'stream_started'; streamId: string; instanceId: string; at: number; renditions: RenditionInfo[] }

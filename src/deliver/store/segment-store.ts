@@ -1,4 +1,5 @@
-import type { RenditionInfo } from '../../control/events/stream-events.js';
+import type { RenditionInfo } from '../../package/rendition-info.js';
+import type { MediaSink } from '../../package/media-sink.js';
 import type { PackagedMedia, PackagedPart, PackagedSegment, PackagedTrack } from '../../package/packaged-media.js';
 import { PartArena } from '../../stream/part-arena.js';
 
@@ -301,7 +302,7 @@ function newGeneration(now: number): string {
 /** init versions kept per track: a stream reconnecting with new encoder settings more often than this within a window is pathological */
 const MAX_INIT_VERSIONS = 4;
 
-export class SegmentStore {
+export class SegmentStore implements MediaSink {
   readonly options: SegmentStoreOptions;
   private readonly streams = new Map<string, StreamStore>();
   private totalBytes = 0;

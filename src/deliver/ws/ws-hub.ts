@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import type { EventBus, RenditionInfo, StreamEvent } from '../../control/events/stream-events.js';
+import type { EventBus, StreamEvent } from '../../control/events/stream-events.js';
+import type { RenditionInfo } from '../../package/rendition-info.js';
 import type { ViewerCounter } from '../../control/viewers/viewer-counter.js';
 import type { Logger } from '../../log.js';
 import type { Registry } from '../../ops/metrics.js';

@@ -1,4 +1,5 @@
-import type { RenditionInfo, StreamEndReason } from '../../control/events/stream-events.js';
+import type { StreamEndReason } from '../../control/events/stream-events.js';
+import type { RenditionInfo } from '../../package/rendition-info.js';
 
 /**
  * Server → client messages, serialised once per event and fanned out as the
