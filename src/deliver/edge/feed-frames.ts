@@ -1,5 +1,5 @@
 import { NovaError } from '../../errors.js';
-import type { RenditionInfo } from '../../control/events/stream-events.js';
+import type { RenditionInfo } from '../../package/rendition-info.js';
 import type { PackagedTrack } from '../../package/packaged-media.js';
 
 /**

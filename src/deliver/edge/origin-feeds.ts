@@ -1,6 +1,7 @@
-import type { RenditionInfo } from '../../control/events/stream-events.js';
+import type { RenditionInfo } from '../../package/rendition-info.js';
 import type { Logger } from '../../log.js';
 import type { PackagedMedia } from '../../package/packaged-media.js';
+import type { MediaSink } from '../../package/media-sink.js';
 import { every, type PeriodicTask } from '../../ops/periodic.js';
 import type { SegmentStore } from '../store/segment-store.js';
 import { encodeFrameHead, type FeedMessage } from './feed-frames.js';
@@ -42,7 +43,7 @@ export interface StreamContinuityState {
  * is written before the store takes it: a part's bytes may live in a
  * PartArena, valid until the store lets go of them.
  */
-export class OriginFeeds {
+export class OriginFeeds implements MediaSink {
   private readonly subscribers = new Map<string, Set<Subscriber>>();
   private readonly newestMsn = new Map<string, number>();
   private readonly heartbeat: PeriodicTask;

@@ -19,6 +19,7 @@ import { parseByteRange } from './byte-range.js';
 import { chunksLength, sliceChunks, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';
 import { verifyPlaybackToken } from './playback-token.js';
 import { captureRequest, sendJson, type RequestContext } from './uws-helpers.js';
+import { awaitReplica, type EdgeAccess } from '../edge/edge-access.js';
 
 /**
  * HLS (CMAF + LL-HLS, and MPEG-TS) and DASH delivery from the segment store:
@@ -55,6 +56,8 @@ export interface MediaRoutesDeps {
   onTsRequested?(streamId: string): void;
   /** a playlist or MPD was requested (viewer sessionization); clientKey is the player's session id or a hash of address and user agent */
   onPlaybackRequest?(streamId: string, kind: 'hls' | 'dash', clientKey: string): void;
+  /** origin–edge delivery: a stream ingested on another instance is replicated here on demand */
+  edge?: EdgeAccess;
   /** epoch ms; tests inject a fake clock */
   now?: () => number;
 }
@@ -77,6 +80,10 @@ class HttpProblem {
     readonly code: string,
     readonly message: string,
   ) {}
+}
+
+function originUnavailable(streamId: string): HttpProblem {
+  return new HttpProblem(503, 'NOVA_ERR_ORIGIN_UNAVAILABLE', `the instance ingesting stream ${streamId} cannot be reached; retry shortly`);
 }
 
 function notFound(message: string): HttpProblem {
@@ -420,6 +427,10 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
         sendProblem(res, ctx, new HttpProblem(503, 'NOVA_ERR_INTERNAL', lateMessage), ['retry-after', '1']);
         return;
       }
+      if (outcome === 'unavailable') {
+        sendProblem(res, ctx, originUnavailable(stream.id), ['retry-after', '1']);
+        return;
+      }
       if (outcome === 'gone') {
         sendProblem(res, ctx, notFound(`stream ${stream.id} is gone`));
         return;
@@ -550,7 +561,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
         wait = store.waitFor(stream.id, renditionName, track.track, msn, index, timeoutMs, (outcome) => {
           wait = null;
           if (ctx.aborted) return;
-          if (outcome === 'timeout') {
+          if (outcome === 'timeout' || outcome === 'unavailable') {
             sendProblem(res, ctx, new HttpProblem(503, 'NOVA_ERR_INTERNAL', `part ${msn}.${index} not produced in time`), ['retry-after', '1']);
             return;
           }
@@ -579,12 +590,15 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   }
 
   function handle(res: HttpResponse, req: HttpRequest, protocol: 'hls' | 'dash'): void {
-    const ctx = captureRequest(res, req);
+    handleRouted(res, captureRequest(res, req), protocol);
+  }
+
+  function handleRouted(res: HttpResponse, ctx: RequestContext, protocol: 'hls' | 'dash'): void {
     try {
       route(res, ctx, protocol);
     } catch (err) {
       if (err instanceof HttpProblem) {
-        sendProblem(res, ctx, err);
+        sendProblem(res, ctx, err, err.status === 503 ? ['retry-after', '1'] : []);
         return;
       }
       log.error({ err, url: ctx.url }, 'media route failed');
@@ -599,7 +613,24 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
     const streamId = streamPath === undefined ? null : decodeSegment(streamPath);
     if (streamId === null || streamId === '' || path.length < 4) throw notFound('no such resource');
     const stream = store.getStream(streamId);
-    if (!stream) throw notFound(`stream ${streamId} is not live here`);
+    if (!stream) {
+      const edge = deps.edge;
+      if (edge === undefined) throw notFound(`stream ${streamId} is not live here`);
+      awaitReplica(
+        res,
+        ctx,
+        edge,
+        streamId,
+        () => {
+          if (!store.getStream(streamId)) sendProblem(res, ctx, notFound(`stream ${streamId} is not live`));
+          else handleRouted(res, ctx, protocol);
+        },
+        () => sendProblem(res, ctx, notFound(`stream ${streamId} is not live`)),
+        () => sendProblem(res, ctx, originUnavailable(streamId), ['retry-after', '1']),
+      );
+      return;
+    }
+    if (stream.unavailable || deps.edge?.touch(streamId) === 'unavailable') throw originUnavailable(streamId);
     const params = new URLSearchParams(ctx.query);
     const suffix = authorize(streamId, params);
     if (suffix instanceof HttpProblem) throw suffix;
