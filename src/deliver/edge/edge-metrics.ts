@@ -6,6 +6,8 @@ export class EdgeMetrics {
   readonly requests: Counter<'result'>;
   /** objects received from an origin, by kind: each is fetched once however many viewers ask */
   readonly upstreamObjects: Counter<'kind'>;
+  /** objects received that the replica held already (a resync's snapshot): every other one crossed once */
+  readonly upstreamDuplicates: Counter<'kind'>;
   readonly upstreamBytes: Counter;
   /** requests that waited on a replica another request was already establishing */
   readonly coalescedWaiters: Counter;
@@ -17,6 +19,7 @@ export class EdgeMetrics {
   /** origin side: edges following this instance's streams */
   readonly feedSubscribers: Gauge;
   readonly feedBytesSent: Counter;
+  readonly feedObjectsSent: Counter<'kind'>;
   readonly feedDrops: Counter;
 
   constructor(registry: Registry) {
@@ -30,6 +33,12 @@ export class EdgeMetrics {
     this.upstreamObjects = new Counter({
       name: 'nova_streaming_edge_upstream_objects_total',
       help: 'Inits, parts and segments received from origins (each object once per edge, however many viewers ask)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.upstreamDuplicates = new Counter({
+      name: 'nova_streaming_edge_upstream_duplicates_total',
+      help: 'Objects received from an origin that the replica already held (resent by a snapshot after a reconnect)',
       labelNames: ['kind'],
       registers,
     });
@@ -66,6 +75,12 @@ export class EdgeMetrics {
     });
     this.feedSubscribers = new Gauge({ name: 'nova_streaming_edge_feed_subscribers', help: 'Edges following streams ingested here', registers });
     this.feedBytesSent = new Counter({ name: 'nova_streaming_edge_feed_bytes_sent_total', help: 'Feed bytes written to edges', registers });
+    this.feedObjectsSent = new Counter({
+      name: 'nova_streaming_edge_feed_objects_sent_total',
+      help: 'Inits, parts and segments written to edges (one per object per following edge)',
+      labelNames: ['kind'],
+      registers,
+    });
     this.feedDrops = new Counter({ name: 'nova_streaming_edge_feed_drops_total', help: 'Edge feeds dropped because the edge fell too far behind', registers });
   }
 }

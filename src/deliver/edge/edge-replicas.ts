@@ -4,7 +4,7 @@ import type { Logger } from '../../log.js';
 import { every, type PeriodicTask } from '../../ops/periodic.js';
 import type { SegmentStore } from '../store/segment-store.js';
 import { FeedFrameReader, type FeedFrame } from './feed-frames.js';
-import { applyFeedFrame } from './feed-apply.js';
+import { alreadyHeld, applyFeedFrame } from './feed-apply.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 
 /** Where a stream's origin answers internal requests. */
@@ -35,7 +35,7 @@ export interface EdgeOptions {
   secret: string;
   /** a new replica's snapshot must start within this, or its waiting requests get 503 (2000) */
   syncTimeoutMs: number;
-  /** a feed silent this long (the origin pings every 500 ms) is a lost origin (1500) */
+  /** a feed silent this long (the origin pings every 250 ms) is a lost origin (800): viewers hear of it within a second */
   silenceTimeoutMs: number;
   /** a lost origin's stream keeps being served as it was for this long, then its playlists answer 503 (3000) */
   lostGraceMs: number;
@@ -47,7 +47,7 @@ export interface EdgeOptions {
 
 export const DEFAULT_EDGE_OPTIONS: Omit<EdgeOptions, 'secret'> = {
   syncTimeoutMs: 2000,
-  silenceTimeoutMs: 1500,
+  silenceTimeoutMs: 800,
   lostGraceMs: 3000,
   idleMs: 30_000,
   lookupIntervalMs: 250,
@@ -335,8 +335,12 @@ export class EdgeReplicas {
         const reader = new FeedFrameReader();
         const onFrame = (frame: FeedFrame): void => {
           if (replica.connection !== connection) return;
-          const kind = applyFeedFrame(store, replica.streamId, frame);
-          if (kind === 'init' || kind === 'part' || kind === 'segment') metrics.upstreamObjects.inc({ kind });
+          const kind = frame.message.t;
+          if (kind === 'init' || kind === 'part' || kind === 'segment') {
+            metrics.upstreamObjects.inc({ kind });
+            if (alreadyHeld(store, replica.streamId, frame.message)) metrics.upstreamDuplicates.inc({ kind });
+          }
+          applyFeedFrame(store, replica.streamId, frame);
           if (kind === 'begin') {
             replica.origin = origin;
             if (!started) {

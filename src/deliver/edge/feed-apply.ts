@@ -36,6 +36,16 @@ export function feedMessageOf(media: PackagedMedia, generation: string): FeedMes
   }
 }
 
+/** Whether the store holds this object already (a snapshot after a reconnect repeats what a replica had). */
+export function alreadyHeld(store: SegmentStore, streamId: string, m: FeedMessage): boolean {
+  if (m.t !== 'init' && m.t !== 'part' && m.t !== 'segment') return false;
+  const track = store.getStream(streamId)?.renditions.get(m.rendition)?.tracks.get(m.track);
+  if (!track) return false;
+  if (m.t === 'init') return m.version >= 0 ? track.findInit(m.version) !== undefined : false;
+  if (m.t === 'part') return track.findPart(m.msn, m.index)?.bytes != null;
+  return track.findSegment(m.msn) !== undefined;
+}
+
 /** Copies a body out of the network chunk it arrived in: the store keeps it for seconds, the chunk should not live that long. */
 function own(body: Uint8Array): Uint8Array {
   return body.byteLength === 0 ? new Uint8Array(0) : Uint8Array.prototype.slice.call(body);

@@ -54,7 +54,7 @@ export class OriginFeeds implements MediaSink {
     private readonly log: Logger,
     /** a stream began a new msn here: its continuity state is worth sharing now */
     private readonly onNewMsn: (streamId: string) => void = () => {},
-    heartbeatMs = 500,
+    heartbeatMs = 250,
   ) {
     this.heartbeat = every(heartbeatMs, () => this.ping(heartbeatMs));
   }
@@ -190,6 +190,7 @@ export class OriginFeeds implements MediaSink {
     const head = encodeFrameHead(message, bodyLength);
     subscriber.lastWriteAt = Date.now();
     this.metrics.feedBytesSent.inc(head.byteLength + bodyLength);
+    if (message.t === 'init' || message.t === 'part' || message.t === 'segment') this.metrics.feedObjectsSent.inc({ kind: message.t });
     return subscriber.output.write(head, bodyLength > 0 ? body : null);
   }
 
