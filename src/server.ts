@@ -196,7 +196,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       if (shared !== undefined) {
         edgeMetrics.publisherHandoffs.inc({ kind: 'in' });
         edgeLog.info({ stream: streamId, from: shared.instanceId, nextMsn: shared.nextMsn }, 'publisher moved here: the stream continues');
-        if (!store.getStream(streamId)) store.beginStream(streamId, [], { discontinuitySequence: shared.discontinuitySequence, timelineOriginMs: shared.timelineOriginMs });
+        if (!store.getStream(streamId)) store.beginStream(streamId, [], {
+            discontinuitySequence: shared.discontinuitySequence,
+            timelineOriginMs: shared.timelineOriginMs,
+            firstInitVersion: shared.nextInitVersion ?? 0,
+          });
       }
       const marked = lifecycle.started(streamId); // registers the live stream synchronously, then awaits the database
       // only a transcoder takes the queue: one nobody took is reused by the next publish

@@ -116,7 +116,11 @@ test('a publisher moving on: the replica continues with a new generation, a disc
   // another instance's origin continues the stream (from the shared continuity) and the edge follows it
   const next = new SegmentStore({ now: () => T0 + 20_000 });
   const nextFeeds = new OriginFeeds(next, new EdgeMetrics(new Registry()), log);
-  next.beginStream('S', [SOURCE], { discontinuitySequence: continuity!.discontinuitySequence, timelineOriginMs: continuity!.timelineOriginMs });
+  next.beginStream('S', [SOURCE], {
+    discontinuitySequence: continuity!.discontinuitySequence,
+    timelineOriginMs: continuity!.timelineOriginMs,
+    firstInitVersion: continuity!.nextInitVersion,
+  });
   for (const track of ['video', 'audio'] as const) nextFeeds.add('S', initOf(track));
   for (const m of segmentMedia(7, { segmentBytes: false, discontinuityAt: 7 })) nextFeeds.add('S', m);
   nextFeeds.subscribe('S', edge);
@@ -129,9 +133,17 @@ test('a publisher moving on: the replica continues with a new generation, a disc
   const lines = playlist.split('\n');
   const lastDiscontinuity = lines.lastIndexOf('#EXT-X-DISCONTINUITY');
   assert.ok(lines.indexOf('video/seg-5.m4s') < lastDiscontinuity && lastDiscontinuity < lines.indexOf('video/seg-7.m4s'), playlist);
-  // the new origin's own playlist numbers the discontinuity as the edge does
+  // the new origin's own playlist numbers the discontinuity as the edge does, and its init (the same
+  // bytes as the old origin's here) is a version of its own, which the edge keeps: init-v1 is one object everywhere
   const own = buildMediaPlaylist(next.getStream('S')!, 'S', next.getStream('S')!.renditions.get('source')!, 'video', OPTIONS)!;
   assert.match(own, /#EXT-X-DISCONTINUITY-SEQUENCE:1\n/);
+  assert.match(own, /#EXT-X-MAP:URI="video\/init-v1\.mp4"/);
+  assert.deepEqual(video.inits.map((i) => [i.version, i.generation]), [
+    [0, video.segments[0]!.generation],
+    [1, video.segments[6]!.generation],
+  ]);
+  assert.equal(video.segments[6]!.initVersion, 1);
+  assert.match(playlist, /#EXT-X-MAP:URI="video\/init-v1\.mp4"/);
   feeds.close();
   nextFeeds.close();
 });
@@ -158,8 +170,8 @@ function frameBytes(message: FeedMessage, body: Uint8Array = new Uint8Array(0)):
 
 test('the frame reader: round trip of every message kind, split anywhere', () => {
   const messages: Array<[FeedMessage, Uint8Array]> = [
-    [{ t: 'begin', generation: 'g1', renditions: [SOURCE], timelineOriginMs: T0, discontinuitySequence: 2 }, new Uint8Array(0)],
-    [{ t: 'init', g: 'g1', rendition: 'source', track: 'video', codecs: 'avc1.64001f', timescale: 90000, version: -1 }, new Uint8Array([1, 2, 3])],
+    [{ t: 'begin', generation: 'g1', renditions: [SOURCE], timelineOriginMs: T0, discontinuitySequence: 2, firstInitVersion: 0 }, new Uint8Array(0)],
+    [{ t: 'init', g: 'g1', rendition: 'source', track: 'video', codecs: 'avc1.64001f', timescale: 90000, version: 1 }, new Uint8Array([1, 2, 3])],
     [{ t: 'part', g: 'g1', rendition: 'source', track: 'audio', msn: 3, index: 1, duration: 0.2, independent: true, discontinuity: false }, new Uint8Array(300).fill(9)],
     [{ t: 'segment', g: 'g1', rendition: 'source', track: 'ts', msn: 3, duration: 2, baseMediaDecodeTime: 0, startPts: 0, programDateTime: T0, discontinuity: true, parts: [] }, new Uint8Array(1000).fill(4)],
     [{ t: 'end', how: 'dropped' }, new Uint8Array(0)],

@@ -10,6 +10,8 @@ export interface SharedContinuity {
   /** ms on the stream's timeline where the media ended */
   endPtsMs: number;
   timelineOriginMs: number | null;
+  /** past every init version the stream used */
+  nextInitVersion: number;
   /** epoch ms when it was written: the timeline continues by the time since */
   at: number;
   instanceId: string;

@@ -6,7 +6,7 @@ import type { FeedFrame, FeedMessage } from './feed-frames.js';
 export function feedMessageOf(media: PackagedMedia, generation: string): FeedMessage {
   switch (media.kind) {
     case 'init':
-      return { t: 'init', g: generation, rendition: media.rendition, track: media.track, codecs: media.codecs, timescale: media.timescale, version: media.version ?? -1 };
+      return { t: 'init', g: generation, rendition: media.rendition, track: media.track, codecs: media.codecs, timescale: media.timescale, version: media.version ?? 0 };
     case 'part':
       return {
         t: 'part',
@@ -41,7 +41,7 @@ export function alreadyHeld(store: SegmentStore, streamId: string, m: FeedMessag
   if (m.t !== 'init' && m.t !== 'part' && m.t !== 'segment') return false;
   const track = store.getStream(streamId)?.renditions.get(m.rendition)?.tracks.get(m.track);
   if (!track) return false;
-  if (m.t === 'init') return m.version >= 0 ? track.findInit(m.version) !== undefined : false;
+  if (m.t === 'init') return track.findInit(m.version) !== undefined;
   if (m.t === 'part') return track.findPart(m.msn, m.index)?.bytes != null;
   return track.findSegment(m.msn) !== undefined;
 }
@@ -61,7 +61,12 @@ export function applyFeedFrame(store: SegmentStore, streamId: string, frame: Fee
   const m = frame.message;
   switch (m.t) {
     case 'begin':
-      store.beginStream(streamId, m.renditions, { generation: m.generation, discontinuitySequence: m.discontinuitySequence, timelineOriginMs: m.timelineOriginMs });
+      store.beginStream(streamId, m.renditions, {
+        generation: m.generation,
+        discontinuitySequence: m.discontinuitySequence,
+        timelineOriginMs: m.timelineOriginMs,
+        firstInitVersion: m.firstInitVersion,
+      });
       break;
     case 'renditions':
       store.updateRenditions(streamId, m.renditions);
@@ -94,7 +99,7 @@ export function applyFeedFrame(store: SegmentStore, streamId: string, frame: Fee
 function mediaOf(m: Extract<FeedMessage, { t: 'init' | 'part' | 'segment' }>, bytes: Uint8Array): PackagedMedia {
   switch (m.t) {
     case 'init':
-      return { kind: 'init', rendition: m.rendition, track: m.track, bytes, codecs: m.codecs, timescale: m.timescale, ...(m.version >= 0 ? { version: m.version } : {}) };
+      return { kind: 'init', rendition: m.rendition, track: m.track, bytes, codecs: m.codecs, timescale: m.timescale, version: m.version };
     case 'part':
       return {
         kind: 'part',

@@ -21,11 +21,12 @@ export type FeedMessage =
       renditions: RenditionInfo[];
       timelineOriginMs: number | null;
       discontinuitySequence: number;
+      firstInitVersion: number;
     }
   | { t: 'renditions'; renditions: RenditionInfo[] }
   /** a track's running state, sent before its media in a snapshot, so its playlists read the same as the origin's */
   | { t: 'track'; rendition: string; track: PackagedTrack; droppedDiscontinuities: number; maxSegmentDuration: number; maxPartDuration: number }
-  /** version -1: live, the edge numbers it as the origin did (the next one); a snapshot gives the origin's */
+  /** version: the origin's numbering, which a replica keeps */
   | { t: 'init'; g: string; rendition: string; track: 'video' | 'audio'; codecs: string; timescale: number; version: number }
   | { t: 'part'; g: string; rendition: string; track: 'video' | 'audio'; msn: number; index: number; duration: number; independent: boolean; discontinuity: boolean }
   | {
@@ -123,7 +124,7 @@ export function validateFeedMessage(value: unknown): FeedMessage {
   const media = (): boolean => isString(m.g, 64) && isString(m.rendition, 64) && typeof m.track === 'string' && TRACKS.has(m.track);
   switch (m.t) {
     case 'begin':
-      if (isString(m.generation, 64) && isRenditions(m.renditions) && (m.timelineOriginMs === null || isFiniteNumber(m.timelineOriginMs)) && isCount(m.discontinuitySequence))
+      if (isString(m.generation, 64) && isRenditions(m.renditions) && (m.timelineOriginMs === null || isFiniteNumber(m.timelineOriginMs)) && isCount(m.discontinuitySequence) && isCount(m.firstInitVersion))
         return m as FeedMessage;
       break;
     case 'renditions':
@@ -134,7 +135,7 @@ export function validateFeedMessage(value: unknown): FeedMessage {
         return m as FeedMessage;
       break;
     case 'init':
-      if (media() && m.track !== 'ts' && isString(m.codecs) && isCount(m.timescale) && Number.isSafeInteger(m.version) && (m.version as number) >= -1) return m as FeedMessage;
+      if (media() && m.track !== 'ts' && isString(m.codecs) && isCount(m.timescale) && isCount(m.version)) return m as FeedMessage;
       break;
     case 'part':
       if (media() && m.track !== 'ts' && isCount(m.msn) && isCount(m.index) && isFiniteNumber(m.duration) && typeof m.independent === 'boolean' && typeof m.discontinuity === 'boolean')

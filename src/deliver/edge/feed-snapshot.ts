@@ -19,6 +19,7 @@ export function writeSnapshot(stream: StreamStore, emit: FeedEmit): void {
     renditions: [...stream.renditions.values()].map((r) => r.info),
     timelineOriginMs: stream.timelineOriginMs,
     discontinuitySequence: stream.baseDiscontinuities,
+    firstInitVersion: stream.firstInitVersion,
   });
   for (const rendition of stream.renditions.values()) {
     for (const track of rendition.tracks.values()) writeTrack(rendition.info.name, track, emit);

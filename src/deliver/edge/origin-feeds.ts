@@ -34,6 +34,8 @@ export interface StreamContinuityState {
   /** presentation time (ms, stream timeline) where the media held here ends */
   endPtsMs: number;
   timelineOriginMs: number | null;
+  /** past every init version used here */
+  nextInitVersion: number;
 }
 
 /**
@@ -103,6 +105,7 @@ export class OriginFeeds implements MediaSink {
       renditions: [...stream.renditions.values()].map((r) => r.info),
       timelineOriginMs: stream.timelineOriginMs,
       discontinuitySequence: stream.baseDiscontinuities,
+      firstInitVersion: stream.firstInitVersion,
     });
   }
 
@@ -112,10 +115,20 @@ export class OriginFeeds implements MediaSink {
   }
 
   add(streamId: string, media: PackagedMedia): void {
-    if (media.kind !== 'init') this.noteMsn(streamId, media.msn);
     const set = this.subscribers.get(streamId);
+    if (media.kind === 'init') {
+      // inits are ordinary buffers: stored first, then sent with the version the store gave them
+      this.store.add(streamId, media);
+      if (set === undefined || set.size === 0) return;
+      const stream = this.store.getStream(streamId);
+      const init = stream?.renditions.get(media.rendition)?.tracks.get(media.track)?.init;
+      if (stream && !stream.ended && init) this.broadcast(streamId, feedMessageOf({ ...media, version: init.version }, init.generation), init.bytes);
+      return;
+    }
+    this.noteMsn(streamId, media.msn);
     if (set !== undefined && set.size > 0) {
       const stream = this.store.getStream(streamId);
+      // parts may live in a PartArena: sent before the store may let go of them
       if (stream && !stream.ended) this.broadcast(streamId, feedMessageOf(media, stream.generation), media.bytes);
     }
     this.store.add(streamId, media);
@@ -139,8 +152,10 @@ export class OriginFeeds implements MediaSink {
     let newest = -1;
     let discontinuitySequence = stream.baseDiscontinuities;
     let endPtsMs = 0;
+    let nextInitVersion = stream.firstInitVersion;
     for (const rendition of stream.renditions.values()) {
       for (const track of rendition.tracks.values()) {
+        if (track.init !== null && track.init.version + 1 > nextInitVersion) nextInitVersion = track.init.version + 1;
         const last = track.lastSegment();
         const msn = Math.max(track.pendingMsn, last ? last.msn : -1);
         if (msn > newest) newest = msn;
@@ -154,7 +169,7 @@ export class OriginFeeds implements MediaSink {
       }
     }
     if (newest < 0) return null;
-    return { nextMsn: newest + 1, discontinuitySequence, endPtsMs, timelineOriginMs: stream.timelineOriginMs };
+    return { nextMsn: newest + 1, discontinuitySequence, endPtsMs, timelineOriginMs: stream.timelineOriginMs, nextInitVersion };
   }
 
   /** Closes every feed (shutdown); edges resync from the stream's next origin. */

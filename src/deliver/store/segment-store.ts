@@ -208,6 +208,8 @@ export interface StreamContinuity {
   discontinuitySequence?: number;
   /** DASH availabilityStartTime of the producing origin, so every instance's MPD maps t onto the same wall clock */
   timelineOriginMs?: number | null;
+  /** the version a track's first init gets (past those of the stream's previous origin) */
+  firstInitVersion?: number;
 }
 
 export class StreamStore {
@@ -220,6 +222,12 @@ export class StreamStore {
   generation: string;
   /** EXT-X-DISCONTINUITY-SEQUENCE a track created from now on starts from */
   baseDiscontinuities = 0;
+  /**
+   * The version a track's first init gets: 0, or past every version the stream's
+   * previous origin used (a publisher that moved here), so no init-vN URL names
+   * two different inits.
+   */
+  firstInitVersion = 0;
   ended = false;
   endedAt = 0;
   /** a replica whose origin is lost past its grace: playlists answer 503 until it is back */
@@ -364,6 +372,7 @@ export class SegmentStore implements MediaSink {
       stream = new StreamStore(streamId, newGeneration(now), now);
       this.streams.set(streamId, stream);
       if (continuity.discontinuitySequence !== undefined) stream.baseDiscontinuities = continuity.discontinuitySequence;
+      if (continuity.firstInitVersion !== undefined) stream.firstInitVersion = continuity.firstInitVersion;
     }
     if (continuity.generation !== undefined) stream.generation = continuity.generation;
     if (continuity.timelineOriginMs !== undefined && continuity.timelineOriginMs !== null) stream.timelineOriginMs = continuity.timelineOriginMs;
@@ -582,11 +591,14 @@ export class SegmentStore implements MediaSink {
 
   private addInit(stream: StreamStore, track: TrackStore, bytes: Uint8Array, codecs: string, timescale: number, version?: number): void {
     const current = track.init;
-    // identical bytes (a reconnect with the same encoder settings) keep the version: players keep their cached init
-    if (current && current.timescale === timescale && Buffer.compare(current.bytes, bytes) === 0) return;
-    // a replica takes its origin's numbering, so init-vN names the same bytes everywhere
-    const next = version ?? (current ? current.version + 1 : 0);
-    if (current && next <= current.version) return;
+    if (version !== undefined) {
+      // a replica takes its origin's numbering as it is, so init-vN names the same bytes everywhere
+      if (current && version <= current.version) return;
+    } else if (current && current.timescale === timescale && Buffer.compare(current.bytes, bytes) === 0) {
+      // identical bytes (a reconnect with the same encoder settings) keep the version: players keep their cached init
+      return;
+    }
+    const next = version ?? (current ? current.version + 1 : stream.firstInitVersion);
     const init: StoredInit = { version: next, generation: stream.generation, bytes, codecs, timescale };
     track.inits.push(init);
     track.init = init;
