@@ -184,7 +184,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       const target = await lifecycle.authorize(app, streamName);
       if (target === null || instances === null) return target;
       const shared = await instances.readContinuity(target.streamId).catch(() => null);
-      if (shared === null || shared.instanceId === config.instanceId) return target;
+      // this instance's own last session, when it remembers it, is exact; the shared record skips an msn to be safe
+      if (shared === null || (shared.instanceId === config.instanceId && ingest.hasResumeState(target.streamId))) return target;
       arriving.set(target.streamId, shared);
       return { ...target, resume: resumeFrom(shared) };
     },
@@ -193,14 +194,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       if (edge?.takeOver(streamId)) store.renewGeneration(streamId);
       const shared = arriving.get(streamId);
       arriving.delete(streamId);
-      if (shared !== undefined) {
+      if (shared !== undefined && shared.instanceId !== config.instanceId) {
         edgeMetrics.publisherHandoffs.inc({ kind: 'in' });
         edgeLog.info({ stream: streamId, from: shared.instanceId, nextMsn: shared.nextMsn }, 'publisher moved here: the stream continues');
-        if (!store.getStream(streamId)) store.beginStream(streamId, [], {
-            discontinuitySequence: shared.discontinuitySequence,
-            timelineOriginMs: shared.timelineOriginMs,
-            firstInitVersion: shared.nextInitVersion ?? 0,
-          });
+      }
+      if (shared !== undefined && !store.getStream(streamId)) {
+        store.beginStream(streamId, [], {
+          discontinuitySequence: shared.discontinuitySequence,
+          timelineOriginMs: shared.timelineOriginMs,
+          firstInitVersion: shared.nextInitVersion ?? 0,
+        });
       }
       const marked = lifecycle.started(streamId); // registers the live stream synchronously, then awaits the database
       // only a transcoder takes the queue: one nobody took is reused by the next publish

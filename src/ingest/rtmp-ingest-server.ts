@@ -405,6 +405,11 @@ export class RtmpIngestServer {
     }
   }
 
+  /** Whether a stream's last session here left where to continue from (a republish continues its numbering). */
+  hasResumeState(streamId: string): boolean {
+    return this.resumeStates.has(streamId);
+  }
+
   private async onPublish(connection: Connection, app: string, streamName: string, log: Logger): Promise<void> {
     // The moment the publish command arrived: the lifecycle's "ACTIVE within 1 s" runs from here.
     log.debug({ app }, 'publish requested');

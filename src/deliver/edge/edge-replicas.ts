@@ -109,12 +109,11 @@ class FeedRefused extends Error {
 export class EdgeReplicas {
   private readonly replicas = new Map<string, Replica>();
   private readonly breakers = new Map<string, CircuitBreaker<[Replica, OriginLocation], void>>();
-  private readonly ticker: PeriodicTask;
+  /** runs only while there are replicas: an instance nobody uses as an edge never wakes for it */
+  private ticker: PeriodicTask | null = null;
   private closed = false;
 
-  constructor(private readonly deps: EdgeReplicasDeps) {
-    this.ticker = every(Math.min(250, deps.options.lookupIntervalMs), () => this.tick());
-  }
+  constructor(private readonly deps: EdgeReplicasDeps) {}
 
   /** Whether this instance serves the stream as a replica of another instance's. */
   isReplica(streamId: string): boolean {
@@ -183,7 +182,8 @@ export class EdgeReplicas {
 
   close(): void {
     this.closed = true;
-    this.ticker.cancel();
+    this.ticker?.cancel();
+    this.ticker = null;
     for (const replica of [...this.replicas.values()]) this.remove(replica, 'unavailable');
     for (const breaker of this.breakers.values()) breaker.shutdown();
   }
@@ -207,6 +207,7 @@ export class EdgeReplicas {
     };
     this.replicas.set(streamId, replica);
     this.deps.metrics.replicas.set(this.replicas.size);
+    this.ticker ??= every(Math.min(250, this.deps.options.lookupIntervalMs), () => this.tick());
     return replica;
   }
 
@@ -220,6 +221,10 @@ export class EdgeReplicas {
     if (this.replicas.get(replica.streamId) !== replica) return;
     this.replicas.delete(replica.streamId);
     this.deps.metrics.replicas.set(this.replicas.size);
+    if (this.replicas.size === 0) {
+      this.ticker?.cancel();
+      this.ticker = null;
+    }
     replica.connection++;
     replica.request?.destroy();
     replica.request = null;

@@ -48,7 +48,8 @@ export interface StreamContinuityState {
 export class OriginFeeds implements MediaSink {
   private readonly subscribers = new Map<string, Set<Subscriber>>();
   private readonly newestMsn = new Map<string, number>();
-  private readonly heartbeat: PeriodicTask;
+  /** runs only while an edge follows a stream here */
+  private heartbeat: PeriodicTask | null = null;
 
   constructor(
     private readonly store: SegmentStore,
@@ -56,10 +57,8 @@ export class OriginFeeds implements MediaSink {
     private readonly log: Logger,
     /** a stream began a new msn here: its continuity state is worth sharing now */
     private readonly onNewMsn: (streamId: string) => void = () => {},
-    heartbeatMs = 250,
-  ) {
-    this.heartbeat = every(heartbeatMs, () => this.ping(heartbeatMs));
-  }
+    private readonly heartbeatMs = 250,
+  ) {}
 
   /** Edges following this instance's streams now. */
   get subscriberCount(): number {
@@ -89,6 +88,7 @@ export class OriginFeeds implements MediaSink {
     }
     set.add(subscriber);
     this.metrics.feedSubscribers.inc();
+    this.heartbeat ??= every(this.heartbeatMs, () => this.ping(this.heartbeatMs));
     let ok = true;
     writeSnapshot(stream, (message, body) => {
       if (ok) ok = this.writeTo(subscriber, message, body ?? null);
@@ -174,7 +174,6 @@ export class OriginFeeds implements MediaSink {
 
   /** Closes every feed (shutdown); edges resync from the stream's next origin. */
   close(): void {
-    this.heartbeat.cancel();
     for (const [streamId, set] of this.subscribers) for (const subscriber of [...set]) this.drop(streamId, subscriber, null);
   }
 
@@ -233,6 +232,10 @@ export class OriginFeeds implements MediaSink {
     if (!set || !set.delete(subscriber)) return false;
     if (set.size === 0) this.subscribers.delete(streamId);
     this.metrics.feedSubscribers.dec();
+    if (this.subscribers.size === 0) {
+      this.heartbeat?.cancel();
+      this.heartbeat = null;
+    }
     return true;
   }
 }
