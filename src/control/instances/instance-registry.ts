@@ -24,7 +24,7 @@ export interface InstanceRegistryOptions {
   internalUrl: string;
   /** key prefix ("nova:"); tests use their own */
   prefix?: string;
-  /** how long an instance that stops refreshing stays listed (5000 ms): a SIGKILLed origin drops out within it */
+  /** how long an instance that stops refreshing stays listed (5000 ms, at least 3000): a SIGKILLed origin drops out within it */
   ttlMs?: number;
   log: Logger;
 }
@@ -48,14 +48,15 @@ export class InstanceRegistry {
 
   constructor(private readonly options: InstanceRegistryOptions) {
     this.prefix = options.prefix ?? 'nova:';
-    this.ttlMs = options.ttlMs ?? 5000;
+    this.ttlMs = Math.max(3000, options.ttlMs ?? 5000);
     this.client = createClient({
       url: options.url,
       socket: { reconnectStrategy: (retries: number) => reconnectDelay(retries, 2000), connectTimeout: 2000 },
       disableOfflineQueue: true,
     }) as RedisClientType;
     this.client.on('error', (err: Error) => options.log.debug({ err: err.message }, 'instance registry connection error'));
-    this.heartbeat = every(Math.max(250, Math.floor(this.ttlMs / 3)), () => void this.advertise());
+    // every second, on the wake-ups the other 1 s tasks share; several refreshes per TTL
+    this.heartbeat = every(1000, () => void this.advertise());
   }
 
   async start(): Promise<void> {
