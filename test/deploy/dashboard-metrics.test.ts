@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createMetricsRegistry } from '../../src/ops/metrics.js';
-import { parseYaml } from './support/mini-yaml.js';
+import { parse as parseYaml } from 'yaml';
 import { AGREED_METRICS, PROMETHEUS_SERIES, metricNamesIn, metricsDefinedInSource, type MetricKind } from './support/metric-contract.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

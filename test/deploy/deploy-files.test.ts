@@ -4,14 +4,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { npmStartCommand } from '../../loadtest/peers/nova-process.js';
-import { parseYaml, type YamlValue } from './support/mini-yaml.js';
+import { parse as parseYaml } from 'yaml';
 
 // Docker has no engine here and CI has none either: these checks stand in for
 // `docker compose config` and a build, on what a typo would break.
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const readText = (path: string): string => readFileSync(resolve(root, path), 'utf8');
-type Mapping = { [key: string]: YamlValue };
-const asMap = (value: YamlValue | undefined, what: string): Mapping => {
+type Mapping = { [key: string]: unknown };
+const asMap = (value: unknown, what: string): Mapping => {
   assert.ok(value !== null && value !== undefined && typeof value === 'object' && !Array.isArray(value), `${what} is not a mapping`);
   return value as Mapping;
 };
