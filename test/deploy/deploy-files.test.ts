@@ -86,7 +86,7 @@ test('prometheus.yml scrapes nova on /metrics and loads the alert rules', () => 
   assert.deepEqual(dns['names'], ['nova']);
   assert.equal(dns['port'], 8080);
   assert.deepEqual(config['rule_files'], ['/etc/prometheus/alerts.yml']);
-  const rules = asMap(parseYaml(readText('deploy/prometheus/alerts.yml')), 'alerts');
+  const rules = asMap(parseYaml(readText('deploy/helm/nova-streaming/files/alerts.yml')), 'alerts');
   const names = (rules['groups'] as Mapping[]).flatMap((group) => (group['rules'] as Mapping[]).map((rule) => rule['alert']));
   assert.equal(new Set(names).size, names.length, 'duplicate alert names');
 });

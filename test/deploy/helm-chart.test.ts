@@ -26,8 +26,8 @@ function selects(selector: Record<string, string> | undefined, labels: Record<st
 /** What each value set must render: its toggles at work. */
 const expectedKinds: Record<string, string[]> = {
   defaults: ['ConfigMap', 'Deployment', 'Ingress', 'PodDisruptionBudget', 'Secret', 'Service', 'Service', 'ServiceAccount'],
-  'existing-secret-values.yaml': ['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceMonitor'],
-  'scaled-out-values.yaml': ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'Secret', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor'],
+  'existing-secret-values.yaml': ['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'PrometheusRule', 'Service', 'Service', 'ServiceMonitor'],
+  'scaled-out-values.yaml': ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor'],
   'single-persistent-values.yaml': ['ConfigMap', 'Deployment', 'Ingress', 'PersistentVolumeClaim', 'Secret', 'Service', 'Service', 'ServiceAccount'],
 };
 
