@@ -373,14 +373,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   registerOpsRoutes(app, {
     registry,
-    checks: [
-      { name: 'database', check: async () => (await database.ping(), { ok: true, detail: database.kind }) },
-      { name: 'rtmp', check: async () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) },
-    ],
-    ready: async () => {
-      await database.ping();
-      return true;
-    },
+    checks: [{ name: 'rtmp', check: () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) }],
+    dependencies: [{ name: 'database', probe: () => database.ping(), detail: database.kind }],
     warnings: () => (transcode.warning !== null ? [transcode.warning] : []),
   });
   app.any('/*', (res, req) => {
