@@ -115,7 +115,9 @@ test('defaults: probes, ports, shutdown and secrets are wired as the server expe
   assert.equal(container.livenessProbe?.httpGet?.path, '/health');
   assert.equal(container.startupProbe?.httpGet?.path, '/health');
   assert.equal(container.readinessProbe?.httpGet?.path, '/ready');
-  assert.deepEqual(container.ports?.map((p) => [p.name, p.containerPort, p.protocol]), [['rtmp', 1935, 'TCP'], ['http', 8080, 'TCP']]);
+  assert.deepEqual(container.ports?.map((p) => [p.name, p.containerPort, p.protocol]), [['rtmp', 1935, 'TCP'], ['http', 8080, 'TCP'], ['internal', 8081, 'TCP']]);
+  // other pods reach the internal listener at the pod's IP; no Service publishes it
+  assert.equal(container.env?.find((e) => e.name === 'POD_IP')?.valueFrom?.fieldRef?.fieldPath, 'status.podIP');
   assert.deepEqual(container.lifecycle?.preStop?.exec?.command, ['sleep', String(defaults['preStopSleepSeconds'])]);
   assert.equal(container.env?.find((e) => e.name === 'INSTANCE_ID')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
   assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
@@ -126,7 +128,7 @@ test('defaults: probes, ports, shutdown and secrets are wired as the server expe
   assert.match(deployment.spec!.template.metadata!.annotations!['checksum/config']!, /^[0-9a-f]{64}$/);
   const services = ofKind<IService>(objects, 'Service');
   assert.deepEqual(services.map((s) => [s.metadata.name, s.spec!.type]).sort(), [[`${RELEASE}-nova-streaming-http`, 'ClusterIP'], [`${RELEASE}-nova-streaming-rtmp`, 'LoadBalancer']]);
-  assert.deepEqual(Object.keys(only<{ stringData: Record<string, string> }>(objects, 'Secret').stringData), ['DATABASE_URL', 'REDIS_URL', 'ADMIN_TOKEN']);
+  assert.deepEqual(Object.keys(only<{ stringData: Record<string, string> }>(objects, 'Secret').stringData), ['DATABASE_URL', 'REDIS_URL', 'ADMIN_TOKEN', 'INTERNAL_SECRET']);
 });
 
 test('scaled-out: the HPA scales the Deployment on CPU and WebSocket connections per pod', gate, () => {
@@ -142,7 +144,8 @@ test('helm template refuses values that would deploy but misbehave', gate, () =>
   const neededGrace = Number(defaults['preStopSleepSeconds']) + Number(valueAt(defaults, 'config.shutdownGraceMs')) / 1000 + 5;
   const refusals: Array<[string[], RegExp]> = [
     [['--set', 'replicaCount=2'], /more than one replica needs secrets\.databaseUrl/],
-    [['--set', 'autoscaling.enabled=true,secrets.databaseUrl=postgres://db/nova,secrets.redisUrl=redis://r,secrets.adminToken=t,persistence.enabled=true'], /persistence .* works with one replica only/],
+    [['--set', 'autoscaling.enabled=true,secrets.databaseUrl=postgres://db/nova,secrets.redisUrl=redis://r,secrets.adminToken=t,secrets.internalSecret=s,persistence.enabled=true'], /persistence .* works with one replica only/],
+    [['--set', 'replicaCount=3,secrets.databaseUrl=postgres://db/nova,secrets.redisUrl=redis://r,secrets.adminToken=t'], /secrets\.internalSecret/],
     [['--set', 'terminationGracePeriodSeconds=20'], new RegExp(`terminationGracePeriodSeconds must be at least .* = ${neededGrace}\\n`)],
   ];
   for (const [args, message] of refusals) {
