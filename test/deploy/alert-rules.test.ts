@@ -149,3 +149,43 @@ for (const set of valueSets) {
     await testInstanceDown(rules, down, healthy);
   });
 }
+
+test('promtool test rules: NovaEdgeOriginUnreachable fires while an edge keeps its circuit to an origin open, not for one that closes again', promtool, async () => {
+  const dir = tempDir('nova-promtool-');
+  const edge = { job: 'nova-streaming', instance: '10.42.0.17:8080' };
+  const stuck = `nova_streaming_edge_origin_circuit_open{job="nova-streaming",instance="${edge.instance}",origin="nova-7d9f-abc"}`;
+  const flapping = `nova_streaming_edge_origin_circuit_open{job="nova-streaming",instance="${edge.instance}",origin="nova-7d9f-def"}`;
+  writeFileSync(
+    join(dir, 'tests.yml'),
+    stringify({
+      rule_files: [rulesFile],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series: [
+            { series: stuck, values: '1x10' },
+            { series: flapping, values: '1 0 1 0 1 0 1 0 1 0 1' },
+          ],
+          alert_rule_test: [
+            { eval_time: '1m', alertname: 'NovaEdgeOriginUnreachable', exp_alerts: [] },
+            {
+              eval_time: '5m',
+              alertname: 'NovaEdgeOriginUnreachable',
+              exp_alerts: [
+                {
+                  exp_labels: { instance: edge.instance, origin: 'nova-7d9f-abc', severity: 'ticket' },
+                  exp_annotations: {
+                    summary: `${edge.instance} cannot reach origin nova-7d9f-abc: its streams answer 503 there`,
+                    runbook: 'docs/operations.md#novaedgeoriginunreachable',
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+  );
+  await promtoolRun(['test', 'rules', join(dir, 'tests.yml')]);
+});
