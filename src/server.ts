@@ -226,6 +226,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       playbackSigningKey: config.delivery.playbackSigningKey,
       partTargetMs: config.delivery.partTargetMs,
       targetDurationMs: config.delivery.targetDurationMs,
+      renderCacheBytes: config.delivery.playlistCacheBytes,
     },
     metrics: registry,
     log: log.child({ component: 'media' }),
