@@ -69,6 +69,12 @@ export interface Config {
     playlistWindow: number;
     /** SEGMENT_STORE_BYTES (512 MiB): all streams' segments in memory together; oldest evicted first. */
     storeMaxBytes: number;
+    /**
+     * PLAYLIST_CACHE_BYTES (16 MiB): rendered playlists kept until their stream changes, all streams
+     * together, the entry written longest ago evicted first: a few thousand LL-HLS playlists of a few KB
+     * (signed URLs make one per viewer). 0 renders every request.
+     */
+    playlistCacheBytes: number;
     /** CORS_ORIGINS (*): comma-separated origins allowed to fetch playlists and segments. */
     corsOrigins: string[] | '*';
     /** CDN_BASE_URL: written into playlists as the base of segment URIs. */
@@ -236,6 +242,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       playlistWindow: int(env, 'PLAYLIST_WINDOW', 6, 3, 100),
       tsMuxing: oneOf(env, 'TS_MUXING', 'on-demand', ['on-demand', 'always'] as const),
       storeMaxBytes: int(env, 'SEGMENT_STORE_BYTES', 512 * 1024 * 1024, 8 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
+      playlistCacheBytes: int(env, 'PLAYLIST_CACHE_BYTES', 16 * 1024 * 1024, 0, 1024 * 1024 * 1024),
       corsOrigins: origins(env, 'CORS_ORIGINS'),
       cdnBaseUrl: url(env, 'CDN_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? null,
       playbackSigningKey: secret(env, 'PLAYBACK_SIGNING_KEY'),

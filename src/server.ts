@@ -22,6 +22,7 @@ import { EdgeMetrics } from './deliver/edge/edge-metrics.js';
 import { OriginFeeds } from './deliver/edge/origin-feeds.js';
 import { DEFAULT_EDGE_OPTIONS, EdgeReplicas, type OriginDirectory } from './deliver/edge/edge-replicas.js';
 import { registerInternalRoutes } from './deliver/edge/internal-routes.js';
+import { edgeStreamLookup } from './deliver/edge/edge-access.js';
 import { InstanceRegistry, type SharedContinuity } from './control/instances/instance-registry.js';
 import type { StreamResumeState } from './ingest/ingest-messages.js';
 import { registerMediaRoutes } from './deliver/http/media-routes.js';
@@ -335,6 +336,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       playbackSigningKey: config.delivery.playbackSigningKey,
       partTargetMs: config.delivery.partTargetMs,
       targetDurationMs: config.delivery.targetDurationMs,
+      renderCacheBytes: config.delivery.playlistCacheBytes,
     },
     metrics: registry,
     log: log.child({ component: 'media' }),
@@ -344,7 +346,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           if (!edge?.requestTs(streamId)) ingest.requestTs(streamId);
         }
       : undefined,
-    edge: edge ?? undefined,
+    lookupStream: edge === null ? undefined : edgeStreamLookup(store, edge),
   });
   let httpPort = config.httpPort;
   registerStreamRoutes(app, {

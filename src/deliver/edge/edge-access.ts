@@ -1,43 +1,27 @@
-import type { HttpResponse } from 'uWebSockets.js';
-import type { RequestContext } from '../http/uws-helpers.js';
-import type { AcquireOutcome } from './edge-replicas.js';
-
-/** What the media routes need of origin–edge delivery (EdgeReplicas implements it). */
-export interface EdgeAccess {
-  acquire(streamId: string, done: (outcome: AcquireOutcome) => void): { cancel(): void };
-  /** a request for a stream in the store: 'unavailable' when it is a replica whose origin has been lost too long */
-  touch(streamId: string): 'local' | 'hit' | 'unavailable';
-}
+import type { SegmentStore } from '../store/segment-store.js';
+import { originUnavailable } from '../http/http-problem.js';
+import type { StreamLookup } from '../http/media-routes.js';
+import type { EdgeReplicas } from './edge-replicas.js';
 
 /**
- * A media request for a stream this instance does not hold: waits for its
- * replica (one feed for every request waiting on it), then `serve` runs; a
- * stream live nowhere gets `notLive` (404), one whose origin cannot be
- * reached `unavailable` (503 + Retry-After). The wait is cancelled with the
- * request.
+ * How the media routes find a stream on an instance that is an edge too: a
+ * stream in the local store is served (unless it is a replica whose origin
+ * has been lost past its grace: 503); any other waits for its replica, set up
+ * once for every request waiting on it (EdgeReplicas.acquire), then is served,
+ * or answered 404 (live nowhere) or 503 + Retry-After (its origin cannot be
+ * reached in time). A request aborted meanwhile is dropped when the wait
+ * answers (within EDGE_SYNC_TIMEOUT_MS).
  */
-export function awaitReplica(
-  res: HttpResponse,
-  ctx: RequestContext,
-  edge: EdgeAccess,
-  streamId: string,
-  serve: () => void,
-  notLive: () => void,
-  unavailable: () => void,
-): void {
-  let pending: { cancel(): void } | null = null;
-  let answered = false;
-  res.onAborted(() => {
-    ctx.aborted = true;
-    pending?.cancel();
-  });
-  pending = edge.acquire(streamId, (outcome) => {
-    answered = true;
-    pending = null;
-    if (ctx.aborted) return;
-    if (outcome === 'ready') serve();
-    else if (outcome === 'not_live') notLive();
-    else unavailable();
-  });
-  if (answered) pending = null;
+export function edgeStreamLookup(store: SegmentStore, edge: Pick<EdgeReplicas, 'acquire' | 'touch'>): StreamLookup {
+  return (streamId, found) => {
+    const stream = store.getStream(streamId);
+    if (stream !== undefined) {
+      found(stream.unavailable || edge.touch(streamId) === 'unavailable' ? originUnavailable(streamId) : stream);
+      return;
+    }
+    edge.acquire(streamId, (outcome) => {
+      const replica = outcome === 'ready' ? store.getStream(streamId) : undefined;
+      found(replica ?? (outcome === 'unavailable' ? originUnavailable(streamId) : null));
+    });
+  };
 }
