@@ -48,6 +48,12 @@ export interface NovaServer {
   readonly hub: WebSocketHub;
   /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
   readonly transcode: TranscodeService;
+  /**
+   * Drain (SIGTERM, before stop): the RTMP listener closes, publishers that support it are asked
+   * to reconnect elsewhere, and after graceMs (DRAIN_GRACE_MS) the connections left are closed;
+   * their streams end 'disconnected'. See RtmpIngestServer.drain.
+   */
+  drain(graceMs?: number): Promise<void>;
   /** Graceful stop: no new connections, streams ended cleanly (ENDED), everything closed. */
   stop(): Promise<void>;
 }
@@ -268,6 +274,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       { name: 'rtmp', check: async () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) },
     ],
     ready: async () => {
+      if (ingest.draining) return false; // balancers that check /ready stop sending publishers here
       await database.ping();
       return true;
     },
@@ -323,6 +330,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     viewers,
     hub,
     transcode,
+    drain: (graceMs = config.drainGraceMs) => ingest.drain(graceMs),
     stop,
   };
 }
