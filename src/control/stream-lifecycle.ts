@@ -151,7 +151,8 @@ export class StreamLifecycle implements IngestLifecycle {
     if (!this.live.delete(streamId)) return;
     this.delivery.endStream(streamId, reason);
     // The peak goes in the same write as ENDED: a client that sees ENDED sees the broadcast's peak.
-    await this.repo.markEnded(streamId, reason, new Date(this.now()), undefined, this.peakViewers(streamId));
+    // Only while the row is still ours: a publisher that moved (drain) may be live on another instance already.
+    await this.repo.markEnded(streamId, reason, new Date(this.now()), this.instanceId, this.peakViewers(streamId));
     this.log.info({ stream: streamId, reason }, 'stream ended');
     this.bus.publish({ type: 'stream_ended', streamId, instanceId: this.instanceId, at: this.now(), reason });
   }
