@@ -139,6 +139,14 @@ export interface Config {
   workerThreads: number;
   /** SHUTDOWN_GRACE_MS (5000): how long shutdown waits for streams to finish cleanly. */
   shutdownGraceMs: number;
+  /**
+   * DRAIN_GRACE_MS (5000): on SIGTERM, how long publishers asked to reconnect (Enhanced RTMP v2
+   * Reconnect Request) have to move before every RTMP connection left is closed. An encoder that
+   * honours the request moves at its next keyframe (every 2 s as we recommend, 4 s at worst in
+   * common setups) plus a reconnect; the others are closed at its end and reconnect on their own.
+   * Separate from SHUTDOWN_GRACE_MS, which bounds the clean stop that follows. 0: close at once.
+   */
+  drainGraceMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -276,5 +284,6 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     },
     workerThreads: int(env, 'WORKER_THREADS', Math.max(1, cores), 1, 256),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5000, 0, 600_000),
+    drainGraceMs: int(env, 'DRAIN_GRACE_MS', 5000, 0, 600_000),
   };
 }

@@ -56,6 +56,12 @@ export interface NovaServer {
   readonly hub: WebSocketHub;
   /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
   readonly transcode: TranscodeService;
+  /**
+   * Drain (SIGTERM, before stop): the RTMP listener closes, publishers that support it are asked
+   * to reconnect elsewhere, and after graceMs (DRAIN_GRACE_MS) the connections left are closed;
+   * their streams end 'disconnected'. See RtmpIngestServer.drain.
+   */
+  drain(graceMs?: number): Promise<void>;
   /** Graceful stop: no new connections, streams ended cleanly (ENDED), everything closed. */
   stop(): Promise<void>;
 }
@@ -196,7 +202,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       const shared = arriving.get(streamId);
       arriving.delete(streamId);
       if (shared !== undefined && shared.instanceId !== config.instanceId) {
-        edgeMetrics.publisherHandoffs.inc({ kind: 'in' });
+        edgeMetrics.streamMoves.inc({ kind: 'arrived' });
         edgeLog.info({ stream: streamId, from: shared.instanceId, nextMsn: shared.nextMsn }, 'publisher moved here: the stream continues');
       }
       if (shared !== undefined && !store.getStream(streamId)) {
@@ -377,6 +383,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     registry,
     checks: [{ name: 'rtmp', check: () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) }],
     dependencies: [{ name: 'database', probe: () => database.ping(), detail: database.kind }],
+    // balancers that check /ready stop sending publishers to a draining instance
+    accepting: () => !ingest.draining,
     warnings: () => (transcode.warning !== null ? [transcode.warning] : []),
   });
   app.any('/*', (res, req) => {
@@ -433,6 +441,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     viewers,
     hub,
     transcode,
+    drain: (graceMs = config.drainGraceMs) => ingest.drain(graceMs),
     stop,
   };
 }

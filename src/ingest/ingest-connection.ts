@@ -78,7 +78,7 @@ export class IngestConnection implements FrameSink {
     this.session = new RtmpServerSession(
       {
         send: (bytes) => this.emit({ type: 'send', bytes }),
-        onPublishRequest: (app, streamName, tcUrl) => this.emit({ type: 'publish', app, streamName, tcUrl }),
+        onPublishRequest: (app, streamName, tcUrl) => this.emit({ type: 'publish', app, streamName, tcUrl, capsEx: this.session.peerCapsEx }),
         onUnpublish: () => this.unpublish(),
         onMetadata: (meta) => this.demuxer.metadata(meta),
         onVideo: (timestamp, body) => {
@@ -127,6 +127,8 @@ export class IngestConnection implements FrameSink {
     } else if (message.type === 'ts_wanted') {
       // sent only for a live stream, so after publish_accepted on this port: the segmenter exists
       this.segmenter?.enableTs();
+    } else if (message.type === 'reconnect_request') {
+      this.session.requestReconnect(message.request);
     }
   }
 

@@ -33,7 +33,14 @@ export const DEPENDENCY_TIMEOUT_MS = 2000;
  */
 export function registerOpsRoutes(
   app: TemplatedApp,
-  deps: { registry: Registry; checks: HealthCheck[]; dependencies: Dependency[]; warnings: () => string[] },
+  deps: {
+    registry: Registry;
+    checks: HealthCheck[];
+    dependencies: Dependency[];
+    warnings: () => string[];
+    /** false while the instance drains (SIGTERM): /ready answers 503 so balancers send new work elsewhere */
+    accepting?: () => boolean;
+  },
 ): void {
   const probes = deps.dependencies.map((d) => new DependencyProbe(d.name, () => d.probe(), d.detail, DEPENDENCY_TIMEOUT_MS));
   new Gauge({
@@ -80,6 +87,10 @@ export function registerOpsRoutes(
 
   app.get('/ready', (res, req) => {
     const ctx = captureRequest(res, req);
+    if (deps.accepting !== undefined && !deps.accepting()) {
+      sendJson(res, ctx, 503, { ready: false, draining: true });
+      return;
+    }
     void Promise.all(probes.map((probe) => probe.check())).then((answers) => {
       const ready = answers.every(Boolean);
       sendJson(res, ctx, ready ? 200 : 503, { ready });

@@ -170,5 +170,5 @@ test('a lost origin: the replica serves on, is marked unavailable after the grac
     [2, false],
     [4, true],
   ]);
-  assert.equal(await value('nova_streaming_publisher_handoffs_total'), 1);
+  assert.equal(await value('nova_streaming_stream_moves_total'), 1);
 });

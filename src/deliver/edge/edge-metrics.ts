@@ -15,7 +15,7 @@ export class EdgeMetrics {
   readonly originFailures: Counter<'reason'>;
   readonly replicas: Gauge;
   readonly circuitOpen: Gauge<'origin'>;
-  readonly publisherHandoffs: Counter<'kind'>;
+  readonly streamMoves: Counter<'kind'>;
   /** origin side: edges following this instance's streams */
   readonly feedSubscribers: Gauge;
   readonly feedBytesSent: Counter;
@@ -67,9 +67,9 @@ export class EdgeMetrics {
       labelNames: ['origin'],
       registers,
     });
-    this.publisherHandoffs = new Counter({
-      name: 'nova_streaming_publisher_handoffs_total',
-      help: 'Streams whose publisher moved: continued here from another instance (in), or a replica that followed its stream to a new origin (followed)',
+    this.streamMoves = new Counter({
+      name: 'nova_streaming_stream_moves_total',
+      help: 'Streams whose publisher moved between instances: continued here from another instance (arrived), or a replica that followed its stream to a new origin (followed); departures are nova_streaming_rtmp_publisher_handoffs_total',
       labelNames: ['kind'],
       registers,
     });

@@ -264,7 +264,7 @@ export class EdgeReplicas {
     }
     const origin = lookup.origin;
     if (replica.state !== 'syncing' && replica.origin !== null && replica.origin.instanceId !== origin.instanceId) {
-      this.deps.metrics.publisherHandoffs.inc({ kind: 'followed' });
+      this.deps.metrics.streamMoves.inc({ kind: 'followed' });
       this.deps.log.info({ stream: replica.streamId, from: replica.origin.instanceId, to: origin.instanceId }, 'replica follows its stream to a new origin');
     }
     try {
