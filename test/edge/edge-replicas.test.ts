@@ -172,3 +172,23 @@ test('a lost origin: the replica serves on, is marked unavailable after the grac
   ]);
   assert.equal(await value('nova_streaming_stream_moves_total'), 1);
 });
+
+test('a publisher handed off by a drain: the old origin says dropped, and the replica follows the stream to its new origin at once', async () => {
+  const draining = await startOrigin(['s4']);
+  let current: Origin = draining;
+  const { acquire, store, interruptions } = edgeWith(() => ({ kind: 'origin', origin: { instanceId: current === draining ? 'draining' : 'next', url: current.url } }));
+  assert.equal((await acquire('s4')).outcome, 'ready');
+  // the publisher is publishing on the next instance already when the draining one lets go of it
+  const next = await startOrigin([]);
+  next.store.beginStream('s4', [SOURCE]);
+  for (const track of ['video', 'audio'] as const) next.feeds.add('s4', initOf(track));
+  for (const m of segmentMedia(4, { segmentBytes: false, discontinuityAt: 4 })) next.feeds.add('s4', m);
+  current = next;
+  const endedAt = Date.now();
+  draining.feeds.endStream('s4', 'dropped');
+  const video = store.getStream('s4')!.renditions.get('source')!.tracks.get('video')!;
+  await waitFor('the replica on the next origin', 2000, () => video.lastSegment()?.msn === 4);
+  assert.ok(Date.now() - endedAt < 1000, `followed ${Date.now() - endedAt} ms after the drop`);
+  assert.equal(store.getStream('s4')!.reconnectTimer, null, 'the new origin resumed the stream: no ENDLIST coming');
+  assert.deepEqual(interruptions, [], 'viewers were never told of an interruption');
+});

@@ -55,6 +55,9 @@ export const DEFAULT_EDGE_OPTIONS: Omit<EdgeOptions, 'secret'> = {
 
 type ReplicaState = 'syncing' | 'live' | 'lost' | 'ended';
 
+/** how often an ended stream is looked up again while the store keeps it (a republish is followed) */
+const ENDED_LOOKUP_MS = 2000;
+
 interface Replica {
   readonly streamId: string;
   state: ReplicaState;
@@ -257,12 +260,17 @@ export class EdgeReplicas {
           this.remove(replica, lookup.kind === 'not_live' ? 'not_live' : 'unavailable');
           return;
         }
-        this.scheduleLookup(replica);
+        this.lookAgain(replica);
         return;
       case 'origin':
         break;
     }
     const origin = lookup.origin;
+    if (replica.request !== null && replica.origin?.instanceId === origin.instanceId) {
+      // still fed by the stream's origin: a publisher that dropped may yet move, keep looking while it is away
+      this.lookAgain(replica);
+      return;
+    }
     if (replica.state !== 'syncing' && replica.origin !== null && replica.origin.instanceId !== origin.instanceId) {
       this.deps.metrics.streamMoves.inc({ kind: 'followed' });
       this.deps.log.info({ stream: replica.streamId, from: replica.origin.instanceId, to: origin.instanceId }, 'replica follows its stream to a new origin');
@@ -355,8 +363,11 @@ export class EdgeReplicas {
             }
           } else if (kind === 'synced') {
             this.synced(replica);
-          } else if (kind === 'end') {
-            if (frame.message.t === 'end' && frame.message.how === 'ended') replica.state = 'ended';
+          } else if (frame.message.t === 'end') {
+            // ended: a republish is found by the periodic lookup; dropped: the publisher may already be
+            // publishing on another instance (a drain's hand-off), so the stream is looked up at once
+            if (frame.message.how === 'ended') replica.state = 'ended';
+            this.scheduleLookup(replica, frame.message.how === 'ended' ? ENDED_LOOKUP_MS : 0);
           }
         };
         response.on('data', (chunk: Buffer) => {
@@ -398,7 +409,7 @@ export class EdgeReplicas {
     replica.request = null;
     if (replica.state === 'ended') {
       // a stream that ended cleanly: the store keeps it for its grace; a republish is found by the periodic lookup
-      this.scheduleLookup(replica, 2000);
+      this.scheduleLookup(replica, ENDED_LOOKUP_MS);
       return;
     }
     this.deps.metrics.originFailures.inc({ reason });
@@ -420,6 +431,16 @@ export class EdgeReplicas {
     replica.lookupDue = Date.now() + delayMs;
   }
 
+  /**
+   * Another lookup while the stream is away from its replica's feed: lost (often), ended
+   * (rarely: a republish), or dropped by its publisher (often, until the store ends it).
+   */
+  private lookAgain(replica: Replica): void {
+    const stream = this.deps.store.getStream(replica.streamId);
+    if (replica.state === 'ended' || stream === undefined) this.scheduleLookup(replica, ENDED_LOOKUP_MS);
+    else if (replica.state === 'lost' || stream.reconnectTimer !== null) this.scheduleLookup(replica);
+  }
+
   private tick(): void {
     const now = Date.now();
     const { options, store } = this.deps;
@@ -436,6 +457,7 @@ export class EdgeReplicas {
         store.removeStream(replica.streamId);
         continue;
       }
+      if (replica.state === 'live' && store.getStream(replica.streamId)?.ended === true) replica.state = 'ended';
       if (replica.state === 'ended' && !store.getStream(replica.streamId)) {
         this.remove(replica, 'not_live');
         continue;
