@@ -198,7 +198,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     started: (streamId) => {
       // a replica of this stream (its publisher moved here) stops following the old origin; what is produced here is new
-      if (edge?.takeOver(streamId)) store.renewGeneration(streamId);
+      if (edge?.takeOver(streamId)) {
+        store.sealPendingParts(streamId); // the old origin's segment in progress: this instance numbers on after it
+        store.renewGeneration(streamId);
+      }
       const shared = arriving.get(streamId);
       arriving.delete(streamId);
       if (shared !== undefined && shared.instanceId !== config.instanceId) {

@@ -123,12 +123,20 @@ test('a publisher moving on: the replica continues with a new generation, a disc
   });
   for (const track of ['video', 'audio'] as const) nextFeeds.add('S', initOf(track));
   for (const m of segmentMedia(7, { segmentBytes: false, discontinuityAt: 7 })) nextFeeds.add('S', m);
+  // the edge seals what the old origin left in progress (EdgeReplicas does so when it follows the stream)
+  edge.store.sealPendingParts('S');
   nextFeeds.subscribe('S', edge);
   const stream = edge.store.getStream('S')!;
   const video = stream.renditions.get('source')!.tracks.get('video')!;
-  assert.deepEqual(video.segments.map((s) => s.msn), [0, 1, 2, 3, 4, 5, 7]);
-  assert.notEqual(video.segments[6]!.generation, video.segments[5]!.generation);
-  assert.equal(video.segments[6]!.generation, next.getStream('S')!.generation);
+  assert.deepEqual(video.segments.map((s) => s.msn), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(video.segments[6]!.parts.map((p) => p.index), [0, 1], 'msn 6 is the two parts the old origin had made');
+  assert.ok(Math.abs(video.segments[6]!.programDateTime - (video.segments[5]!.programDateTime + 2000)) < 1);
+  // MPEG-TS cannot be sealed from parts: its playlist lists the missing msn as a gap, so positions stay msns
+  const ts = buildMediaPlaylist(stream, 'S', stream.renditions.get('source')!, 'ts', OPTIONS)!;
+  assert.match(ts, /#EXT-X-VERSION:8\n/);
+  assert.match(ts, /ts\/seg-5\.ts\n\n#EXTINF:2\.000,\n#EXT-X-GAP\nts\/seg-6\.ts\n\n#EXT-X-DISCONTINUITY\n/);
+  assert.notEqual(video.segments[7]!.generation, video.segments[6]!.generation);
+  assert.equal(video.segments[7]!.generation, next.getStream('S')!.generation);
   const playlist = buildMediaPlaylist(stream, 'S', stream.renditions.get('source')!, 'video', OPTIONS)!;
   const lines = playlist.split('\n');
   const lastDiscontinuity = lines.lastIndexOf('#EXT-X-DISCONTINUITY');
@@ -140,9 +148,9 @@ test('a publisher moving on: the replica continues with a new generation, a disc
   assert.match(own, /#EXT-X-MAP:URI="video\/init-v1\.mp4"/);
   assert.deepEqual(video.inits.map((i) => [i.version, i.generation]), [
     [0, video.segments[0]!.generation],
-    [1, video.segments[6]!.generation],
+    [1, video.segments[7]!.generation],
   ]);
-  assert.equal(video.segments[6]!.initVersion, 1);
+  assert.equal(video.segments[7]!.initVersion, 1);
   assert.match(playlist, /#EXT-X-MAP:URI="video\/init-v1\.mp4"/);
   feeds.close();
   nextFeeds.close();

@@ -274,6 +274,8 @@ export class EdgeReplicas {
     if (replica.state !== 'syncing' && replica.origin !== null && replica.origin.instanceId !== origin.instanceId) {
       this.deps.metrics.streamMoves.inc({ kind: 'followed' });
       this.deps.log.info({ stream: replica.streamId, from: replica.origin.instanceId, to: origin.instanceId }, 'replica follows its stream to a new origin');
+      // the old origin will never finish its segment in progress; the new one numbers on after it
+      this.deps.store.sealPendingParts(replica.streamId);
     }
     try {
       await this.breakerFor(origin).fire(replica, origin);

@@ -503,6 +503,48 @@ export class SegmentStore implements MediaSink {
   }
 
   /**
+   * The segment in progress will never be completed by the one producing it (its
+   * origin died and the publisher moved on, or this instance takes the stream over
+   * from a replica): its parts become a segment as they are, so the playlists keep
+   * consecutive msns when the next producer starts at the following one. Its
+   * timing follows the previous segment (the same session's). Parts of a segment
+   * with no previous one to follow are dropped.
+   */
+  sealPendingParts(streamId: string): void {
+    const stream = this.streams.get(streamId);
+    if (!stream) return;
+    for (const rendition of stream.renditions.values()) {
+      for (const track of rendition.tracks.values()) {
+        const previous = track.lastSegment();
+        const parts = track.pendingParts;
+        if (parts.length === 0) continue;
+        if (!previous || previous.msn !== track.pendingMsn - 1 || parts[0]!.index !== 0 || parts.some((p, i) => p.bytes === null || p.index !== i)) {
+          this.account(stream, track, -this.dropPendingParts(track));
+          continue;
+        }
+        let duration = 0;
+        for (const part of parts) duration += part.duration;
+        const timescale = track.init?.timescale ?? 0;
+        const sealed: PackagedSegment = {
+          kind: 'segment',
+          rendition: rendition.info.name,
+          track: track.track,
+          msn: track.pendingMsn,
+          duration,
+          baseMediaDecodeTime: previous.baseMediaDecodeTime + Math.round(previous.duration * timescale),
+          startPts: previous.startPts + previous.duration * 1000,
+          programDateTime: previous.programDateTime + previous.duration * 1000,
+          discontinuity: track.pendingDiscontinuity,
+          parts: parts.map((p) => ({ index: p.index, duration: p.duration, independent: p.independent })),
+          bytes: new Uint8Array(0),
+        };
+        this.addSegment(stream, track, sealed);
+      }
+    }
+    stream.changes++;
+  }
+
+  /**
    * An edge lost the stream's origin for longer than it serves a replica as
    * it was: parked requests are answered 'unavailable' (503) and so are new
    * playlist requests until resumeStream() or beginStream().
