@@ -16,8 +16,10 @@ import { createCluster, type Cluster, type ClusterInstance } from '../support/no
 import { haveTool, toolGate, waitFor } from '../support/tools.js';
 import { TestViewer } from '../ws/support/ws-viewer.js';
 import { redisReachable, SHARED_REDIS_URL } from '../ws/support/redis-helpers.js';
+import { startHaproxy, haveHaproxy } from '../support/haproxy.js';
+import pg from 'pg';
 
-const gate = { ...toolGate('ffmpeg', haveTool('ffmpeg')), ...toolGate('chromium', chromiumInstalled()) };
+const gate = { ...toolGate('ffmpeg', haveTool('ffmpeg')), ...toolGate('chromium', chromiumInstalled()), ...toolGate('haproxy', haveHaproxy()) };
 const EDGE_ENV = { INTERNAL_SECRET: 'edge-test-secret-0123456789', INTERNAL_PORT: '0', EDGE_ORIGIN_LOST_GRACE_MS: '1000' };
 
 /** Sums a metric's samples (every label set) from a Prometheus text page. */
@@ -35,6 +37,50 @@ function metric(text: string, name: string, labels = ''): number {
 
 async function metricsOf(instance: ClusterInstance): Promise<string> {
   return fetchText(`${instance.http}/metrics`);
+}
+
+/** An encoder that reconnects on its own when its connection drops, as OBS does: FFmpeg started again at once. */
+function reconnectingFfmpeg(url: string): { stop(): Promise<void>; starts(): number } {
+  let current: FfmpegPublisher | null = null;
+  let stopped = false;
+  let starts = 0;
+  const run = (): void => {
+    if (stopped) return;
+    starts++;
+    const publisher = publishWithFfmpeg({ url, width: 640, height: 360, fps: 30 });
+    current = publisher;
+    void publisher.exited.then(() => {
+      if (!stopped) setTimeout(run, 100);
+    });
+  };
+  run();
+  return {
+    starts: () => starts,
+    async stop() {
+      stopped = true;
+      await current?.kill();
+    },
+  };
+}
+
+/** Which instance the database says ingests the stream, and its status. */
+async function recordOf(databaseUrl: string, streamId: string): Promise<{ status: string; instance_id: string | null }> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const result = await client.query<{ status: string; instance_id: string | null }>('SELECT status, instance_id FROM streams WHERE id = $1', [streamId]);
+    return result.rows[0]!;
+  } finally {
+    await client.end();
+  }
+}
+
+/** msns listed in order, with the discontinuities: the numbering must go on rising across a move. */
+function assertRisingAcrossMove(playlist: MediaPlaylist, lastBefore: number): void {
+  const msns = playlist.segments.map((s) => s.msn);
+  for (let i = 1; i < msns.length; i++) assert.equal(msns[i], msns[i - 1]! + 1, `consecutive msns: ${msns.join(',')}`);
+  const moved = playlist.segments.find((s) => s.discontinuity && s.msn > lastBefore);
+  assert.ok(moved, `a discontinuity after msn ${lastBefore}: ${msns.join(',')}`);
 }
 
 function partsOf(playlist: MediaPlaylist): Set<string> {
@@ -208,5 +254,103 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
     const resumed = await viewer.waitFor((m) => m.type === 'stream_resumed', 8000);
     assert.equal(resumed.stream_id, onA.id);
     for (const instance of [a, b, c]) await cluster.signal(instance, 'SIGKILL');
+  });
+
+  it('SIGKILL of the origin: the encoder reconnects through HAProxy and lands on B; hls.js on C plays across the discontinuity; msns continue', async () => {
+    const a = await cluster.start('a3');
+    const [b, c] = await Promise.all([cluster.start('b3'), cluster.start('c3')]);
+    const balancer = await startHaproxy({ servers: [{ name: 'a', port: a.rtmpPort }, { name: 'b', port: b.rtmpPort }] });
+    const stream = await createStream(a);
+    const encoder = reconnectingFfmpeg(balancer.rtmpUrl(`live/${stream.key}`));
+    try {
+      const atA = streamMediaUrls(a.http, stream.id);
+      const atC = streamMediaUrls(c.http, stream.id);
+      await waitForSegments(atA.video, 2, 20_000);
+      const player = await browser.openPlayer({ engine: 'hls.js', url: atC.hlsMaster });
+      players.push(player);
+      await player.waitForPlayback(4, 40_000);
+      const lastBefore = (await fetchMediaPlaylist(atC.video)).segments.at(-1)!.msn;
+      const atKill = await player.state();
+      await cluster.signal(a, 'SIGKILL');
+      const killedAt = Date.now();
+      await waitFor('the stream ACTIVE on B', 20_000, async () => {
+        const record = await recordOf(cluster.databaseUrl, stream.id);
+        return record.status === 'ACTIVE' && record.instance_id === b.instanceId;
+      });
+      const after = await waitFor('C listing B’s segments after the discontinuity', 20_000, async () => {
+        const playlist = await fetchMediaPlaylist(atC.video);
+        const moved = playlist.segments.find((s) => s.discontinuity && s.msn > lastBefore);
+        return moved && playlist.segments.at(-1)!.msn > moved.msn ? playlist : false;
+      });
+      assertRisingAcrossMove(after, lastBefore);
+      const played = await player.waitUntil('playing 6 s past the kill', (state) => state.currentTime > atKill.currentTime + 6, 40_000);
+      assert.equal(played.fatal, null);
+      const stalled = played.stalledMs - atKill.stalledMs;
+      assert.ok(stalled <= 3000, `hls.js stood still ${stalled} ms in all across the move (${Date.now() - killedAt} ms since the kill)`);
+      assert.ok(encoder.starts() >= 2, 'the encoder reconnected');
+      assert.equal(metric(await metricsOf(c), 'nova_streaming_stream_moves_total', 'kind="followed"'), 1);
+    } finally {
+      await encoder.stop();
+      await balancer.stop();
+    }
+    for (const instance of [b, c]) await cluster.signal(instance, 'SIGKILL');
+  });
+
+  it('SIGTERM of the origin (drain): our publisher honours the Reconnect Request, FFmpeg reconnects after the grace; hls.js on C plays on', async () => {
+    const a = await cluster.start('a4', { DRAIN_GRACE_MS: '3000' });
+    const [b, c] = await Promise.all([cluster.start('b4'), cluster.start('c4')]);
+    const balancer = await startHaproxy({ servers: [{ name: 'a', port: a.rtmpPort }, { name: 'b', port: b.rtmpPort }] });
+    const ours = await createStream(a);
+    const theirs = await createStream(a);
+    const handOffs: string[] = [];
+    void publishSynthetic({
+      url: balancer.rtmpUrl(`live/${ours.key}`),
+      bitrateBps: 1_500_000,
+      durationMs: 120_000,
+      signal: publishing.signal,
+      onEvent: (event) => handOffs.push(event.type),
+    }).catch(() => {});
+    const encoder = reconnectingFfmpeg(balancer.rtmpUrl(`live/${theirs.key}`));
+    try {
+      const oursAtC = streamMediaUrls(c.http, ours.id);
+      const theirsAtC = streamMediaUrls(c.http, theirs.id);
+      await waitForSegments(streamMediaUrls(a.http, ours.id).video, 2, 20_000);
+      await waitForSegments(theirsAtC.video, 2, 20_000);
+      const player = await browser.openPlayer({ engine: 'hls.js', url: oursAtC.hlsMaster });
+      players.push(player);
+      await player.waitForPlayback(4, 40_000);
+      const oursBefore = (await fetchMediaPlaylist(oursAtC.video)).segments.at(-1)!.msn;
+      const theirsBefore = (await fetchMediaPlaylist(theirsAtC.video)).segments.at(-1)!.msn;
+      const atTerm = await player.state();
+      const stopped = cluster.signal(a, 'SIGTERM');
+      // ours moves at its next keyframe; FFmpeg is closed at the end of the grace and comes back on B
+      for (const stream of [ours, theirs]) {
+        await waitFor(`${stream === ours ? 'our publisher' : 'FFmpeg'} live on B`, 20_000, async () => {
+          const record = await recordOf(cluster.databaseUrl, stream.id);
+          return record.status === 'ACTIVE' && record.instance_id === b.instanceId;
+        });
+      }
+      await stopped;
+      for (const [urls, before] of [
+        [oursAtC, oursBefore],
+        [theirsAtC, theirsBefore],
+      ] as const) {
+        const after = await waitFor('C listing the stream’s segments from B', 20_000, async () => {
+          const playlist = await fetchMediaPlaylist(urls.video);
+          const moved = playlist.segments.find((s) => s.discontinuity && s.msn > before);
+          return moved && playlist.segments.at(-1)!.msn > moved.msn ? playlist : false;
+        });
+        assertRisingAcrossMove(after, before);
+      }
+      assert.ok(handOffs.length > 0, 'our publisher saw the Reconnect Request');
+      const played = await player.waitUntil('playing 6 s past the drain', (state) => state.currentTime > atTerm.currentTime + 6, 40_000);
+      assert.equal(played.fatal, null);
+      const stalled = played.stalledMs - atTerm.stalledMs;
+      assert.ok(stalled <= 3000, `hls.js stood still ${stalled} ms in all across the hand-off`);
+    } finally {
+      await encoder.stop();
+      await balancer.stop();
+    }
+    for (const instance of [b, c]) await cluster.signal(instance, 'SIGKILL');
   });
 });

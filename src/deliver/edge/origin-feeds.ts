@@ -125,13 +125,14 @@ export class OriginFeeds implements MediaSink {
       if (stream && !stream.ended && init) this.broadcast(streamId, feedMessageOf({ ...media, version: init.version }, init.generation), init.bytes);
       return;
     }
-    this.noteMsn(streamId, media.msn);
     if (set !== undefined && set.size > 0) {
       const stream = this.store.getStream(streamId);
       // parts may live in a PartArena: sent before the store may let go of them
       if (stream && !stream.ended) this.broadcast(streamId, feedMessageOf(media, stream.generation), media.bytes);
     }
     this.store.add(streamId, media);
+    // after the store took it: the continuity shared now must count this msn as begun
+    this.noteMsn(streamId, media.msn);
   }
 
   removeRendition(streamId: string, rendition: string): void {
