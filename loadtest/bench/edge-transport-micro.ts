@@ -18,7 +18,7 @@
  *          work is in the figures only with a shorter --ttl-ms. The window's
  *          keys are deleted after each measurement
  * For each transport and --streams count (1 and 20), after --warm-up seconds
- * of media, over --seconds:
+ * of media, over --seconds (both in whole parts):
  *   - delivery latency of each part, from just before the origin's sink took
  *     it to just after the edge's store did (CLOCK_MONOTONIC, one clock for
  *     both processes), p50 and p99;
@@ -48,7 +48,7 @@ import { createClient } from 'redis';
 import { npmStartCommand } from '../peers/nova-process.js';
 import { cpuReading, cpuSecondsBetween, median, type CpuReading } from './lib/measure.js';
 import { parseEdgeTransportFlags } from './edge-transport-flags.js';
-import { TRANSPORT_LABEL, monotonicMs, type ChildCommand, type ChildReply, type Transport } from './edge-transport-protocol.js';
+import { PART_MS, TRANSPORT_LABEL, monotonicMs, type ChildCommand, type ChildReply, type Transport } from './edge-transport-protocol.js';
 
 const flags = parseEdgeTransportFlags(process.argv.slice(2));
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
@@ -156,8 +156,12 @@ async function measure(transport: Transport, streams: number, redis: number | nu
       edge = startChild('./edge-transport-edge.ts');
       await edge.ask({ cmd: 'setup', transport, streams, originUrl: `http://127.0.0.1:${port}`, prefix, secret, redisUrl: flags.redisUrl }, 'ready');
     }
-    origin.send({ cmd: 'start' });
-    await sleep(flags.warmUp * 1000);
+    // the window starts and ends halfway between two parts of stream 0 (and of every stream when
+    // there is one): a part on its way at either end is counted in neither its bytes nor the wire
+    const { atMs } = await origin.ask({ cmd: 'start' }, 'started');
+    const windowStart = atMs + Math.ceil((flags.warmUp * 1000) / PART_MS) * PART_MS + PART_MS / 2;
+    const windowMs = Math.max(1, Math.round((flags.seconds * 1000) / PART_MS)) * PART_MS;
+    await sleep(windowStart - monotonicMs());
 
     const read = (): { at: number; origin: CpuReading; edge: CpuReading | null; redis: CpuReading | null } => ({
       at: monotonicMs(),
@@ -169,7 +173,7 @@ async function measure(transport: Transport, streams: number, redis: number | nu
       (await origin.ask({ cmd: 'wire' }, 'wire')).bytes + (edge ? (await edge.ask({ cmd: 'wire' }, 'wire')).bytes : 0);
     const before = read();
     const wireBefore = await wire();
-    await sleep(flags.seconds * 1000);
+    await sleep(windowStart + windowMs - monotonicMs());
     const after = read();
     const wireAfter = await wire();
     origin.send({ cmd: 'stop' });
@@ -194,7 +198,7 @@ async function measure(transport: Transport, streams: number, redis: number | nu
     }
     const gb = mediaBytes / 1e9;
     const perGb = (a: CpuReading | null, b: CpuReading | null): number => (a && b ? cpuSecondsBetween(a, b) / gb : Number.NaN);
-    const expectedParts = (streams * 2 * (after.at - before.at)) / 200;
+    const expectedParts = (streams * 2 * windowMs) / PART_MS;
     return {
       parts,
       realTime: parts / expectedParts,

@@ -185,7 +185,7 @@ function tick(streamId: string, k: number): void {
 }
 
 /** Each stream on its own 200 ms clock, anchored (no drift), the streams spread over the period as real publishers are. */
-function startClocks(streams: number): void {
+function startClocks(streams: number): number {
   const start = monotonicMs() + 20;
   for (let i = 0; i < streams; i++) {
     const streamId = streamIdOf(i);
@@ -200,6 +200,7 @@ function startClocks(streams: number): void {
     };
     next();
   }
+  return start;
 }
 
 async function setup(options: OriginSetup): Promise<void> {
@@ -237,7 +238,7 @@ onCommand(async (command) => {
       await setup(command);
       break;
     case 'start':
-      startClocks(streamCount);
+      reply({ kind: 'started', atMs: startClocks(streamCount) });
       break;
     case 'stop':
       for (const clock of clocks) clearTimeout(clock);

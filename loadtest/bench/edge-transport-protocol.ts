@@ -66,6 +66,8 @@ export type Stamp = [key: string, atMs: number, bytes: number];
 
 export type ChildReply =
   | { kind: 'ready'; port: number }
+  /** origin: stream i emits part k at atMs + k × PART_MS + i × PART_MS / streams */
+  | { kind: 'started'; atMs: number }
   | { kind: 'wire'; bytes: number }
   /** origin: every object it emitted; edge: every object its store took */
   | { kind: 'report'; stamps: Stamp[]; failures: number };
@@ -97,6 +99,8 @@ export function monotonicMs(): number {
 
 /** The child's IPC: one handler for the orchestrator's commands, and the reply. */
 export function onCommand(handler: (command: ChildCommand) => void | Promise<void>): void {
+  // the orchestrator is gone (killed, crashed): so is the measurement
+  process.on('disconnect', () => process.exit(0));
   process.on('message', (message) => {
     Promise.resolve(handler(message as ChildCommand)).catch((err: unknown) => {
       console.error(err);
