@@ -18,7 +18,7 @@ import {
 } from './ingest-messages.js';
 import type { MediaSink } from '../package/media-sink.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
-import type { StreamEndReason } from '../control/events/stream-events.js';
+import type { StreamEndReason } from './stream-end-reason.js';
 import type { LogRateLimiter } from '../ops/log-rate-limiter.js';
 
 /** What ingest needs from the control plane: key checks and the stream's life (its media goes to the MediaSink). */
