@@ -1,7 +1,8 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
-import { DEFAULT_PART_ARENA_LIMITS, type MediaMessage, type PartArenaLimits } from '../stream/part-arena.js';
+import { DEFAULT_PART_ARENA_LIMITS, type PartArenaLimits } from '../stream/part-arena.js';
+import type { MediaMessage } from '../package/media-message.js';
 
 /**
  * The contract between the main thread (sockets, database, HTTP) and an

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { PartArenaReader } from '../stream/part-arena.js';
+import { PartArenaReader } from '../package/media-message.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { NativeIngressReader } from './native-ingress-reader.js';
 import {

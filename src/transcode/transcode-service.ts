@@ -8,7 +8,7 @@ import type { EncoderName, RenditionEncodeSettings } from './encoder-flags.js';
 import type { LadderRung } from './ladder.js';
 import { probeEncoders } from './encoder-probe.js';
 import type { MainToTranscode, TranscodeStats, TranscodeTask, TranscodeToMain } from './transcode-messages.js';
-import { PartArenaReader } from '../stream/part-arena.js';
+import { PartArenaReader } from '../package/media-message.js';
 import { TranscodeMetrics } from './transcode-metrics.js';
 import { workerFile } from '../../workers/worker-file.js';
 
