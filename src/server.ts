@@ -20,7 +20,7 @@ import { SegmentStore } from './deliver/store/segment-store.js';
 import type { MediaSink } from './package/media-sink.js';
 import { registerMediaRoutes } from './deliver/http/media-routes.js';
 import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
-import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
+import { captureRequest, sendJson } from './http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
