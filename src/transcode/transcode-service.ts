@@ -10,7 +10,7 @@ import { probeEncoders } from './encoder-probe.js';
 import type { MainToTranscode, TranscodeStats, TranscodeTask, TranscodeToMain } from './transcode-messages.js';
 import { PartArenaReader } from '../package/media-message.js';
 import { TranscodeMetrics } from './transcode-metrics.js';
-import { workerFile } from '../../workers/worker-file.js';
+import { workerFile } from '../worker-file.js';
 
 /**
  * Who hears which transcoded renditions are live now (replaces the previous

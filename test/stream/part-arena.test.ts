@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { PartArena, PartArenaPool } from '../../src/stream/part-arena.js';
-import { startWorker } from '../../workers/worker-file.js';
+import { startWorker } from '../../src/worker-file.js';
 import { fillPattern, patternMismatch } from './part-arena-pattern.js';
 import { xorshift32 } from '../support/xorshift.js';
 
