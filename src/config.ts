@@ -112,6 +112,29 @@ export interface Config {
     /** TRANSCODE_THREADS (cores): size of the transcode task pool (one task per stream feeds its FFmpeg and packages the ladder). */
     threads: number;
   };
+  /**
+   * Origin–edge delivery: any instance plays any live stream. On when REDIS_URL and
+   * INTERNAL_SECRET are both set (instances find each other through Redis); off, a
+   * stream ingested elsewhere answers 404 here.
+   */
+  edge: {
+    /** INTERNAL_SECRET: shared by all instances, at least 16 characters; every internal request carries it. */
+    secret: string | null;
+    /** INTERNAL_PORT (8081): the internal listener (feeds to other instances), kept off the public port; 0 = any free port. */
+    internalPort: number;
+    /** INTERNAL_HOST (HOST): address the internal listener binds. */
+    internalHost: string;
+    /** INTERNAL_URL: base URL other instances reach this one at; default http://<POD_IP or hostname>:<INTERNAL_PORT>. */
+    internalUrl: string | null;
+    /** EDGE_SYNC_TIMEOUT_MS (2000): a stream's origin must start its feed within this, or the viewers waiting get 503 + Retry-After. */
+    syncTimeoutMs: number;
+    /** EDGE_ORIGIN_LOST_GRACE_MS (3000): a lost origin's stream is served as it was this long (its publisher reconnecting elsewhere is followed), then answers 503. */
+    lostGraceMs: number;
+    /** EDGE_IDLE_MS (30000): a replica nobody watched this long is let go. */
+    idleMs: number;
+    /** EDGE_FEED_BACKLOG_BYTES (32 MiB): how far an edge may fall behind on a feed before it is dropped (it resyncs). */
+    feedBacklogBytes: number;
+  };
   /** WORKER_THREADS (cores, at least 1): size of the demux/package pool. */
   workerThreads: number;
   /** SHUTDOWN_GRACE_MS (5000): how long shutdown waits for streams to finish cleanly. */
@@ -240,6 +263,16 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       stallTimeoutMs: int(env, 'TRANSCODE_STALL_MS', 5000, 500, 600_000),
       maxLagMs: int(env, 'TRANSCODE_MAX_LAG_MS', 3000, 500, 600_000),
       threads: int(env, 'TRANSCODE_THREADS', Math.max(1, cores), 1, 256),
+    },
+    edge: {
+      secret: secret(env, 'INTERNAL_SECRET'),
+      internalPort: int(env, 'INTERNAL_PORT', 8081, 0, 65535),
+      internalHost: env.INTERNAL_HOST && env.INTERNAL_HOST !== '' ? env.INTERNAL_HOST : host,
+      internalUrl: url(env, 'INTERNAL_URL', ['http:'])?.replace(/\/+$/, '') ?? null,
+      syncTimeoutMs: int(env, 'EDGE_SYNC_TIMEOUT_MS', 2000, 100, 60_000),
+      lostGraceMs: int(env, 'EDGE_ORIGIN_LOST_GRACE_MS', 3000, 0, 600_000),
+      idleMs: int(env, 'EDGE_IDLE_MS', 30_000, 1000, 3_600_000),
+      feedBacklogBytes: int(env, 'EDGE_FEED_BACKLOG_BYTES', 32 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
     },
     workerThreads: int(env, 'WORKER_THREADS', Math.max(1, cores), 1, 256),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5000, 0, 600_000),

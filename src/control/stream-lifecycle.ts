@@ -147,7 +147,15 @@ export class StreamLifecycle implements IngestLifecycle {
     // A publisher that dropped may come back: delivery holds its playlists open for a grace.
     this.delivery.endStream(streamId, reason === 'disconnected' ? 'dropped' : 'ended');
     // The peak goes in the same write as ENDED: a client that sees ENDED sees the broadcast's peak.
-    await this.repo.markEnded(streamId, reason, new Date(this.now()), undefined, this.peakViewers(streamId));
+    // Only while the record still names this instance: a publisher that moved on may be live elsewhere already.
+    const ended = await this.repo.markEnded(streamId, reason, new Date(this.now()), this.instanceId, this.peakViewers(streamId));
+    if (ended === null) {
+      const record = await this.repo.get(streamId);
+      if (record !== null && record.status === 'ACTIVE' && record.instanceId !== this.instanceId) {
+        this.log.info({ stream: streamId, reason, now: record.instanceId }, 'publisher moved to another instance: the stream goes on there');
+        return;
+      }
+    }
     this.log.info({ stream: streamId, reason }, 'stream ended');
     this.bus.publish({ type: 'stream_ended', streamId, instanceId: this.instanceId, at: this.now(), reason });
   }

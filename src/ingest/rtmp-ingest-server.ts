@@ -23,8 +23,11 @@ import type { LogRateLimiter } from '../ops/log-rate-limiter.js';
 
 /** What ingest needs from the control plane: key checks and the stream's life (its media goes to the MediaSink). */
 export interface IngestLifecycle {
-  /** Resolves the stream a key publishes to, or null for an unknown or revoked key. */
-  authorize(app: string, streamName: string): Promise<{ streamId: string } | null>;
+  /**
+   * Resolves the stream a key publishes to, or null for an unknown or revoked key. `resume`:
+   * where the stream left off on another instance (its publisher moved here).
+   */
+  authorize(app: string, streamName: string): Promise<{ streamId: string; resume?: StreamResumeState | null } | null>;
   started(streamId: string): Promise<void>;
   tracksChanged(streamId: string, video: VideoTrackConfig | null, audio: AudioTrackConfig | null): void;
   longGop(streamId: string, observedMs: number): void;
@@ -402,6 +405,11 @@ export class RtmpIngestServer {
     }
   }
 
+  /** Whether a stream's last session here left where to continue from (a republish continues its numbering). */
+  hasResumeState(streamId: string): boolean {
+    return this.resumeStates.has(streamId);
+  }
+
   private async onPublish(connection: Connection, app: string, streamName: string, log: Logger): Promise<void> {
     // The moment the publish command arrived: the lifecycle's "ACTIVE within 1 s" runs from here.
     log.debug({ app }, 'publish requested');
@@ -412,7 +420,7 @@ export class RtmpIngestServer {
       this.send(connection, { type: 'publish_rejected', code, description });
       setTimeout(() => this.stopConnection(connection), 200).unref();
     };
-    let target: { streamId: string } | null;
+    let target: { streamId: string; resume?: StreamResumeState | null } | null;
     try {
       target = await this.lifecycle.authorize(app, streamName);
     } catch (err) {
@@ -443,7 +451,10 @@ export class RtmpIngestServer {
     const frameQueue = this.idleFrameQueues.pop() ?? ByteRing.create(this.options.frameQueueBytes);
     connection.streamId = streamId;
     this.live.set(streamId, { streamId, connection, frameQueue, frameQueueGivenOut: false });
-    const resume = this.resumeStates.get(streamId) ?? null;
+    // numbering continues from whichever session went furthest: this instance's last, or another's since
+    const local = this.resumeStates.get(streamId) ?? null;
+    const shared = target.resume ?? null;
+    const resume = shared !== null && (local === null || shared.nextMsn > local.nextMsn) ? shared : local;
     this.send(connection, { type: 'publish_accepted', streamId, frameQueue: frameQueue.buffer, frameQueueReader: this.options.frameQueueReader, resume, tsWanted: !this.options.tsOnDemand || this.tsWanted.has(streamId) });
     this.metrics.activeStreams.set(this.live.size);
     log.info({ stream: streamId, app, resumed: resume !== null }, 'stream publishing');

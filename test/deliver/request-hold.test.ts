@@ -36,7 +36,7 @@ describe('holding a request on a store wait', () => {
         ctx,
         cors,
         (onDone) => store.waitFor(streamId!, 'source', 'video', Number(msn), Number(part), timeoutMs, onDone),
-        { late: `part ${msn}.${part} late`, gone: `stream ${streamId} gone` },
+        { late: `part ${msn}.${part} late`, gone: `stream ${streamId} gone`, streamId: streamId! },
         () => {
           responded++;
           writeResponse(res, ctx, 200, cors.headers(ctx, ['content-type', 'text/plain']), 'ready', false);
@@ -119,6 +119,18 @@ describe('holding a request on a store wait', () => {
     const ended = await waiting;
     assert.equal(ended.status, 200);
     assert.equal(await ended.text(), 'ready');
+    assert.equal(await parkedGauge(), 0);
+  });
+
+  it('unavailable (an edge lost the stream\'s origin): 503 with Retry-After and NOVA_ERR_ORIGIN_UNAVAILABLE', async () => {
+    feed(store, 'lost', 0, 1);
+    const parked = fetch(`${base}/hold/lost/1/0`);
+    await untilParked(1);
+    store.interruptStream('lost');
+    const lost = await parked;
+    assert.equal(lost.status, 503);
+    assert.equal(lost.headers.get('retry-after'), '1');
+    assert.equal(((await lost.json()) as { error: { code: string } }).error.code, 'NOVA_ERR_ORIGIN_UNAVAILABLE');
     assert.equal(await parkedGauge(), 0);
   });
 });

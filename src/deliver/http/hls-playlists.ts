@@ -98,7 +98,7 @@ export class HlsPlaylists {
       ctx,
       this.cors,
       (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, part, timeoutMs, onDone),
-      { late: `msn ${msn} part ${part} not produced in time`, gone: `stream ${stream.id} is gone` },
+      { late: `msn ${msn} part ${part} not produced in time`, gone: `stream ${stream.id} is gone`, streamId: stream.id },
       respond,
     );
   }
@@ -127,7 +127,7 @@ export class HlsPlaylists {
       req.ctx,
       this.cors,
       (onDone) => this.store.waitForTrack(stream.id, renditionName, 'ts', timeoutMs, onDone),
-      { late: `no MPEG-TS for ${stream.id}/${renditionName} yet`, gone: `stream ${stream.id} is gone` },
+      { late: `no MPEG-TS for ${stream.id}/${renditionName} yet`, gone: `stream ${stream.id} is gone`, streamId: stream.id },
       respond,
     );
   }

@@ -13,7 +13,7 @@ const INIT_FILE = /^init(?:-v(\d{1,6}))?\.mp4$/;
 /**
  * The immutable files of a track, the same for HLS and DASH:
  * init.mp4 / init-vN.mp4, seg-N.m4s (or seg-N.ts), part-N-M.m4s. ETags name
- * the stream's generation, rendition, track and position, so a URL's tag
+ * the object's generation (its origin's), rendition, track and position, so a URL's tag
  * never changes while it serves bytes. Throws HttpProblem for what is not there.
  */
 export class MediaFiles {
@@ -30,14 +30,15 @@ export class MediaFiles {
     const track = trackName === 'video' || trackName === 'audio' || trackName === 'ts' ? rendition?.tracks.get(trackName) : undefined;
     if (!rendition || !track) throw notFound(`no ${trackName} track in ${stream.id}/${renditionName}`);
     const contentType = track.track === 'ts' ? 'video/mp2t' : track.track === 'audio' ? 'audio/mp4' : 'video/mp4';
-    const tag = `${stream.generation}-${encodeURIComponent(renditionName)}-${track.track}`;
+    // each object names the generation it was produced under: the same on every instance serving it
+    const tag = `${encodeURIComponent(renditionName)}-${track.track}`;
 
     const segmentMatch = SEGMENT_FILE.exec(file);
     if (segmentMatch && (segmentMatch[2] === 'ts') === (track.track === 'ts')) {
       const msn = Number(segmentMatch[1]);
       const segment = track.findSegment(msn);
       if (!segment) throw notFound(`segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`);
-      this.respond.bytes(res, ctx, 'segment', contentType, `"${tag}-${msn}"`, segmentBody(segment));
+      this.respond.bytes(res, ctx, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment));
       return;
     }
     if (track.track === 'ts') throw notFound(`no such file ${file}`);
@@ -46,7 +47,7 @@ export class MediaFiles {
       const version = initMatch[1] === undefined ? 0 : Number(initMatch[1]);
       const init = track.findInit(version);
       if (!init) throw notFound(`init ${file} of ${stream.id}/${renditionName}/${track.track} is not available`);
-      this.respond.bytes(res, ctx, 'init', contentType, `"${tag}-init-${version}"`, init.bytes);
+      this.respond.bytes(res, ctx, 'init', contentType, `"${init.generation}-${tag}-init-${version}"`, init.bytes);
       return;
     }
     const partMatch = PART_FILE.exec(file);
@@ -60,7 +61,7 @@ export class MediaFiles {
         this.respond.problem(res, ctx, notFound(missing));
         return;
       }
-      this.respond.bytes(res, ctx, 'part', contentType, `"${tag}-${msn}-${index}"`, part.bytes);
+      this.respond.bytes(res, ctx, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes);
     };
     if (!isPreloadHint(track, msn, index) || stream.ended) {
       send();
@@ -73,7 +74,7 @@ export class MediaFiles {
       ctx,
       this.cors,
       (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, index, timeoutMs, onDone),
-      { late: `part ${msn}.${index} not produced in time`, gone: missing },
+      { late: `part ${msn}.${index} not produced in time`, gone: missing, streamId: stream.id },
       send,
     );
   }

@@ -46,12 +46,13 @@ export interface MediaRoutesConfig {
 }
 
 /**
- * Finds the stream a request names: `found` with it, or with null when it is
- * not live here. A continuation rather than a return value so that a lookup
- * may answer later (fetching the stream from elsewhere); the request is
- * already copied out of uWS, and a response written later is corked.
+ * Finds the stream a request names: `found` with it, with null when it is
+ * not live (404), or with the problem to answer instead (an edge whose origin
+ * cannot be reached: 503). A continuation rather than a return value so that
+ * a lookup may answer later (fetching the stream from elsewhere); the request
+ * is already copied out of uWS, and a response written later is corked.
  */
-export type StreamLookup = (streamId: string, found: (stream: StreamStore | null) => void) => void;
+export type StreamLookup = (streamId: string, found: (stream: StreamStore | HttpProblem | null) => void) => void;
 
 export interface MediaRoutesDeps {
   store: SegmentStore;
@@ -132,6 +133,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
       guarded(res, ctx, () => {
         if (ctx.aborted) return;
         if (stream === null) throw notFound(`stream ${streamId} is not live here`);
+        if (stream instanceof HttpProblem) throw stream;
         const params = new URLSearchParams(ctx.query);
         const uriSuffix = authorizePlayback(config.playbackSigningKey, streamId, params, Math.floor(now() / 1000));
         if (uriSuffix instanceof HttpProblem) throw uriSuffix;

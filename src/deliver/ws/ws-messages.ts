@@ -39,6 +39,14 @@ export function streamEndedMessage(streamId: string, seq: number, ts: number, re
   return `${head('stream_ended', streamId, seq, ts)},"reason":${JSON.stringify(reason)}}`;
 }
 
+export function streamInterruptedMessage(streamId: string, seq: number, ts: number, retryAfterSec: number): string {
+  return `${head('stream_interrupted', streamId, seq, ts)},"reason":"origin_unreachable","retry_after":${retryAfterSec}}`;
+}
+
+export function streamResumedMessage(streamId: string, seq: number, ts: number): string {
+  return `${head('stream_resumed', streamId, seq, ts)}}`;
+}
+
 export function qualityChangedMessage(streamId: string, seq: number, ts: number, renditions: readonly RenditionInfo[]): string {
   return `${head('quality_changed', streamId, seq, ts)},"renditions":${JSON.stringify(renditionMessages(renditions))}}`;
 }
