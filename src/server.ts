@@ -27,13 +27,13 @@ import { InstanceRegistry, type SharedContinuity } from './control/instances/ins
 import type { StreamResumeState } from './ingest/ingest-messages.js';
 import { registerMediaRoutes } from './deliver/http/media-routes.js';
 import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
-import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
+import { captureRequest, sendJson } from './http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
 import { nativeIngressReader, type NativeIngressReader } from './ingest/native-ingress-reader.js';
 import { TranscodeService } from './transcode/transcode-service.js';
-import { workerFile } from '../workers/worker-file.js';
+import { workerFile } from './worker-file.js';
 import { LogRateLimiter } from './ops/log-rate-limiter.js';
 import { MetricsRepository } from './control/db/metrics-repository.js';
 import { StreamMetricsRecorder } from './control/stream-metrics-recorder.js';

@@ -1,7 +1,8 @@
 import type { Logger } from '../log.js';
 import { every, type PeriodicTask } from '../ops/periodic.js';
 import type { StreamRepository } from './db/stream-repository.js';
-import type { EventBus, StreamEndReason } from './events/stream-events.js';
+import type { EventBus } from './events/stream-events.js';
+import type { StreamEndReason } from '../ingest/stream-end-reason.js';
 import type { RenditionInfo } from '../package/rendition-info.js';
 import type { IngestLifecycle } from '../ingest/rtmp-ingest-server.js';
 import type { MediaSink } from '../package/media-sink.js';

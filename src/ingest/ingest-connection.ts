@@ -4,7 +4,8 @@ import { RtmpServerSession } from './rtmp/rtmp-server-session.js';
 import { FlvDemuxer } from '../demux/flv/flv-demuxer.js';
 import { FrameQueueWriter } from '../stream/frame-queue.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { PartArenaWriter, mediaMessageOf, mediaTransferList } from '../stream/part-arena.js';
+import { PartArenaWriter } from '../stream/part-arena.js';
+import { mediaMessageOf, mediaTransferList } from '../package/media-message.js';
 import { Segmenter } from '../package/segmenter.js';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type {

@@ -1,8 +1,8 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
-import { DEFAULT_PART_ARENA_LIMITS, type MediaMessage, type PartArenaLimits } from '../stream/part-arena.js';
-import type { Config } from '../config.js';
+import { DEFAULT_PART_ARENA_LIMITS, type PartArenaLimits } from '../stream/part-arena.js';
+import type { MediaMessage } from '../package/media-message.js';
 import type { ReconnectRequest } from './rtmp/reconnect-request.js';
 
 /**
@@ -42,8 +42,14 @@ export function ingestPollTickMs(partTargetMs: number): number {
   return Math.min(50, Math.max(5, Math.round(partTargetMs / 5)));
 }
 
+/** What ingestLimits reads of the server's configuration (config.ts: RTMP_* and the segment targets). */
+export interface IngestSettings {
+  rtmp: { maxMessageBytes: number; maxChunkSize: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
+  delivery: { targetDurationMs: number; partTargetMs: number };
+}
+
 /** The limits a connection runs under, from the server's configuration. */
-export function ingestLimits(config: Config): IngestLimits {
+export function ingestLimits(config: IngestSettings): IngestLimits {
   return {
     maxMessageBytes: config.rtmp.maxMessageBytes,
     maxChunkSize: config.rtmp.maxChunkSize,

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { PartArenaReader } from '../stream/part-arena.js';
+import { PartArenaReader } from '../package/media-message.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { NativeIngressReader } from './native-ingress-reader.js';
 import {
@@ -19,7 +19,7 @@ import {
 import type { MediaSink } from '../package/media-sink.js';
 import { supportsReconnect, type ReconnectRequest } from './rtmp/reconnect-request.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
-import type { StreamEndReason } from '../control/events/stream-events.js';
+import type { StreamEndReason } from './stream-end-reason.js';
 import type { LogRateLimiter } from '../ops/log-rate-limiter.js';
 
 /** What ingest needs from the control plane: key checks and the stream's life (its media goes to the MediaSink). */

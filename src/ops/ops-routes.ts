@@ -1,6 +1,6 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { Gauge, type Registry } from 'prom-client';
-import { captureRequest, sendJson } from '../deliver/http/uws-helpers.js';
+import { captureRequest, sendJson } from '../http/uws-helpers.js';
 import { DependencyProbe } from './dependency-probe.js';
 
 export interface HealthCheck {

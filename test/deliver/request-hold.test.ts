@@ -7,7 +7,7 @@ import { CorsPolicy } from '../../src/deliver/http/cors.js';
 import { MediaMetrics } from '../../src/deliver/http/media-metrics.js';
 import { writeResponse } from '../../src/deliver/http/media-response.js';
 import { holdRequest } from '../../src/deliver/http/request-hold.js';
-import { captureRequest } from '../../src/deliver/http/uws-helpers.js';
+import { captureRequest } from '../../src/http/uws-helpers.js';
 import { SegmentStore } from '../../src/deliver/store/segment-store.js';
 import { feed, feedParts } from './synthetic-media.js';
 

@@ -8,7 +8,7 @@ import {
   sendError,
   sendJson,
   type RequestContext,
-} from '../../deliver/http/uws-helpers.js';
+} from '../../http/uws-helpers.js';
 import { checkBearer } from '../auth/admin-token.js';
 import { STREAM_STATUSES, type StreamStatus } from '../db/schema.js';
 import { MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT, type StreamRecord, type StreamRepository } from '../db/stream-repository.js';

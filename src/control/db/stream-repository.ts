@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { NovaError } from '../../errors.js';
-import type { StreamEndReason } from '../events/stream-events.js';
+import type { StreamEndReason } from '../../ingest/stream-end-reason.js';
 import type { RenditionInfo } from '../../package/rendition-info.js';
 import { generateStreamKey, hashStreamKey, looksLikeStreamKey, streamKeyHashesEqual } from '../auth/stream-key.js';
 import type { Schema, StreamRow, StreamStatus } from './schema.js';

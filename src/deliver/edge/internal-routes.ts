@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from '../../log.js';
-import { captureRequest, sendJson, type RequestContext } from '../http/uws-helpers.js';
+import { captureRequest, sendJson, type RequestContext } from '../../http/uws-helpers.js';
 import type { FeedOutput, OriginFeeds } from './origin-feeds.js';
 
 export interface InternalRoutesDeps {

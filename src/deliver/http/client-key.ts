@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RequestContext } from './uws-helpers.js';
+import type { RequestContext } from '../../http/uws-helpers.js';
 
 /**
  * One playback session per player: the session id the player sends with every

@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { writeResponse, type HeaderList } from './media-response.js';
-import { captureRequest, type RequestContext } from './uws-helpers.js';
+import { captureRequest, type RequestContext } from '../../http/uws-helpers.js';
 
 /** What a player's script may read of a media response (hls.js and dash.js read lengths, ranges and ETags). */
 const EXPOSED_HEADERS = 'Content-Length, Content-Range, ETag, Accept-Ranges, Date';

@@ -2,7 +2,7 @@ import { buildMpd } from '../dash/mpd-builder.js';
 import type { SegmentStore } from '../store/segment-store.js';
 import type { MediaResponder } from './media-responder.js';
 import type { StreamRequest } from './stream-request.js';
-import type { RequestContext } from './uws-helpers.js';
+import type { RequestContext } from '../../http/uws-helpers.js';
 
 export interface DashManifestConfig {
   targetDurationMs: number;

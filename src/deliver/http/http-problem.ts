@@ -1,7 +1,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import type { CorsPolicy } from './cors.js';
 import { writeResponse, type HeaderList } from './media-response.js';
-import { sendJson, type RequestContext } from './uws-helpers.js';
+import { sendJson, type RequestContext } from '../../http/uws-helpers.js';
 
 /**
  * A request that cannot be served, as the answer it gets: status, coded

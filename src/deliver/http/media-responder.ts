@@ -6,7 +6,7 @@ import { etagMatches, strongEtag } from './etag.js';
 import { HttpProblem, notFound, sendProblem } from './http-problem.js';
 import type { MediaMetrics, ServedKind } from './media-metrics.js';
 import { chunksLength, sliceChunks, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';
-import type { RequestContext } from './uws-helpers.js';
+import type { RequestContext } from '../../http/uws-helpers.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 /** ended playlists no longer change except for going away after the grace period */

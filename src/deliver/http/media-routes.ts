@@ -14,7 +14,7 @@ import { writeResponse } from './media-response.js';
 import { authorizePlayback } from './playback-token.js';
 import { PlaylistRenderCache } from './playlist-render-cache.js';
 import type { StreamRequest } from './stream-request.js';
-import { captureRequest, type RequestContext } from './uws-helpers.js';
+import { captureRequest, type RequestContext } from '../../http/uws-helpers.js';
 
 /**
  * HLS (CMAF + LL-HLS, and MPEG-TS) and DASH delivery from the segment store:

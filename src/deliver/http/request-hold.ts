@@ -2,7 +2,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { ParkedWait, WaitOutcome } from '../store/segment-store.js';
 import type { CorsPolicy } from './cors.js';
 import { notFound, originUnavailable, RETRY_AFTER, sendProblem, tooLate } from './http-problem.js';
-import type { RequestContext } from './uws-helpers.js';
+import type { RequestContext } from '../../http/uws-helpers.js';
 
 /** What a held request is told when its wait fails. */
 export interface HoldMessages {

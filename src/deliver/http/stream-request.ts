@@ -1,6 +1,6 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import type { StreamStore } from '../store/segment-store.js';
-import type { RequestContext } from './uws-helpers.js';
+import type { RequestContext } from '../../http/uws-helpers.js';
 
 /** A media request once the router has found its stream and checked its token: what the HLS, DASH and file routes work on. */
 export interface StreamRequest {

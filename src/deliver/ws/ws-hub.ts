@@ -5,7 +5,7 @@ import type { ViewerCounter } from '../../control/viewers/viewer-counter.js';
 import type { Logger } from '../../log.js';
 import type { Registry } from '../../ops/metrics.js';
 import { every } from '../../ops/periodic.js';
-import { statusLine } from '../http/uws-helpers.js';
+import { statusLine } from '../../http/uws-helpers.js';
 import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, chooseProtocol, extractToken, verifyViewerToken } from './ws-auth.js';
 import {
   STREAM_ID_PATTERN,

@@ -1,4 +1,4 @@
-import type { StreamEndReason } from '../../control/events/stream-events.js';
+import type { StreamEndReason } from '../../ingest/stream-end-reason.js';
 import type { RenditionInfo } from '../../package/rendition-info.js';
 
 /**
