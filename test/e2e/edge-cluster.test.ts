@@ -256,7 +256,7 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
     for (const instance of [a, b, c]) await cluster.signal(instance, 'SIGKILL');
   });
 
-  it('SIGKILL of the origin: the encoder reconnects through HAProxy and lands on B; hls.js on C plays across the discontinuity; msns continue', async () => {
+  it('SIGKILL of the origin: the encoder reconnects through HAProxy and lands on B; hls.js on C plays across the discontinuity; msns continue', async (t) => {
     const a = await cluster.start('a3');
     const [b, c] = await Promise.all([cluster.start('b3'), cluster.start('c3')]);
     const balancer = await startHaproxy({ servers: [{ name: 'a', port: a.rtmpPort }, { name: 'b', port: b.rtmpPort }] });
@@ -287,6 +287,7 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
       assert.equal(played.fatal, null);
       const stalled = played.stalledMs - atKill.stalledMs;
       assert.ok(stalled <= 3000, `hls.js stood still ${stalled} ms in all across the move (${Date.now() - killedAt} ms since the kill)`);
+      t.diagnostic(`hls.js on C stood still ${stalled} ms across the SIGKILL move`);
       assert.ok(encoder.starts() >= 2, 'the encoder reconnected');
       assert.equal(metric(await metricsOf(c), 'nova_streaming_stream_moves_total', 'kind="followed"'), 1);
     } finally {
@@ -296,7 +297,7 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
     for (const instance of [b, c]) await cluster.signal(instance, 'SIGKILL');
   });
 
-  it('SIGTERM of the origin (drain): our publisher honours the Reconnect Request, FFmpeg reconnects after the grace; hls.js on C plays on', async () => {
+  it('SIGTERM of the origin (drain): our publisher honours the Reconnect Request, FFmpeg reconnects after the grace; hls.js on C plays on', async (t) => {
     const a = await cluster.start('a4', { DRAIN_GRACE_MS: '3000' });
     const [b, c] = await Promise.all([cluster.start('b4'), cluster.start('c4')]);
     const balancer = await startHaproxy({ servers: [{ name: 'a', port: a.rtmpPort }, { name: 'b', port: b.rtmpPort }] });
@@ -347,6 +348,7 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
       assert.equal(played.fatal, null);
       const stalled = played.stalledMs - atTerm.stalledMs;
       assert.ok(stalled <= 3000, `hls.js stood still ${stalled} ms in all across the hand-off`);
+      t.diagnostic(`hls.js on C stood still ${stalled} ms across the drain's hand-off`);
     } finally {
       await encoder.stop();
       await balancer.stop();
