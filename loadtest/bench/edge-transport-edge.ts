@@ -120,7 +120,7 @@ async function followByNotification(options: EdgeSetup): Promise<void> {
       .get(streamId)!
       .then(() => body)
       .then(
-        (bytes) => void applyFeedFrame(store, streamId, { message, body: bytes }),
+        (bytes) => void applyFeedFrame(store, streamId, { message, body: bytes, owned: true }),
         (err: unknown) => {
           failures++;
           log.warn({ err: (err as Error).message, stream: streamId }, 'object not fetched');

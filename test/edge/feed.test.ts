@@ -193,7 +193,7 @@ test('the frame reader: round trip of every message kind, split anywhere', () =>
       const got: FeedFrame[] = [];
       let from = 0;
       for (const at of [...points, wire.byteLength]) {
-        reader.push(Uint8Array.prototype.slice.call(wire, from, at), (f) => got.push({ message: f.message, body: Uint8Array.prototype.slice.call(f.body) }));
+        reader.push(Uint8Array.prototype.slice.call(wire, from, at), (f) => got.push({ message: f.message, body: Uint8Array.prototype.slice.call(f.body), owned: true }));
         from = at;
       }
       assert.deepEqual(
@@ -243,4 +243,23 @@ test('the frame reader refuses oversized declarations before buffering them', ()
   prefix.writeUInt32BE(10, 0);
   prefix.writeUInt32BE(0xffffffff, 4);
   assert.throws(() => new FeedFrameReader().push(prefix, () => {}), (err: unknown) => err instanceof NovaError && err.code === 'NOVA_ERR_EDGE_FEED');
+});
+
+test('a frame that spans reads is joined once into a buffer of its own, which the store may keep as it is', () => {
+  const body = new Uint8Array(30_000).fill(7);
+  const wire = frameBytes({ t: 'part', g: 'g', rendition: 'r', track: 'video', msn: 1, index: 0, duration: 0.2, independent: true, discontinuity: false }, body);
+  const next = frameBytes({ t: 'ping' });
+  const reader = new FeedFrameReader();
+  const got: FeedFrame[] = [];
+  const whole = Buffer.concat([wire, next]);
+  for (const [from, to] of [
+    [0, 10_000],
+    [10_000, 20_000],
+    [20_000, whole.byteLength],
+  ] as const) {
+    reader.push(whole.subarray(from, to), (f) => got.push(f));
+  }
+  assert.deepEqual(got.map((f) => [f.message.t, f.owned]), [['part', true], ['ping', false]]);
+  assert.equal(got[0]!.body.buffer.byteLength, wire.byteLength, 'the buffer holds this frame and nothing else');
+  assert.ok(Buffer.from(got[0]!.body).equals(Buffer.from(body)));
 });

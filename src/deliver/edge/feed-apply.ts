@@ -80,7 +80,7 @@ export function applyFeedFrame(store: SegmentStore, streamId: string, frame: Fee
       const stream = store.getStream(streamId);
       if (!stream) break;
       stream.generation = m.g;
-      store.add(streamId, mediaOf(m, own(frame.body)));
+      store.add(streamId, mediaOf(m, frame.owned ? frame.body : own(frame.body)));
       break;
     }
     case 'remove':

@@ -54,6 +54,12 @@ export interface FeedFrame {
   message: FeedMessage;
   /** empty for messages without media */
   body: Uint8Array;
+  /**
+   * The body is a view of a buffer made for this frame alone (it arrived in
+   * several reads): the caller may keep it as it is. Otherwise it is a view of
+   * a network chunk that other frames share, to be copied if kept.
+   */
+  owned: boolean;
 }
 
 const PREFIX_BYTES = 8;
@@ -182,25 +188,34 @@ export class FeedFrameReader {
 
   /** Feeds one chunk; calls onFrame for every frame it completes, in order. */
   push(chunk: Uint8Array, onFrame: (frame: FeedFrame) => void): void {
-    if (this.pendingBytes === 0) {
-      const used = this.drain(chunk, onFrame);
-      if (used < chunk.byteLength) this.keep(chunk.subarray(used));
-      return;
+    let rest = chunk;
+    if (this.pendingBytes > 0) {
+      this.keep(chunk);
+      if (this.need < 0) {
+        if (this.pendingBytes < PREFIX_BYTES) return;
+        if (this.pending[0]!.byteLength < PREFIX_BYTES) this.pending = [Buffer.concat(this.pending, this.pendingBytes)];
+        this.need = this.frameLength(this.pending[0]!)!;
+      }
+      if (this.pendingBytes < this.need) return;
+      // the frame's bytes, copied once into a buffer of its own; what follows it stays in the last chunk
+      const frame = Buffer.allocUnsafeSlow(this.need); // not from the shared pool: the store may keep the body for seconds
+      let at = 0;
+      for (const piece of this.pending) {
+        const take = Math.min(piece.byteLength, this.need - at);
+        frame.set(piece.subarray(0, take), at);
+        at += take;
+        if (at === this.need) {
+          rest = piece.subarray(take);
+          break;
+        }
+      }
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.need = -1;
+      this.drain(frame, true, onFrame);
     }
-    this.keep(chunk);
-    if (this.need < 0) {
-      if (this.pendingBytes < PREFIX_BYTES) return;
-      if (this.pending[0]!.byteLength < PREFIX_BYTES) this.pending = [Buffer.concat(this.pending, this.pendingBytes)];
-      this.need = this.frameLength(this.pending[0]!)!;
-    }
-    // join once per frame, when all of it is here
-    if (this.pendingBytes < this.need) return;
-    const joined = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.need = -1;
-    const used = this.drain(joined, onFrame);
-    if (used < joined.byteLength) this.keep(joined.subarray(used));
+    const used = this.drain(rest, false, onFrame);
+    if (used < rest.byteLength) this.keep(rest.subarray(used));
   }
 
   /** Bytes held for a frame not yet complete. */
@@ -225,7 +240,7 @@ export class FeedFrameReader {
   }
 
   /** Decodes the whole frames at the start of `bytes`; returns how many bytes they took. */
-  private drain(bytes: Uint8Array, onFrame: (frame: FeedFrame) => void): number {
+  private drain(bytes: Uint8Array, owned: boolean, onFrame: (frame: FeedFrame) => void): number {
     let offset = 0;
     for (;;) {
       const rest = bytes.subarray(offset);
@@ -241,7 +256,7 @@ export class FeedFrameReader {
       const message = validateFeedMessage(parsed);
       const body = length > PREFIX_BYTES + headerLength ? rest.subarray(PREFIX_BYTES + headerLength, length) : EMPTY;
       offset += length;
-      onFrame({ message, body });
+      onFrame({ message, body, owned });
     }
   }
 }

@@ -195,14 +195,16 @@ export class OriginFeeds implements MediaSink {
   private broadcast(streamId: string, message: FeedMessage, body: Uint8Array | null = null): void {
     const set = this.subscribers.get(streamId);
     if (set === undefined || set.size === 0) return;
+    // one head for every follower: the frame is the same bytes for each
+    const head = encodeFrameHead(message, body === null ? 0 : body.byteLength);
     for (const subscriber of set) {
-      if (!this.writeTo(subscriber, message, body)) this.drop(streamId, subscriber, 'fell behind');
+      if (!this.writeTo(subscriber, message, body, head)) this.drop(streamId, subscriber, 'fell behind');
     }
   }
 
-  private writeTo(subscriber: Subscriber, message: FeedMessage, body: Uint8Array | null): boolean {
+  private writeTo(subscriber: Subscriber, message: FeedMessage, body: Uint8Array | null, encoded?: Uint8Array): boolean {
     const bodyLength = body === null ? 0 : body.byteLength;
-    const head = encodeFrameHead(message, bodyLength);
+    const head = encoded ?? encodeFrameHead(message, bodyLength);
     subscriber.lastWriteAt = Date.now();
     this.metrics.feedBytesSent.inc(head.byteLength + bodyLength);
     if (message.t === 'init' || message.t === 'part' || message.t === 'segment') this.metrics.feedObjectsSent.inc({ kind: message.t });
