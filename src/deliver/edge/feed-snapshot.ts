@@ -1,4 +1,4 @@
-import type { StoredSegment, StreamStore, TrackStore } from '../store/segment-store.js';
+import type { StoredPart, StoredSegment, StreamStore, TrackStore } from '../store/segment-store.js';
 import type { FeedMessage } from './feed-frames.js';
 
 /** Writes one feed frame: a message and the media bytes that go with it (none for most). */
@@ -13,19 +13,28 @@ export type FeedEmit = (message: FeedMessage, body?: Uint8Array) => void;
  * this runs (parts may live in a PartArena the packager reuses once released).
  */
 export function writeSnapshot(stream: StreamStore, emit: FeedEmit): void {
-  emit({
+  emit(beginMessage(stream));
+  for (const rendition of stream.renditions.values()) {
+    for (const track of rendition.tracks.values()) writeTrack(rendition.info.name, track, emit);
+  }
+  emit({ t: 'synced' });
+  if (stream.ended) emit({ t: 'end', how: 'ended' });
+}
+
+/** What a follower needs to begin (or resume) the stream as the origin holds it now. */
+export function beginMessage(stream: StreamStore): FeedMessage {
+  return {
     t: 'begin',
     generation: stream.generation,
     renditions: [...stream.renditions.values()].map((r) => r.info),
     timelineOriginMs: stream.timelineOriginMs,
     discontinuitySequence: stream.baseDiscontinuities,
     firstInitVersion: stream.firstInitVersion,
-  });
-  for (const rendition of stream.renditions.values()) {
-    for (const track of rendition.tracks.values()) writeTrack(rendition.info.name, track, emit);
-  }
-  emit({ t: 'synced' });
-  if (stream.ended) emit({ t: 'end', how: 'ended' });
+  };
+}
+
+function partMessage(rendition: string, track: 'video' | 'audio', msn: number, part: StoredPart, discontinuity: boolean): FeedMessage {
+  return { t: 'part', g: part.generation, rendition, track, msn, index: part.index, duration: part.duration, independent: part.independent, discontinuity };
 }
 
 function writeTrack(rendition: string, track: TrackStore, emit: FeedEmit): void {
@@ -53,21 +62,7 @@ function writeTrack(rendition: string, track: TrackStore, emit: FeedEmit): void 
   sendInitsUpTo(Number.POSITIVE_INFINITY);
   if (name === 'ts') return;
   for (const part of track.pendingParts) {
-    if (part.bytes === null) continue;
-    emit(
-      {
-        t: 'part',
-        g: part.generation,
-        rendition,
-        track: name,
-        msn: track.pendingMsn,
-        index: part.index,
-        duration: part.duration,
-        independent: part.independent,
-        discontinuity: track.pendingDiscontinuity,
-      },
-      part.bytes,
-    );
+    if (part.bytes !== null) emit(partMessage(rendition, name, track.pendingMsn, part, track.pendingDiscontinuity), part.bytes);
   }
 }
 
@@ -75,21 +70,7 @@ function writeSegment(rendition: string, track: TrackStore, segment: StoredSegme
   const name = track.track;
   if (name !== 'ts') {
     for (const part of segment.parts) {
-      if (part.bytes === null) continue;
-      emit(
-        {
-          t: 'part',
-          g: part.generation,
-          rendition,
-          track: name,
-          msn: segment.msn,
-          index: part.index,
-          duration: part.duration,
-          independent: part.independent,
-          discontinuity: segment.discontinuity,
-        },
-        part.bytes,
-      );
+      if (part.bytes !== null) emit(partMessage(rendition, name, segment.msn, part, segment.discontinuity), part.bytes);
     }
   }
   emit(

@@ -5,7 +5,7 @@ import type { MediaSink } from '../../package/media-sink.js';
 import { every, type PeriodicTask } from '../../ops/periodic.js';
 import type { SegmentStore } from '../store/segment-store.js';
 import { encodeFrameHead, type FeedMessage } from './feed-frames.js';
-import { writeSnapshot } from './feed-snapshot.js';
+import { beginMessage, writeSnapshot } from './feed-snapshot.js';
 import { feedMessageOf } from './feed-apply.js';
 import type { EdgeMetrics } from './edge-metrics.js';
 
@@ -98,15 +98,7 @@ export class OriginFeeds implements MediaSink {
   }
 
   beginStream(streamId: string, renditions: readonly RenditionInfo[]): void {
-    const stream = this.store.beginStream(streamId, renditions);
-    this.broadcast(streamId, {
-      t: 'begin',
-      generation: stream.generation,
-      renditions: [...stream.renditions.values()].map((r) => r.info),
-      timelineOriginMs: stream.timelineOriginMs,
-      discontinuitySequence: stream.baseDiscontinuities,
-      firstInitVersion: stream.firstInitVersion,
-    });
+    this.broadcast(streamId, beginMessage(this.store.beginStream(streamId, renditions)));
   }
 
   updateRenditions(streamId: string, renditions: readonly RenditionInfo[]): void {
