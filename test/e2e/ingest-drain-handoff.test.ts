@@ -102,8 +102,10 @@ describe('drain: publishers move to another instance through an L4 balancer', { 
       });
       await waitFor("B's master playlist", 5000, async () => (await fetch(streamMediaUrls(b.http, ours.id).hlsMaster)).status === 200);
       assert.ok(!a.server.ingest.liveStreamIds.includes(ours.id), 'A no longer ingests it');
-      const endedOnA = a.logs().find((l) => l.msg === 'stream ended' && l.stream === ours.id);
-      assert.equal(endedOnA?.reason, 'disconnected', 'A ended it as dropped (its publisher went on elsewhere), not unpublished');
+      // A let go of it as dropped, and neither ENDED the row B owns nor announced an end: it goes on elsewhere
+      const leftA = await waitFor('A letting go of the stream', 5000, () => a.logs().find((l) => l.msg === 'publisher moved to another instance: the stream goes on there' && l.stream === ours.id));
+      assert.equal(leftA.reason, 'disconnected', 'A ended its session as dropped, not unpublished');
+      assert.equal(a.logs().find((l) => l.msg === 'stream ended' && l.stream === ours.id), undefined, 'A did not end the stream');
 
       // timestamps continue: B's first frame is the keyframe the hand-off happened at
       await waitFor('2 s of media on B', 5000, () => ofTrack(recording.frames, 'video').length >= 30);
