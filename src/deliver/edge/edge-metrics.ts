@@ -4,6 +4,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 export class EdgeMetrics {
   /** media requests for a stream this instance replicates: served from the replica (hit) or after establishing it (miss) */
   readonly requests: Counter<'result'>;
+  /** the hit child bound once: counted on every media request a replica serves */
+  readonly requestHits: { inc(): void };
   /** objects received from an origin, by kind: each is fetched once however many viewers ask */
   readonly upstreamObjects: Counter<'kind'>;
   /** objects received that the replica held already (a resync's snapshot): every other one crossed once */
@@ -30,6 +32,7 @@ export class EdgeMetrics {
       labelNames: ['result'],
       registers,
     });
+    this.requestHits = this.requests.labels({ result: 'hit' });
     this.upstreamObjects = new Counter({
       name: 'nova_streaming_edge_upstream_objects_total',
       help: 'Inits, parts and segments received from origins (each object once per edge, however many viewers ask)',

@@ -157,7 +157,7 @@ export class EdgeReplicas {
     const replica = this.replicas.get(streamId);
     if (!replica) return 'local';
     replica.lastUsedAt = Date.now();
-    this.deps.metrics.requests.inc({ result: 'hit' });
+    this.deps.metrics.requestHits.inc();
     return replica.interrupted ? 'unavailable' : 'hit';
   }
 
