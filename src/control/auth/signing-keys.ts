@@ -77,7 +77,7 @@ export class SigningKeyRing {
     try {
       await ring.reload();
       if (ring.#keys.size === 0) {
-        await ring.#insert(ring.#now());
+        await ring.#insert(0);
         await ring.reload();
       }
     } catch (err) {
@@ -126,8 +126,7 @@ export class SigningKeyRing {
    * signing now at that instant. Returns the new key's kid and start.
    */
   async rotate(): Promise<{ kid: string; activatesAt: Date }> {
-    const activatesAt = this.#now() + this.#propagationMs;
-    const kid = await this.#insert(activatesAt);
+    const { kid, activatesAt } = await this.#insert(this.#propagationMs);
     await this.reload();
     this.#log.info({ kid, activatesAt: new Date(activatesAt).toISOString() }, 'signing key rotated');
     return { kid, activatesAt: new Date(activatesAt) };
@@ -137,13 +136,15 @@ export class SigningKeyRing {
     this.#timer.cancel();
   }
 
-  async #insert(activatesAt: number): Promise<string> {
+  /** Generates a key and stores it to sign `delayMs` from now (counted after the slow key generation). */
+  async #insert(delayMs: number): Promise<{ kid: string; activatesAt: number }> {
     const { publicKey, privateKey } = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
       generateKeyPair('rsa', { modulusLength: 2048 }, (err, pub, priv) => (err ? reject(err) : resolve({ publicKey: pub, privateKey: priv }))),
     );
     const jwk = publicKey.export({ format: 'jwk' }) as JWK;
     // RFC 7638 thumbprint: the same key always gets the same kid.
     const kid = await calculateJwkThumbprint({ kty: 'RSA', n: jwk.n!, e: jwk.e! }, 'sha256');
+    const activatesAt = this.#now() + delayMs;
     const retireAt = new Date(activatesAt);
     const expiresAt = new Date(activatesAt + this.#maxTokenMs + 60_000);
     await this.#db.transaction().execute(async (trx) => {
@@ -165,7 +166,7 @@ export class SigningKeyRing {
         })
         .execute();
     });
-    return kid;
+    return { kid, activatesAt };
   }
 
   async #load(): Promise<void> {
