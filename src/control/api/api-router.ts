@@ -47,7 +47,8 @@ export type ApiHandler = (request: ApiRequest) => Promise<ApiResult>;
 
 /** Decides whether a request may run now; a refusal becomes 429. Headers go on every answer. */
 export interface ApiRateLimiter {
-  consume(key: string, kind: 'read' | 'write' | 'auth'): Promise<{ allowed: boolean; headers: Record<string, string>; retryAfterS: number }>;
+  /** `key`: "client:…" for a client, "ip:…" for anything else (the per-address limit) */
+  consume(key: string, kind: 'read' | 'write'): Promise<{ allowed: boolean; headers: Record<string, string>; retryAfterS: number }>;
 }
 
 /** Replays, refuses or runs a POST carrying an Idempotency-Key. */
@@ -193,25 +194,26 @@ export class ApiRouter {
     }
     let principal: Principal | null = null;
     let limitHeaders: Record<string, string> = {};
+    const limit = async (key: string): Promise<void> => {
+      const limiter = this.#deps.rateLimiter;
+      if (!limiter) return;
+      const verdict = await limiter.consume(key, route.method === 'GET' ? 'read' : 'write');
+      limitHeaders = verdict.headers;
+      if (!verdict.allowed) throw new RateLimited(verdict.retryAfterS);
+    };
     const run = async (): Promise<ApiResult> => {
       const authorization = ctx.headers.get('authorization');
       if (route.security.kind === 'bearer') {
         const auth = await this.#deps.authenticator.authenticate(authorization);
         if (!auth.ok) {
+          // Failed authentication counts against the address: guessing tokens is rate-limited too.
+          await limit(`ip:${ctx.remoteAddress}`);
           throw new AuthProblem(401, auth.description, auth.error === 'missing' ? `Bearer ${REALM}` : `Bearer ${REALM}, error="invalid_token", error_description="${auth.description}"`);
         }
         principal = auth.principal;
       }
-      const limiter = this.#deps.rateLimiter;
       const exempt = principal?.kind === 'admin' && this.#deps.adminExemptFromRateLimits !== false;
-      if (limiter && !exempt) {
-        const kind = route.security.kind !== 'bearer' && route.method === 'POST' ? 'auth' : route.method === 'GET' ? 'read' : 'write';
-        const verdict = await limiter.consume(principal ? principalKey(principal) : `ip:${ctx.remoteAddress}`, kind);
-        limitHeaders = verdict.headers;
-        if (!verdict.allowed) {
-          throw new RateLimited(verdict.retryAfterS);
-        }
-      }
+      if (!exempt) await limit(principal ? principalKey(principal) : `ip:${ctx.remoteAddress}`);
       if (route.security.kind === 'bearer' && principal !== null && principal.kind === 'client' && !grants(principal.scopes, route.security.scope)) {
         throw new AuthProblem(403, `this token lacks the scope ${route.security.scope}`, `Bearer ${REALM}, error="insufficient_scope", scope="${route.security.scope}"`);
       }

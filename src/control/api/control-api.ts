@@ -17,6 +17,7 @@ import { registerClientRoutes } from './clients-routes.js';
 import { registerDocsRoutes } from './docs-routes.js';
 import { MAX_PLAYBACK_TOKEN_SECONDS, openApiDocument, type OpenApiDocument } from './openapi-document.js';
 import { OpenApiValidator } from './openapi-validator.js';
+import { RateLimits } from './rate-limits.js';
 import { registerStreamRoutes, type LiveStreamInfo } from './streams-routes.js';
 
 export interface ControlApiDeps {
@@ -31,6 +32,7 @@ export interface ControlApiDeps {
   repo?: StreamRepository;
   onDelete(streamId: string): void;
   liveInfo(streamId: string): LiveStreamInfo | null;
+  /** replaces the limits the config asks for (tests) */
   rateLimiter?: ApiRateLimiter | null;
   idempotency?: ApiIdempotency | null;
   /** cheaper scrypt for client secrets (tests only) */
@@ -69,6 +71,7 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
   const tokens = new TokenService({ db: database.db, keys, verifier, revocations, issuer });
   const clients = new ClientRepository(database.db, undefined, deps.secretHashParams);
   const document = (): OpenApiDocument => openApiDocument(issuer());
+  const limits = deps.rateLimiter === undefined ? RateLimits.create(config, log.child({ component: 'rate-limits' })) : null;
   const router = new ApiRouter({
     app: deps.app,
     document: openApiDocument(),
@@ -76,7 +79,7 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
     authenticator: new RequestAuthenticator(deps.adminToken, tokens),
     registry: deps.registry,
     log,
-    rateLimiter: deps.rateLimiter ?? null,
+    rateLimiter: deps.rateLimiter ?? limits,
     idempotency: deps.idempotency ?? null,
   });
   registerStreamRoutes(router, {
@@ -101,6 +104,7 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
     close: async () => {
       keys.close();
       revocations.close();
+      await limits?.close();
     },
   };
 }
