@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { NovaError, type NovaErrorCode } from '../../errors.js';
@@ -228,7 +228,10 @@ export class ApiRouter {
       const key = ctx.headers.get('idempotency-key');
       if (route.method === 'POST' && key !== undefined && this.#deps.idempotency) {
         if (!IDEMPOTENCY_KEY.test(key)) throw new NovaError('NOVA_ERR_BAD_REQUEST', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
-        const owner = principal ? principalKey(principal) : `anon:${authorization ?? ''}:${String(parsed.client_id ?? '')}`;
+        // The OAuth endpoints have no principal yet: their credentials name the owner (hashed: the row must not hold a secret).
+        const owner = principal
+          ? principalKey(principal)
+          : `anon:${createHash('sha256').update(`${authorization ?? ''}\n${String(parsed.client_id ?? '')}`).digest('hex')}`;
         return this.#deps.idempotency.run({ principal: owner, key, method: route.method, path: ctx.url, body: bytes }, () => handler(request));
       }
       return handler(request);

@@ -17,6 +17,7 @@ import { registerClientRoutes } from './clients-routes.js';
 import { registerDocsRoutes } from './docs-routes.js';
 import { MAX_PLAYBACK_TOKEN_SECONDS, openApiDocument, type OpenApiDocument } from './openapi-document.js';
 import { OpenApiValidator } from './openapi-validator.js';
+import { IdempotencyStore } from './idempotency.js';
 import { RateLimits } from './rate-limits.js';
 import { registerStreamRoutes, type LiveStreamInfo } from './streams-routes.js';
 
@@ -80,7 +81,7 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
     registry: deps.registry,
     log,
     rateLimiter: deps.rateLimiter ?? limits,
-    idempotency: deps.idempotency ?? null,
+    idempotency: deps.idempotency === undefined ? new IdempotencyStore(database.db) : deps.idempotency,
   });
   registerStreamRoutes(router, {
     repo: deps.repo ?? new StreamRepository(database.db),
