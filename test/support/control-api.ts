@@ -89,6 +89,10 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
     secretHashParams: TEST_SCRYPT,
     ...options.extra,
   });
+  // As src/server.ts does: anything no route takes is a JSON 404.
+  app.any('/*', (res) => {
+    res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"error":{"code":"NOVA_ERR_NOT_FOUND","message":"no route"}}'));
+  });
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen('127.0.0.1', 0, (token) => (token ? resolve(token) : reject(new Error('listen failed'))));
   });
@@ -108,7 +112,9 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
     const text = await response.text();
     const type = response.headers.get('content-type') ?? '';
     const parsed = type.startsWith('application/json') && text !== '' ? (JSON.parse(text) as unknown) : text;
-    checkAgainstDocument(method, path, response.status, parsed);
+    // The URL fetch really asked for ("a/../b" is resolved before sending).
+    const sent = new URL(response.url);
+    checkAgainstDocument(method, sent.pathname + sent.search, response.status, parsed);
     return { status: response.status, headers: response.headers, body: parsed as never };
   };
 

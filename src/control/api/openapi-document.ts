@@ -326,7 +326,7 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           summary: 'JSON Schema of the WebSocket messages',
           tags: ['docs'],
           security: [{}],
-          responses: { '200': { description: 'JSON Schema (2020-12)', content: json({ type: 'object' }) } },
+          responses: { '200': { description: 'JSON Schema (2020-12)', content: { 'application/schema+json': { schema: { type: 'object' } } } } },
         },
       },
       '/api/docs': {
