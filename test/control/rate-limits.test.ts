@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { startControlApiFixture, type ApiAnswer, type ControlApiFixture } from '../support/control-api.js';
-import { SHARED_REDIS_URL, redisReachable } from '../ws/support/redis-helpers.js';
+import { SHARED_REDIS_URL, freePort, redisReachable } from '../ws/support/redis-helpers.js';
 import { openMemoryDatabase, type TestDatabase } from './database-fixture.js';
 
 /**
@@ -26,6 +26,15 @@ function limitEnv(extra: Record<string, string>): Record<string, string> {
   };
 }
 
+// One embedded database for the whole file (it costs seconds to open); each instance below is its own API.
+let handle: TestDatabase;
+before(async () => {
+  handle = await openMemoryDatabase();
+});
+after(async () => {
+  await handle.dispose();
+});
+
 /** RateLimit: "policy";r=N;t=S → { policy, r, t } */
 function parseRateLimit(answer: ApiAnswer): { policy: string; r: number; t: number } {
   const match = /^"(\w+)";r=(\d+);t=(\d+)$/.exec(answer.headers.get('ratelimit') ?? '');
@@ -43,14 +52,12 @@ function assertLimited(answer: ApiAnswer, policy: string, quota: number): void {
 }
 
 describe('rate limits across two instances sharing Redis', () => {
-  let handle: TestDatabase;
   let a: ControlApiFixture;
   let b: ControlApiFixture;
   const prefix = `nova-test:${process.pid}:${randomBytes(4).toString('hex')}:rl`;
 
   before(async () => {
     if (!(await redisReachable(6379))) throw new Error(`Redis is required at ${SHARED_REDIS_URL}`);
-    handle = await openMemoryDatabase();
     const env = limitEnv({ REDIS_URL: SHARED_REDIS_URL, RATE_LIMIT_REDIS_PREFIX: prefix });
     // One public URL, as behind one load balancer: a token from either instance names the same issuer.
     a = await startControlApiFixture({ database: handle.database, env, publicUrl: 'https://api.example' });
@@ -60,7 +67,6 @@ describe('rate limits across two instances sharing Redis', () => {
   after(async () => {
     await a.stop();
     await b.stop();
-    await handle.dispose();
     const redis = createClient({ url: SHARED_REDIS_URL });
     await redis.connect();
     const keys = await redis.keys(`${prefix}*`);
@@ -105,12 +111,10 @@ describe('rate limits across two instances sharing Redis', () => {
 });
 
 describe('rate limits without Redis', () => {
-  let handle: TestDatabase;
   let a: ControlApiFixture;
   let b: ControlApiFixture;
 
   before(async () => {
-    handle = await openMemoryDatabase();
     a = await startControlApiFixture({ database: handle.database, env: limitEnv({}), publicUrl: 'https://api.example' });
     b = await startControlApiFixture({ database: handle.database, env: limitEnv({}), publicUrl: 'https://api.example' });
   });
@@ -118,7 +122,6 @@ describe('rate limits without Redis', () => {
   after(async () => {
     await a.stop();
     await b.stop();
-    await handle.dispose();
   });
 
   it('counts in process: each instance has its own allowance', async () => {
@@ -130,5 +133,24 @@ describe('rate limits without Redis', () => {
     const elsewhere = await b.call('GET', '/api/v1/streams', { token: client.accessToken });
     assert.equal(elsewhere.status, 200, 'the other instance counts on its own');
     assert.equal(parseRateLimit(elsewhere).r, READS - 1);
+  });
+});
+
+describe('rate limits while Redis is unreachable', () => {
+  let f: ControlApiFixture;
+
+  before(async () => {
+    // Nothing listens there: the limiter falls back to counting in process.
+    f = await startControlApiFixture({ database: handle.database, env: limitEnv({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` }) });
+  });
+
+  after(async () => {
+    await f.stop();
+  });
+
+  it('still serves, and still limits, counting in process', async () => {
+    const client = await f.client(['streams:read']);
+    for (let i = 0; i < READS; i++) assert.equal((await f.call('GET', '/api/v1/streams', { token: client.accessToken })).status, 200);
+    assertLimited(await f.call('GET', '/api/v1/streams', { token: client.accessToken }), 'reads', READS);
   });
 });

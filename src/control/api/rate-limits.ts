@@ -95,7 +95,8 @@ export class RateLimits implements ApiRateLimiter {
   }
 
   async close(): Promise<void> {
-    if (this.#redis?.isOpen) await this.#redis.quit().catch(() => {});
-    else this.#redis?.destroy();
+    // quit() waits for a connection that may never come: only a ready client says goodbye.
+    if (this.#redis?.isReady) await this.#redis.quit().catch(() => {});
+    else if (this.#redis?.isOpen) this.#redis.destroy();
   }
 }
