@@ -22,7 +22,10 @@
  * Printed: req/s, p50/p99 latency (ms), the server process's CPU % over the
  * run (100 % = one core), errors (non-2xx + socket errors), and the ratios
  * JWT / admin token (goal: >= 0.90) and nova / Fastify with the same token
- * (goal: > 1). The machine is shared: take figures holding the lock,
+ * (goal: > 1). Last, in this process, what authentication itself costs per
+ * request, free of the database and the network: RequestAuthenticator with
+ * the admin token and with the access token (µs, median of --runs rounds of
+ * 100 000). The machine is shared: take figures holding the lock,
  * `flock /tmp/nova-bench.lock npm run bench:api`.
  *
  * Flags: --runs 3 --seconds 10 --connections 50 --token-seconds 5
@@ -33,6 +36,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { RequestAuthenticator } from '../../src/control/auth/request-authenticator.js';
+import { JwtVerifier } from '../../src/control/auth/jwt-verifier.js';
+import { RevocationList } from '../../src/control/auth/revocation-list.js';
+import { SigningKeyRing } from '../../src/control/auth/signing-keys.js';
+import { TokenService } from '../../src/control/auth/token-service.js';
+import { openDatabase } from '../../src/control/db/database.js';
 import { openTemporaryPostgres } from '../../test/control/database-fixture.js';
 import { startNovaProcess, type NovaProcess } from '../peers/nova-process.js';
 import { cpuSeconds, median } from './lib/measure.js';
@@ -109,6 +119,34 @@ async function json<T>(response: Response): Promise<T> {
   return (await response.json()) as T;
 }
 
+/** µs per authenticate() call for each header, in this process, on the bench's database (keys and revocations as the server loads them). */
+async function authenticationCost(databaseUrl: string, adminToken: string, accessToken: string): Promise<{ adminUs: number; jwtUs: number }> {
+  const log = pino({ level: 'silent' });
+  const database = await openDatabase({ databaseUrl, dataDir: '/nonexistent' }, log, { migrate: false });
+  const keys = await SigningKeyRing.open(database.db, { maxTokenSeconds: 86_400, log });
+  const revocations = await RevocationList.open(database.db, { log });
+  try {
+    const issuer = () => PUBLIC_URL;
+    const verifier = new JwtVerifier((kid) => keys.publicKey(kid), issuer);
+    const authenticator = new RequestAuthenticator(adminToken, new TokenService({ db: database.db, keys, verifier, revocations, issuer }));
+    const cost = async (header: string): Promise<number> => {
+      const rounds: number[] = [];
+      for (let round = 0; round < RUNS + 1; round++) {
+        const n = 100_000;
+        const started = process.hrtime.bigint();
+        for (let i = 0; i < n; i++) if (!(await authenticator.authenticate(header)).ok) throw new Error('the bench token was refused');
+        rounds.push(Number(process.hrtime.bigint() - started) / n / 1000);
+      }
+      return median(rounds.slice(1)); // the first round warms up
+    };
+    return { adminUs: await cost(`Bearer ${adminToken}`), jwtUs: await cost(`Bearer ${accessToken}`) };
+  } finally {
+    keys.close();
+    revocations.close();
+    await database.close();
+  }
+}
+
 async function main(): Promise<void> {
   const database = await openTemporaryPostgres({ migrate: true });
   if (!database) throw new Error('bench:api needs PostgreSQL at 127.0.0.1:5432 (database test, user postgres)');
@@ -162,6 +200,13 @@ async function main(): Promise<void> {
     console.log(`\nRS256 token / admin token: ${(rps(1) / rps(0)).toFixed(3)} (goal >= 0.90)`);
     console.log(`rate limits on / off: ${(rps(2) / rps(1)).toFixed(3)}`);
     console.log(`nova / fastify, same token and route: ${(rps(1) / rps(3)).toFixed(2)} (goal > 1)`);
+    const auth = await authenticationCost(database.url!, nova.adminToken, tokens.access_token);
+    // The server's CPU per request on the admin-token route: what the token check adds to.
+    const cpuPerRequestUs = (med(cases[0]!.name, 'serverCpuPercent') / 100) * (1e6 / rps(0));
+    console.log(
+      `authentication per request, in process: admin token ${auth.adminUs.toFixed(1)} us, RS256 token ${auth.jwtUs.toFixed(1)} us ` +
+        `(the difference is ${(((auth.jwtUs - auth.adminUs) / cpuPerRequestUs) * 100).toFixed(1)} % of the admin-token route's ${cpuPerRequestUs.toFixed(0)} us of server CPU a request)`,
+    );
   } finally {
     peer?.kill('SIGTERM');
     for (const nova of novas) await nova.stop();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { verifyClientSecret } from '../../src/control/auth/client-secret.js';
+import { RequestAuthenticator } from '../../src/control/auth/request-authenticator.js';
 import { startControlApiFixture, type ControlApiFixture } from '../support/control-api.js';
 import { openMemoryDatabase, type TestDatabase } from './database-fixture.js';
 
@@ -203,6 +204,17 @@ describe('API clients and OAuth2 client credentials', () => {
       assert.equal((await f.call('GET', `/api/v1/streams/${id}`, { token: credential })).status, 200);
     }
     assert.equal((await f.call('DELETE', `/api/v1/streams/${id}`, { token: a.accessToken })).status, 200);
+  });
+
+  it('tells an admin token shaped like a JWT from an access token', async () => {
+    const dotted = 'admin.token.with-dots-0123456789';
+    const authenticator = new RequestAuthenticator(dotted, f.api.tokens);
+    assert.deepEqual(await authenticator.authenticate(`Bearer ${dotted}`), { ok: true, principal: { kind: 'admin' } });
+    const access = (await f.client(['streams:read'])).accessToken;
+    const asClient = await authenticator.authenticate(`Bearer ${access}`);
+    assert.equal(asClient.ok && asClient.principal.kind, 'client');
+    assert.equal((await authenticator.authenticate(`Bearer ${dotted}x`)).ok, false);
+    assert.equal((await authenticator.authenticate(`Basic ${dotted}`)).ok, false);
   });
 
   it('revoking a client ends its tokens and its token requests', async () => {

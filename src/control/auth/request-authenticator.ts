@@ -30,21 +30,25 @@ const DESCRIPTIONS: Record<JwtFailure | 'revoked', string> = {
 export class RequestAuthenticator {
   readonly #adminToken: string;
   readonly #tokens: TokenService | null;
+  /** an admin token without a dot can never be mistaken for a JWT: a JWT then skips the admin compare */
+  readonly #adminLooksLikeJwt: boolean;
 
   /** `tokens` null: only the admin token is accepted. */
   constructor(adminToken: string, tokens: TokenService | null) {
     this.#adminToken = adminToken;
     this.#tokens = tokens;
+    this.#adminLooksLikeJwt = adminToken.includes('.');
   }
 
   async authenticate(authorization: string | undefined): Promise<Authentication> {
     if (authorization === undefined || authorization === '') return { ok: false, error: 'missing', description: 'missing bearer token' };
     const match = BEARER.exec(authorization);
     if (!match) return { ok: false, error: 'invalid_token', description: 'the Authorization header must be "Bearer <token>"' };
-    // The admin token first: a sha256 compare, cheaper than any JWT check, whatever the token looks like.
-    if (checkBearer(authorization, this.#adminToken)) return { ok: true, principal: ADMIN };
-    if (this.#tokens !== null && match[1]!.includes('.')) {
-      const check = await this.#tokens.verifyAccessToken(match[1]!);
+    const token = match[1]!;
+    const jwtShaped = this.#tokens !== null && token.includes('.');
+    if ((!jwtShaped || this.#adminLooksLikeJwt) && checkBearer(authorization, this.#adminToken)) return { ok: true, principal: ADMIN };
+    if (jwtShaped) {
+      const check = await this.#tokens!.verifyAccessToken(token);
       return check.ok ? check : { ok: false, error: 'invalid_token', description: DESCRIPTIONS[check.reason] };
     }
     return { ok: false, error: 'invalid_token', description: 'invalid bearer token' };
