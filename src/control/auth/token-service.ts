@@ -67,6 +67,7 @@ export class TokenService {
   readonly #revocations: RevocationList;
   readonly #issuer: () => string;
   readonly #now: () => number;
+  #lastPrune = 0;
 
   constructor(options: TokenServiceOptions) {
     this.#db = options.db;
@@ -178,6 +179,11 @@ export class TokenService {
   }
 
   async #issue(clientId: string, scopes: Set<Scope>, familyId: string): Promise<TokenResponse> {
+    // Every refresh adds a row; expired ones (a used one too: its family can no longer be refreshed) go hourly.
+    if (this.#now() - this.#lastPrune > 3_600_000) {
+      this.#lastPrune = this.#now();
+      await this.#db.deleteFrom('refresh_tokens').where('expires_at', '<', new Date(this.#now())).execute();
+    }
     const key = this.#keys.signingKey();
     const iat = Math.floor(this.#now() / 1000);
     const scope = formatScopes(scopes);
