@@ -20,9 +20,9 @@ import type { SigningKeyRing } from './signing-keys.js';
  *   reuse (a copy leaked, or a retry after a lost response): the whole family
  *   is revoked, refresh tokens in the database and access tokens through
  *   the revocation list. RFC 6749 §4.4.3 says a refresh token SHOULD NOT come
- *   with client credentials; we issue one so a backend can renew without
- *   sending its secret (and paying scrypt) every 15 minutes, and so a family
- *   can be revoked as one.
+ *   with client credentials; we issue one for the family: one revocation
+ *   ends a grant's tokens, and a leaked copy shows itself when reused. A
+ *   refresh still authenticates the client (§6), so it saves no scrypt.
  * - Access tokens: RS256, typ "at+jwt" (RFC 9068), aud "nova-api".
  * - Viewer tokens: RS256, typ "JWT", aud "nova-playback", bound to one stream.
  */
