@@ -135,6 +135,24 @@ export interface Config {
     /** EDGE_FEED_BACKLOG_BYTES (32 MiB): how far an edge may fall behind on a feed before it is dropped (it resyncs). */
     feedBacklogBytes: number;
   };
+  auth: {
+    /** AUTH_KEY_RELOAD_MS (10000): how often an instance reloads the shared signing keys; a rotated key is published 3× this long before it signs. */
+    keyReloadMs: number;
+    /** TOKEN_REVOCATION_POLL_MS (250): how often an instance reads new token revocations; a revocation counts everywhere within about this. */
+    revocationPollMs: number;
+  };
+  rateLimit: {
+    /** RATE_LIMIT (on): per-client and per-address limits on the REST API ("off": none). The admin token is never limited. */
+    enabled: boolean;
+    /** RATE_LIMIT_WRITES_PER_MIN (60): POST and DELETE requests a minute per client. */
+    writesPerMinute: number;
+    /** RATE_LIMIT_READS_PER_MIN (600): GET requests a minute per client. */
+    readsPerMinute: number;
+    /** RATE_LIMIT_ANONYMOUS_PER_MIN (120): requests a minute per source address without a valid client token (token endpoint, failed authentication, public documents). */
+    anonymousPerMinute: number;
+    /** RATE_LIMIT_REDIS_PREFIX (nova:rl): key prefix of the counters in Redis (one per deployment). */
+    redisPrefix: string;
+  };
   /** WORKER_THREADS (cores, at least 1): size of the demux/package pool. */
   workerThreads: number;
   /** SHUTDOWN_GRACE_MS (5000): how long shutdown waits for streams to finish cleanly. */
@@ -281,6 +299,17 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       lostGraceMs: int(env, 'EDGE_ORIGIN_LOST_GRACE_MS', 3000, 0, 600_000),
       idleMs: int(env, 'EDGE_IDLE_MS', 30_000, 1000, 3_600_000),
       feedBacklogBytes: int(env, 'EDGE_FEED_BACKLOG_BYTES', 32 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
+    },
+    auth: {
+      keyReloadMs: int(env, 'AUTH_KEY_RELOAD_MS', 10_000, 100, 600_000),
+      revocationPollMs: int(env, 'TOKEN_REVOCATION_POLL_MS', 250, 50, 60_000),
+    },
+    rateLimit: {
+      enabled: oneOf(env, 'RATE_LIMIT', 'on', ['on', 'off'] as const) === 'on',
+      writesPerMinute: int(env, 'RATE_LIMIT_WRITES_PER_MIN', 60, 1, 1_000_000),
+      readsPerMinute: int(env, 'RATE_LIMIT_READS_PER_MIN', 600, 1, 1_000_000),
+      anonymousPerMinute: int(env, 'RATE_LIMIT_ANONYMOUS_PER_MIN', 120, 1, 1_000_000),
+      redisPrefix: env.RATE_LIMIT_REDIS_PREFIX && env.RATE_LIMIT_REDIS_PREFIX !== '' ? env.RATE_LIMIT_REDIS_PREFIX : 'nova:rl',
     },
     workerThreads: int(env, 'WORKER_THREADS', Math.max(1, cores), 1, 256),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5000, 0, 600_000),

@@ -20,6 +20,8 @@ export type NovaErrorCode =
   | 'NOVA_ERR_PAYLOAD_TOO_LARGE'
   | 'NOVA_ERR_EDGE_FEED'
   | 'NOVA_ERR_ORIGIN_UNAVAILABLE'
+  | 'NOVA_ERR_UNPROCESSABLE'
+  | 'NOVA_ERR_RATE_LIMITED'
   | 'NOVA_ERR_INTERNAL';
 
 export class NovaError extends Error {

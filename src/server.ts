@@ -10,7 +10,8 @@ import { registerOpsRoutes } from './ops/ops-routes.js';
 import { openDatabase, type Database } from './control/db/database.js';
 import { StreamRepository } from './control/db/stream-repository.js';
 import { resolveAdminToken } from './control/auth/admin-token.js';
-import { registerStreamRoutes, type StreamWarning } from './control/api/streams-routes.js';
+import type { StreamWarning } from './control/api/streams-routes.js';
+import { startControlApi, type ControlApi } from './control/api/control-api.js';
 import { createEventBus } from './control/events/create-event-bus.js';
 import type { EventBus } from './control/events/stream-events.js';
 import { StreamLifecycle } from './control/stream-lifecycle.js';
@@ -62,6 +63,8 @@ export interface NovaServer {
    * their streams end 'disconnected'. See RtmpIngestServer.drain.
    */
   drain(graceMs?: number): Promise<void>;
+  /** the REST API's auth services: clients, tokens, signing keys, and the viewer-token check for private streams */
+  readonly api: ControlApi;
   /** Graceful stop: no new connections, streams ended cleanly (ENDED), everything closed. */
   stop(): Promise<void>;
 }
@@ -358,11 +361,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     lookupStream: edge === null ? undefined : edgeStreamLookup(store, edge),
   });
   let httpPort = config.httpPort;
-  registerStreamRoutes(app, {
-    repo,
+  const api = await startControlApi({
+    app,
+    database,
+    config,
     adminToken,
-    get urls() {
-      return { rtmpBase, httpBase: httpBaseFor(httpPort) };
+    registry,
+    log: log.child({ component: 'api' }),
+    repo,
+    urls: {
+      rtmpBase,
+      get httpBase() {
+        return httpBaseFor(httpPort);
+      },
     },
     onDelete: (streamId) => void ingest.stopStream(streamId, 'deleted'),
     liveInfo: (streamId) => {
@@ -380,7 +391,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           : [];
       return { viewers: viewers.count(streamId), peakViewers: viewers.peak(streamId), renditions: live.renditions, warnings };
     },
-    log: log.child({ component: 'api' }),
   });
   registerOpsRoutes(app, {
     registry,
@@ -422,6 +432,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await pool.destroy();
       // after the streams ended (their last seconds are in), before the database closes
       await metricsRecorder.close();
+      await api.close();
       await bus.close();
       if (ownsDatabase) await database.close();
     })();
@@ -445,6 +456,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     hub,
     transcode,
     drain: (graceMs = config.drainGraceMs) => ingest.drain(graceMs),
+    api,
     stop,
   };
 }
