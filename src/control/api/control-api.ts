@@ -63,7 +63,11 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
   });
   let revocations: RevocationList;
   try {
-    revocations = await RevocationList.open(database.db, { pollMs: config.auth.revocationPollMs, log: log.child({ component: 'revocations' }) });
+    // Embedded PGlite is this instance's alone: a revocation made here is in memory at once, and
+    // polling it four times a second only cost CPU on every instance (see docs/operations.md,
+    // "Idle work"); a slow poll still prunes expired entries.
+    const pollMs = database.kind === 'pglite' ? 60_000 : config.auth.revocationPollMs;
+    revocations = await RevocationList.open(database.db, { pollMs, log: log.child({ component: 'revocations' }) });
   } catch (err) {
     keys.close();
     throw err;
