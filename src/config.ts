@@ -32,6 +32,22 @@ export interface Config {
   instanceId: string;
   /** STREAM_METRICS_RETENTION_DAYS (7): per-second stream metrics rows older than this are deleted; 0 keeps them. */
   streamMetricsRetentionDays: number;
+  /** Durable events: outbox → relay → event log (Redis Streams, or in-process) → consumers. */
+  events: {
+    /**
+     * EVENT_PARTITIONS (16): a stream's events keep their order within its partition; partitions are
+     * relayed and consumed concurrently. Fixed for a deployment: changing it reorders events across the change.
+     */
+    partitions: number;
+    /** EVENT_MAX_ATTEMPTS (5): a consumer's attempts at one event before it goes to the dead letters. */
+    maxAttempts: number;
+    /** EVENT_STREAM_MAXLEN (100000): entries each partition keeps in the event log (about a day of a busy deployment's lifecycle events). */
+    streamMaxLength: number;
+    /** OUTBOX_RETENTION_MINUTES (60): published outbox rows are kept this long, to publish again what a Redis without persistence lost. */
+    outboxRetentionMs: number;
+    /** OUTBOX_BATCH_SIZE (500): rows the relay moves per round (one read and one update of the database). */
+    outboxBatchSize: number;
+  };
   rtmp: {
     /** RTMP_MAX_MESSAGE_BYTES (8 MiB): a larger declared message closes the connection (a 1080p keyframe is well under 1 MiB). */
     maxMessageBytes: number;
@@ -196,6 +212,13 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     instanceId: env.INSTANCE_ID && env.INSTANCE_ID !== '' ? env.INSTANCE_ID : `${process.env.HOSTNAME ?? 'nova'}-${process.pid}`,
     streamMetricsRetentionDays: int(env, 'STREAM_METRICS_RETENTION_DAYS', 7, 0, 3650),
+    events: {
+      partitions: int(env, 'EVENT_PARTITIONS', 16, 1, 1024),
+      maxAttempts: int(env, 'EVENT_MAX_ATTEMPTS', 5, 1, 100),
+      streamMaxLength: int(env, 'EVENT_STREAM_MAXLEN', 100_000, 100, 100_000_000),
+      outboxRetentionMs: int(env, 'OUTBOX_RETENTION_MINUTES', 60, 1, 525_600) * 60_000,
+      outboxBatchSize: int(env, 'OUTBOX_BATCH_SIZE', 500, 1, 10_000),
+    },
     rtmp: {
       maxMessageBytes: int(env, 'RTMP_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxChunkSize: int(env, 'RTMP_MAX_CHUNK_SIZE', 16 * 1024 * 1024, 128, 0x7fffffff),

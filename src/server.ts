@@ -12,6 +12,8 @@ import { StreamRepository } from './control/db/stream-repository.js';
 import { resolveAdminToken } from './control/auth/admin-token.js';
 import { registerStreamRoutes, type StreamWarning } from './control/api/streams-routes.js';
 import { createEventBus } from './control/events/create-event-bus.js';
+import { startEventPipeline, type EventPipeline } from './control/events/event-pipeline.js';
+import { RedisEventBus } from './control/events/redis-bus.js';
 import type { EventBus } from './control/events/stream-events.js';
 import { StreamLifecycle } from './control/stream-lifecycle.js';
 import { ViewerCounter } from './control/viewers/viewer-counter.js';
@@ -40,6 +42,8 @@ export interface NovaServer {
   readonly registry: Registry;
   readonly repo: StreamRepository;
   readonly bus: EventBus;
+  /** durable events: outbox relay, event log, this instance's consumer */
+  readonly events: EventPipeline;
   readonly ingest: RtmpIngestServer;
   readonly store: SegmentStore;
   readonly lifecycle: StreamLifecycle;
@@ -80,14 +84,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const loopDelay = new EventLoopDelayMonitor(registry);
   const ownsDatabase = options.database === undefined;
   const database = options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log.child({ component: 'db' })));
-  const repo = new StreamRepository(database.db);
+  const bus = createEventBus(config, log.child({ component: 'bus' }));
+  const events = await startEventPipeline(
+    { ...config, databaseUrl: database.url },
+    database,
+    bus,
+    registry,
+    log.child({ component: 'events' }),
+  );
+  const repo = new StreamRepository(database.db, undefined, events.outboxSettings);
   const adminToken = await resolveAdminToken(config, log);
 
   // A previous run of this instance that died without a clean stop left its streams ACTIVE.
   const recovered = await repo.endAllActiveForInstance(config.instanceId, 'error');
   if (recovered.length > 0) log.warn({ streams: recovered.length }, 'ended streams left ACTIVE by a previous run of this instance');
 
-  const bus = createEventBus(config, log.child({ component: 'bus' }));
   const viewerStore = config.redisUrl ? new RedisViewerStore({ url: config.redisUrl, instanceId: config.instanceId, log: log.child({ component: 'viewer-store' }) }) : null;
   const viewers = new ViewerCounter({
     instanceId: config.instanceId,
@@ -182,6 +193,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ingestLogLimiter,
   );
   const rtmpPort = await ingest.listen();
+  if (bus instanceof RedisEventBus) bus.reportLiveStreams(() => ingest.liveStreamIds);
 
   const app = uWS.App();
   const urlHost = hostForUrls(config.host);
@@ -297,6 +309,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await pool.destroy();
       // after the streams ended (their last seconds are in), before the database closes
       await metricsRecorder.close();
+      await events.close();
       await bus.close();
       if (ownsDatabase) await database.close();
     })();
@@ -312,6 +325,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     registry,
     repo,
     bus,
+    events,
     ingest,
     store,
     lifecycle,

@@ -16,6 +16,8 @@ export const silentLog: Logger = pino({ level: 'silent' });
 
 export interface TestDatabase {
   database: Database;
+  /** PostgreSQL's URL of this database (null for PGlite) */
+  url?: string | null;
   /** Closes the database (and drops it, for PostgreSQL). */
   dispose(): Promise<void>;
 }
@@ -55,6 +57,7 @@ export async function openTemporaryPostgres(options: { migrate?: boolean } = {})
   }
   return {
     database,
+    url: url.toString(),
     dispose: async () => {
       await database.close();
       await dropDatabase(name);

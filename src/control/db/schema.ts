@@ -66,6 +66,24 @@ export interface QualityLevelsTable {
   frame_rate: Nullable<number>;
 }
 
+export interface EventPartitionsTable {
+  partition: number;
+  /** bigint: pg returns it as a string, PGlite as a number */
+  last_seq: ColumnType<number | string, number, number>;
+}
+
+export interface EventOutboxTable {
+  id: ColumnType<number | string, never, never>;
+  event_id: string;
+  partition: number;
+  seq: ColumnType<number | string, number, number>;
+  stream_id: string;
+  type: string;
+  payload: JsonText<unknown>;
+  created_at: Date;
+  published_at: Nullable<Date>;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   checksum: string;
@@ -79,6 +97,8 @@ export interface Schema {
   stream_metrics: StreamMetricsTable;
   quality_levels: QualityLevelsTable;
   schema_migrations: SchemaMigrationsTable;
+  event_partitions: EventPartitionsTable;
+  event_outbox: EventOutboxTable;
 }
 
 export type StreamRow = Selectable<StreamsTable>;
@@ -87,3 +107,4 @@ export type StreamKeyRow = Selectable<StreamKeysTable>;
 export type StreamMetricsRow = Selectable<StreamMetricsTable>;
 export type ViewerSessionRow = Selectable<ViewerSessionsTable>;
 export type QualityLevelRow = Selectable<QualityLevelsTable>;
+export type EventOutboxRow = Selectable<EventOutboxTable>;
