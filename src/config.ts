@@ -24,6 +24,8 @@ export interface Config {
   databaseUrl: string | null;
   /** REDIS_URL: cross-instance event bus when set; in-process otherwise. */
   redisUrl: string | null;
+  /** REDIS_KEY_PREFIX (nova:): the event log's keys start with it; one per deployment sharing a Redis (tests use a unique one). */
+  redisKeyPrefix: string;
   /** ADMIN_TOKEN: bearer token for admin routes; generated at first start and kept in DATA_DIR when unset. */
   adminToken: string | null;
   /** LOG_LEVEL (info). */
@@ -163,6 +165,13 @@ function url(env: Env, variable: string, protocols: readonly string[]): string |
   return raw;
 }
 
+function keyPrefix(env: Env, variable: string, fallback: string): string {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[A-Za-z0-9:._-]{1,100}$/.test(raw)) fail(variable, raw, 'up to 100 letters, digits or :._-');
+  return raw;
+}
+
 function secret(env: Env, variable: string): string | null {
   const raw = env[variable];
   if (raw === undefined || raw === '') return null;
@@ -208,6 +217,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     dataDir: env.DATA_DIR && env.DATA_DIR !== '' ? env.DATA_DIR : './data',
     databaseUrl: env.DATABASE_URL === 'memory://' ? 'memory://' : url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: keyPrefix(env, 'REDIS_KEY_PREFIX', 'nova:'),
     adminToken,
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     instanceId: env.INSTANCE_ID && env.INSTANCE_ID !== '' ? env.INSTANCE_ID : `${process.env.HOSTNAME ?? 'nova'}-${process.pid}`,

@@ -11,6 +11,7 @@ import { openDatabase, type Database } from './control/db/database.js';
 import { StreamRepository } from './control/db/stream-repository.js';
 import { resolveAdminToken } from './control/auth/admin-token.js';
 import { registerStreamRoutes, type StreamWarning } from './control/api/streams-routes.js';
+import { registerEventRoutes } from './control/api/events-routes.js';
 import { createEventBus } from './control/events/create-event-bus.js';
 import { startEventPipeline, type EventPipeline } from './control/events/event-pipeline.js';
 import { RedisEventBus } from './control/events/redis-bus.js';
@@ -269,6 +270,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     log: log.child({ component: 'api' }),
   });
+  registerEventRoutes(app, { log: events.log, adminToken, logger: log.child({ component: 'events-api' }) });
   registerOpsRoutes(app, {
     registry,
     checks: [

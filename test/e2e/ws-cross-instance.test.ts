@@ -17,7 +17,7 @@ import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.j
 import { TEST_POSTGRES_URL } from '../control/database-fixture.js';
 import { spawnTracked, tempDir, waitFor } from '../support/tools.js';
 import { TestViewer, type WsMessage } from '../ws/support/ws-viewer.js';
-import { SHARED_REDIS_URL, redisReachable } from '../ws/support/redis-helpers.js';
+import { SHARED_REDIS_URL, deleteKeys, redisReachable, uniqueNamespace } from '../ws/support/redis-helpers.js';
 
 /** what `npm start` runs (the build it prepares in each file's before()) */
 const START = npmStartCommand();
@@ -37,6 +37,8 @@ const PEER_TIMEOUT_MS = 10_000;
 const HEARTBEAT_SLACK_MS = 2000 + 2000 + 500 + 1500;
 
 const adminToken = randomBytes(24).toString('hex');
+/** this run's event log keys on the shared Redis */
+const redisKeyPrefix = uniqueNamespace().prefix;
 const databaseName = `nova_ws_e2e_${process.pid}_${randomBytes(4).toString('hex')}`;
 const databaseUrl = (() => {
   const url = new URL(TEST_POSTGRES_URL);
@@ -68,6 +70,7 @@ function startInstance(name: string): Promise<Instance> {
       INSTANCE_ID: `${name}-${process.pid}`,
       DATABASE_URL: databaseUrl,
       REDIS_URL: SHARED_REDIS_URL,
+      REDIS_KEY_PREFIX: redisKeyPrefix,
       ADMIN_TOKEN: adminToken,
       DATA_DIR: tempDir(`nova-${name}-`),
     },
@@ -133,6 +136,7 @@ describe('WebSocket hub across server processes sharing PostgreSQL and Redis', (
     // spawnTracked kills the instances when the file ends; the database must outlive them only until then.
     await new Promise((resolve) => setTimeout(resolve, 200));
     await adminQuery(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`).catch(() => {});
+    await deleteKeys(SHARED_REDIS_URL, redisKeyPrefix).catch(() => {});
   });
 
   it('stream_started crosses within 1 s, counts are global, SIGKILLed instances stop counting and their streams end elsewhere', async () => {

@@ -14,6 +14,8 @@ import type { EventBus } from './stream-events.js';
 export interface EventPipelineConfig {
   instanceId: string;
   redisUrl: string | null;
+  /** the event log's keys are `${redisKeyPrefix}events:…` */
+  redisKeyPrefix?: string;
   /** PostgreSQL's URL when the database is PostgreSQL (the relay's lock and LISTEN session) */
   databaseUrl: string | null;
   events: {
@@ -22,8 +24,6 @@ export interface EventPipelineConfig {
     streamMaxLength: number;
     outboxRetentionMs: number;
     outboxBatchSize: number;
-    /** Redis key prefix ("nova:events") */
-    prefix?: string;
   };
 }
 
@@ -59,7 +59,7 @@ export async function startEventPipeline(
       : new RedisEventLog({
           url: config.redisUrl,
           partitions: events.partitions,
-          prefix: events.prefix,
+          prefix: `${config.redisKeyPrefix ?? 'nova:'}events`,
           maxLength: events.streamMaxLength,
           log: logger.child({ component: 'event-log' }),
         });

@@ -32,6 +32,7 @@ export async function startEventInstance(options: {
     {
       instanceId: options.instanceId,
       redisUrl: options.redisUrl,
+      redisKeyPrefix: options.namespace.prefix,
       databaseUrl: options.databaseUrl,
       events: {
         partitions: options.partitions ?? 4,
@@ -39,7 +40,6 @@ export async function startEventInstance(options: {
         streamMaxLength: 10_000,
         outboxRetentionMs: 3_600_000,
         outboxBatchSize: 100,
-        prefix: `${options.namespace.prefix}events`,
       },
     },
     options.database,
