@@ -171,7 +171,8 @@ export class EventConsumer {
         if (isNoGroupError(err) && opened) {
           // Redis came back without our group (and without the entries): take whatever it holds now from the start
           this.#o.logger.warn({ group: this.#o.group }, 'consumer group gone from the event log: opening it again from the start');
-          await this.#o.log.openGroup(this.#o.group, 'start').catch(() => {});
+          const reopened = await this.#o.log.openGroup(this.#o.group, 'start').then(() => true, () => false);
+          if (reopened) continue;
         }
         this.#failures++;
         this.#pendingFirst = true;

@@ -43,6 +43,8 @@ export class OutboxRelay {
   readonly #o: Required<Omit<OutboxRelayOptions, 'now'>> & { now: () => number };
   #wakeup: (() => void) | null = null;
   #woken = false;
+  /** in a failure's backoff: commits do not cut it short (a flood of them would defeat it); reconnections do */
+  #backingOff = false;
   #closed = false;
   #running: Promise<void> | null = null;
   #reconcile = true;
@@ -101,12 +103,12 @@ export class OutboxRelay {
     this.#unsubscribe.push(
       leadership.onChange((leader) => {
         if (leader) this.#reconcile = true;
-        this.wake();
+        this.#wakeNow();
       }),
       leadership.onNotify(() => this.wake()),
       options.log.onReconnect(() => {
         this.#reconcile = true;
-        this.wake();
+        this.#wakeNow();
       }),
     );
   }
@@ -122,6 +124,11 @@ export class OutboxRelay {
   /** Something was committed: relay now rather than at the next poll. */
   wake(): void {
     this.#woken = true;
+    if (!this.#backingOff) this.#wakeup?.();
+  }
+
+  #wakeNow(): void {
+    this.#woken = true;
     this.#wakeup?.();
   }
 
@@ -130,7 +137,7 @@ export class OutboxRelay {
     if (this.#closed) return;
     this.#closed = true;
     for (const off of this.#unsubscribe) off();
-    this.wake();
+    this.#wakeNow();
     await this.#running;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -168,26 +175,28 @@ export class OutboxRelay {
         delay = reconnectDelay(this.#failures, this.#o.maxRetryDelayMs);
         this.#o.logger.warn({ err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'outbox relay round failed; retrying');
       }
-      await this.#sleep(delay, this.#failures === 0);
+      await this.#sleep(delay, this.#failures > 0);
     }
   }
 
-  /** Waits `ms`, or until woken when `wakeable` (not during a failure's backoff: a flood of commits must not defeat it). */
-  async #sleep(ms: number, wakeable: boolean): Promise<void> {
+  /** Waits `ms`, or until woken (in a failure's backoff only by a reconnection or a change of lead). */
+  async #sleep(ms: number, backoff: boolean): Promise<void> {
     if (this.#closed) return;
-    if (wakeable && this.#woken) {
+    if (!backoff && this.#woken) {
       this.#woken = false;
       return;
     }
+    this.#backingOff = backoff;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       function done(): void {
         clearTimeout(timer);
         resolve();
       }
-      this.#wakeup = wakeable ? done : null;
+      this.#wakeup = done;
     });
     this.#wakeup = null;
+    this.#backingOff = false;
     this.#woken = false;
   }
 

@@ -46,7 +46,7 @@ export interface RedisEventBusOptions {
 type Envelope =
   | { kind: 'event'; origin: string; event: StreamEvent }
   | { kind: 'sync_request'; origin: string }
-  /** The full list of streams live on `origin`: lets peers end streams whose stream_ended they missed while apart. */
+  /** The full list of streams live on `origin` (its heartbeat): teaches late joiners who ingests what. */
   | { kind: 'sync_state'; origin: string; streams: string[] };
 
 export function reconnectDelay(retries: number, maxDelayMs: number): number {
@@ -67,7 +67,7 @@ export class RedisEventBus implements EventBus {
   private readonly endedBySilence = new Set<string>();
   /** stream → when its durable stream_ended came: a heartbeat sent just before that end must not make it live again */
   private readonly recentlyEnded = new Map<string, number>();
-  /** Streams that other instances announced live, with their origin: what a sync_state can end. */
+  /** Streams live on other instances, with their origin: what the origin's death ends here. */
   private readonly liveElsewhere = new Map<string, string>();
   private readonly publisher: RedisClientType;
   private readonly subscriber: RedisClientType;
@@ -232,7 +232,7 @@ export class RedisEventBus implements EventBus {
       return;
     }
     if (envelope.kind === 'sync_state') {
-      if (Array.isArray(envelope.streams)) this.reconcile(envelope.origin, new Set(envelope.streams));
+      if (Array.isArray(envelope.streams)) this.learn(envelope.origin, new Set(envelope.streams));
       return;
     }
     if (envelope.kind === 'event' && typeof envelope.event === 'object' && envelope.event !== null) {
@@ -251,20 +251,16 @@ export class RedisEventBus implements EventBus {
   }
 
   /**
-   * Ends, locally, the streams `origin` had announced but no longer lists, and
-   * learns the ones it lists (an instance that started after their
-   * stream_started learns who ingests them here, to end them should it die).
+   * Learns the streams `origin` lists: an instance that started after their
+   * stream_started learns here who ingests them, to end them should that
+   * instance die. One it no longer lists is not ended here: its durable
+   * stream_ended is on its way through the event log (only a dead instance
+   * cannot write one: see heartbeat()).
    */
-  private reconcile(origin: string, live: Set<string>): void {
+  private learn(origin: string, live: Set<string>): void {
     for (const streamId of live) {
       if (this.liveElsewhere.has(streamId) || this.liveHere.has(streamId) || this.recentlyEnded.has(streamId)) continue;
       this.liveElsewhere.set(streamId, origin);
-    }
-    for (const [streamId, owner] of this.liveElsewhere) {
-      if (owner !== origin || live.has(streamId)) continue;
-      this.liveElsewhere.delete(streamId);
-      this.endedBySilence.add(streamId);
-      this.deliver({ type: 'stream_ended', streamId, instanceId: origin, at: Date.now(), reason: 'disconnected' });
     }
   }
 
