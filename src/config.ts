@@ -22,6 +22,8 @@ export interface Config {
   dataDir: string;
   /** DATABASE_URL: PostgreSQL when set; embedded PGlite under DATA_DIR otherwise. "memory://" = PGlite in memory. */
   databaseUrl: string | null;
+  /** DATABASE_POOL_SIZE (10): PostgreSQL connections per instance (the relay's lock and LISTEN session is one more). */
+  databasePoolSize: number;
   /** REDIS_URL: cross-instance event bus when set; in-process otherwise. */
   redisUrl: string | null;
   /** REDIS_KEY_PREFIX (nova:): the event log's keys start with it; one per deployment sharing a Redis (tests use a unique one). */
@@ -49,6 +51,20 @@ export interface Config {
     outboxRetentionMs: number;
     /** OUTBOX_BATCH_SIZE (500): rows the relay moves per round (one read and one update of the database). */
     outboxBatchSize: number;
+  };
+  webhooks: {
+    /** WEBHOOK_ALLOW_PRIVATE (off): allow targets on private, loopback and link-local addresses (refused by default: a URL is user input). */
+    allowPrivate: boolean;
+    /** WEBHOOK_TIMEOUT_MS (5000): one attempt, connection to answer. */
+    timeoutMs: number;
+    /** WEBHOOK_RETRY_WINDOW_S (86400): a delivery is retried for this long, then failed and its webhook disabled with a notice. */
+    retryWindowMs: number;
+    /** WEBHOOK_RETRY_BASE_MS (1000): the first retry's delay; each next doubles (±25 % jitter), at most an hour. */
+    retryBaseMs: number;
+    /** WEBHOOK_CONCURRENCY (16): attempts in flight per instance; one webhook holds at most 2 of them. */
+    concurrency: number;
+    /** WEBHOOK_BREAKER_RESET_MS (30000): a webhook whose breaker opened (half its recent attempts failed) waits this long before one attempt. */
+    breakerResetMs: number;
   };
   rtmp: {
     /** RTMP_MAX_MESSAGE_BYTES (8 MiB): a larger declared message closes the connection (a 1080p keyframe is well under 1 MiB). */
@@ -216,6 +232,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     publicRtmpUrl: url(env, 'PUBLIC_RTMP_URL', ['rtmp:', 'rtmps:']),
     dataDir: env.DATA_DIR && env.DATA_DIR !== '' ? env.DATA_DIR : './data',
     databaseUrl: env.DATABASE_URL === 'memory://' ? 'memory://' : url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: keyPrefix(env, 'REDIS_KEY_PREFIX', 'nova:'),
     adminToken,
@@ -228,6 +245,14 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       streamMaxLength: int(env, 'EVENT_STREAM_MAXLEN', 100_000, 100, 100_000_000),
       outboxRetentionMs: int(env, 'OUTBOX_RETENTION_MINUTES', 60, 1, 525_600) * 60_000,
       outboxBatchSize: int(env, 'OUTBOX_BATCH_SIZE', 500, 1, 10_000),
+    },
+    webhooks: {
+      allowPrivate: oneOf(env, 'WEBHOOK_ALLOW_PRIVATE', 'off', ['on', 'off'] as const) === 'on',
+      timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
+      retryWindowMs: int(env, 'WEBHOOK_RETRY_WINDOW_S', 86_400, 1, 30 * 86_400) * 1000,
+      retryBaseMs: int(env, 'WEBHOOK_RETRY_BASE_MS', 1000, 10, 3_600_000),
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 16, 1, 1000),
+      breakerResetMs: int(env, 'WEBHOOK_BREAKER_RESET_MS', 30_000, 100, 3_600_000),
     },
     rtmp: {
       maxMessageBytes: int(env, 'RTMP_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),

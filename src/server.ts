@@ -15,6 +15,9 @@ import { registerEventRoutes } from './control/api/events-routes.js';
 import { createEventBus } from './control/events/create-event-bus.js';
 import { startEventPipeline, type EventPipeline } from './control/events/event-pipeline.js';
 import { RedisEventBus } from './control/events/redis-bus.js';
+import { DatabaseHealth } from './control/db/database-health.js';
+import { startWebhooks, type Webhooks } from './control/webhooks/webhooks.js';
+import { Breakers } from './ops/breakers.js';
 import type { EventBus } from './control/events/stream-events.js';
 import { StreamLifecycle } from './control/stream-lifecycle.js';
 import { ViewerCounter } from './control/viewers/viewer-counter.js';
@@ -45,6 +48,9 @@ export interface NovaServer {
   readonly bus: EventBus;
   /** durable events: outbox relay, event log, this instance's consumer */
   readonly events: EventPipeline;
+  readonly webhooks: Webhooks;
+  /** circuit breakers around PostgreSQL, Redis and webhook targets */
+  readonly breakers: Breakers;
   readonly ingest: RtmpIngestServer;
   readonly store: SegmentStore;
   readonly lifecycle: StreamLifecycle;
@@ -84,7 +90,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const registry = createMetricsRegistry();
   const loopDelay = new EventLoopDelayMonitor(registry);
   const ownsDatabase = options.database === undefined;
-  const database = options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log.child({ component: 'db' })));
+  const database =
+    options.database ??
+    (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log.child({ component: 'db' }), { poolSize: config.databasePoolSize }));
+  const breakers = new Breakers(registry, log.child({ component: 'breakers' }));
+  const databaseHealth = new DatabaseHealth(database, breakers);
   const bus = createEventBus(config, log.child({ component: 'bus' }));
   const events = await startEventPipeline(
     { ...config, databaseUrl: database.url },
@@ -92,6 +102,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     bus,
     registry,
     log.child({ component: 'events' }),
+    breakers,
   );
   const repo = new StreamRepository(database.db, undefined, events.outboxSettings);
   const adminToken = await resolveAdminToken(config, log);
@@ -271,16 +282,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log: log.child({ component: 'api' }),
   });
   registerEventRoutes(app, { log: events.log, adminToken, logger: log.child({ component: 'events-api' }) });
+  const webhooks = startWebhooks(app, config, adminToken, database, events, breakers, registry, log.child({ component: 'webhooks' }));
   registerOpsRoutes(app, {
     registry,
     checks: [
-      { name: 'database', check: async () => (await database.ping(), { ok: true, detail: database.kind }) },
+      // liveness never waits on the database: the last background ping's result
+      { name: 'database', check: async () => databaseHealth.status },
       { name: 'rtmp', check: async () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) },
     ],
-    ready: async () => {
-      await database.ping();
-      return true;
-    },
+    ready: () => databaseHealth.check(),
     warnings: () => (transcode.warning !== null ? [transcode.warning] : []),
   });
   app.any('/*', (res, req) => {
@@ -311,9 +321,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await pool.destroy();
       // after the streams ended (their last seconds are in), before the database closes
       await metricsRecorder.close();
+      await webhooks.close();
       await events.close();
       await bus.close();
+      databaseHealth.close();
       if (ownsDatabase) await database.close();
+      breakers.close();
     })();
     return stopped;
   };
@@ -328,6 +341,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     repo,
     bus,
     events,
+    webhooks,
+    breakers,
     ingest,
     store,
     lifecycle,

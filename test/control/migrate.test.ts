@@ -10,7 +10,7 @@ import { StreamRepository } from '../../src/control/db/stream-repository.js';
 import { tempDir } from '../support/tools.js';
 import { BACKENDS, openBackend, silentLog } from './database-fixture.js';
 
-const TABLES = ['event_outbox', 'event_partitions', 'quality_levels', 'schema_migrations', 'stream_keys', 'stream_metrics', 'streams', 'viewer_sessions'];
+const TABLES = ['event_outbox', 'event_partitions', 'quality_levels', 'schema_migrations', 'stream_keys', 'stream_metrics', 'streams', 'viewer_sessions', 'webhook_attempts', 'webhook_deliveries', 'webhooks'];
 
 describe('splitSqlStatements', () => {
   it('splits at top-level semicolons only', () => {

@@ -84,6 +84,45 @@ export interface EventOutboxTable {
   published_at: Nullable<Date>;
 }
 
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  event_types: JsonText<string[]>;
+  secret: string;
+  description: Defaulted<string>;
+  enabled: Defaulted<boolean>;
+  disabled_reason: Nullable<string>;
+  owner: Nullable<string>;
+  created_at: Date;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  body: string;
+  status: Defaulted<WebhookDeliveryStatus>;
+  attempts: Defaulted<number>;
+  next_attempt_at: Date;
+  created_at: Date;
+  finished_at: Nullable<Date>;
+}
+
+export interface WebhookAttemptsTable {
+  id: ColumnType<number | string, never, never>;
+  delivery_id: string;
+  webhook_id: string;
+  event_id: string;
+  attempt: number;
+  at: Date;
+  status_code: Nullable<number>;
+  error: Nullable<string>;
+  duration_ms: number;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   checksum: string;
@@ -99,6 +138,9 @@ export interface Schema {
   schema_migrations: SchemaMigrationsTable;
   event_partitions: EventPartitionsTable;
   event_outbox: EventOutboxTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }
 
 export type StreamRow = Selectable<StreamsTable>;
@@ -108,3 +150,6 @@ export type StreamMetricsRow = Selectable<StreamMetricsTable>;
 export type ViewerSessionRow = Selectable<ViewerSessionsTable>;
 export type QualityLevelRow = Selectable<QualityLevelsTable>;
 export type EventOutboxRow = Selectable<EventOutboxTable>;
+export type WebhookRow = Selectable<WebhooksTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type WebhookAttemptRow = Selectable<WebhookAttemptsTable>;

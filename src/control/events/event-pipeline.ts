@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../log.js';
+import type { Breakers } from '../../ops/breakers.js';
 import type { Database } from '../db/database.js';
 import { OutboxRepository } from '../db/outbox-repository.js';
 import type { OutboxSettings } from '../db/outbox-append.js';
@@ -51,6 +52,8 @@ export async function startEventPipeline(
   bus: EventBus,
   registry: Registry,
   logger: Logger,
+  /** the relay's "postgres" and "redis" breakers */
+  breakers: Breakers | null = null,
 ): Promise<EventPipeline> {
   const { events } = config;
   const log: EventLog =
@@ -72,6 +75,7 @@ export async function startEventPipeline(
     log,
     leadership,
     registry,
+    breakers,
     logger: logger.child({ component: 'outbox-relay' }),
     batchSize: events.outboxBatchSize,
     retentionMs: events.outboxRetentionMs,

@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../log.js';
+import type { Breakers } from '../../ops/breakers.js';
 import type { OutboxRepository, PendingEvent } from '../db/outbox-repository.js';
 import type { DurableEvent } from './durable-event.js';
 import type { EventLog } from './event-log.js';
@@ -12,6 +13,8 @@ export interface OutboxRelayOptions {
   leadership: RelayLeadership;
   registry: Registry;
   logger: Logger;
+  /** the "postgres" and "redis" breakers: an open one fails a round at once instead of waiting out a dead dependency */
+  breakers?: Breakers | null;
   /** rows per round (OUTBOX_BATCH_SIZE, 500) */
   batchSize?: number;
   /** a round at least this often when nothing woke the relay (a NOTIFY lost while reconnecting; 1000 ms) */
@@ -40,7 +43,7 @@ export interface OutboxRelayOptions {
  * reconnects, and whenever an append finds a gap.
  */
 export class OutboxRelay {
-  readonly #o: Required<Omit<OutboxRelayOptions, 'now'>> & { now: () => number };
+  readonly #o: Required<Omit<OutboxRelayOptions, 'now' | 'breakers'>> & { now: () => number; breakers: Breakers | null };
   #wakeup: (() => void) | null = null;
   #woken = false;
   /** in a failure's backoff: commits do not cut it short (a flood of them would defeat it); reconnections do */
@@ -66,6 +69,7 @@ export class OutboxRelay {
       pruneEveryMs: 60_000,
       maxRetryDelayMs: 5000,
       now: Date.now,
+      breakers: null,
       ...options,
     };
     const registers = [options.registry];
@@ -202,7 +206,7 @@ export class OutboxRelay {
 
   async #round(): Promise<{ rows: number; published: number }> {
     this.stats.rounds++;
-    const pending = await this.#o.outbox.pending(this.#o.batchSize);
+    const pending = await this.#db(() => this.#o.outbox.pending(this.#o.batchSize));
     if (pending.length === 0) return { rows: 0, published: 0 };
     const byPartition = new Map<number, PendingEvent[]>();
     for (const row of pending) {
@@ -214,7 +218,7 @@ export class OutboxRelay {
     await Promise.all(
       [...byPartition].map(async ([partition, rows]) => {
         const events: DurableEvent[] = rows.map((row) => row.event);
-        let result = await this.#o.log.append(partition, events);
+        let result = await this.#log(() => this.#o.log.append(partition, events));
         if (result.gap) {
           // the log holds less than it should: publish the lost rows again, first
           const again = await this.#o.outbox.republishAfter(partition, result.top);
@@ -226,22 +230,30 @@ export class OutboxRelay {
             // gone from the outbox too (pruned): nothing to republish; go on past the gap
             this.#lost.inc(rows[result.stored]!.event.seq - result.top - 1);
             this.#o.logger.error({ partition, top: result.top, next: rows[result.stored]!.event.seq }, 'event log lost events the outbox no longer has: consumers see a gap');
-            const rest = await this.#o.log.append(partition, events.slice(result.stored), true);
+            const rest = await this.#log(() => this.#o.log.append(partition, events.slice(result.stored), true));
             result = { ...rest, stored: result.stored + rest.stored };
           }
         }
         for (let i = 0; i < result.stored; i++) stored.push(rows[i]!.rowId);
       }),
     );
-    await this.#o.outbox.markPublished(stored, new Date(this.#o.now()));
+    await this.#db(() => this.#o.outbox.markPublished(stored, new Date(this.#o.now())));
     this.stats.published += stored.length;
     this.#published.inc(stored.length);
     return { rows: pending.length, published: stored.length };
   }
 
+  #db<R>(call: () => Promise<R>): Promise<R> {
+    return this.#o.breakers ? this.#o.breakers.run('postgres', call) : call();
+  }
+
+  #log<R>(call: () => Promise<R>): Promise<R> {
+    return this.#o.breakers && this.#o.log.kind === 'redis' ? this.#o.breakers.run('redis', call) : call();
+  }
+
   /** Republishes what the log lost while this instance was not looking (see the class comment). */
   async #reconcileWithLog(): Promise<void> {
-    const [tops, published] = await Promise.all([this.#o.log.tops(), this.#o.outbox.publishedTops()]);
+    const [tops, published] = await Promise.all([this.#log(() => this.#o.log.tops()), this.#db(() => this.#o.outbox.publishedTops())]);
     for (const [partition, top] of published) {
       const held = tops[partition] ?? 0;
       if (held >= top) continue;

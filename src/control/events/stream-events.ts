@@ -13,6 +13,8 @@ export type StreamEvent =
   | { type: 'quality_changed'; streamId: string; instanceId: string; at: number; renditions: RenditionInfo[] }
   | { type: 'stream_errored'; streamId: string; instanceId: string; at: number; reason: string }
   | { type: 'key_revoked'; streamId: string; instanceId: string; at: number }
+  /** a webhook endpoint disabled after failing for its whole retry window; streamId holds the webhook's id (its partition key) */
+  | { type: 'webhook_disabled'; streamId: string; instanceId: string; at: number; url: string; reason: string }
   | {
       type: 'stream_metrics';
       streamId: string;
@@ -36,7 +38,7 @@ export type StreamEventType = StreamEvent['type'];
  */
 export type DurableStreamEvent = Extract<
   StreamEvent,
-  { type: 'stream_created' | 'stream_started' | 'stream_ended' | 'stream_errored' | 'quality_changed' | 'key_revoked' }
+  { type: 'stream_created' | 'stream_started' | 'stream_ended' | 'stream_errored' | 'quality_changed' | 'key_revoked' | 'webhook_disabled' }
 >;
 
 export const DURABLE_EVENT_TYPES: ReadonlySet<StreamEventType> = new Set<DurableStreamEvent['type']>([
@@ -46,6 +48,7 @@ export const DURABLE_EVENT_TYPES: ReadonlySet<StreamEventType> = new Set<Durable
   'stream_errored',
   'quality_changed',
   'key_revoked',
+  'webhook_disabled',
 ]);
 
 export interface EventBus {
