@@ -27,6 +27,11 @@ export class OwnPostgres {
 
   constructor(readonly port: number) {}
 
+  /** the cluster's folder (its data in data/, postmaster.pid there) */
+  get directory(): string {
+    return this.#dir;
+  }
+
   get url(): string {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
