@@ -5,6 +5,16 @@
 -- whose row lock is held to the end of the transaction, so within a partition
 -- seq order is commit order and has no gaps.
 
+-- This database's name for itself in the event log: a relay refuses a log another
+-- database's relay has written to (two deployments, or test runs, sharing a Redis key prefix),
+-- where seq numbers of different outboxes would be taken for each other's.
+CREATE TABLE event_log_identity (
+  singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  id         text NOT NULL
+);
+
+INSERT INTO event_log_identity (id) VALUES (gen_random_uuid()::text);
+
 CREATE TABLE event_partitions (
   partition  integer PRIMARY KEY CHECK (partition >= 0),
   last_seq   bigint NOT NULL

@@ -103,6 +103,12 @@ export interface Config {
     playlistWindow: number;
     /** SEGMENT_STORE_BYTES (512 MiB): all streams' segments in memory together; oldest evicted first. */
     storeMaxBytes: number;
+    /**
+     * PLAYLIST_CACHE_BYTES (16 MiB): rendered playlists kept until their stream changes, all streams
+     * together, the entry written longest ago evicted first: a few thousand LL-HLS playlists of a few KB
+     * (signed URLs make one per viewer). 0 renders every request.
+     */
+    playlistCacheBytes: number;
     /** CORS_ORIGINS (*): comma-separated origins allowed to fetch playlists and segments. */
     corsOrigins: string[] | '*';
     /** CDN_BASE_URL: written into playlists as the base of segment URIs. */
@@ -140,10 +146,59 @@ export interface Config {
     /** TRANSCODE_THREADS (cores): size of the transcode task pool (one task per stream feeds its FFmpeg and packages the ladder). */
     threads: number;
   };
+  /**
+   * Origin–edge delivery: any instance plays any live stream. On when REDIS_URL and
+   * INTERNAL_SECRET are both set (instances find each other through Redis); off, a
+   * stream ingested elsewhere answers 404 here.
+   */
+  edge: {
+    /** INTERNAL_SECRET: shared by all instances, at least 16 characters; every internal request carries it. */
+    secret: string | null;
+    /** INTERNAL_PORT (8081): the internal listener (feeds to other instances), kept off the public port; 0 = any free port. */
+    internalPort: number;
+    /** INTERNAL_HOST (HOST): address the internal listener binds. */
+    internalHost: string;
+    /** INTERNAL_URL: base URL other instances reach this one at; default http://<POD_IP or hostname>:<INTERNAL_PORT>. */
+    internalUrl: string | null;
+    /** EDGE_SYNC_TIMEOUT_MS (2000): a stream's origin must start its feed within this, or the viewers waiting get 503 + Retry-After. */
+    syncTimeoutMs: number;
+    /** EDGE_ORIGIN_LOST_GRACE_MS (3000): a lost origin's stream is served as it was this long (its publisher reconnecting elsewhere is followed), then answers 503. */
+    lostGraceMs: number;
+    /** EDGE_IDLE_MS (30000): a replica nobody watched this long is let go. */
+    idleMs: number;
+    /** EDGE_FEED_BACKLOG_BYTES (32 MiB): how far an edge may fall behind on a feed before it is dropped (it resyncs). */
+    feedBacklogBytes: number;
+  };
+  auth: {
+    /** AUTH_KEY_RELOAD_MS (10000): how often an instance reloads the shared signing keys; a rotated key is published 3× this long before it signs. */
+    keyReloadMs: number;
+    /** TOKEN_REVOCATION_POLL_MS (250): how often an instance reads new token revocations; a revocation counts everywhere within about this. */
+    revocationPollMs: number;
+  };
+  rateLimit: {
+    /** RATE_LIMIT (on): per-client and per-address limits on the REST API ("off": none). The admin token is never limited. */
+    enabled: boolean;
+    /** RATE_LIMIT_WRITES_PER_MIN (60): POST and DELETE requests a minute per client. */
+    writesPerMinute: number;
+    /** RATE_LIMIT_READS_PER_MIN (600): GET requests a minute per client. */
+    readsPerMinute: number;
+    /** RATE_LIMIT_ANONYMOUS_PER_MIN (120): requests a minute per source address without a valid client token (token endpoint, failed authentication, public documents). */
+    anonymousPerMinute: number;
+    /** RATE_LIMIT_REDIS_PREFIX (nova:rl): key prefix of the counters in Redis (one per deployment). */
+    redisPrefix: string;
+  };
   /** WORKER_THREADS (cores, at least 1): size of the demux/package pool. */
   workerThreads: number;
   /** SHUTDOWN_GRACE_MS (5000): how long shutdown waits for streams to finish cleanly. */
   shutdownGraceMs: number;
+  /**
+   * DRAIN_GRACE_MS (5000): on SIGTERM, how long publishers asked to reconnect (Enhanced RTMP v2
+   * Reconnect Request) have to move before every RTMP connection left is closed. An encoder that
+   * honours the request moves at its next keyframe (every 2 s as we recommend, 4 s at worst in
+   * common setups) plus a reconnect; the others are closed at its end and reconnect on their own.
+   * Separate from SHUTDOWN_GRACE_MS, which bounds the clean stop that follows. 0: close at once.
+   */
+  drainGraceMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -271,6 +326,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       playlistWindow: int(env, 'PLAYLIST_WINDOW', 6, 3, 100),
       tsMuxing: oneOf(env, 'TS_MUXING', 'on-demand', ['on-demand', 'always'] as const),
       storeMaxBytes: int(env, 'SEGMENT_STORE_BYTES', 512 * 1024 * 1024, 8 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
+      playlistCacheBytes: int(env, 'PLAYLIST_CACHE_BYTES', 16 * 1024 * 1024, 0, 1024 * 1024 * 1024),
       corsOrigins: origins(env, 'CORS_ORIGINS'),
       cdnBaseUrl: url(env, 'CDN_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? null,
       playbackSigningKey: secret(env, 'PLAYBACK_SIGNING_KEY'),
@@ -292,7 +348,29 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       maxLagMs: int(env, 'TRANSCODE_MAX_LAG_MS', 3000, 500, 600_000),
       threads: int(env, 'TRANSCODE_THREADS', Math.max(1, cores), 1, 256),
     },
+    edge: {
+      secret: secret(env, 'INTERNAL_SECRET'),
+      internalPort: int(env, 'INTERNAL_PORT', 8081, 0, 65535),
+      internalHost: env.INTERNAL_HOST && env.INTERNAL_HOST !== '' ? env.INTERNAL_HOST : host,
+      internalUrl: url(env, 'INTERNAL_URL', ['http:'])?.replace(/\/+$/, '') ?? null,
+      syncTimeoutMs: int(env, 'EDGE_SYNC_TIMEOUT_MS', 2000, 100, 60_000),
+      lostGraceMs: int(env, 'EDGE_ORIGIN_LOST_GRACE_MS', 3000, 0, 600_000),
+      idleMs: int(env, 'EDGE_IDLE_MS', 30_000, 1000, 3_600_000),
+      feedBacklogBytes: int(env, 'EDGE_FEED_BACKLOG_BYTES', 32 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
+    },
+    auth: {
+      keyReloadMs: int(env, 'AUTH_KEY_RELOAD_MS', 10_000, 100, 600_000),
+      revocationPollMs: int(env, 'TOKEN_REVOCATION_POLL_MS', 250, 50, 60_000),
+    },
+    rateLimit: {
+      enabled: oneOf(env, 'RATE_LIMIT', 'on', ['on', 'off'] as const) === 'on',
+      writesPerMinute: int(env, 'RATE_LIMIT_WRITES_PER_MIN', 60, 1, 1_000_000),
+      readsPerMinute: int(env, 'RATE_LIMIT_READS_PER_MIN', 600, 1, 1_000_000),
+      anonymousPerMinute: int(env, 'RATE_LIMIT_ANONYMOUS_PER_MIN', 120, 1, 1_000_000),
+      redisPrefix: env.RATE_LIMIT_REDIS_PREFIX && env.RATE_LIMIT_REDIS_PREFIX !== '' ? env.RATE_LIMIT_REDIS_PREFIX : 'nova:rl',
+    },
     workerThreads: int(env, 'WORKER_THREADS', Math.max(1, cores), 1, 256),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5000, 0, 600_000),
+    drainGraceMs: int(env, 'DRAIN_GRACE_MS', 5000, 0, 600_000),
   };
 }

@@ -18,6 +18,10 @@ export type NovaErrorCode =
   | 'NOVA_ERR_NOT_FOUND'
   | 'NOVA_ERR_CONFLICT'
   | 'NOVA_ERR_PAYLOAD_TOO_LARGE'
+  | 'NOVA_ERR_EDGE_FEED'
+  | 'NOVA_ERR_ORIGIN_UNAVAILABLE'
+  | 'NOVA_ERR_UNPROCESSABLE'
+  | 'NOVA_ERR_RATE_LIMITED'
   | 'NOVA_ERR_INTERNAL';
 
 export class NovaError extends Error {

@@ -27,8 +27,12 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal }, 'shutting down: no new connections, ending streams');
-    server.stop().then(
+    // SIGTERM (Kubernetes, compose, systemd) drains first: publishers move to another instance
+    // before the stop. SIGINT (a terminal's Ctrl-C) stops at once.
+    const drained = signal === 'SIGTERM' ? server.drain() : Promise.resolve();
+    if (signal === 'SIGTERM') log.info({ signal, graceMs: config.drainGraceMs }, 'draining: publishers asked to reconnect elsewhere, then stopping');
+    else log.info({ signal }, 'shutting down: no new connections, ending streams');
+    drained.then(() => server.stop()).then(
       () => {
         log.info('shutdown complete');
         process.exit(0);

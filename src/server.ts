@@ -10,12 +10,12 @@ import { registerOpsRoutes } from './ops/ops-routes.js';
 import { openDatabase, type Database } from './control/db/database.js';
 import { StreamRepository } from './control/db/stream-repository.js';
 import { resolveAdminToken } from './control/auth/admin-token.js';
-import { registerStreamRoutes, type StreamWarning } from './control/api/streams-routes.js';
+import type { StreamWarning } from './control/api/streams-routes.js';
+import { startControlApi, type ControlApi } from './control/api/control-api.js';
 import { registerEventRoutes } from './control/api/events-routes.js';
 import { createEventBus } from './control/events/create-event-bus.js';
 import { startEventPipeline, type EventPipeline } from './control/events/event-pipeline.js';
 import { RedisEventBus } from './control/events/redis-bus.js';
-import { DatabaseHealth } from './control/db/database-health.js';
 import { startWebhooks, type Webhooks } from './control/webhooks/webhooks.js';
 import { Breakers } from './ops/breakers.js';
 import type { EventBus } from './control/events/stream-events.js';
@@ -24,15 +24,22 @@ import { ViewerCounter } from './control/viewers/viewer-counter.js';
 import { RedisViewerStore } from './control/viewers/redis-viewer-store.js';
 import { SegmentStore } from './deliver/store/segment-store.js';
 import type { MediaSink } from './package/media-sink.js';
+import { EdgeMetrics } from './deliver/edge/edge-metrics.js';
+import { OriginFeeds } from './deliver/edge/origin-feeds.js';
+import { DEFAULT_EDGE_OPTIONS, EdgeReplicas, type OriginDirectory } from './deliver/edge/edge-replicas.js';
+import { registerInternalRoutes } from './deliver/edge/internal-routes.js';
+import { edgeStreamLookup } from './deliver/edge/edge-access.js';
+import { InstanceRegistry, type SharedContinuity } from './control/instances/instance-registry.js';
+import type { StreamResumeState } from './ingest/ingest-messages.js';
 import { registerMediaRoutes } from './deliver/http/media-routes.js';
 import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
-import { captureRequest, sendJson } from './deliver/http/uws-helpers.js';
+import { captureRequest, sendJson } from './http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
 import { nativeIngressReader, type NativeIngressReader } from './ingest/native-ingress-reader.js';
 import { TranscodeService } from './transcode/transcode-service.js';
-import { workerFile } from '../workers/worker-file.js';
+import { workerFile } from './worker-file.js';
 import { LogRateLimiter } from './ops/log-rate-limiter.js';
 import { MetricsRepository } from './control/db/metrics-repository.js';
 import { StreamMetricsRecorder } from './control/stream-metrics-recorder.js';
@@ -60,6 +67,14 @@ export interface NovaServer {
   readonly hub: WebSocketHub;
   /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
   readonly transcode: TranscodeService;
+  /**
+   * Drain (SIGTERM, before stop): the RTMP listener closes, publishers that support it are asked
+   * to reconnect elsewhere, and after graceMs (DRAIN_GRACE_MS) the connections left are closed;
+   * their streams end 'disconnected'. See RtmpIngestServer.drain.
+   */
+  drain(graceMs?: number): Promise<void>;
+  /** the REST API's auth services: clients, tokens, signing keys, and the viewer-token check for private streams */
+  readonly api: ControlApi;
   /** Graceful stop: no new connections, streams ended cleanly (ENDED), everything closed. */
   stop(): Promise<void>;
 }
@@ -80,6 +95,21 @@ function chooseNativeReader(setting: Config['rtmp']['nativeReader'], pacingMs: n
   return reader;
 }
 
+/** Where a stream whose publisher moved here continues: numbering after the old origin's newest msn, timeline moved on by the time since. */
+function resumeFrom(shared: SharedContinuity): StreamResumeState {
+  return { nextMsn: shared.nextMsn, timelineStartMs: shared.endPtsMs + Math.max(0, Date.now() - shared.at) + 40, discontinuity: true };
+}
+
+/** Listens on host:port; resolves with the port it got. */
+function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<uWS.us_listen_socket> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (token) => {
+      if (token) resolve(token);
+      else reject(new Error(`cannot listen on ${host}:${port}`));
+    });
+  });
+}
+
 function hostForUrls(host: string): string {
   return host === '0.0.0.0' || host === '::' ? 'localhost' : host;
 }
@@ -94,7 +124,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     options.database ??
     (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log.child({ component: 'db' }), { poolSize: config.databasePoolSize }));
   const breakers = new Breakers(registry, log.child({ component: 'breakers' }));
-  const databaseHealth = new DatabaseHealth(database, breakers);
   const bus = createEventBus(config, log.child({ component: 'bus' }));
   const events = await startEventPipeline(
     { ...config, databaseUrl: database.url },
@@ -124,9 +153,22 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     windowSegments: config.delivery.playlistWindow,
     maxBytes: config.delivery.storeMaxBytes,
   });
+  // Origin–edge: on when instances can find each other (Redis) and trust each other (the secret).
+  const edgeLog = log.child({ component: 'edge' });
+  const edgeMetrics = new EdgeMetrics(registry);
+  const edgeOn = config.redisUrl !== null && config.edge.secret !== null;
+  if (config.redisUrl !== null && !edgeOn) edgeLog.warn('REDIS_URL without INTERNAL_SECRET: origin–edge delivery is off (a stream ingested on another instance answers 404 here)');
+  let instances: InstanceRegistry | null = null;
+  let edge: EdgeReplicas | null = null;
+  // Feeds every stream ingested here to the edges that follow it, in front of the store.
+  const feeds = new OriginFeeds(store, edgeMetrics, edgeLog, (streamId) => {
+    if (instances === null || edge?.isReplica(streamId)) return;
+    const continuity = feeds.continuity(streamId);
+    if (continuity !== null) instances.writeContinuity(streamId, continuity);
+  });
   // Packaged media goes from ingest and the transcoder to this sink, never through the control
   // plane; the lifecycle tells it only a stream's begin, renditions and end.
-  const mediaSink: MediaSink = store;
+  const mediaSink: MediaSink = feeds;
   const lifecycle = new StreamLifecycle(
     repo,
     bus,
@@ -166,9 +208,37 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   );
   const ingestMetrics = new IngestMetrics(registry);
   // Ingest tells the lifecycle a stream started; the transcoder starts with it, on the stream's frame queue.
+  /** shared continuity of streams whose publisher moved here, from authorize until their start */
+  const arriving = new Map<string, SharedContinuity>();
   const ingestLifecycle: IngestLifecycle = {
-    authorize: (app, streamName) => lifecycle.authorize(app, streamName),
+    authorize: async (app, streamName) => {
+      const target = await lifecycle.authorize(app, streamName);
+      if (target === null || instances === null) return target;
+      const shared = await instances.readContinuity(target.streamId).catch(() => null);
+      // this instance's own last session, when it remembers it, is exact; the shared record skips an msn to be safe
+      if (shared === null || (shared.instanceId === config.instanceId && ingest.hasResumeState(target.streamId))) return target;
+      arriving.set(target.streamId, shared);
+      return { ...target, resume: resumeFrom(shared) };
+    },
     started: (streamId) => {
+      // a replica of this stream (its publisher moved here) stops following the old origin; what is produced here is new
+      if (edge?.takeOver(streamId)) {
+        store.sealPendingParts(streamId); // the old origin's segment in progress: this instance numbers on after it
+        store.renewGeneration(streamId);
+      }
+      const shared = arriving.get(streamId);
+      arriving.delete(streamId);
+      if (shared !== undefined && shared.instanceId !== config.instanceId) {
+        edgeMetrics.streamMoves.inc({ kind: 'arrived' });
+        edgeLog.info({ stream: streamId, from: shared.instanceId, nextMsn: shared.nextMsn }, 'publisher moved here: the stream continues');
+      }
+      if (shared !== undefined && !store.getStream(streamId)) {
+        store.beginStream(streamId, [], {
+          discontinuitySequence: shared.discontinuitySequence,
+          timelineOriginMs: shared.timelineOriginMs,
+          firstInitVersion: shared.nextInitVersion ?? 0,
+        });
+      }
       const marked = lifecycle.started(streamId); // registers the live stream synchronously, then awaits the database
       // only a transcoder takes the queue: one nobody took is reused by the next publish
       const frameQueue = transcode.encoder !== null ? ingest.frameQueueOf(streamId) : null;
@@ -204,6 +274,56 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     rtmpLog,
     ingestLogLimiter,
   );
+  let internalSocket: uWS.us_listen_socket | null = null;
+  if (edgeOn) {
+    const internalApp = uWS.App();
+    registerInternalRoutes(internalApp, {
+      feeds,
+      secret: config.edge.secret!,
+      onTsRequested: tsOnDemand ? (streamId) => ingest.requestTs(streamId) : undefined,
+      maxFeedBacklogBytes: config.edge.feedBacklogBytes,
+      log: edgeLog,
+    });
+    internalApp.any('/*', (res, req) => {
+      const ctx = captureRequest(res, req);
+      sendJson(res, ctx, 404, { error: { code: 'NOVA_ERR_NOT_FOUND', message: `no route for ${ctx.method} ${ctx.url}` } });
+    });
+    internalSocket = await listen(internalApp, config.edge.internalHost, config.edge.internalPort);
+    const internalPort = uWS.us_socket_local_port(internalSocket);
+    const advertisedHost = process.env.POD_IP || (config.edge.internalHost === '0.0.0.0' || config.edge.internalHost === '::' ? os.hostname() : config.edge.internalHost);
+    const registry_ = new InstanceRegistry({
+      url: config.redisUrl!,
+      instanceId: config.instanceId,
+      internalUrl: config.edge.internalUrl ?? `http://${advertisedHost}:${internalPort}`,
+      log: edgeLog,
+    });
+    await registry_.start();
+    instances = registry_;
+    const directory: OriginDirectory = {
+      async lookup(streamId) {
+        const record = await repo.get(streamId);
+        if (record === null || record.status !== 'ACTIVE' || record.instanceId === null) return { kind: 'not_live' };
+        if (record.instanceId === config.instanceId) return { kind: 'here' };
+        const url = await registry_.address(record.instanceId);
+        return url === null ? { kind: 'unreachable', instanceId: record.instanceId } : { kind: 'origin', origin: { instanceId: record.instanceId, url } };
+      },
+    };
+    edge = new EdgeReplicas({
+      store,
+      directory,
+      metrics: edgeMetrics,
+      log: edgeLog,
+      options: {
+        ...DEFAULT_EDGE_OPTIONS,
+        secret: config.edge.secret!,
+        syncTimeoutMs: config.edge.syncTimeoutMs,
+        lostGraceMs: config.edge.lostGraceMs,
+        idleMs: config.edge.idleMs,
+      },
+      onInterrupted: (streamId, interrupted) => hub.streamInterrupted(streamId, interrupted),
+    });
+    edgeLog.info({ internalUrl: config.edge.internalUrl ?? `http://${advertisedHost}:${internalPort}` }, 'origin–edge delivery on: streams ingested elsewhere are replicated here on demand');
+  }
   const rtmpPort = await ingest.listen();
   if (bus instanceof RedisEventBus) bus.reportLiveStreams(() => ingest.liveStreamIds);
 
@@ -250,18 +370,32 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       playbackSigningKey: config.delivery.playbackSigningKey,
       partTargetMs: config.delivery.partTargetMs,
       targetDurationMs: config.delivery.targetDurationMs,
+      renderCacheBytes: config.delivery.playlistCacheBytes,
     },
     metrics: registry,
     log: log.child({ component: 'media' }),
     onPlaybackRequest: (streamId, _kind, clientKey) => viewers.touchPlayback(streamId, clientKey),
-    onTsRequested: tsOnDemand ? (streamId) => ingest.requestTs(streamId) : undefined,
+    onTsRequested: tsOnDemand
+      ? (streamId) => {
+          if (!edge?.requestTs(streamId)) ingest.requestTs(streamId);
+        }
+      : undefined,
+    lookupStream: edge === null ? undefined : edgeStreamLookup(store, edge),
   });
   let httpPort = config.httpPort;
-  registerStreamRoutes(app, {
-    repo,
+  const api = await startControlApi({
+    app,
+    database,
+    config,
     adminToken,
-    get urls() {
-      return { rtmpBase, httpBase: httpBaseFor(httpPort) };
+    registry,
+    log: log.child({ component: 'api' }),
+    repo,
+    urls: {
+      rtmpBase,
+      get httpBase() {
+        return httpBaseFor(httpPort);
+      },
     },
     onDelete: (streamId) => void ingest.stopStream(streamId, 'deleted'),
     liveInfo: (streamId) => {
@@ -279,18 +413,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           : [];
       return { viewers: viewers.count(streamId), peakViewers: viewers.peak(streamId), renditions: live.renditions, warnings };
     },
-    log: log.child({ component: 'api' }),
   });
   registerEventRoutes(app, { log: events.log, adminToken, logger: log.child({ component: 'events-api' }) });
   const webhooks = startWebhooks(app, config, adminToken, database, events, breakers, registry, log.child({ component: 'webhooks' }));
   registerOpsRoutes(app, {
     registry,
-    checks: [
-      // liveness never waits on the database: the last background ping's result
-      { name: 'database', check: async () => databaseHealth.status },
-      { name: 'rtmp', check: async () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) },
-    ],
-    ready: () => databaseHealth.check(),
+    checks: [{ name: 'rtmp', check: () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) }],
+    // through the breaker: while it is open the probe fails at once instead of waiting out a dead database
+    dependencies: [{ name: 'database', probe: () => breakers.run('postgres', () => database.ping()), detail: database.kind }],
+    // balancers that check /ready stop sending publishers to a draining instance
+    accepting: () => !ingest.draining,
     warnings: () => (transcode.warning !== null ? [transcode.warning] : []),
   });
   app.any('/*', (res, req) => {
@@ -312,6 +444,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await ingest.close(config.shutdownGraceMs);
       // Streams ended above stop their transcoders; this waits for them and kills any FFmpeg left.
       await transcode.close();
+      edge?.close();
+      feeds.close();
+      if (internalSocket !== null) uWS.us_listen_socket_close(internalSocket);
+      await instances?.close();
       hub.close();
       uWS.us_listen_socket_close(listenSocket);
       lifecycle.close();
@@ -323,8 +459,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await metricsRecorder.close();
       await webhooks.close();
       await events.close();
+      await api.close();
       await bus.close();
-      databaseHealth.close();
       if (ownsDatabase) await database.close();
       breakers.close();
     })();
@@ -350,6 +486,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     viewers,
     hub,
     transcode,
+    drain: (graceMs = config.drainGraceMs) => ingest.drain(graceMs),
+    api,
     stop,
   };
 }

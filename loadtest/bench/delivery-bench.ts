@@ -51,6 +51,7 @@ import { nginxInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
 import { cpuSeconds, median } from './lib/measure.js';
 import { numberFlag } from './lib/number-flag.js';
+import { runCommand, runWrk, type WrkResult } from './lib/wrk.js';
 import { startNovaProcess } from '../peers/nova-process.js';
 
 const { values: flags } = parseArgs({
@@ -76,31 +77,13 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 // ---------------------------------------------------------------------------
 // measuring
 
-interface LoadResult {
-  requestsPerSec: number;
-  /** body + headers as the tool counts them, 10^6 bytes per second */
-  megabytesPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
+type LoadResult = WrkResult & {
   /** the server's CPU over the run, % of one core */
   serverCpuPercent: number;
-  /** non-2xx responses and socket errors */
-  errors: number;
-}
-
-function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+};
 
 /** Runs `load` while sampling the server's CPU time. */
-async function withCpu(pid: number, load: () => Promise<Omit<LoadResult, 'serverCpuPercent'>>): Promise<LoadResult> {
+async function withCpu(pid: number, load: () => Promise<WrkResult>): Promise<LoadResult> {
   const cpuBefore = cpuSeconds(pid);
   const started = performance.now();
   const result = await load();
@@ -108,38 +91,13 @@ async function withCpu(pid: number, load: () => Promise<Omit<LoadResult, 'server
   return { ...result, serverCpuPercent: cpu };
 }
 
-const LATENCY_UNIT: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
-const SIZE_UNIT: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
-
-function parseWrk(output: string): Omit<LoadResult, 'serverCpuPercent'> {
-  const latency = (percent: string): number => {
-    const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(output);
-    return match ? Number(match[1]) * LATENCY_UNIT[match[2]!]! : Number.NaN;
-  };
-  const transfer = /^Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB|TB)/m.exec(output);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
-  return {
-    requestsPerSec: Number(/^Requests\/sec:\s+([\d.]+)/m.exec(output)?.[1] ?? Number.NaN),
-    megabytesPerSec: transfer ? (Number(transfer[1]) * SIZE_UNIT[transfer[2]!]!) / 1e6 : Number.NaN,
-    p50Ms: latency('50'),
-    p99Ms: latency('99'),
-    errors: non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0),
-  };
-}
-
 async function wrk(url: string, pid: number): Promise<LoadResult> {
-  return withCpu(pid, async () => {
-    const { stdout, stderr } = await run('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', url]);
-    const parsed = parseWrk(stdout);
-    if (!Number.isFinite(parsed.requestsPerSec)) throw new Error(`wrk output not understood: ${stdout}${stderr}`);
-    return parsed;
-  });
+  return withCpu(pid, () => runWrk(url, { connections: CONNECTIONS, seconds: SECONDS }));
 }
 
 async function autocannon(url: string, pid: number): Promise<LoadResult> {
   return withCpu(pid, async () => {
-    const { stdout, stderr } = await run(join(REPO, 'node_modules/.bin/autocannon'), ['-c', String(CONNECTIONS), '-d', String(SECONDS), '-j', url]);
+    const { stdout, stderr } = await runCommand(join(REPO, 'node_modules/.bin/autocannon'), ['-c', String(CONNECTIONS), '-d', String(SECONDS), '-j', url], REPO);
     const report = JSON.parse(stdout) as {
       requests: { average: number };
       throughput: { average: number };

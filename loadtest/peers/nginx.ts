@@ -4,9 +4,10 @@
  * nginx serving files for delivery comparisons. Used by tests and benchmarks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { childPids } from '../bench/lib/measure.js';
 import { waitForPort } from './ports.js';
 
 export const NGINX_BINARY = '/usr/sbin/nginx';
@@ -23,8 +24,11 @@ export function nginxRtmpInstalled(): boolean {
 export interface NginxPeer {
   /** the prefix folder: config, logs and whatever the config writes (recordings, HLS) */
   dir: string;
+  /** the process started: the one that does the work, or the master of workerProcesses */
   pid: number;
   process: ChildProcess;
+  /** the processes that serve requests now: the pid, or the master's worker processes (not its cache manager or loader) */
+  workerPids(): number[];
   stop(): Promise<void>;
 }
 
@@ -34,6 +38,12 @@ export interface NginxOptions {
   /** ports the config listens on: start() waits until each accepts */
   ports: number[];
   loadRtmpModule?: boolean;
+  /**
+   * worker_processes under a master process (a number or 'auto', one per core), for
+   * comparisons with nginx as operators run it on several cores; unset: one process
+   * that does the work itself (master_process off).
+   */
+  workerProcesses?: number | 'auto';
 }
 
 export async function startNginx(options: NginxOptions): Promise<NginxPeer> {
@@ -42,9 +52,18 @@ export async function startNginx(options: NginxOptions): Promise<NginxPeer> {
   const head = [
     options.loadRtmpModule ? `load_module ${NGINX_RTMP_MODULE};` : '',
     'daemon off;',
-    // One process that does the work, as one Node process does: its pid is the one to measure,
-    // and it keeps root's rights to write into the prefix (a worker would drop to nobody).
-    'master_process off;',
+    ...(options.workerProcesses === undefined
+      ? [
+          // One process that does the work, as one Node process does: its pid is the one to measure,
+          // and it keeps root's rights to write into the prefix (a worker would drop to nobody).
+          'master_process off;',
+        ]
+      : [
+          'master_process on;',
+          `worker_processes ${options.workerProcesses};`,
+          // the prefix is a private temporary folder: workers keep the rights to it
+          ...(process.getuid?.() === 0 ? ['user root;'] : []),
+        ]),
     `pid ${dir}/nginx.pid;`,
     `error_log ${dir}/logs/error.log warn;`,
   ].join('\n');
@@ -64,6 +83,17 @@ export async function startNginx(options: NginxOptions): Promise<NginxPeer> {
     dir,
     pid: child.pid ?? -1,
     process: child,
+    workerPids() {
+      const pid = child.pid ?? -1;
+      if (options.workerProcesses === undefined) return [pid];
+      return childPids(pid).filter((child) => {
+        try {
+          return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('worker process');
+        } catch {
+          return false; // it ended meanwhile
+        }
+      });
+    },
     async stop() {
       process.off('exit', kill);
       if (child.exitCode === null && child.signalCode === null) {

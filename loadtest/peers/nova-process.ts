@@ -21,6 +21,8 @@ export interface NovaProcess {
   http: string;
   rtmpPort: number;
   adminToken: string;
+  /** base URL of its internal listener (origin–edge feeds), when INTERNAL_SECRET and REDIS_URL turned it on; else null */
+  internalUrl: string | null;
   /** POST /api/v1/streams: the new stream's id and publish URL */
   createStream(title: string): Promise<{ id: string; publishUrl: string }>;
   /** SIGTERM (a clean stop), SIGKILL after 15 s */
@@ -28,7 +30,7 @@ export interface NovaProcess {
 }
 
 export interface NovaProcessOptions {
-  /** environment on top of the defaults above (e.g. TRANSCODE) */
+  /** environment on top of the defaults above (e.g. TRANSCODE; ADMIN_TOKEN, to share one between instances) */
   env?: Record<string, string>;
   /** Node flags before the entry point (e.g. --cpu-prof) */
   nodeArgs?: string[];
@@ -61,7 +63,7 @@ export function npmStartCommand(): { env: Record<string, string>; args: string[]
 }
 
 export async function startNovaProcess(options: NovaProcessOptions = {}): Promise<NovaProcess> {
-  const adminToken = randomBytes(24).toString('hex');
+  const adminToken = options.env?.ADMIN_TOKEN ?? randomBytes(24).toString('hex');
   prepareNpmStart();
   const dataDir = mkdtempSync(join(tmpdir(), 'nova-process-'));
   const start = npmStartCommand();
@@ -88,11 +90,13 @@ export async function startNovaProcess(options: NovaProcessOptions = {}): Promis
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let internalUrl: string | null = null;
   const ready = await new Promise<{ rtmpPort: number; httpPort: number }>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         const parsed = JSON.parse(line) as Record<string, unknown>;
         if (parsed.msg === 'nova-streaming ready') resolve({ rtmpPort: Number(parsed.rtmpPort), httpPort: Number(parsed.httpPort) });
+        else if (typeof parsed.internalUrl === 'string') internalUrl = parsed.internalUrl;
         else if (parsed.level === 'error' || parsed.level === 'fatal') process.stderr.write(`nova: ${line}\n`);
       } catch {
         // not JSON: ignore
@@ -107,6 +111,7 @@ export async function startNovaProcess(options: NovaProcessOptions = {}): Promis
     http,
     rtmpPort: ready.rtmpPort,
     adminToken,
+    internalUrl,
     async createStream(title) {
       const response = await fetch(`${http}/api/v1/streams`, {
         method: 'POST',

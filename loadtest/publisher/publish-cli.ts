@@ -1,6 +1,8 @@
 /**
  * node --import tsx loadtest/publisher/publish-cli.ts --url rtmp://127.0.0.1:1935/live/KEY --bitrate 6000000 --duration 30 [--fps 30] [--chunk-size 4096]
- * Publishes the synthetic H.264/AAC stream in real time and prints a JSON summary.
+ * Publishes the synthetic H.264/AAC stream in real time and prints a JSON summary (the last
+ * line). A Reconnect Request and the hand-off it leads to are printed as they happen, one JSON
+ * line each ({"event":"hand_off",...}).
  */
 import { parseArgs } from 'node:util';
 import { publishSynthetic } from './synthetic-publisher.js';
@@ -31,6 +33,7 @@ const result = await publishSynthetic({
   chunkSize: Number(values['chunk-size']),
   fixturePath: values.fixture,
   signal: controller.signal,
+  onEvent: ({ type, ...fields }) => console.log(JSON.stringify({ event: type, at: new Date().toISOString(), ...fields })),
 });
 const seconds = (Date.now() - started) / 1000;
 console.log(JSON.stringify({ ...result, wallSeconds: seconds, achievedBps: Math.round((result.bytesSent * 8) / Math.max(0.001, result.durationMs / 1000)) }));

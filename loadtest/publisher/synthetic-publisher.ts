@@ -4,15 +4,16 @@
  * rewritten timestamps and padding each picture with filler-data NAL units
  * (type 12) so the stream runs at the chosen bitrate. Downstream parsers,
  * packagers and decoders see a valid stream; filler NALs are discarded by
- * decoders.
+ * decoders. It honours Enhanced RTMP v2 Reconnect Requests (handoff-client.ts): a draining
+ * server's publisher moves to another instance at its next keyframe, timestamps continuing.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decodeAmf0 } from '../../src/ingest/rtmp/amf0.js';
 import { flattenMetadata } from '../../src/ingest/rtmp/rtmp-command.js';
-import { RtmpClient } from '../../src/ingest/rtmp/rtmp-client.js';
 import type { RtmpMetadata } from '../../src/ingest/rtmp/rtmp-client-session.js';
-import { isAacSequenceHeader, isAvcPicture, isAvcSequenceHeader, readFlvTags, type FlvTag } from './flv-file.js';
+import { isAacSequenceHeader, isAvcPicture, isAvcSequenceHeader, isVideoKeyframe, readFlvTags, type FlvTag } from './flv-file.js';
+import { HandOffClient, type HandOffEvent } from './handoff-client.js';
 
 export const DEFAULT_FIXTURE = fileURLToPath(new URL('../../test/fixtures/rtmp/testsrc2-720p30-2s.flv', import.meta.url));
 
@@ -29,6 +30,8 @@ export interface SyntheticPublishOptions {
   fixturePath?: string;
   /** our RTMP chunk size; default 4096 */
   chunkSize?: number;
+  /** Reconnect Requests and hand-offs, as they happen */
+  onEvent?: (event: HandOffEvent) => void;
 }
 
 export interface SyntheticPublishResult {
@@ -39,6 +42,8 @@ export interface SyntheticPublishResult {
   bytesSent: number;
   /** media timeline reached, ms */
   durationMs: number;
+  /** times the publisher moved to another server on a Reconnect Request */
+  handOffs: number;
 }
 
 const AAC_SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
@@ -49,6 +54,8 @@ interface LoopSource {
   videoConfig: Uint8Array;
   audioConfig: Uint8Array;
   pictures: FlvTag[];
+  /** per picture, whether it is a keyframe (where a hand-off may happen) */
+  keyframes: boolean[];
   audioFrames: FlvTag[];
   frameDurationMs: number;
   sampleRate: number;
@@ -75,6 +82,7 @@ function loadSource(path: string): LoopSource {
     videoConfig: videoConfig.body,
     audioConfig: audioConfig.body,
     pictures,
+    keyframes: pictures.map((picture) => isVideoKeyframe(picture.body)),
     audioFrames,
     frameDurationMs: span / (pictures.length - 1),
     sampleRate: AAC_SAMPLE_RATES[frequencyIndex] ?? 48000,
@@ -105,20 +113,21 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
   // One scratch buffer for every picture: the chunk writer copies the payload, so it can be reused.
   const scratch = new Uint8Array(largestPicture + Math.ceil(videoBytesPerFrame * 4) + FILLER_OVERHEAD);
 
-  const client = await RtmpClient.connect(options.url, { chunkSize: options.chunkSize ?? 4096 });
+  const client = await HandOffClient.open(options.url, { chunkSize: options.chunkSize ?? 4096, onEvent: options.onEvent });
   let framesSent = 0;
   let audioFramesSent = 0;
   let timeline = 0;
   try {
-    await client.publish();
-    client.sendMetadata({
-      ...source.metadata,
-      duration: 0,
-      framerate: fps,
-      videodatarate: Math.round(videoBytesPerFrame * fps * 8 / 1000),
+    await client.publish({
+      metadata: {
+        ...source.metadata,
+        duration: 0,
+        framerate: fps,
+        videodatarate: Math.round(videoBytesPerFrame * fps * 8 / 1000),
+      },
+      videoConfig: source.videoConfig,
+      audioConfig: source.audioConfig,
     });
-    client.sendVideo(0, source.videoConfig);
-    client.sendAudio(0, source.audioConfig);
 
     const start = performance.now();
     let videoBudget = 0;
@@ -134,11 +143,12 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
       if (client.congested) await client.drain();
       timeline = nextTs;
       if (videoTs <= audioTs) {
-        const picture = source.pictures[framesSent % source.pictures.length].body;
+        const index = framesSent % source.pictures.length;
+        const picture = source.pictures[index].body;
         videoBudget += videoBytesPerFrame;
         const pad = Math.min(Math.floor(videoBudget - videoBytes - picture.length), Math.ceil(videoBytesPerFrame * 4));
         const size = buildPicture(scratch, picture, ctsScale, pad);
-        client.sendVideo(videoTs, scratch.subarray(0, size));
+        client.sendVideo(videoTs, scratch.subarray(0, size), source.keyframes[index]);
         videoBytes += size;
         framesSent++;
       } else {
@@ -150,7 +160,7 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
   } finally {
     await client.close();
   }
-  return { framesSent, audioFramesSent, bytesSent: client.bytesSent, durationMs: timeline };
+  return { framesSent, audioFramesSent, bytesSent: client.bytesSent, durationMs: timeline, handOffs: client.handOffs };
 }
 
 /**

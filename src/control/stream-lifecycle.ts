@@ -1,7 +1,8 @@
 import type { Logger } from '../log.js';
 import { every, type PeriodicTask } from '../ops/periodic.js';
 import type { StreamRepository } from './db/stream-repository.js';
-import type { EventBus, StreamEndReason } from './events/stream-events.js';
+import type { EventBus } from './events/stream-events.js';
+import type { StreamEndReason } from '../ingest/stream-end-reason.js';
 import type { RenditionInfo } from '../package/rendition-info.js';
 import type { IngestLifecycle } from '../ingest/rtmp-ingest-server.js';
 import type { MediaSink } from '../package/media-sink.js';
@@ -105,9 +106,8 @@ export class StreamLifecycle implements IngestLifecycle {
     }
     const live = state;
     const at = new Date(this.now());
+    // Written even when the publisher left meanwhile: its end is queued after this write (see LiveState.writes).
     await this.write(live, async () => {
-      // Gone already (the publisher left before this write): a start now would follow its end.
-      if (this.live.get(streamId) !== live) return;
       // A takeover on this instance changes the row, not the news: the stream was announced.
       const renditions = live.announced ? null : live.renditions;
       const row = await this.repo.markActive(streamId, this.instanceId, at, renditions);
@@ -183,9 +183,18 @@ export class StreamLifecycle implements IngestLifecycle {
     const peak = this.peakViewers(streamId);
     // a change of this turn is news from before the end
     this.writeRenditions(streamId, state);
+    let movedTo: string | null = null;
     await this.write(state, async () => {
-      await this.repo.markEnded(streamId, reason, at, undefined, peak);
+      // Only while the record still names this instance: a publisher that moved on may be live elsewhere already.
+      const ended = await this.repo.markEnded(streamId, reason, at, this.instanceId, peak);
+      if (ended !== null) return;
+      const record = await this.repo.get(streamId);
+      if (record !== null && record.status === 'ACTIVE' && record.instanceId !== this.instanceId) movedTo = record.instanceId;
     });
+    if (movedTo !== null) {
+      this.log.info({ stream: streamId, reason, now: movedTo }, 'publisher moved to another instance: the stream goes on there');
+      return;
+    }
     this.log.info({ stream: streamId, reason }, 'stream ended');
   }
 

@@ -4,7 +4,8 @@ import { RtmpServerSession } from './rtmp/rtmp-server-session.js';
 import { FlvDemuxer } from '../demux/flv/flv-demuxer.js';
 import { FrameQueueWriter } from '../stream/frame-queue.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { PartArenaWriter, mediaMessageOf, mediaTransferList } from '../stream/part-arena.js';
+import { PartArenaWriter } from '../stream/part-arena.js';
+import { mediaMessageOf, mediaTransferList } from '../package/media-message.js';
 import { Segmenter } from '../package/segmenter.js';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type {
@@ -78,7 +79,7 @@ export class IngestConnection implements FrameSink {
     this.session = new RtmpServerSession(
       {
         send: (bytes) => this.emit({ type: 'send', bytes }),
-        onPublishRequest: (app, streamName, tcUrl) => this.emit({ type: 'publish', app, streamName, tcUrl }),
+        onPublishRequest: (app, streamName, tcUrl) => this.emit({ type: 'publish', app, streamName, tcUrl, capsEx: this.session.peerCapsEx }),
         onUnpublish: () => this.unpublish(),
         onMetadata: (meta) => this.demuxer.metadata(meta),
         onVideo: (timestamp, body) => {
@@ -127,6 +128,8 @@ export class IngestConnection implements FrameSink {
     } else if (message.type === 'ts_wanted') {
       // sent only for a live stream, so after publish_accepted on this port: the segmenter exists
       this.segmenter?.enableTs();
+    } else if (message.type === 'reconnect_request') {
+      this.session.requestReconnect(message.request);
     }
   }
 

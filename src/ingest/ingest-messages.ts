@@ -1,8 +1,9 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PackagedMedia } from '../package/packaged-media.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
-import { DEFAULT_PART_ARENA_LIMITS, type MediaMessage, type PartArenaLimits } from '../stream/part-arena.js';
-import type { Config } from '../config.js';
+import { DEFAULT_PART_ARENA_LIMITS, type PartArenaLimits } from '../stream/part-arena.js';
+import type { MediaMessage } from '../package/media-message.js';
+import type { ReconnectRequest } from './rtmp/reconnect-request.js';
 
 /**
  * The contract between the main thread (sockets, database, HTTP) and an
@@ -41,8 +42,14 @@ export function ingestPollTickMs(partTargetMs: number): number {
   return Math.min(50, Math.max(5, Math.round(partTargetMs / 5)));
 }
 
+/** What ingestLimits reads of the server's configuration (config.ts: RTMP_* and the segment targets). */
+export interface IngestSettings {
+  rtmp: { maxMessageBytes: number; maxChunkSize: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
+  delivery: { targetDurationMs: number; partTargetMs: number };
+}
+
 /** The limits a connection runs under, from the server's configuration. */
-export function ingestLimits(config: Config): IngestLimits {
+export function ingestLimits(config: IngestSettings): IngestLimits {
   return {
     maxMessageBytes: config.rtmp.maxMessageBytes,
     maxChunkSize: config.rtmp.maxChunkSize,
@@ -89,7 +96,8 @@ export interface StreamResumeState {
 
 export type WorkerToMain =
   | { type: 'send'; bytes: Uint8Array }
-  | { type: 'publish'; app: string; streamName: string; tcUrl: string }
+  /** capsEx: what the connect command announced of Enhanced RTMP v2 (Reconnect Request support) */
+  | { type: 'publish'; app: string; streamName: string; tcUrl: string; capsEx: number }
   | { type: 'unpublish' }
   | { type: 'tracks'; video: VideoTrackConfig | null; audio: AudioTrackConfig | null }
   /** the connection's parts are written here from now on (PartArena.attach it); sent before the first media in it */
@@ -134,4 +142,6 @@ export type MainToWorker =
     }
   /** a TS client asked for this stream: mux MPEG-TS from the next segment on */
   | { type: 'ts_wanted' }
-  | { type: 'publish_rejected'; code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied'; description: string };
+  | { type: 'publish_rejected'; code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied'; description: string }
+  /** drain: send the publisher Enhanced RTMP v2's Reconnect Request */
+  | { type: 'reconnect_request'; request: ReconnectRequest };

@@ -16,6 +16,10 @@ export class IngestMetrics {
   readonly publishRejected: Counter<'reason'>;
   readonly takeovers: Counter;
   readonly longGops: Counter;
+  readonly draining: Gauge;
+  readonly reconnectRequests: Counter;
+  readonly publisherHandOffs: Counter;
+  readonly drainClosedConnections: Counter;
   private nativeReadCounts: (() => { reader: number; worker: number }) | null = null;
 
   constructor(registry: Registry) {
@@ -90,6 +94,26 @@ export class IngestMetrics {
     this.longGops = new Counter({
       name: 'nova_streaming_long_gop_total',
       help: 'Segments longer than the target because the keyframe interval exceeds it',
+      registers,
+    });
+    this.draining = new Gauge({
+      name: 'nova_streaming_rtmp_draining',
+      help: '1 while this instance drains its publishers (SIGTERM): the RTMP listener is closed and they are asked to move',
+      registers,
+    });
+    this.reconnectRequests = new Counter({
+      name: 'nova_streaming_rtmp_reconnect_requests_total',
+      help: 'Enhanced RTMP v2 Reconnect Requests sent to publishers that announced support (drain)',
+      registers,
+    });
+    this.publisherHandOffs = new Counter({
+      name: 'nova_streaming_rtmp_publisher_handoffs_total',
+      help: 'Publishers that left after a Reconnect Request, before the drain grace ended (to publish again through the load balancer)',
+      registers,
+    });
+    this.drainClosedConnections = new Counter({
+      name: 'nova_streaming_rtmp_drain_closed_connections_total',
+      help: 'RTMP connections still open when a drain grace ended, closed so their encoders reconnect elsewhere',
       registers,
     });
   }

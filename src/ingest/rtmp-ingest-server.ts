@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import { ByteRing } from '../stream/byte-ring.js';
-import { PartArenaReader } from '../stream/part-arena.js';
+import { PartArenaReader } from '../package/media-message.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { NativeIngressReader } from './native-ingress-reader.js';
 import {
@@ -17,14 +17,18 @@ import {
   type WorkerToMain,
 } from './ingest-messages.js';
 import type { MediaSink } from '../package/media-sink.js';
+import { supportsReconnect, type ReconnectRequest } from './rtmp/reconnect-request.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
-import type { StreamEndReason } from '../control/events/stream-events.js';
+import type { StreamEndReason } from './stream-end-reason.js';
 import type { LogRateLimiter } from '../ops/log-rate-limiter.js';
 
 /** What ingest needs from the control plane: key checks and the stream's life (its media goes to the MediaSink). */
 export interface IngestLifecycle {
-  /** Resolves the stream a key publishes to, or null for an unknown or revoked key. */
-  authorize(app: string, streamName: string): Promise<{ streamId: string } | null>;
+  /**
+   * Resolves the stream a key publishes to, or null for an unknown or revoked key. `resume`:
+   * where the stream left off on another instance (its publisher moved here).
+   */
+  authorize(app: string, streamName: string): Promise<{ streamId: string; resume?: StreamResumeState | null } | null>;
   started(streamId: string): Promise<void>;
   tracksChanged(streamId: string, video: VideoTrackConfig | null, audio: AudioTrackConfig | null): void;
   longGop(streamId: string, observedMs: number): void;
@@ -61,10 +65,15 @@ const MIN_INGRESS_RING_BYTES = 2 * ByteRing.recordBytes(64 * 1024 + RECEIVED_AT_
 const MAX_IDLE_RINGS = 16;
 /** frame queues nobody took, kept for the next streams (resident: only what the grace wrote, ~2 MiB each at 6 Mb/s) */
 const MAX_IDLE_FRAME_QUEUES = 8;
+/** what a drain tells publishers: no tcUrl, so they come back through the same address (the balancer) */
+const DRAIN_RECONNECT_REQUEST: ReconnectRequest = { description: 'This server is shutting down: reconnect to go on publishing.' };
+/** how long a drain waits for the connections it closed at the end of its grace before destroying their sockets */
+const DRAIN_CLOSE_WAIT_MS = LAST_MESSAGE_GRACE_MS + 1000;
 
 interface Connection {
   id: number;
   socket: net.Socket;
+  log: Logger;
   ring: ByteRing;
   control: Int32Array;
   port: MessagePort;
@@ -77,6 +86,12 @@ interface Connection {
   streamId: string | null;
   /** set when this connection's stream was handed to a newer publisher */
   endReason: StreamEndReason | null;
+  /** what the publisher's connect announced of Enhanced RTMP v2 (known from its publish command on) */
+  capsEx: number;
+  /** when a drain sent this connection a Reconnect Request (performance.now()), else NaN */
+  reconnectRequestedAt: number;
+  /** a drain closed this connection at the end of its grace */
+  closedByDrain: boolean;
   done: Promise<void>;
   resolveDone: () => void;
   /** the pool task returned (its result may arrive before its last port messages) */
@@ -126,6 +141,12 @@ export class RtmpIngestServer {
   private readonly receivedAtHeader = new Uint8Array(RECEIVED_AT_BYTES);
   private readonly receivedAtView = new DataView(this.receivedAtHeader.buffer);
   private closing = false;
+  /** the drain under way or done (the listener is closed then), else null */
+  private drainRun: Promise<void> | null = null;
+  private drainRequest: ReconnectRequest = {};
+  /** what the drain did, for its closing log line (the metrics count the same) */
+  private readonly drainCounts = { asked: 0, handedOff: 0 };
+  private listenerClosed: Promise<void> | null = null;
 
   constructor(
     private readonly options: RtmpIngestOptions,
@@ -192,10 +213,70 @@ export class RtmpIngestServer {
     return stream.connection.done;
   }
 
+  /** True once drain() has been called: the listener is closed and publishers are being moved. */
+  get draining(): boolean {
+    return this.drainRun !== null;
+  }
+
+  /**
+   * Drains this instance (SIGTERM) so that its publishers continue on another: the listener
+   * closes (an L4 balancer then sends new connections elsewhere), every publisher whose connect
+   * announced Enhanced RTMP v2 reconnect support gets the Reconnect Request (`request`: no tcUrl
+   * means "the same address", which through the balancer is another instance), and after graceMs
+   * every connection still open is closed, so the other encoders reconnect on their own. Streams
+   * that end so end 'disconnected' (their publisher is expected back), never as a clean unpublish.
+   * Resolves once every connection is gone, at once when none is left before the grace ends.
+   * Idempotent: a second call returns the first drain.
+   */
+  drain(graceMs: number, request: ReconnectRequest = DRAIN_RECONNECT_REQUEST): Promise<void> {
+    this.drainRun ??= this.runDrain(graceMs, request);
+    return this.drainRun;
+  }
+
+  private async runDrain(graceMs: number, request: ReconnectRequest): Promise<void> {
+    const startedAt = performance.now();
+    this.drainRequest = request;
+    this.metrics.draining.set(1);
+    void this.closeListener();
+    const all = [...this.connections.values()];
+    for (const connection of all) this.requestReconnect(connection);
+    this.log.info({ connections: all.length, reconnectRequests: this.drainCounts.asked, graceMs }, 'draining: RTMP listener closed, publishers asked to reconnect');
+    await settledWithin(all.map((connection) => connection.done), graceMs);
+    const left = [...this.connections.values()];
+    for (const connection of left) {
+      connection.closedByDrain = true;
+      // dropped, not shut down: the encoder reconnects (through the balancer, to another instance)
+      connection.endReason ??= 'disconnected';
+      this.stopConnection(connection);
+    }
+    this.metrics.drainClosedConnections.inc(left.length);
+    if (!(await settledWithin(left.map((connection) => connection.done), DRAIN_CLOSE_WAIT_MS))) {
+      for (const connection of left) connection.socket.destroy();
+    }
+    const { asked, handedOff } = this.drainCounts;
+    this.log.info({ reconnectRequests: asked, handedOff, closed: left.length, ms: Math.round(performance.now() - startedAt) }, 'drain complete');
+  }
+
+  /** Sends a publisher the Reconnect Request if it announced support; once per connection. */
+  private requestReconnect(connection: Connection): void {
+    if (!Number.isNaN(connection.reconnectRequestedAt) || !supportsReconnect(connection.capsEx)) return;
+    connection.reconnectRequestedAt = performance.now();
+    this.drainCounts.asked++;
+    this.send(connection, { type: 'reconnect_request', request: this.drainRequest });
+    this.metrics.reconnectRequests.inc();
+    connection.log.info({ stream: connection.streamId }, 'reconnect request sent');
+  }
+
+  private closeListener(): Promise<void> {
+    // the callback runs once every connection is gone, not when accepting stops (at once)
+    this.listenerClosed ??= new Promise<void>((resolve) => this.server.close(() => resolve()));
+    return this.listenerClosed;
+  }
+
   /** Stops accepting, ends every stream cleanly (segments flushed, ENDED), waits at most graceMs. */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
-    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const serverClosed = this.closeListener();
     const all = [...this.connections.values()];
     for (const connection of all) {
       connection.endReason = 'shutdown';
@@ -209,7 +290,7 @@ export class RtmpIngestServer {
   }
 
   private accept(socket: net.Socket): void {
-    if (this.closing) {
+    if (this.closing || this.drainRun !== null) {
       socket.destroy();
       return;
     }
@@ -219,9 +300,11 @@ export class RtmpIngestServer {
     const { port1, port2 } = new MessageChannel();
     let resolveDone!: () => void;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
+    const log = this.log.child({ connection: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
     const connection: Connection = {
       id,
       socket,
+      log,
       ring,
       control: new Int32Array(controlBuffer),
       port: port1,
@@ -230,6 +313,9 @@ export class RtmpIngestServer {
       nativeHandle: null,
       streamId: null,
       endReason: null,
+      capsEx: 0,
+      reconnectRequestedAt: Number.NaN,
+      closedByDrain: false,
       done,
       resolveDone,
       taskDone: false,
@@ -238,7 +324,6 @@ export class RtmpIngestServer {
     };
     this.connections.set(id, connection);
     this.metrics.connections.inc();
-    const log = this.log.child({ connection: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
     log.debug('rtmp connection accepted');
 
     // a look's messages come as one (workers/ingest-connection.worker.ts, WorkerOutbox)
@@ -351,7 +436,10 @@ export class RtmpIngestServer {
         else this.resumeProducer(connection);
         break;
       case 'publish':
+        connection.capsEx = message.capsEx;
         void this.onPublish(connection, message.app, message.streamName, log);
+        // a publish on a connection made before the drain began: asked at once, like the others
+        if (this.drainRun !== null) this.requestReconnect(connection);
         break;
       case 'unpublish':
         if (connection.streamId) log.info({ stream: connection.streamId }, 'publisher unpublished');
@@ -393,13 +481,22 @@ export class RtmpIngestServer {
         } else {
           log.debug({ reason: message.reason }, 'rtmp connection ended');
         }
-        if (connection.endReason === null) connection.endReason = endReasonOf(message.reason);
+        if (connection.endReason === null) {
+          const reason = endReasonOf(message.reason);
+          // asked to reconnect, a publisher that unpublishes before leaving still comes back
+          connection.endReason = reason === 'unpublished' && !Number.isNaN(connection.reconnectRequestedAt) ? 'disconnected' : reason;
+        }
         connection.socket.end();
         setTimeout(() => connection.socket.destroy(), 1000).unref();
         connection.closedMessageSeen = true;
         if (connection.taskDone) this.finish(connection, log);
         break;
     }
+  }
+
+  /** Whether a stream's last session here left where to continue from (a republish continues its numbering). */
+  hasResumeState(streamId: string): boolean {
+    return this.resumeStates.has(streamId);
   }
 
   private async onPublish(connection: Connection, app: string, streamName: string, log: Logger): Promise<void> {
@@ -412,7 +509,7 @@ export class RtmpIngestServer {
       this.send(connection, { type: 'publish_rejected', code, description });
       setTimeout(() => this.stopConnection(connection), 200).unref();
     };
-    let target: { streamId: string } | null;
+    let target: { streamId: string; resume?: StreamResumeState | null } | null;
     try {
       target = await this.lifecycle.authorize(app, streamName);
     } catch (err) {
@@ -443,7 +540,10 @@ export class RtmpIngestServer {
     const frameQueue = this.idleFrameQueues.pop() ?? ByteRing.create(this.options.frameQueueBytes);
     connection.streamId = streamId;
     this.live.set(streamId, { streamId, connection, frameQueue, frameQueueGivenOut: false });
-    const resume = this.resumeStates.get(streamId) ?? null;
+    // numbering continues from whichever session went furthest: this instance's last, or another's since
+    const local = this.resumeStates.get(streamId) ?? null;
+    const shared = target.resume ?? null;
+    const resume = shared !== null && (local === null || shared.nextMsn > local.nextMsn) ? shared : local;
     this.send(connection, { type: 'publish_accepted', streamId, frameQueue: frameQueue.buffer, frameQueueReader: this.options.frameQueueReader, resume, tsWanted: !this.options.tsOnDemand || this.tsWanted.has(streamId) });
     this.metrics.activeStreams.set(this.live.size);
     log.info({ stream: streamId, app, resumed: resume !== null }, 'stream publishing');
@@ -491,6 +591,11 @@ export class RtmpIngestServer {
       }
       this.metrics.activeStreams.set(this.live.size);
       const reason = connection.endReason ?? 'disconnected';
+      if (!Number.isNaN(connection.reconnectRequestedAt) && !connection.closedByDrain && reason === 'disconnected') {
+        this.metrics.publisherHandOffs.inc();
+        this.drainCounts.handedOff++;
+        log.info({ stream: streamId, ms: Math.round(performance.now() - connection.reconnectRequestedAt) }, 'publisher left after the reconnect request');
+      }
       // A dropped publisher may come back (reconnect grace): its TS clients are still there.
       if (reason !== 'taken_over' && reason !== 'disconnected') this.tsWanted.delete(streamId);
       // A taken-over stream stays live under its new publisher: no ENDED in between.
@@ -502,6 +607,13 @@ export class RtmpIngestServer {
     }
     connection.resolveDone();
   }
+}
+
+/** Resolves true when every promise has resolved, false after ms if they have not by then. */
+function settledWithin(promises: Promise<void>[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([Promise.all(promises).then(() => true), timeout]).finally(() => clearTimeout(timer));
 }
 
 function endReasonOf(reason: IngestCloseReason): StreamEndReason {

@@ -27,6 +27,8 @@ export interface PackagedInit {
   /** RFC 6381 codec string of the track */
   codecs: string;
   timescale: number;
+  /** the init's version as its origin numbered it (an edge replicating a stream); absent: the store numbers it */
+  version?: number;
 }
 
 export interface PackagedPart {

@@ -8,7 +8,8 @@ import type { EncoderName } from './encoder-flags.js';
 import type { EncodeOptions } from './ffmpeg-command.js';
 import type { LadderRung, PlannedRendition } from './ladder.js';
 import { SegmentBoundaries } from './segment-boundaries.js';
-import { DEFAULT_PART_ARENA_LIMITS, PartArenaWriter, mediaMessageOf, mediaTransferList } from '../stream/part-arena.js';
+import { DEFAULT_PART_ARENA_LIMITS, PartArenaWriter } from '../stream/part-arena.js';
+import { mediaMessageOf, mediaTransferList } from '../package/media-message.js';
 import type { TranscodeStats, TranscodeToMain } from './transcode-messages.js';
 import { TranscodeSupervisor, type RestartBackoff } from './transcode-supervisor.js';
 

@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { RenditionInfo } from '../package/rendition-info.js';
-import type { MediaMessage } from '../stream/part-arena.js';
+import type { MediaMessage } from '../package/media-message.js';
 import type { EncoderName } from './encoder-flags.js';
 import type { EncodeOptions } from './ffmpeg-command.js';
 import type { LadderRung } from './ladder.js';

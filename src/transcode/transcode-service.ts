@@ -1,16 +1,16 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Registry } from 'prom-client';
-import type { Config } from '../config.js';
 import type { RenditionInfo } from '../package/rendition-info.js';
 import type { Logger } from '../log.js';
 import type { MediaSink } from '../package/media-sink.js';
-import type { EncoderName } from './encoder-flags.js';
+import type { EncoderName, RenditionEncodeSettings } from './encoder-flags.js';
+import type { LadderRung } from './ladder.js';
 import { probeEncoders } from './encoder-probe.js';
 import type { MainToTranscode, TranscodeStats, TranscodeTask, TranscodeToMain } from './transcode-messages.js';
-import { PartArenaReader } from '../stream/part-arena.js';
+import { PartArenaReader } from '../package/media-message.js';
 import { TranscodeMetrics } from './transcode-metrics.js';
-import { workerFile } from '../../workers/worker-file.js';
+import { workerFile } from '../worker-file.js';
 
 /**
  * Who hears which transcoded renditions are live now (replaces the previous
@@ -40,7 +40,23 @@ interface StreamTask {
   done: Promise<void>;
 }
 
-type TranscodeSettings = Config['transcode'] & { targetDurationMs: number; partTargetMs: number; logLevel: string };
+/** What the service runs with: config.ts's transcode block (TRANSCODE_*, FFMPEG_PATH) and the segment targets. */
+export interface TranscodeSettings {
+  /** off: the source rendition only, FFmpeg never runs */
+  enabled: boolean;
+  ffmpegPath: string;
+  /** an encoder to try first, or 'none' (no ladder, no warning); '' probes in order */
+  encoderOverride: string;
+  ladder: LadderRung[];
+  preset: RenditionEncodeSettings['preset'];
+  stallTimeoutMs: number;
+  maxLagMs: number;
+  /** size of the transcode task pool */
+  threads: number;
+  targetDurationMs: number;
+  partTargetMs: number;
+  logLevel: string;
+}
 
 /** How long shutdown waits for tasks to stop their FFmpeg before killing what is left. */
 const STOP_WAIT_MS = 3000;

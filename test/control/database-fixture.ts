@@ -16,8 +16,8 @@ export const silentLog: Logger = pino({ level: 'silent' });
 
 export interface TestDatabase {
   database: Database;
-  /** PostgreSQL's URL of this database (null for PGlite) */
-  url?: string | null;
+  /** PostgreSQL only: its URL, for a second pool (a second instance) on the same database */
+  url?: string;
   /** Closes the database (and drops it, for PostgreSQL). */
   dispose(): Promise<void>;
 }

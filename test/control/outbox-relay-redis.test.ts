@@ -20,6 +20,7 @@ import { OwnRedis, freePort, uniqueNamespace } from '../ws/support/redis-helpers
 import { openTemporaryPostgres, silentLog, TEST_POSTGRES_URL, type TestDatabase } from './database-fixture.js';
 
 const PARTITIONS = 4;
+const prefix = uniqueNamespace().prefix;
 const ownRedis = toolGate('redis-server', haveTool('redis-server', ['--version']));
 
 describe('outbox relay on PostgreSQL and Redis', ownRedis, () => {
@@ -43,7 +44,7 @@ describe('outbox relay on PostgreSQL and Redis', ownRedis, () => {
   it('holds events while Redis is away, publishes them in order when it returns, and republishes what an empty Redis lost', async () => {
     const registry = new Registry();
     const repo = new StreamRepository(handle.database.db, undefined, { instanceId: 'relay-test', partitions: PARTITIONS, onCommit: () => relay.wake() });
-    const log = new RedisEventLog({ url: redis.url, partitions: PARTITIONS, prefix: uniqueNamespace().prefix, log: silentLog, maxReconnectDelayMs: 200 });
+    const log = new RedisEventLog({ url: redis.url, partitions: PARTITIONS, prefix, log: silentLog, maxReconnectDelayMs: 200 });
     await log.waitReady();
     const relay = new OutboxRelay({ outbox: new OutboxRepository(handle.database.db), log, leadership: new SoleLeadership(), registry, logger: silentLog, maxRetryDelayMs: 300 });
     const handled: DurableEvent[] = [];
@@ -75,6 +76,21 @@ describe('outbox relay on PostgreSQL and Redis', ownRedis, () => {
     assert.ok(relay.stats.reconciles >= 1);
     const republished = (await registry.getSingleMetric('nova_streaming_outbox_republished_total')!.get()).values[0]!.value;
     assert.ok(republished >= 5, `republished ${republished}`);
+  });
+
+  it('a relay of another database refuses the log this one writes (a REDIS_KEY_PREFIX shared by mistake)', async () => {
+    const other = await openTemporaryPostgres();
+    assert.ok(other);
+    closers.push(() => other.dispose());
+    const log = new RedisEventLog({ url: redis.url, partitions: PARTITIONS, prefix, log: silentLog });
+    closers.push(() => log.close());
+    await log.waitReady();
+    const before = await log.tops();
+    await new StreamRepository(other.database.db, undefined, { instanceId: 'other', partitions: PARTITIONS }).create({ title: 'elsewhere' });
+    const relay = new OutboxRelay({ outbox: new OutboxRepository(other.database.db), log, leadership: new SoleLeadership(), registry: new Registry(), logger: silentLog });
+    await assert.rejects(relay.relayAll(), /belongs to another database/);
+    assert.deepEqual(await log.tops(), before, 'nothing appended');
+    assert.equal(await new OutboxRepository(other.database.db).pendingCount(), 1, 'the event waits in its outbox');
   });
 
   it('one relay leads; when it goes, another takes the lead within seconds; NOTIFY wakes on commit', async () => {

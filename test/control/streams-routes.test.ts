@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import uWS from 'uWebSockets.js';
-import { registerStreamRoutes, type LiveStreamInfo } from '../../src/control/api/streams-routes.js';
 import { StreamRepository } from '../../src/control/db/stream-repository.js';
-import { openMemoryDatabase, silentLog, type TestDatabase } from './database-fixture.js';
+import { checkAgainstDocument, startControlApiFixture, type ControlApiFixture } from '../support/control-api.js';
+import { openMemoryDatabase, type TestDatabase } from './database-fixture.js';
 
-const TOKEN = 'test-admin-token-0123456789';
-const AUTH = { authorization: `Bearer ${TOKEN}` };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface ErrorBody {
@@ -18,41 +15,31 @@ type StreamBody = Record<string, unknown> & { id: string; status: string };
 describe('streams REST API', () => {
   let handle: TestDatabase;
   let repo: StreamRepository;
-  let listenSocket: uWS.us_listen_socket | null = null;
-  let app: uWS.TemplatedApp;
+  let fixture: ControlApiFixture;
   let base = '';
-  const deleted: string[] = [];
-  const live = new Map<string, LiveStreamInfo>();
+  let TOKEN = '';
+  let deleted: string[];
+  let live: ControlApiFixture['live'];
 
   before(async () => {
     handle = await openMemoryDatabase();
     repo = new StreamRepository(handle.database.db);
-    app = uWS.App();
-    registerStreamRoutes(app, {
-      repo,
-      adminToken: TOKEN,
-      urls: { rtmpBase: 'rtmp://media.example:1935/live/', httpBase: 'https://media.example' },
-      onDelete: (id) => deleted.push(id),
-      liveInfo: (id) => live.get(id) ?? null,
-      log: silentLog,
-    });
-    const port = await new Promise<number>((resolve, reject) => {
-      app.listen('127.0.0.1', 0, (token) => {
-        if (!token) return reject(new Error('listen failed'));
-        listenSocket = token;
-        resolve(uWS.us_socket_local_port(token));
-      });
-    });
-    base = `http://127.0.0.1:${port}`;
+    fixture = await startControlApiFixture({ database: handle.database, publicUrl: 'https://media.example' });
+    ({ base, deleted, live, adminToken: TOKEN } = fixture);
   });
 
   after(async () => {
-    if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+    await fixture.stop();
     await handle.database.close();
   });
 
-  const api = (path: string, init: RequestInit = {}) =>
-    fetch(base + path, { ...init, headers: { ...AUTH, ...(init.headers as Record<string, string> | undefined) } });
+  /** Every answer read through here is checked against the OpenAPI document. */
+  const api = async (path: string, init: RequestInit = {}) => {
+    const response = await fetch(base + path, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...(init.headers as Record<string, string> | undefined) } });
+    const text = await response.clone().text();
+    checkAgainstDocument(init.method ?? 'GET', path, response.status, text === '' ? text : JSON.parse(text));
+    return response;
+  };
   const create = async (body: unknown = {}) => {
     const res = await api('/api/v1/streams', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
     assert.equal(res.status, 201);

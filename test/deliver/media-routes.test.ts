@@ -28,7 +28,7 @@ async function startServer(config: Partial<MediaRoutesConfig> = {}, storeOptions
   const playback: Server['playback'] = [];
   registerMediaRoutes(app, {
     store,
-    config: { corsOrigins: '*', cdnBaseUrl: null, playbackSigningKey: null, partTargetMs: 200, targetDurationMs: 2000, ...config },
+    config: { corsOrigins: '*', cdnBaseUrl: null, playbackSigningKey: null, partTargetMs: 200, targetDurationMs: 2000, renderCacheBytes: 1024 * 1024, ...config },
     metrics,
     log: pino({ level: 'silent' }),
     onPlaybackRequest: (streamId, kind, clientKey) => playback.push({ streamId, kind, clientKey }),

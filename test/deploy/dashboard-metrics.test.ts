@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createMetricsRegistry } from '../../src/ops/metrics.js';
-import { parseYaml } from './support/mini-yaml.js';
+import { parse as parseYaml } from 'yaml';
 import { AGREED_METRICS, PROMETHEUS_SERIES, metricNamesIn, metricsDefinedInSource, type MetricKind } from './support/metric-contract.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -12,7 +12,7 @@ const dashboard = JSON.parse(readFileSync(`${root}grafana/dashboards/nova-stream
   panels: { type: string; title: string; targets?: { expr: string }[]; datasource?: { uid: string } }[];
   templating: { list: { name: string; type: string; query?: unknown; definition?: string }[] };
 };
-const alertRules = parseYaml(readFileSync(`${root}deploy/prometheus/alerts.yml`, 'utf8')) as {
+const alertRules = parseYaml(readFileSync(`${root}deploy/helm/nova-streaming/files/alerts.yml`, 'utf8')) as {
   groups: { name: string; rules: { alert: string; expr: string; labels: { severity: string } }[] }[];
 };
 

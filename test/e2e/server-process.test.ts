@@ -3,8 +3,9 @@
  * prestart), in its own process: it starts on
  * embedded defaults (PGlite under DATA_DIR, generated admin token kept
  * there), refuses a bad setting with a message naming the variable, exports
- * its metrics, and on SIGTERM ends live streams cleanly (ENDED in the
- * database, publisher disconnected) and exits 0.
+ * its metrics, and on SIGTERM drains (an encoder without Enhanced RTMP
+ * reconnect support, FFmpeg, is closed after DRAIN_GRACE_MS and its stream
+ * ENDED 'disconnected': it is expected back, elsewhere) then exits 0.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -70,11 +71,11 @@ describe('the server process', () => {
   });
 
   it(
-    'embedded defaults: admin token generated once and kept; metrics; SIGTERM ends a live stream cleanly and exits 0',
+    'embedded defaults: admin token generated once and kept; metrics; SIGTERM drains a live stream and exits 0',
     toolGate('ffmpeg', haveTool('ffmpeg')),
     async () => {
       const dataDir = tempDir('nova-proc-');
-      const server = await startProcess({ DATA_DIR: dataDir, LOG_LEVEL: 'info' });
+      const server = await startProcess({ DATA_DIR: dataDir, LOG_LEVEL: 'info', DRAIN_GRACE_MS: '1000' });
       const http = `http://127.0.0.1:${server.ready.httpPort}`;
       const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
       const announced = server.lines.find((l) => typeof l.adminToken === 'string');
@@ -118,8 +119,9 @@ describe('the server process', () => {
       await Promise.race([publisher.exited, new Promise((r) => setTimeout(r, 5000))]);
       const publisherGone = publisher.process.exitCode !== null || publisher.process.signalCode !== null;
       await publisher.kill();
-      assert.ok(publisherGone, 'the publisher was disconnected by the shutdown');
-      assert.ok(server.lines.some((l) => l.msg === 'stream ended' && l.reason === 'shutdown'), 'the stream ended with reason shutdown');
+      assert.ok(publisherGone, 'the publisher was disconnected by the drain');
+      assert.ok(server.lines.some((l) => l.msg === 'drain complete' && l.closed === 1 && l.reconnectRequests === 0), 'FFmpeg was closed at the end of the drain, not asked');
+      assert.ok(server.lines.some((l) => l.msg === 'stream ended' && l.reason === 'disconnected'), 'the stream ended dropped (its publisher is expected back)');
       assert.ok(server.lines.some((l) => l.msg === 'shutdown complete'));
 
       // Reopened on the same DATA_DIR: the same token, and the stream is ENDED (the database persisted).
@@ -131,7 +133,7 @@ describe('the server process', () => {
         });
         assert.equal(response.status, 200);
         const body = (await response.json()) as { status: string; end_reason: string };
-        assert.deepEqual([body.status, body.end_reason], ['ENDED', 'shutdown']);
+        assert.deepEqual([body.status, body.end_reason], ['ENDED', 'disconnected']);
       } finally {
         again.child.kill('SIGTERM');
         await again.exited;

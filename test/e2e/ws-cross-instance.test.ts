@@ -7,28 +7,12 @@
  * instance dies the viewers elsewhere are told the stream ended.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { npmStartCommand, prepareNpmStart } from '../../loadtest/peers/nova-process.js';
 import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.js';
-import { TEST_POSTGRES_URL } from '../control/database-fixture.js';
-import { spawnTracked, tempDir, waitFor } from '../support/tools.js';
+import { createCluster, type Cluster, type ClusterInstance } from '../support/nova-cluster.js';
 import { TestViewer, type WsMessage } from '../ws/support/ws-viewer.js';
-import { SHARED_REDIS_URL, deleteKeys, redisReachable, uniqueNamespace } from '../ws/support/redis-helpers.js';
-
-/** what `npm start` runs (the build it prepares in each file's before()) */
-const START = npmStartCommand();
-
-interface Instance {
-  name: string;
-  child: ChildProcess;
-  http: string;
-  rtmp: string;
-  ws(streamId: string): string;
-}
+import { SHARED_REDIS_URL, redisReachable } from '../ws/support/redis-helpers.js';
+import { waitFor } from '../support/tools.js';
 
 /** The server's viewer heartbeat TTL (RedisViewerStore default) and the bus's peer timeout (RedisEventBus default). */
 const VIEWER_TTL_MS = 10_000;
@@ -36,75 +20,10 @@ const PEER_TIMEOUT_MS = 10_000;
 /** Heartbeats run every 2 s and the counter ticks every 500 ms: the slack on top of a TTL. */
 const HEARTBEAT_SLACK_MS = 2000 + 2000 + 500 + 1500;
 
-const adminToken = randomBytes(24).toString('hex');
-/** this run's event log keys on the shared Redis */
-const redisKeyPrefix = uniqueNamespace().prefix;
-const databaseName = `nova_ws_e2e_${process.pid}_${randomBytes(4).toString('hex')}`;
-const databaseUrl = (() => {
-  const url = new URL(TEST_POSTGRES_URL);
-  url.pathname = `/${databaseName}`;
-  return url.toString();
-})();
+let cluster: Cluster;
 
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL, connectionTimeoutMillis: 3000 });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
-}
-
-function startInstance(name: string): Promise<Instance> {
-  const child = spawnTracked(process.execPath, START.args, {
-    env: {
-      ...process.env,
-      ...START.env,
-      HOST: '127.0.0.1',
-      RTMP_PORT: '0',
-      HTTP_PORT: '0',
-      WORKER_THREADS: '1',
-      TRANSCODE: 'off',
-      LOG_LEVEL: 'info',
-      INSTANCE_ID: `${name}-${process.pid}`,
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: SHARED_REDIS_URL,
-      REDIS_KEY_PREFIX: redisKeyPrefix,
-      ADMIN_TOKEN: adminToken,
-      DATA_DIR: tempDir(`nova-${name}-`),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (process.env.NOVA_TEST_LOGS === '1') process.stderr.write(`[${name}] ${line}\n`);
-      let parsed: Record<string, unknown>;
-      try {
-        parsed = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      if (parsed.msg !== 'nova-streaming ready') return;
-      const httpPort = parsed.httpPort as number;
-      resolve({
-        name,
-        child,
-        http: `http://127.0.0.1:${httpPort}`,
-        rtmp: `rtmp://127.0.0.1:${parsed.rtmpPort as number}/live`,
-        ws: (streamId) => `ws://127.0.0.1:${httpPort}/api/v1/streams/${streamId}/ws`,
-      });
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready: ${stderr}`)));
-  });
-}
-
-async function kill(instance: Instance): Promise<number> {
-  const exited = new Promise((resolve) => instance.child.once('exit', resolve));
-  instance.child.kill('SIGKILL');
-  await exited;
+async function kill(instance: ClusterInstance): Promise<number> {
+  await cluster.signal(instance, 'SIGKILL');
   return Date.now();
 }
 
@@ -125,27 +44,23 @@ describe('WebSocket hub across server processes sharing PostgreSQL and Redis', (
 
   before(async () => {
     if (!(await redisReachable(6379))) throw new Error(`Redis is required at ${SHARED_REDIS_URL}`);
-    prepareNpmStart();
-    await adminQuery(`CREATE DATABASE ${databaseName}`);
+    cluster = await createCluster();
   });
 
   after(async () => {
     publishing.abort();
     await published.catch(() => {});
     for (const v of viewers) v.close();
-    // spawnTracked kills the instances when the file ends; the database must outlive them only until then.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    await adminQuery(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`).catch(() => {});
-    await deleteKeys(SHARED_REDIS_URL, redisKeyPrefix).catch(() => {});
+    await cluster?.dispose();
   });
 
   it('stream_started crosses within 1 s, counts are global, SIGKILLed instances stop counting and their streams end elsewhere', async () => {
     // A first: it migrates the fresh database before B connects to it.
-    const a = await startInstance('a');
-    const b = await startInstance('b');
+    const a = await cluster.start('a');
+    const b = await cluster.start('b');
     const created = await fetch(`${a.http}/api/v1/streams`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ title: 'cross-instance' }),
     });
     assert.equal(created.status, 201);
@@ -176,7 +91,7 @@ describe('WebSocket hub across server processes sharing PostgreSQL and Redis', (
     assert.ok(droppedAfterMs <= VIEWER_TTL_MS + HEARTBEAT_SLACK_MS, `B's viewers gone after ${droppedAfterMs} ms`);
 
     // C joins late: its viewer's snapshot already says live (the bus resync re-announced A's stream).
-    const c = await startInstance('c');
+    const c = await cluster.start('c');
     const onC = viewer(c.ws(stream.id));
     await onC.waitFor((m) => m.type === 'snapshot', 5000);
     await onC.waitFor((m) => m.type === 'stream_metrics', 5000);

@@ -9,7 +9,11 @@ import { loadConfig } from '../../src/config.js';
 import { IngestConnection } from '../../src/ingest/ingest-connection.js';
 import { ingestLimits, type WorkerToMain } from '../../src/ingest/ingest-messages.js';
 import { ByteRing } from '../../src/stream/byte-ring.js';
-import { ffmpegPublishCapture } from './rtmp/session-harness.js';
+import { ChunkReader } from '../../src/ingest/rtmp/chunk-reader.js';
+import { HANDSHAKE_PACKET_SIZE } from '../../src/ingest/rtmp/handshake.js';
+import { decodeCommand } from '../../src/ingest/rtmp/rtmp-command.js';
+import { reconnectRequestOf } from '../../src/ingest/rtmp/reconnect-request.js';
+import { ClientBytes, ffmpegPublishCapture } from './rtmp/session-harness.js';
 
 const limits = ingestLimits(loadConfig({}));
 /** read-time step per pushed slice: the capture's 2 s arrive over ~8 s of made-up clock, so the stamps are not media times */
@@ -92,5 +96,31 @@ describe('IngestConnection.nextPartDueAt', () => {
     const run = publish({ frameQueueReader: true, fraction: 0.8 });
     assert.ok(run.parts >= 10, 'packaging goes on');
     assert.ok(run.slices.every((slice) => Number.isNaN(slice.due)), JSON.stringify(run.slices.filter((slice) => !Number.isNaN(slice.due)).slice(0, 3)));
+  });
+});
+
+describe('IngestConnection and the Reconnect Request', () => {
+  it("reports the connect's capsEx with the publish, and sends the request the main thread asks for", () => {
+    const messages: WorkerToMain[] = [];
+    const connection = new IngestConnection(limits, (message) => messages.push(message));
+    const client = new ClientBytes()
+      .handshake()
+      .command(0, 'connect', 1, { app: 'live', tcUrl: 'rtmp://lb/live', capsEx: 1 })
+      .command(0, 'createStream', 2, null)
+      .command(1, 'publish', 0, null, 'key1', 'live');
+    connection.push(client.bytes(), Date.now());
+    const publish = messages.find((m) => m.type === 'publish');
+    assert.deepEqual(publish, { type: 'publish', app: 'live', streamName: 'key1', tcUrl: 'rtmp://lb/live', capsEx: 1 });
+
+    const sentBefore = messages.filter((m) => m.type === 'send').length;
+    connection.handle({ type: 'reconnect_request', request: { description: 'draining' } });
+    const sent = messages.filter((m): m is Extract<WorkerToMain, { type: 'send' }> => m.type === 'send');
+    assert.equal(sent.length, sentBefore + 1, 'one write: the onStatus');
+    const commands: Array<{ streamId: number; request: ReturnType<typeof reconnectRequestOf> }> = [];
+    const reader = new ChunkReader((typeId, streamId, _ts, payload) => {
+      if (typeId === 20) commands.push({ streamId, request: reconnectRequestOf(decodeCommand(typeId, payload)) });
+    }, { maxMessageBytes: 1 << 20, maxChunkSize: 1 << 20 });
+    reader.push(new Uint8Array(Buffer.concat(sent.map((m) => m.bytes))).subarray(1 + 2 * HANDSHAKE_PACKET_SIZE));
+    assert.deepEqual(commands.at(-1), { streamId: 0, request: { description: 'draining' } });
   });
 });

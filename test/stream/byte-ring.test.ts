@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { NovaError } from '../../src/errors.js';
 import { ByteRing } from '../../src/stream/byte-ring.js';
-import { startWorker } from '../../workers/worker-file.js';
+import { startWorker } from '../../src/worker-file.js';
 
 function bytes(...values: number[]): Uint8Array {
   return Uint8Array.from(values);

@@ -64,6 +64,8 @@ export interface PlayerState {
   playingDateMs: number | null;
   /** each time 'waiting' fired (a stall): the playhead, how much media lay buffered contiguously ahead of it, and the hls.js level loading */
   stalls: Array<{ atSec: number; bufferedAheadSec: number; level: number }>;
+  /** ms the playhead stood still while playing (sampled every 100 ms from the first frame on): stalls by their length */
+  stalledMs: number;
   /** hls.js only: per discontinuity sequence number (EXT-X-DISCONTINUITY count) it loaded, the earliest media time of its fragments */
   discontinuityStarts: Record<number, number>;
   /** video.buffered as [start, end] seconds */
@@ -111,7 +113,14 @@ const PLAYER_PAGE = `<!doctype html>
 const video = document.getElementById('video');
 let t0 = performance.now();
 const since = () => Math.round(performance.now() - t0);
-const state = { errors: [], stalls: [], firstFrameMs: null, discontinuityStarts: {}, engine: null, player: null };
+const state = { errors: [], stalls: [], stalledMs: 0, firstFrameMs: null, discontinuityStarts: {}, engine: null, player: null };
+let lastPlayhead = -1;
+setInterval(() => {
+  if (state.firstFrameMs === null) return;
+  const at = video.currentTime;
+  if (!video.paused && !video.ended && at === lastPlayhead) state.stalledMs += 100;
+  lastPlayhead = at;
+}, 100);
 window.novaPlayer = state;
 video.muted = true;
 if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => { if (state.firstFrameMs === null) state.firstFrameMs = since(); });
@@ -185,6 +194,7 @@ window.novaState = () => {
     levels, currentLevel, liveLatencySec, playingDateMs,
     firstFrameMs: state.firstFrameMs,
     stalls: state.stalls,
+    stalledMs: state.stalledMs,
     discontinuityStarts: state.discontinuityStarts,
     buffered: Array.from({ length: video.buffered.length }, (_, i) => [video.buffered.start(i), video.buffered.end(i)]),
   };

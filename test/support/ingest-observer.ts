@@ -150,7 +150,7 @@ export function publishRequestedAt(nova: NovaFixture, streamId: string): number 
 }
 
 /** One sample of a Prometheus metric, summed over the series whose labels include `labels`. */
-export async function metricValue(nova: NovaFixture, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(nova: Pick<NovaFixture, 'http'>, name: string, labels: Record<string, string> = {}): Promise<number> {
   const text = await (await fetch(`${nova.http}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) {

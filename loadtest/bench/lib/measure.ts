@@ -101,6 +101,19 @@ export function threadCpu(pid: number): Map<string, ThreadCpu> {
   return threads;
 }
 
+/** The processes a process has started and not yet waited for (an nginx master's workers), from /proc/<pid>/task/<tid>/children. */
+export function childPids(pid: number): number[] {
+  const pids: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (child !== '') pids.push(Number(child));
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return pids;
+}
+
 /** Resident memory of a process now, bytes. */
 export function rssBytes(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

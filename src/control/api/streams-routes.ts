@@ -1,17 +1,10 @@
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { NovaError } from '../../errors.js';
-import type { Logger } from '../../log.js';
-import {
-  captureRequest,
-  parseJsonObject,
-  readBody,
-  sendError,
-  sendJson,
-  type RequestContext,
-} from '../../deliver/http/uws-helpers.js';
-import { checkBearer } from '../auth/admin-token.js';
-import { STREAM_STATUSES, type StreamStatus } from '../db/schema.js';
-import { MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT, type StreamRecord, type StreamRepository } from '../db/stream-repository.js';
+import { seesEverything, type Principal } from '../auth/principal.js';
+import type { TokenService } from '../auth/token-service.js';
+import type { StreamStatus } from '../db/schema.js';
+import type { StreamRecord, StreamRepository } from '../db/stream-repository.js';
+import type { ApiRequest, ApiRouter } from './api-router.js';
+import { DEFAULT_PLAYBACK_TOKEN_SECONDS } from './openapi-document.js';
 
 export interface LiveStreamInfo {
   viewers: number;
@@ -30,7 +23,7 @@ export interface StreamWarning {
 
 export interface StreamRoutesDeps {
   repo: StreamRepository;
-  adminToken: string;
+  tokens: TokenService;
   urls: {
     /** e.g. rtmp://host:1935/live */
     rtmpBase: string;
@@ -41,29 +34,18 @@ export interface StreamRoutesDeps {
   onDelete(streamId: string): void;
   /** Live numbers for a stream ingested or watched here; null when not live. */
   liveInfo(streamId: string): LiveStreamInfo | null;
-  log: Logger;
 }
 
-export const MAX_STREAM_BODY_BYTES = 16 * 1024;
-export const MAX_TITLE_LENGTH = 200;
-
 const STREAM_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const CREATE_FIELDS = new Set(['title', 'private']);
-const WWW_AUTHENTICATE = { 'www-authenticate': 'Bearer realm="nova-streaming"' };
 
 /**
- * The streams REST API (admin bearer token on every route):
- *   POST   /api/v1/streams        create; the only response carrying stream_key
- *   GET    /api/v1/streams        list, ?status=&limit=&cursor=
- *   GET    /api/v1/streams/:id    one stream with live viewers and renditions
- *   DELETE /api/v1/streams/:id    end it, revoke its keys, drop its publisher
+ * The streams operations. A stream belongs to the client that created it:
+ * another client gets 404 for it (not 403: whether it exists is not theirs to
+ * know); the admin token and `admin` clients see every stream.
  */
-export function registerStreamRoutes(app: TemplatedApp, deps: StreamRoutesDeps): void {
+export function registerStreamRoutes(router: ApiRouter, deps: StreamRoutesDeps): void {
   // Read per response, not once here: with HTTP_PORT=0 the server learns its port only after the routes are registered.
-  const urls = {
-    playback: (id: string) => streamUrlBuilder(deps.urls.rtmpBase, deps.urls.httpBase).playback(id),
-    publish: (streamKey: string) => streamUrlBuilder(deps.urls.rtmpBase, deps.urls.httpBase).publish(streamKey),
-  };
+  const urls = () => streamUrlBuilder(deps.urls.rtmpBase, deps.urls.httpBase);
 
   const view = (stream: StreamRecord): Record<string, unknown> => {
     const live = stream.status === 'ACTIVE' ? deps.liveInfo(stream.id) : null;
@@ -72,6 +54,7 @@ export function registerStreamRoutes(app: TemplatedApp, deps: StreamRoutesDeps):
       title: stream.title,
       status: stream.status,
       private: stream.private,
+      owner_client_id: stream.ownerClientId,
       created_at: stream.createdAt.toISOString(),
       started_at: stream.startedAt?.toISOString() ?? null,
       ended_at: stream.endedAt?.toISOString() ?? null,
@@ -80,133 +63,90 @@ export function registerStreamRoutes(app: TemplatedApp, deps: StreamRoutesDeps):
       peak_viewers: Math.max(stream.peakViewers, live?.peakViewers ?? 0),
       renditions: live?.renditions ?? stream.renditions,
       warnings: live?.warnings ?? [],
-      ...urls.playback(stream.id),
+      ...urls().playback(stream.id),
     };
   };
 
-  /** Auth check and uniform error handling around an async handler. */
-  const guarded = (
-    res: HttpResponse,
-    ctx: RequestContext,
-    handler: () => Promise<void>,
-  ): void => {
-    if (!checkBearer(ctx.headers.get('authorization'), deps.adminToken)) {
-      sendJson(
-        res,
-        ctx,
-        401,
-        { error: { code: 'NOVA_ERR_UNAUTHORIZED', message: 'missing or invalid bearer token' } },
-        WWW_AUTHENTICATE,
-      );
-      return;
-    }
-    handler().catch((err: unknown) => {
-      if (!(err instanceof NovaError)) deps.log.error({ err, method: ctx.method, url: ctx.url }, 'streams API request failed');
-      sendError(res, ctx, err);
-    });
+  /** The stream if this principal may see it, else the same 404 as an unknown id. */
+  const visibleStream = async (request: ApiRequest): Promise<StreamRecord> => {
+    const id = request.params.id as string;
+    const stream = STREAM_ID.test(id) ? await deps.repo.get(id) : null;
+    if (!stream || !owns(request.principal!, stream)) throw new NovaError('NOVA_ERR_NOT_FOUND', `no stream ${JSON.stringify(id.slice(0, 64))}`);
+    return stream;
   };
 
-  app.post('/api/v1/streams', (res: HttpResponse, req: HttpRequest) => {
-    const ctx = captureRequest(res, req);
-    const declared = Number(ctx.headers.get('content-length') ?? '0');
-    if (declared > MAX_STREAM_BODY_BYTES) {
-      sendError(res, ctx, new NovaError('NOVA_ERR_PAYLOAD_TOO_LARGE', `request body over ${MAX_STREAM_BODY_BYTES} bytes`));
-      return;
+  router.handle('createStream', async (request) => {
+    const principal = request.principal!;
+    const created = await deps.repo.create({
+      title: request.body.title as string,
+      private: request.body.private as boolean,
+      ownerClientId: principal.kind === 'client' ? principal.clientId : null,
+    });
+    request.log.info({ streamId: created.stream.id }, 'stream created');
+    return { status: 201, body: { ...view(created.stream), stream_key: created.streamKey, ...urls().publish(created.streamKey) } };
+  });
+
+  router.handle('listStreams', async (request) => {
+    const principal = request.principal!;
+    const { status, limit, cursor } = request.params as { status?: StreamStatus; limit: number; cursor?: string };
+    const page = await deps.repo.list({
+      limit,
+      cursor: cursor ?? null,
+      ...(status === undefined ? {} : { status }),
+      ...(seesEverything(principal) || principal.kind !== 'client' ? {} : { ownerClientId: principal.clientId }),
+    });
+    return { status: 200, body: { items: page.items.map(view), next_cursor: page.nextCursor } };
+  });
+
+  router.handle('getStream', async (request) => ({ status: 200, body: view(await visibleStream(request)) }));
+
+  router.handle('deleteStream', async (request) => {
+    let stream = await visibleStream(request);
+    const id = stream.id;
+    if (stream.status === 'PENDING' || stream.status === 'ACTIVE') {
+      stream = (await deps.repo.markEnded(id, 'deleted')) ?? (await deps.repo.get(id)) ?? stream;
     }
-    // uWS hands body data only to an onData attached before the handler returns.
-    const body = readBody(res, ctx, MAX_STREAM_BODY_BYTES);
-    guarded(res, ctx, async () => {
-      const input = parseCreateStream(parseJsonObject(await body));
-      const created = await deps.repo.create(input);
-      deps.log.info({ streamId: created.stream.id }, 'stream created');
-      sendJson(res, ctx, 201, {
-        ...view(created.stream),
-        stream_key: created.streamKey,
-        ...urls.publish(created.streamKey),
-      });
-    });
-    // An unauthorized request's body is never awaited; keep its rejection quiet.
-    body.catch(() => {});
+    await deps.repo.revokeKeys(id);
+    try {
+      deps.onDelete(id);
+    } catch (err) {
+      request.log.error({ err, streamId: id }, 'disconnecting the publisher of a deleted stream failed');
+    }
+    request.log.info({ streamId: id }, 'stream deleted');
+    return { status: 200, body: view(stream) };
   });
 
-  app.get('/api/v1/streams', (res: HttpResponse, req: HttpRequest) => {
-    const ctx = captureRequest(res, req);
-    guarded(res, ctx, async () => {
-      const query = parseListQuery(ctx.query);
-      const page = await deps.repo.list(query);
-      sendJson(res, ctx, 200, { items: page.items.map(view), next_cursor: page.nextCursor });
+  router.handle('createPlaybackToken', async (request) => {
+    const stream = await visibleStream(request);
+    const principal = request.principal!;
+    const { expires_in: expiresIn, display_name: displayName, viewer_id: viewerId } = request.body as { expires_in: number; display_name?: string; viewer_id?: string };
+    const minted = await deps.tokens.mintViewerToken({
+      streamId: stream.id,
+      expiresInSeconds: expiresIn ?? DEFAULT_PLAYBACK_TOKEN_SECONDS,
+      ...(displayName === undefined ? {} : { displayName }),
+      ...(viewerId === undefined ? {} : { viewerId }),
+      mintedBy: principal.kind === 'client' ? principal.clientId : 'admin',
     });
-  });
-
-  app.get('/api/v1/streams/:id', (res: HttpResponse, req: HttpRequest) => {
-    const ctx = captureRequest(res, req);
-    const id = req.getParameter(0) ?? '';
-    guarded(res, ctx, async () => {
-      const stream = STREAM_ID.test(id) ? await deps.repo.get(id) : null;
-      if (!stream) throw notFound(id);
-      sendJson(res, ctx, 200, view(stream));
-    });
-  });
-
-  app.del('/api/v1/streams/:id', (res: HttpResponse, req: HttpRequest) => {
-    const ctx = captureRequest(res, req);
-    const id = req.getParameter(0) ?? '';
-    guarded(res, ctx, async () => {
-      let stream = STREAM_ID.test(id) ? await deps.repo.get(id) : null;
-      if (!stream) throw notFound(id);
-      if (stream.status === 'PENDING' || stream.status === 'ACTIVE') {
-        stream = (await deps.repo.markEnded(id, 'deleted')) ?? (await deps.repo.get(id)) ?? stream;
-      }
-      await deps.repo.revokeKeys(id);
-      try {
-        deps.onDelete(id);
-      } catch (err) {
-        deps.log.error({ err, streamId: id }, 'disconnecting the publisher of a deleted stream failed');
-      }
-      deps.log.info({ streamId: id }, 'stream deleted');
-      sendJson(res, ctx, 200, view(stream));
-    });
+    const suffix = `?token=${encodeURIComponent(minted.token)}`;
+    const playback = urls().playback(stream.id);
+    return {
+      status: 201,
+      body: {
+        token: minted.token,
+        token_type: 'viewer',
+        stream_id: stream.id,
+        expires_at: new Date(minted.expiresAt).toISOString(),
+        hls_url: playback.hls_url + suffix,
+        ll_hls_url: playback.ll_hls_url + suffix,
+        dash_url: playback.dash_url + suffix,
+        ws_url: playback.ws_url + suffix,
+      },
+    };
   });
 }
 
-function notFound(id: string): NovaError {
-  return new NovaError('NOVA_ERR_NOT_FOUND', `no stream ${JSON.stringify(id.slice(0, 64))}`);
-}
-
-function parseCreateStream(body: Record<string, unknown>): { title: string; private: boolean } {
-  for (const field of Object.keys(body)) {
-    if (!CREATE_FIELDS.has(field)) {
-      throw new NovaError('NOVA_ERR_BAD_REQUEST', `unknown field ${JSON.stringify(field.slice(0, 64))}`);
-    }
-  }
-  const title = body.title ?? '';
-  if (typeof title !== 'string') throw new NovaError('NOVA_ERR_BAD_REQUEST', 'title must be a string');
-  if (title.length > MAX_TITLE_LENGTH) {
-    throw new NovaError('NOVA_ERR_BAD_REQUEST', `title must be at most ${MAX_TITLE_LENGTH} characters`);
-  }
-  // Postgres text cannot hold NUL.
-  if (title.includes('\u0000')) throw new NovaError('NOVA_ERR_BAD_REQUEST', 'title must not contain NUL');
-  const isPrivate = body.private ?? false;
-  if (typeof isPrivate !== 'boolean') throw new NovaError('NOVA_ERR_BAD_REQUEST', 'private must be a boolean');
-  return { title, private: isPrivate };
-}
-
-function parseListQuery(queryString: string): { status?: StreamStatus; limit: number; cursor: string | null } {
-  const params = new URLSearchParams(queryString);
-  const status = params.get('status');
-  if (status !== null && !(STREAM_STATUSES as readonly string[]).includes(status)) {
-    throw new NovaError('NOVA_ERR_BAD_REQUEST', `status must be one of ${STREAM_STATUSES.join(', ')}`);
-  }
-  const limitText = params.get('limit');
-  let limit = DEFAULT_PAGE_LIMIT;
-  if (limitText !== null) {
-    limit = /^\d{1,4}$/.test(limitText) ? Number(limitText) : NaN;
-    if (!(limit >= 1 && limit <= MAX_PAGE_LIMIT)) {
-      throw new NovaError('NOVA_ERR_BAD_REQUEST', `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`);
-    }
-  }
-  const cursor = params.get('cursor');
-  return status === null ? { limit, cursor } : { status: status as StreamStatus, limit, cursor };
+function owns(principal: Principal, stream: StreamRecord): boolean {
+  return seesEverything(principal) || (principal.kind === 'client' && stream.ownerClientId === principal.clientId);
 }
 
 /** The public URLs of a stream, from the configured bases (trailing slashes dropped). */
@@ -215,7 +155,7 @@ function streamUrlBuilder(rtmpBase: string, httpBase: string) {
   const http = httpBase.replace(/\/+$/, '');
   const ws = http.replace(/^http/i, 'ws');
   return {
-    playback(id: string): Record<string, string> {
+    playback(id: string) {
       const master = `${http}/hls/${id}/master.m3u8`;
       return {
         hls_url: master,

@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { NovaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { captureRequest, parseJsonObject, readBody, sendError, sendJson, type RequestContext } from '../../deliver/http/uws-helpers.js';
+import { captureRequest, parseJsonObject, readBody, sendError, sendJson, type RequestContext } from '../../http/uws-helpers.js';
 import { checkBearer } from '../auth/admin-token.js';
 import { DURABLE_EVENT_TYPES } from '../events/stream-events.js';
 import type { AttemptRecord, WebhookRecord, WebhookRepository } from '../webhooks/webhook-repository.js';

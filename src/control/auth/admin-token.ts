@@ -1,7 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config } from '../../config.js';
 import { NovaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
@@ -13,7 +12,7 @@ const MIN_TOKEN_LENGTH = 16;
  * in `${dataDir}/admin-token`; else a new random one, written there (0600)
  * and shown once in the log so the operator can copy it.
  */
-export async function resolveAdminToken(config: Pick<Config, 'adminToken' | 'dataDir'>, log: Logger): Promise<string> {
+export async function resolveAdminToken(config: { adminToken: string | null; dataDir: string }, log: Logger): Promise<string> {
   if (config.adminToken !== null) return config.adminToken;
   const file = join(config.dataDir, TOKEN_FILE);
   const stored = await readStoredToken(file);

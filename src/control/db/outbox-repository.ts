@@ -85,6 +85,11 @@ export class OutboxRepository {
     return Number(result.numAffectedRows ?? 0);
   }
 
+  /** This database's identity in the event log (0003_outbox.sql). */
+  async identity(): Promise<string> {
+    return (await this.#db.selectFrom('event_log_identity').select('id').executeTakeFirstOrThrow()).id;
+  }
+
   /** Rows not yet published (a gauge). */
   async pendingCount(): Promise<number> {
     const row = await this.#db

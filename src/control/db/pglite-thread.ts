@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { startProcess, startWorker, workerFile } from '../../../workers/worker-file.js';
+import { startProcess, startWorker, workerFile } from '../../worker-file.js';
 import type { PGliteErrorFields, PGliteReply, PGliteRequest, PGliteThreadData } from './pglite-thread-messages.js';
 
 /** What the Kysely dialect needs of PGlite: one query at a time on its single session. */

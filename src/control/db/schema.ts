@@ -28,6 +28,7 @@ export interface StreamsTable {
   current_renditions: JsonText<RenditionInfo[]>;
   peak_viewers: Defaulted<number>;
   instance_id: Nullable<string>;
+  owner_client_id: Nullable<string>;
 }
 
 export interface StreamKeysTable {
@@ -64,6 +65,11 @@ export interface QualityLevelsTable {
   bandwidth: number;
   codecs: string;
   frame_rate: Nullable<number>;
+}
+
+export interface EventLogIdentityTable {
+  singleton: Defaulted<boolean>;
+  id: string;
 }
 
 export interface EventPartitionsTable {
@@ -123,6 +129,57 @@ export interface WebhookAttemptsTable {
   duration_ms: number;
 }
 
+export interface ApiClientsTable {
+  id: string;
+  name: Defaulted<string>;
+  secret_hash: string;
+  /** space-delimited */
+  scopes: string;
+  created_at: Date;
+  revoked_at: Nullable<Date>;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: Date;
+  activates_at: Date;
+  retired_at: Nullable<Date>;
+  expires_at: Nullable<Date>;
+}
+
+export interface RefreshTokensTable {
+  token_hash: string;
+  family_id: string;
+  client_id: string;
+  scopes: string;
+  created_at: Date;
+  expires_at: Date;
+  used_at: Nullable<Date>;
+  revoked_at: Nullable<Date>;
+}
+
+export interface TokenRevocationsTable {
+  /** bigserial: pg returns int8 as a string */
+  seq: ColumnType<string, never, never>;
+  subject: string;
+  created_at: Date;
+  expires_at: Date;
+}
+
+export interface IdempotencyKeysTable {
+  principal: string;
+  key_hash: string;
+  method: string;
+  path: string;
+  request_hash: string;
+  status: Nullable<number>;
+  response: Nullable<string>;
+  created_at: Date;
+  expires_at: Date;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   checksum: string;
@@ -136,11 +193,17 @@ export interface Schema {
   stream_metrics: StreamMetricsTable;
   quality_levels: QualityLevelsTable;
   schema_migrations: SchemaMigrationsTable;
+  event_log_identity: EventLogIdentityTable;
   event_partitions: EventPartitionsTable;
   event_outbox: EventOutboxTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  api_clients: ApiClientsTable;
+  signing_keys: SigningKeysTable;
+  refresh_tokens: RefreshTokensTable;
+  token_revocations: TokenRevocationsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type StreamRow = Selectable<StreamsTable>;
@@ -153,3 +216,5 @@ export type EventOutboxRow = Selectable<EventOutboxTable>;
 export type WebhookRow = Selectable<WebhooksTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type WebhookAttemptRow = Selectable<WebhookAttemptsTable>;
+export type ApiClientRow = Selectable<ApiClientsTable>;
+export type SigningKeyRow = Selectable<SigningKeysTable>;

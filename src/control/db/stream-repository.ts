@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Compilable, type Kysely } from 'kysely';
 import { NovaError } from '../../errors.js';
-import type { StreamEndReason } from '../events/stream-events.js';
+import type { StreamEndReason } from '../../ingest/stream-end-reason.js';
 import type { RenditionInfo } from '../../package/rendition-info.js';
 import { generateStreamKey, hashStreamKey, looksLikeStreamKey, streamKeyHashesEqual } from '../auth/stream-key.js';
 import type { DurableStreamEvent } from '../events/stream-events.js';
@@ -21,11 +21,15 @@ export interface StreamRecord {
   peakViewers: number;
   /** The instance ingesting it (last one, once ended). */
   instanceId: string | null;
+  /** The API client that created it; null when the admin token did. */
+  ownerClientId: string | null;
 }
 
 export interface CreateStreamInput {
   title?: string;
   private?: boolean;
+  /** the creating API client (omitted: the admin) */
+  ownerClientId?: string | null;
 }
 
 export interface CreatedStream {
@@ -36,6 +40,8 @@ export interface CreatedStream {
 
 export interface ListStreamsOptions {
   status?: StreamStatus;
+  /** only the streams of this API client */
+  ownerClientId?: string;
   /** 1..MAX_PAGE_LIMIT, default DEFAULT_PAGE_LIMIT. */
   limit?: number;
   /** next_cursor of the previous page. */
@@ -76,7 +82,7 @@ export class StreamRepository {
     const row = await this.#db.transaction().execute(async (trx) => {
       const inserted = await trx
         .insertInto('streams')
-        .values({ id, title: input.title ?? '', private: input.private ?? false, created_at: createdAt })
+        .values({ id, title: input.title ?? '', private: input.private ?? false, created_at: createdAt, owner_client_id: input.ownerClientId ?? null })
         .returningAll()
         .executeTakeFirstOrThrow();
       await trx
@@ -117,6 +123,7 @@ export class StreamRepository {
     }
     let query = this.#db.selectFrom('streams').selectAll();
     if (options.status !== undefined) query = query.where('status', '=', options.status);
+    if (options.ownerClientId !== undefined) query = query.where('owner_client_id', '=', options.ownerClientId);
     if (options.cursor) {
       const after = decodeCursor(options.cursor);
       query = query.where((eb) =>
@@ -340,6 +347,7 @@ function toRecord(row: StreamRow): StreamRecord {
     renditions: row.current_renditions,
     peakViewers: row.peak_viewers,
     instanceId: row.instance_id,
+    ownerClientId: row.owner_client_id,
   };
 }
 

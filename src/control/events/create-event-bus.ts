@@ -1,11 +1,10 @@
-import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
 import { LocalEventBus } from './local-bus.js';
 import { RedisEventBus } from './redis-bus.js';
 
 /** The bus the configuration asks for: Redis pub/sub across instances when REDIS_URL is set, in-process otherwise. */
 export function createEventBus(
-  config: Pick<Config, 'redisUrl' | 'instanceId'>,
+  config: { redisUrl: string | null; instanceId: string },
   log: Logger,
   options: { channel?: string; onHandlerError?: (err: unknown) => void } = {},
 ): LocalEventBus | RedisEventBus {

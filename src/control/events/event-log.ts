@@ -85,6 +85,11 @@ export interface EventLog {
   deadLetters(group: string, limit: number, after?: string): Promise<DeadLetter[]>;
   /** hands a dead letter back to its group (through the replay stream); false when there is none with that id */
   replay(group: string, id: string): Promise<boolean>;
+  /**
+   * Names `database` (its identity) as the log's writer unless another is named
+   * already; returns the one named. A relay whose database is not it must not append.
+   */
+  claimOwner(database: string): Promise<string>;
   /** the groups that were ever opened on this log */
   groups(): Promise<string[]>;
   /** listens to the log coming back after an outage; returns the unsubscribe function */

@@ -89,6 +89,7 @@ export class MemoryEventLog implements EventLog {
   /** readers blocked in read(), woken by any append or replay */
   readonly #waiters = new Set<() => void>();
   #closed = false;
+  #owner: string | null = null;
 
   constructor(options: MemoryEventLogOptions) {
     this.partitions = options.partitions;
@@ -209,6 +210,11 @@ export class MemoryEventLog implements EventLog {
 
   async groups(): Promise<string[]> {
     return [...this.#groups.keys()];
+  }
+
+  async claimOwner(database: string): Promise<string> {
+    this.#owner ??= database;
+    return this.#owner;
   }
 
   /** Nothing to reconnect to in one process. */

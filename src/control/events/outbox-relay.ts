@@ -253,6 +253,12 @@ export class OutboxRelay {
 
   /** Republishes what the log lost while this instance was not looking (see the class comment). */
   async #reconcileWithLog(): Promise<void> {
+    const identity = await this.#db(() => this.#o.outbox.identity());
+    const owner = await this.#log(() => this.#o.log.claimOwner(identity));
+    if (owner !== identity) {
+      // another database's outbox numbers its events on its own: appending ours would mistake them for its
+      throw new Error(`the event log belongs to another database (${owner}, this is ${identity}): give each deployment its own REDIS_KEY_PREFIX`);
+    }
     const [tops, published] = await Promise.all([this.#log(() => this.#o.log.tops()), this.#db(() => this.#o.outbox.publishedTops())]);
     for (const [partition, top] of published) {
       const held = tops[partition] ?? 0;

@@ -193,8 +193,13 @@ export class RedisEventBus implements EventBus {
 
   private trackLocalState(event: StreamEvent): void {
     if (event.instanceId !== this.instanceId) return;
-    if (event.type === 'stream_started' || event.type === 'quality_changed') this.liveHere.add(event.streamId);
-    else if (event.type === 'stream_ended') this.liveHere.delete(event.streamId);
+    if (event.type === 'stream_started' || event.type === 'quality_changed') {
+      this.liveHere.add(event.streamId);
+      // its publisher moved here: the instance it left no longer speaks for it (its silence must not end it)
+      this.liveElsewhere.delete(event.streamId);
+    } else if (event.type === 'stream_ended') {
+      this.liveHere.delete(event.streamId);
+    }
   }
 
   private deliver(event: StreamEvent): void {

@@ -10,6 +10,7 @@ import { reconnectDelay } from './redis-bus.js';
  *   <prefix>:replay:<group>    dead letters handed back to the group (ids from Redis' clock)
  *   <prefix>:dlq:<group>       the group's dead letters (fields e, err, attempts, src, srcid)
  *   <prefix>:groups            the names of the groups ever opened (a set)
+ *   <prefix>:owner             the identity of the database whose outbox this log carries
  *
  * Numbering entries by seq makes the append idempotent and ordered in Redis
  * itself (a Lua script checks the top): a relay that died after XADD and
@@ -244,6 +245,12 @@ export class RedisEventLog implements EventLog {
     if (!/^\d+-\d+$/.test(id)) return false;
     const reply = await this.#client.sendCommand(['EVAL', REPLAY_SCRIPT, '2', this.#deadKey(group), this.#replayKey(group), id, String(this.#maxDeadLetters)]);
     return Number(reply) === 1;
+  }
+
+  async claimOwner(database: string): Promise<string> {
+    const key = `${this.prefix}:owner`;
+    await this.#client.sendCommand(['SET', key, database, 'NX']);
+    return String(await this.#client.sendCommand(['GET', key]));
   }
 
   async groups(): Promise<string[]> {

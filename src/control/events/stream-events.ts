@@ -1,3 +1,4 @@
+import type { StreamEndReason } from '../../ingest/stream-end-reason.js';
 import type { RenditionInfo } from '../../package/rendition-info.js';
 
 /**
@@ -25,8 +26,6 @@ export type StreamEvent =
       renditions: string[];
     }
   | { type: 'viewer_count_changed'; streamId: string; instanceId: string; at: number; viewers: number; peak: number };
-
-export type StreamEndReason = 'unpublished' | 'disconnected' | 'idle_timeout' | 'taken_over' | 'deleted' | 'shutdown' | 'error';
 
 export type StreamEventType = StreamEvent['type'];
 

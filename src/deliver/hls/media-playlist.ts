@@ -92,7 +92,10 @@ function partLine(uris: PlaylistUris, msn: number, part: PlaylistPartView): stri
 
 export function writeMediaPlaylist(input: MediaPlaylistInput): string {
   const { uris, lowLatency } = input;
-  let out = `#EXTM3U\n#EXT-X-VERSION:${input.version}\n#EXT-X-TARGETDURATION:${input.targetDuration}\n`;
+  let version = input.version;
+  // EXT-X-GAP needs version 8 (RFC 8216bis)
+  for (let i = 1; i < input.segments.length && version < 8; i++) if (input.segments[i]!.msn !== input.segments[i - 1]!.msn + 1) version = 8;
+  let out = `#EXTM3U\n#EXT-X-VERSION:${version}\n#EXT-X-TARGETDURATION:${input.targetDuration}\n`;
   if (input.independentSegments) out += '#EXT-X-INDEPENDENT-SEGMENTS\n';
   if (lowLatency) {
     out += `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${seconds3(lowLatency.partHoldBack)},HOLD-BACK=${seconds3(lowLatency.holdBack)}\n`;
@@ -109,6 +112,15 @@ export function writeMediaPlaylist(input: MediaPlaylistInput): string {
   const firstWithParts = lowLatency ? segments.length - lowLatency.partSegments : segments.length;
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
+    // msns missing between two listed segments (a segment an origin that died never finished, in a
+    // track that cannot be sealed from parts, as MPEG-TS) are listed as gaps: a player numbers
+    // segments by position, so every msn needs its line
+    const previous = i > 0 ? segments[i - 1]! : null;
+    if (previous !== null) {
+      for (let missing = previous.msn + 1; missing < segment.msn; missing++) {
+        out += `\n#EXTINF:${seconds3(previous.duration)},\n#EXT-X-GAP\n${uris.prefix}seg-${missing}${uris.segmentExtension}${uris.suffix}\n`;
+      }
+    }
     out += '\n';
     if (segment.discontinuity) out += '#EXT-X-DISCONTINUITY\n';
     if (uris.hasInit && segment.initVersion !== mapVersion) {

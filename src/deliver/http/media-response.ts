@@ -1,5 +1,5 @@
 import type { HttpResponse } from 'uWebSockets.js';
-import { statusLine, type RequestContext } from './uws-helpers.js';
+import { statusLine, type RequestContext } from '../../http/uws-helpers.js';
 
 /**
  * Writes one media or playlist response from memory: status, headers and

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { HttpProblem } from './http-problem.js';
 
 /**
  * Signed playback URLs: `?token=<expiresAtEpochSec>.<signature>` where the
@@ -34,4 +35,24 @@ export function verifyPlaybackToken(key: string, streamId: string, token: string
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'bad_signature' };
   if (expiresAt < nowSec) return { ok: false, reason: 'expired' };
   return { ok: true, expiresAt };
+}
+
+const REFUSALS = {
+  missing: 'playback token missing: this stream requires a signed URL (?token=)',
+  malformed: 'playback token malformed',
+  bad_signature: 'playback token signature invalid',
+  expired: 'playback token expired',
+} as const;
+
+/**
+ * A request's right to a stream: with no signing key anyone may play (""), else
+ * its `?token=` must verify. Returns the URI suffix that playlists write after
+ * every URI so players carry the token along ("?token=…"), or the 403 to answer.
+ */
+export function authorizePlayback(key: string | null, streamId: string, params: URLSearchParams, nowSec: number): string | HttpProblem {
+  if (key === null) return '';
+  const token = params.get('token');
+  const check = verifyPlaybackToken(key, streamId, token, nowSec);
+  if (check.ok) return `?token=${token}`;
+  return new HttpProblem(403, 'NOVA_ERR_FORBIDDEN', REFUSALS[check.reason]);
 }

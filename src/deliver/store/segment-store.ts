@@ -22,6 +22,8 @@ import { PartArena } from '../../stream/part-arena.js';
  */
 
 export interface StoredPart {
+  /** the StreamStore generation the part was produced under (its ETag): the same on every instance serving it */
+  readonly generation: string;
   readonly index: number;
   readonly duration: number;
   readonly independent: boolean;
@@ -30,6 +32,8 @@ export interface StoredPart {
 }
 
 export interface StoredSegment {
+  /** the StreamStore generation the segment was produced under (its ETag) */
+  readonly generation: string;
   readonly msn: number;
   readonly duration: number;
   readonly baseMediaDecodeTime: number;
@@ -74,12 +78,22 @@ function releaseTrackParts(track: TrackStore): void {
 export interface StoredInit {
   /** 0 for the first init of the stream; a reconnect with a different decoder config adds one */
   readonly version: number;
+  /** the StreamStore generation the init was produced under (its ETag) */
+  readonly generation: string;
   readonly bytes: Uint8Array;
   readonly codecs: string;
   readonly timescale: number;
 }
 
-export type WaitOutcome = 'ready' | 'timeout' | 'ended' | 'gone';
+/** What a track's playlists carry over from media it no longer holds. */
+export interface TrackRunningState {
+  droppedDiscontinuities: number;
+  maxSegmentDuration: number;
+  maxPartDuration: number;
+}
+
+/** unavailable: the stream's origin is lost (an edge's replica): answer 503 */
+export type WaitOutcome = 'ready' | 'timeout' | 'ended' | 'gone' | 'unavailable';
 
 export interface ParkedWait {
   /** Forget the wait without calling back (the request was aborted). */
@@ -171,20 +185,53 @@ export class RenditionStore {
   readonly tracks = new Map<PackagedTrack, TrackStore>();
   constructor(public info: RenditionInfo) {}
 
-  trackOrCreate(track: PackagedTrack): TrackStore {
+  trackOrCreate(track: PackagedTrack, baseDiscontinuities = 0): TrackStore {
     let store = this.tracks.get(track);
     if (!store) {
       store = new TrackStore(track);
+      store.droppedDiscontinuities = baseDiscontinuities;
       this.tracks.set(track, store);
     }
     return store;
   }
 }
 
+/**
+ * What a stream's media continues from when it was produced elsewhere before:
+ * a replica's origin state (an edge), or the shared resume state of a stream
+ * whose publisher moved here from another instance.
+ */
+export interface StreamContinuity {
+  /** the producing origin's generation: ETags of objects added from now on carry it */
+  generation?: string;
+  /** EXT-X-DISCONTINUITY-SEQUENCE of the first segment the store will hold (tracks created from now on start from it) */
+  discontinuitySequence?: number;
+  /** DASH availabilityStartTime of the producing origin, so every instance's MPD maps t onto the same wall clock */
+  timelineOriginMs?: number | null;
+  /** the version a track's first init gets (past those of the stream's previous origin) */
+  firstInitVersion?: number;
+}
+
 export class StreamStore {
   readonly renditions = new Map<string, RenditionStore>();
+  /**
+   * Which producer's media is being added now (ETags carry it per object):
+   * an instance's own ingest, or the origin an edge replicates. A publisher
+   * moving to another instance starts a new generation; msns keep rising.
+   */
+  generation: string;
+  /** EXT-X-DISCONTINUITY-SEQUENCE a track created from now on starts from */
+  baseDiscontinuities = 0;
+  /**
+   * The version a track's first init gets: 0, or past every version the stream's
+   * previous origin used (a publisher that moved here), so no init-vN URL names
+   * two different inits.
+   */
+  firstInitVersion = 0;
   ended = false;
   endedAt = 0;
+  /** a replica whose origin is lost past its grace: playlists answer 503 until it is back */
+  unavailable = false;
   bytes = 0;
   removalTimer: NodeJS.Timeout | null = null;
   /** set while a dropped publisher has reconnectGraceMs to come back before ENDLIST */
@@ -201,9 +248,11 @@ export class StreamStore {
   constructor(
     readonly id: string,
     /** distinguishes two lives of the same stream id in ETags */
-    readonly generation: string,
+    generation: string,
     readonly startedAt: number,
-  ) {}
+  ) {
+    this.generation = generation;
+  }
 }
 
 export interface SegmentStoreOptions {
@@ -251,6 +300,12 @@ export type SegmentStoreEvent = { type: 'removed'; streamId: string };
 export type SegmentListedListener = (streamId: string, rendition: string, segment: PackagedSegment) => void;
 
 let generationCounter = 0;
+
+/** Unique per store and start: time and a counter, base 36 (also the process id: instances on one host start in the same ms). */
+function newGeneration(now: number): string {
+  generationCounter = (generationCounter + 1) % 0x10000;
+  return `${now.toString(36)}${process.pid.toString(36)}${generationCounter.toString(36)}`;
+}
 
 /** init versions kept per track: a stream reconnecting with new encoder settings more often than this within a window is pathological */
 const MAX_INIT_VERSIONS = 4;
@@ -302,7 +357,7 @@ export class SegmentStore implements MediaSink {
    * Starts (or resumes, after a publisher reconnect within the grace period)
    * a stream. Renditions are listed in master-playlist order.
    */
-  beginStream(streamId: string, renditions: readonly RenditionInfo[]): StreamStore {
+  beginStream(streamId: string, renditions: readonly RenditionInfo[], continuity: StreamContinuity = {}): StreamStore {
     let stream = this.streams.get(streamId);
     if (stream) {
       if (stream.removalTimer) clearTimeout(stream.removalTimer);
@@ -310,15 +365,29 @@ export class SegmentStore implements MediaSink {
       if (stream.reconnectTimer) clearTimeout(stream.reconnectTimer);
       stream.reconnectTimer = null;
       stream.ended = false;
+      stream.unavailable = false;
       stream.changes++;
     } else {
       const now = this.options.now();
-      generationCounter = (generationCounter + 1) % 0x10000;
-      stream = new StreamStore(streamId, `${now.toString(36)}${generationCounter.toString(36)}`, now);
+      stream = new StreamStore(streamId, newGeneration(now), now);
       this.streams.set(streamId, stream);
+      if (continuity.discontinuitySequence !== undefined) stream.baseDiscontinuities = continuity.discontinuitySequence;
+      if (continuity.firstInitVersion !== undefined) stream.firstInitVersion = continuity.firstInitVersion;
     }
+    if (continuity.generation !== undefined) stream.generation = continuity.generation;
+    if (continuity.timelineOriginMs !== undefined && continuity.timelineOriginMs !== null) stream.timelineOriginMs = continuity.timelineOriginMs;
     this.updateRenditions(streamId, renditions);
     return stream;
+  }
+
+  /**
+   * A publisher of a stream this instance held (as a replica or a previous
+   * session) starts producing here: what it adds carries a generation of
+   * its own, so no object URL's ETag means two different byte strings.
+   */
+  renewGeneration(streamId: string): void {
+    const stream = this.streams.get(streamId);
+    if (stream) stream.generation = newGeneration(this.options.now());
   }
 
   /** Replaces rendition descriptions (quality_changed); media of renditions no longer listed stays until evicted. */
@@ -331,6 +400,24 @@ export class SegmentStore implements MediaSink {
       if (existing) existing.info = info;
       else stream.renditions.set(info.name, new RenditionStore(info));
     }
+  }
+
+  /**
+   * A replica takes a track's running state from its origin's snapshot
+   * (discontinuity sequence, the target durations that never shrink), so its
+   * playlists read like the origin's. A track already holding media keeps its
+   * own: it continues what this instance had (a publisher that moved).
+   */
+  restoreTrack(streamId: string, rendition: string, track: PackagedTrack, state: TrackRunningState): void {
+    const stream = this.streams.get(streamId);
+    const renditionStore = stream?.renditions.get(rendition);
+    if (!stream || !renditionStore) return;
+    const trackStore = renditionStore.trackOrCreate(track, stream.baseDiscontinuities);
+    if (trackStore.segments.length > 0 || trackStore.pendingParts.length > 0) return;
+    trackStore.droppedDiscontinuities = state.droppedDiscontinuities;
+    trackStore.maxSegmentDuration = Math.max(trackStore.maxSegmentDuration, state.maxSegmentDuration);
+    trackStore.maxPartDuration = Math.max(trackStore.maxPartDuration, state.maxPartDuration);
+    stream.changes++;
   }
 
   /**
@@ -365,10 +452,10 @@ export class SegmentStore implements MediaSink {
       rendition = new RenditionStore({ name: media.rendition, width: 0, height: 0, bandwidth: 0, codecs: '', frameRate: 0 });
       stream.renditions.set(media.rendition, rendition);
     }
-    const track = rendition.trackOrCreate(media.track);
+    const track = rendition.trackOrCreate(media.track, stream.baseDiscontinuities);
     switch (media.kind) {
       case 'init':
-        this.addInit(stream, track, media.bytes, media.codecs, media.timescale);
+        this.addInit(stream, track, media.bytes, media.codecs, media.timescale, media.version);
         break;
       case 'part':
         this.addPart(stream, track, media);
@@ -415,6 +502,68 @@ export class SegmentStore implements MediaSink {
     stream.removalTimer.unref();
   }
 
+  /**
+   * The segment in progress will never be completed by the one producing it (its
+   * origin died and the publisher moved on, or this instance takes the stream over
+   * from a replica): its parts become a segment as they are, so the playlists keep
+   * consecutive msns when the next producer starts at the following one. Its
+   * timing follows the previous segment (the same session's). Parts of a segment
+   * with no previous one to follow are dropped.
+   */
+  sealPendingParts(streamId: string): void {
+    const stream = this.streams.get(streamId);
+    if (!stream) return;
+    for (const rendition of stream.renditions.values()) {
+      for (const track of rendition.tracks.values()) {
+        const previous = track.lastSegment();
+        const parts = track.pendingParts;
+        if (parts.length === 0) continue;
+        if (!previous || previous.msn !== track.pendingMsn - 1 || parts[0]!.index !== 0 || parts.some((p, i) => p.bytes === null || p.index !== i)) {
+          this.account(stream, track, -this.dropPendingParts(track));
+          continue;
+        }
+        let duration = 0;
+        for (const part of parts) duration += part.duration;
+        const timescale = track.init?.timescale ?? 0;
+        const sealed: PackagedSegment = {
+          kind: 'segment',
+          rendition: rendition.info.name,
+          track: track.track,
+          msn: track.pendingMsn,
+          duration,
+          baseMediaDecodeTime: previous.baseMediaDecodeTime + Math.round(previous.duration * timescale),
+          startPts: previous.startPts + previous.duration * 1000,
+          programDateTime: previous.programDateTime + previous.duration * 1000,
+          discontinuity: track.pendingDiscontinuity,
+          parts: parts.map((p) => ({ index: p.index, duration: p.duration, independent: p.independent })),
+          bytes: new Uint8Array(0),
+        };
+        this.addSegment(stream, track, sealed);
+      }
+    }
+    stream.changes++;
+  }
+
+  /**
+   * An edge lost the stream's origin for longer than it serves a replica as
+   * it was: parked requests are answered 'unavailable' (503) and so are new
+   * playlist requests until resumeStream() or beginStream().
+   */
+  interruptStream(streamId: string): void {
+    const stream = this.streams.get(streamId);
+    if (!stream || stream.ended || stream.unavailable) return;
+    stream.unavailable = true;
+    stream.changes++;
+    for (const rendition of stream.renditions.values()) for (const track of rendition.tracks.values()) this.releaseAll(track, 'unavailable');
+  }
+
+  resumeStream(streamId: string): void {
+    const stream = this.streams.get(streamId);
+    if (!stream || !stream.unavailable) return;
+    stream.unavailable = false;
+    stream.changes++;
+  }
+
   removeStream(streamId: string): void {
     const stream = this.streams.get(streamId);
     if (!stream) return;
@@ -452,7 +601,7 @@ export class SegmentStore implements MediaSink {
   ): ParkedWait | null {
     const stream = this.streams.get(streamId);
     const trackStore = stream?.renditions.get(rendition)?.tracks.get(track);
-    if (!stream || !trackStore || stream.ended || trackStore.isAvailable(msn, part)) return null;
+    if (!stream || !trackStore || stream.ended || stream.unavailable || trackStore.isAvailable(msn, part)) return null;
     const waiter: Waiter = {
       msn,
       part,
@@ -478,15 +627,21 @@ export class SegmentStore implements MediaSink {
     const renditionStore = stream?.renditions.get(rendition);
     if (!stream || !renditionStore || stream.ended) return null;
     // msn 0 as a whole segment: available once the track holds any segment (msns start at 0)
-    renditionStore.trackOrCreate(track);
+    renditionStore.trackOrCreate(track, stream.baseDiscontinuities);
     return this.waitFor(streamId, rendition, track, 0, -1, timeoutMs, onDone);
   }
 
-  private addInit(stream: StreamStore, track: TrackStore, bytes: Uint8Array, codecs: string, timescale: number): void {
+  private addInit(stream: StreamStore, track: TrackStore, bytes: Uint8Array, codecs: string, timescale: number, version?: number): void {
     const current = track.init;
-    // identical bytes (a reconnect with the same encoder settings) keep the version: players keep their cached init
-    if (current && current.timescale === timescale && Buffer.compare(current.bytes, bytes) === 0) return;
-    const init: StoredInit = { version: current ? current.version + 1 : 0, bytes, codecs, timescale };
+    if (version !== undefined) {
+      // a replica takes its origin's numbering as it is, so init-vN names the same bytes everywhere
+      if (current && version <= current.version) return;
+    } else if (current && current.timescale === timescale && Buffer.compare(current.bytes, bytes) === 0) {
+      // identical bytes (a reconnect with the same encoder settings) keep the version: players keep their cached init
+      return;
+    }
+    const next = version ?? (current ? current.version + 1 : stream.firstInitVersion);
+    const init: StoredInit = { version: next, generation: stream.generation, bytes, codecs, timescale };
     track.inits.push(init);
     track.init = init;
     this.account(stream, track, bytes.byteLength);
@@ -502,6 +657,11 @@ export class SegmentStore implements MediaSink {
       PartArena.release(media.bytes); // late part of a segment already complete
       return;
     }
+    const newest = track.pendingParts.length > 0 ? track.pendingParts[track.pendingParts.length - 1]! : null;
+    if (media.msn === track.pendingMsn && newest !== null && media.part.index <= newest.index) {
+      PartArena.release(media.bytes); // a part already here (a replica resyncing from its origin's snapshot)
+      return;
+    }
     if (media.msn !== track.pendingMsn) {
       // a new segment began: parts of an unfinished previous one are orphans
       this.account(stream, track, -this.dropPendingParts(track));
@@ -509,7 +669,7 @@ export class SegmentStore implements MediaSink {
       track.pendingDiscontinuity = media.discontinuity === true;
     }
     const info = media.part;
-    track.pendingParts.push({ index: info.index, duration: info.duration, independent: info.independent, bytes: media.bytes });
+    track.pendingParts.push({ generation: stream.generation, index: info.index, duration: info.duration, independent: info.independent, bytes: media.bytes });
     if (info.duration > track.maxPartDuration) track.maxPartDuration = info.duration;
     this.account(stream, track, media.bytes.byteLength);
     this.notify(track);
@@ -526,7 +686,7 @@ export class SegmentStore implements MediaSink {
         const byIndex = parts;
         parts = media.parts.map((info) => {
           const have = byIndex.find((p) => p.index === info.index);
-          return { index: info.index, duration: info.duration, independent: info.independent, bytes: have ? have.bytes : null };
+          return { generation: have ? have.generation : stream.generation, index: info.index, duration: info.duration, independent: info.independent, bytes: have ? have.bytes : null };
         });
         let kept = 0;
         for (const p of parts) kept += p.bytes ? p.bytes.byteLength : 0;
@@ -539,7 +699,7 @@ export class SegmentStore implements MediaSink {
       }
     } else {
       this.account(stream, track, -this.dropPendingParts(track));
-      parts = media.parts.map((info) => ({ index: info.index, duration: info.duration, independent: info.independent, bytes: null }));
+      parts = media.parts.map((info) => ({ generation: stream.generation, index: info.index, duration: info.duration, independent: info.independent, bytes: null }));
     }
     track.pendingMsn = -1;
     track.pendingDiscontinuity = false;
@@ -561,6 +721,7 @@ export class SegmentStore implements MediaSink {
     const byteLength = ownBytes === null ? partBytes : ownBytes.byteLength;
     for (const p of parts) if (p.duration > track.maxPartDuration) track.maxPartDuration = p.duration;
     const segment: StoredSegment = {
+      generation: stream.generation,
       msn: media.msn,
       duration: media.duration,
       baseMediaDecodeTime: media.baseMediaDecodeTime,

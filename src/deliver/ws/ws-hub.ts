@@ -5,7 +5,7 @@ import type { ViewerCounter } from '../../control/viewers/viewer-counter.js';
 import type { Logger } from '../../log.js';
 import type { Registry } from '../../ops/metrics.js';
 import { every } from '../../ops/periodic.js';
-import { statusLine } from '../http/uws-helpers.js';
+import { statusLine } from '../../http/uws-helpers.js';
 import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, chooseProtocol, extractToken, verifyViewerToken } from './ws-auth.js';
 import {
   STREAM_ID_PATTERN,
@@ -13,6 +13,8 @@ import {
   qualityChangedMessage,
   snapshotMessage,
   streamEndedMessage,
+  streamInterruptedMessage,
+  streamResumedMessage,
   streamMetricsMessage,
   streamStartedMessage,
   viewerCountMessage,
@@ -78,6 +80,11 @@ export interface WebSocketHub {
   /** The last seq broadcast for a stream on this hub (0 = none yet). */
   lastSeq(streamId: string): number;
   metrics: WsMetrics;
+  /**
+   * This server lost the origin of a stream it serves as an edge (interrupted) or has it
+   * back: its sockets here are told (stream_interrupted / stream_resumed). Local, not on the bus.
+   */
+  streamInterrupted(streamId: string, interrupted: boolean): void;
   /** Stops listening to the bus and closes every socket with 1001. */
   close(): void;
 }
@@ -418,6 +425,11 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
     metrics,
     connectionCount: () => sockets.size,
     lastSeq: (streamId) => channels.get(streamId)?.seq ?? 0,
+    streamInterrupted(streamId, interrupted) {
+      const channel = channels.get(streamId);
+      if (!channel) return;
+      broadcast(channel, (seq, ts) => (interrupted ? streamInterruptedMessage(streamId, seq, ts, 1) : streamResumedMessage(streamId, seq, ts)));
+    },
     close() {
       if (closed) return;
       closed = true;

@@ -1,4 +1,4 @@
-import type { StreamEndReason } from '../../control/events/stream-events.js';
+import type { StreamEndReason } from '../../ingest/stream-end-reason.js';
 import type { RenditionInfo } from '../../package/rendition-info.js';
 
 /**
@@ -37,6 +37,14 @@ export function streamStartedMessage(streamId: string, seq: number, ts: number, 
 
 export function streamEndedMessage(streamId: string, seq: number, ts: number, reason: StreamEndReason): string {
   return `${head('stream_ended', streamId, seq, ts)},"reason":${JSON.stringify(reason)}}`;
+}
+
+export function streamInterruptedMessage(streamId: string, seq: number, ts: number, retryAfterSec: number): string {
+  return `${head('stream_interrupted', streamId, seq, ts)},"reason":"origin_unreachable","retry_after":${retryAfterSec}}`;
+}
+
+export function streamResumedMessage(streamId: string, seq: number, ts: number): string {
+  return `${head('stream_resumed', streamId, seq, ts)}}`;
 }
 
 export function qualityChangedMessage(streamId: string, seq: number, ts: number, renditions: readonly RenditionInfo[]): string {

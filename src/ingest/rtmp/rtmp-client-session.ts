@@ -6,6 +6,8 @@
  * Sequence (what FFmpeg and OBS send): C0C1 → C2, Set Chunk Size,
  * connect → _result, releaseStream + FCPublish + createStream → _result(id),
  * publish → onStatus NetStream.Publish.Start, then data/audio/video.
+ * With onReconnectRequest set, connect announces Enhanced RTMP v2 Reconnect Request
+ * support (capsEx) and the server's requests are handed to it.
  */
 import { NovaError } from '../../errors.js';
 import { Amf0EcmaArray, encodeAmf0, type Amf0Object, type Amf0Value } from './amf0.js';
@@ -14,6 +16,7 @@ import { ChunkWriter } from './chunk-writer.js';
 import { ClientHandshake } from './handshake.js';
 import { ChunkStreamId, MessageType, UserControlEvent, u32Payload, userControlPayload } from './message-types.js';
 import { decodeCommand, encodeCommand } from './rtmp-command.js';
+import { CapsExMask, reconnectRequestOf, type ReconnectRequest } from './reconnect-request.js';
 
 export interface RtmpClientSessionOptions {
   /** our outgoing chunk size, announced right after the handshake; default 4096 */
@@ -22,6 +25,12 @@ export interface RtmpClientSessionOptions {
   maxMessageBytes?: number;
   /** flashVer in connect; default FMLE-like string that servers recognise as a publisher */
   flashVer?: string;
+  /**
+   * Honours Enhanced RTMP v2 Reconnect Requests: connect announces it (capsEx) and the server's
+   * requests come here. Only for callers that do reconnect: announcing it makes a draining
+   * server ask instead of closing the connection.
+   */
+  onReconnectRequest?: (request: ReconnectRequest) => void;
 }
 
 /** The server answered publish (or connect) with an error status. */
@@ -48,6 +57,7 @@ export class RtmpClientSession {
   private readonly writer = new ChunkWriter();
   private readonly chunkSize: number;
   private readonly flashVer: string;
+  private readonly onReconnectRequest: ((request: ReconnectRequest) => void) | null;
   private readonly pending = new Map<number, PendingCall>();
   private nextTransactionId = 1;
   private handshakeDone: Promise<void>;
@@ -68,6 +78,7 @@ export class RtmpClientSession {
     };
     this.chunkSize = options.chunkSize ?? 4096;
     this.flashVer = options.flashVer ?? 'FMLE/3.0 (compatible; nova-streaming)';
+    this.onReconnectRequest = options.onReconnectRequest ?? null;
     this.reader = new ChunkReader(this.onMessage.bind(this), {
       maxMessageBytes: options.maxMessageBytes ?? 1 << 20,
       maxChunkSize: 0xffffff,
@@ -126,12 +137,9 @@ export class RtmpClientSession {
   /** connect(app) → the _result values; rejects on _error. */
   async connect(app: string, tcUrl: string): Promise<Amf0Value[]> {
     await this.handshakeDone;
-    return this.call('connect', {
-      app,
-      type: 'nonprivate',
-      flashVer: this.flashVer,
-      tcUrl,
-    });
+    const commandObject: Amf0Object = { app, type: 'nonprivate', flashVer: this.flashVer, tcUrl };
+    if (this.onReconnectRequest !== null) commandObject.capsEx = CapsExMask.reconnect;
+    return this.call('connect', commandObject);
   }
 
   /** releaseStream + FCPublish + createStream + publish; resolves on NetStream.Publish.Start. */
@@ -228,6 +236,12 @@ export class RtmpClientSession {
         const info = asObject(command.args[1]);
         call.reject(new RtmpStatusError(String(info.code ?? '_error'), String(info.description ?? '')));
       }
+      return;
+    }
+    const onReconnect = this.onReconnectRequest;
+    const reconnect = onReconnect !== null ? reconnectRequestOf(command) : null;
+    if (onReconnect !== null && reconnect !== null) {
+      onReconnect(reconnect);
       return;
     }
     if (command.name === 'onStatus' && this.publishWaiter !== null) {

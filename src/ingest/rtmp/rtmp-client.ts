@@ -96,6 +96,11 @@ export class RtmpClient {
     return this.session.bytesSent;
   }
 
+  /** The socket has closed (either side). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Whether the socket's write buffer is above its high-water mark. */
   get congested(): boolean {
     return this.socket.writableNeedDrain;

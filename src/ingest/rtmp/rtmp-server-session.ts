@@ -8,6 +8,9 @@
  * publish (→ onPublishRequest; the caller answers acceptPublish() or
  * rejectPublish()) → @setDataFrame/audio/video → FCUnpublish/deleteStream.
  *
+ * Enhanced RTMP v2: the connect command's capsEx is kept (peerCapsEx), our connect answer
+ * states that we may send a Reconnect Request, and requestReconnect() sends one (drain).
+ *
  * Any protocol violation throws NovaError from push(); the session is then
  * 'closed' and ignores further bytes. Media that arrives before the publish
  * was accepted is dropped and counted, not fatal (encoders start sending
@@ -27,6 +30,7 @@ import {
   userControlPayload,
 } from './message-types.js';
 import { decodeCommand, decodeDataMessage, describe, encodeCommand, flattenMetadata, type RtmpCommand } from './rtmp-command.js';
+import { CapsExMask, capsExOf, encodeReconnectRequest, type ReconnectRequest } from './reconnect-request.js';
 
 export interface RtmpSessionLimits {
   /** largest message (e.g. one video frame) accepted; also bounds reassembly memory (2×) */
@@ -78,6 +82,7 @@ export class RtmpServerSession {
   private connectSeen = false;
   private app = '';
   private tcUrl = '';
+  private capsEx = 0;
   private nextStreamId = 1;
   private publishPending = false;
   private publishStreamId = 0;
@@ -119,6 +124,11 @@ export class RtmpServerSession {
     return this.publishName;
   }
 
+  /** The capsEx the client's connect announced (Enhanced RTMP v2), 0 before connect or when absent. */
+  get peerCapsEx(): number {
+    return this.capsEx;
+  }
+
   push(bytes: Uint8Array): void {
     if (this.stateValue === 'closed') return;
     this.received += bytes.length;
@@ -151,6 +161,18 @@ export class RtmpServerSession {
     this.publishPending = false;
     this.sendOnStatus('error', code, description);
     this.stateValue = 'closed';
+  }
+
+  /**
+   * Sends Enhanced RTMP v2's Reconnect Request (a NetConnection onStatus, so on message stream 0).
+   * The caller decides whom to ask (peerCapsEx); the session keeps reading what the client
+   * sends until it leaves, as the spec asks. False when there is no connection to ask yet
+   * (before connect) or any more.
+   */
+  requestReconnect(request: ReconnectRequest = {}): boolean {
+    if (!this.connectSeen || this.stateValue === 'closed') return false;
+    this.sendMessage(ChunkStreamId.command, MessageType.commandAmf0, 0, encodeReconnectRequest(request));
+    return true;
   }
 
   private sendMessage(chunkStreamId: number, typeId: number, streamId: number, payload: Uint8Array): void {
@@ -279,13 +301,15 @@ export class RtmpServerSession {
     const objectEncoding = commandObject.objectEncoding;
     this.app = typeof app === 'string' ? app : '';
     this.tcUrl = typeof tcUrl === 'string' ? tcUrl : '';
+    this.capsEx = capsExOf(commandObject);
     this.sendMessage(ChunkStreamId.protocolControl, MessageType.windowAckSize, 0, u32Payload(SERVER_WINDOW_ACK_SIZE));
     this.sendMessage(ChunkStreamId.protocolControl, MessageType.setPeerBandwidth, 0, setPeerBandwidthPayload(SERVER_WINDOW_ACK_SIZE, 2));
     this.sendMessage(ChunkStreamId.protocolControl, MessageType.setChunkSize, 0, u32Payload(SERVER_CHUNK_SIZE));
     this.writer.setChunkSize(SERVER_CHUNK_SIZE);
     this.sendResult(
       command.transactionId,
-      { fmsVer: 'FMS/3,0,1,123', capabilities: 31 },
+      // capsEx: what we may use of Enhanced RTMP v2 (the spec asks servers to state it here)
+      { fmsVer: 'FMS/3,0,1,123', capabilities: 31, capsEx: CapsExMask.reconnect },
       {
         level: 'status',
         code: 'NetConnection.Connect.Success',

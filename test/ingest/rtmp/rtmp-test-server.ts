@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { isNovaError } from '../../../src/errors.js';
 import { RtmpServerSession } from '../../../src/ingest/rtmp/rtmp-server-session.js';
+import type { ReconnectRequest } from '../../../src/ingest/rtmp/reconnect-request.js';
 
 export interface RecordedMedia {
   timestamp: number;
@@ -24,6 +25,10 @@ export interface RecordedConnection {
   inbound: Buffer[];
   inboundBytes: number;
   closed: Promise<void>;
+  /** the capsEx the client's connect announced */
+  capsEx(): number;
+  /** sends the client an Enhanced RTMP v2 Reconnect Request; false before connect */
+  requestReconnect(request: ReconnectRequest): boolean;
 }
 
 export interface TestRtmpServer {
@@ -50,6 +55,8 @@ export async function startTestRtmpServer(
       inbound: [],
       inboundBytes: 0,
       closed: new Promise<void>((resolve) => (markClosed = resolve)),
+      capsEx: () => session.peerCapsEx,
+      requestReconnect: (request) => session.requestReconnect(request),
     };
     connections.push(record);
     const session: RtmpServerSession = new RtmpServerSession(

@@ -53,8 +53,8 @@ or a grace period too short for a clean stream shutdown.
 {{- define "nova.validate" -}}
 {{- $multi := or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1) }}
 {{- if and $multi (not .Values.secrets.existingSecret) }}
-{{- if or (not .Values.secrets.databaseUrl) (not .Values.secrets.redisUrl) (not .Values.secrets.adminToken) }}
-{{- fail "more than one replica needs secrets.databaseUrl, secrets.redisUrl and secrets.adminToken (or secrets.existingSecret): PGlite, in-process events and generated tokens are per pod" }}
+{{- if or (not .Values.secrets.databaseUrl) (not .Values.secrets.redisUrl) (not .Values.secrets.adminToken) (not .Values.secrets.internalSecret) }}
+{{- fail "more than one replica needs secrets.databaseUrl, secrets.redisUrl, secrets.adminToken and secrets.internalSecret (or secrets.existingSecret): PGlite, in-process events and generated tokens are per pod, and without the internal secret a pod cannot play streams ingested on another" }}
 {{- end }}
 {{- end }}
 {{- if and $multi .Values.persistence.enabled }}

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { NovaError, type NovaErrorCode } from '../../errors.js';
+import { NovaError, type NovaErrorCode } from '../errors.js';
 
 /**
  * The few uWebSockets.js invariants every route must keep, in one place:

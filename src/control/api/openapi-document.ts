@@ -1,0 +1,572 @@
+import { SCOPES, type Scope } from '../auth/scopes.js';
+
+/**
+ * The REST API's one contract (OpenAPI 3.0.3). The router registers exactly
+ * the operations listed here, reads each one's required scope from its
+ * `security`, and validates parameters and bodies with ajv compiled from these
+ * schemas; tests validate every response against them. So a route, its
+ * scope and its schemas cannot drift from what the document says.
+ */
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface OpenApiOperation {
+  operationId: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  security: Array<Record<string, string[]>>;
+  parameters?: Array<Record<string, unknown>>;
+  requestBody?: { required?: boolean; content: Record<string, { schema: JsonSchema; example?: unknown }> };
+  responses: Record<string, unknown>;
+}
+
+export interface OpenApiDocument {
+  openapi: '3.0.3';
+  info: Record<string, unknown>;
+  servers: Array<{ url: string }>;
+  tags: Array<{ name: string; description: string }>;
+  paths: Record<string, Record<string, OpenApiOperation>>;
+  components: {
+    schemas: Record<string, JsonSchema>;
+    responses: Record<string, unknown>;
+    parameters: Record<string, unknown>;
+    securitySchemes: Record<string, unknown>;
+  };
+  externalDocs?: { description: string; url: string };
+}
+
+export const MAX_TITLE_LENGTH = 200;
+export const MAX_CLIENT_NAME_LENGTH = 200;
+export const MAX_DISPLAY_NAME_LENGTH = 64;
+/** a viewer token lives at most a day: the signing key that made it stays published that long after it retires */
+export const MAX_PLAYBACK_TOKEN_SECONDS = 86_400;
+export const DEFAULT_PLAYBACK_TOKEN_SECONDS = 3600;
+
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: JsonSchema, example?: unknown) => ({ 'application/json': example === undefined ? { schema } : { schema, example } });
+const nullable = (schema: JsonSchema): JsonSchema => ({ ...schema, nullable: true });
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const uuid = { type: 'string', format: 'uuid' } as const;
+const url = { type: 'string', format: 'uri' } as const;
+/** Postgres text cannot hold NUL; control characters have no place in a title either. */
+const printable = (maxLength: number): JsonSchema => ({ type: 'string', maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]*$' });
+
+/** Client credentials or the admin token, needing `scope` (the admin token holds every scope). */
+function bearer(scope: Scope): Array<Record<string, string[]>> {
+  return scope === 'admin' ? [{ adminToken: [] }, { oauth2: ['admin'] }] : [{ adminToken: [] }, { oauth2: [scope] }];
+}
+
+function errors(...statuses: number[]): Record<string, unknown> {
+  const names: Record<number, string> = {
+    400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict',
+    413: 'PayloadTooLarge', 422: 'Unprocessable', 429: 'TooManyRequests',
+  };
+  const out: Record<string, unknown> = {};
+  for (const status of statuses) out[String(status)] = { $ref: `#/components/responses/${names[status]}` };
+  return out;
+}
+
+/** What every bearer-authenticated route can answer besides its success. */
+const BEARER_ERRORS = [401, 403, 429] as const;
+const IDEMPOTENCY_KEY = { $ref: '#/components/parameters/IdempotencyKey' };
+const STREAM_ID = { $ref: '#/components/parameters/StreamId' };
+const CLIENT_ID = { $ref: '#/components/parameters/ClientId' };
+
+const streamProperties = {
+  id: uuid,
+  title: { type: 'string' },
+  status: { type: 'string', enum: ['PENDING', 'ACTIVE', 'ENDED', 'ERROR'] },
+  private: { type: 'boolean' },
+  owner_client_id: { ...nullable(uuid), description: 'the API client that created it; null when the admin token did' },
+  created_at: dateTime,
+  started_at: nullable(dateTime),
+  ended_at: nullable(dateTime),
+  end_reason: nullable({ type: 'string' }),
+  viewers: { type: 'integer', minimum: 0 },
+  peak_viewers: { type: 'integer', minimum: 0 },
+  renditions: { type: 'array', items: ref('Rendition') },
+  warnings: { type: 'array', items: ref('StreamWarning') },
+  hls_url: url,
+  ll_hls_url: url,
+  dash_url: url,
+  ws_url: url,
+  rtmp_url: url,
+};
+const streamRequired = Object.keys(streamProperties);
+
+const clientProperties = {
+  client_id: uuid,
+  name: { type: 'string' },
+  scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] } },
+  created_at: dateTime,
+  revoked_at: nullable(dateTime),
+};
+
+const tokenRequestProperties = {
+  // Not an enum: an unknown grant is unsupported_grant_type (RFC 6749 §5.2), not a malformed request.
+  grant_type: { type: 'string', maxLength: 64, description: '`client_credentials` or `refresh_token`' },
+  scope: { type: 'string', maxLength: 512, description: 'space-delimited subset of the client\'s scopes (default: all of them)' },
+  refresh_token: { type: 'string', maxLength: 512 },
+  client_id: { type: 'string', maxLength: 128, description: 'with client_secret, instead of HTTP Basic' },
+  client_secret: { type: 'string', maxLength: 256 },
+};
+
+const revokeRequestProperties = {
+  token: { type: 'string', maxLength: 4096 },
+  token_type_hint: { type: 'string', maxLength: 64 },
+  client_id: { type: 'string', maxLength: 128 },
+  client_secret: { type: 'string', maxLength: 256 },
+};
+
+/** The document for a server whose public base is `serverUrl` (the `servers` entry and the token URL). */
+export function openApiDocument(serverUrl = ''): OpenApiDocument {
+  const tokenUrl = `${serverUrl}/api/v1/auth/token`;
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'nova-streaming API',
+      version: '1.0.0',
+      description:
+        'Live streams, API clients and OAuth2 tokens. Authenticate with an access token from `POST /api/v1/auth/token` ' +
+        '(OAuth2 client credentials) or with the admin token. Errors are `{"error":{"code":"NOVA_ERR_…","message","request_id"}}`, ' +
+        'except on the OAuth2 endpoints, which answer as RFC 6749 §5.2 says. Every `POST` takes an `Idempotency-Key`. ' +
+        'Requests past a rate limit get 429 with `Retry-After`, `RateLimit` and `RateLimit-Policy`. ' +
+        'The WebSocket `GET /api/v1/streams/{id}/ws` sends the messages described by docs/schemas/ws-messages.schema.json.',
+    },
+    servers: [{ url: serverUrl === '' ? '/' : serverUrl }],
+    tags: [
+      { name: 'streams', description: 'Live streams: create, read, end, and viewer tokens for private ones' },
+      { name: 'clients', description: 'API clients (admin only)' },
+      { name: 'auth', description: 'OAuth2 client credentials (RFC 6749 §4.4), revocation (RFC 7009), keys (JWKS) and metadata (RFC 8414)' },
+      { name: 'docs', description: 'This document and its rendering' },
+    ],
+    externalDocs: { description: 'WebSocket messages (JSON Schema)', url: `${serverUrl}/api/v1/schemas/ws-messages.schema.json` },
+    paths: {
+      '/api/v1/streams': {
+        post: {
+          operationId: 'createStream',
+          summary: 'Create a stream',
+          description: 'The only response that carries `stream_key` and `publish_url`. The stream belongs to the calling client.',
+          tags: ['streams'],
+          security: bearer('streams:write'),
+          parameters: [IDEMPOTENCY_KEY],
+          requestBody: { required: false, content: json(ref('CreateStreamRequest'), { title: 'Keynote', private: false }) },
+          responses: { '201': { description: 'created', content: json(ref('CreatedStream')) }, ...errors(400, ...BEARER_ERRORS, 409, 413, 422) },
+        },
+        get: {
+          operationId: 'listStreams',
+          summary: 'List streams, newest first',
+          description: 'A client sees its own streams; the admin token and `admin` clients see all.',
+          tags: ['streams'],
+          security: bearer('streams:read'),
+          parameters: [
+            { name: 'status', in: 'query', required: false, schema: { type: 'string', enum: ['PENDING', 'ACTIVE', 'ENDED', 'ERROR'] } },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
+            { name: 'cursor', in: 'query', required: false, schema: { type: 'string', maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' }, description: '`next_cursor` of the previous page' },
+          ],
+          responses: { '200': { description: 'a page', content: json(ref('StreamList')) }, ...errors(400, ...BEARER_ERRORS) },
+        },
+      },
+      '/api/v1/streams/{id}': {
+        get: {
+          operationId: 'getStream',
+          summary: 'One stream, with live viewers and renditions',
+          tags: ['streams'],
+          security: bearer('streams:read'),
+          parameters: [STREAM_ID],
+          responses: { '200': { description: 'the stream', content: json(ref('Stream')) }, ...errors(...BEARER_ERRORS, 404) },
+        },
+        delete: {
+          operationId: 'deleteStream',
+          summary: 'End a stream, revoke its keys and drop its publisher',
+          tags: ['streams'],
+          security: bearer('streams:write'),
+          parameters: [STREAM_ID],
+          responses: { '200': { description: 'the ended stream', content: json(ref('Stream')) }, ...errors(...BEARER_ERRORS, 404) },
+        },
+      },
+      '/api/v1/streams/{id}/playback-tokens': {
+        post: {
+          operationId: 'createPlaybackToken',
+          summary: 'Mint a viewer token for one stream',
+          description:
+            'An RS256 JWT (same keys as the JWKS) bound to this stream. A private stream needs it on HLS, LL-HLS, DASH and the WebSocket, ' +
+            'as `?token=`; the playlists carry it into every URI they list.',
+          tags: ['streams'],
+          security: bearer('streams:write'),
+          parameters: [STREAM_ID, IDEMPOTENCY_KEY],
+          requestBody: { required: false, content: json(ref('PlaybackTokenRequest'), { expires_in: 3600, display_name: 'Ada' }) },
+          responses: { '201': { description: 'the token and URLs that carry it', content: json(ref('PlaybackToken')) }, ...errors(400, ...BEARER_ERRORS, 404, 409, 413, 422) },
+        },
+      },
+      '/api/v1/clients': {
+        post: {
+          operationId: 'createClient',
+          summary: 'Create an API client',
+          description: 'The only response that carries `client_secret`: only its scrypt hash is stored.',
+          tags: ['clients'],
+          security: bearer('admin'),
+          parameters: [IDEMPOTENCY_KEY],
+          requestBody: { required: true, content: json(ref('CreateClientRequest'), { name: 'broadcaster backend', scopes: ['streams:read', 'streams:write'] }) },
+          responses: { '201': { description: 'created', content: json(ref('CreatedClient')) }, ...errors(400, ...BEARER_ERRORS, 409, 413, 422) },
+        },
+        get: {
+          operationId: 'listClients',
+          summary: 'List API clients',
+          tags: ['clients'],
+          security: bearer('admin'),
+          responses: { '200': { description: 'all clients', content: json(ref('ClientList')) }, ...errors(...BEARER_ERRORS) },
+        },
+      },
+      '/api/v1/clients/{id}': {
+        get: {
+          operationId: 'getClient',
+          summary: 'One API client',
+          tags: ['clients'],
+          security: bearer('admin'),
+          parameters: [CLIENT_ID],
+          responses: { '200': { description: 'the client', content: json(ref('Client')) }, ...errors(...BEARER_ERRORS, 404) },
+        },
+        delete: {
+          operationId: 'revokeClient',
+          summary: 'Revoke an API client and every token it holds',
+          tags: ['clients'],
+          security: bearer('admin'),
+          parameters: [CLIENT_ID],
+          responses: { '200': { description: 'the revoked client', content: json(ref('Client')) }, ...errors(...BEARER_ERRORS, 404) },
+        },
+      },
+      '/api/v1/auth/token': {
+        post: {
+          operationId: 'issueToken',
+          summary: 'OAuth2 token endpoint: client credentials and refresh',
+          description:
+            'Form-encoded (RFC 6749) or JSON. Client credentials by HTTP Basic or as `client_id`/`client_secret` in the body. ' +
+            'Returns a 15-minute RS256 access token and a refresh token; each refresh token works once (it rotates), and presenting a used one revokes its whole family.',
+          tags: ['auth'],
+          security: [{ clientBasic: [] }, {}],
+          parameters: [IDEMPOTENCY_KEY],
+          requestBody: {
+            required: true,
+            content: {
+              'application/x-www-form-urlencoded': { schema: ref('TokenRequest') },
+              'application/json': { schema: ref('TokenRequest'), example: { grant_type: 'client_credentials', scope: 'streams:read streams:write' } },
+            },
+          },
+          responses: {
+            '200': { description: 'tokens', content: json(ref('TokenResponse')) },
+            '400': { description: 'RFC 6749 §5.2 error', content: json(ref('OAuthError')) },
+            '401': { description: 'invalid_client', content: json(ref('OAuthError')) },
+            ...errors(409, 413, 422, 429),
+          },
+        },
+      },
+      '/api/v1/auth/revoke': {
+        post: {
+          operationId: 'revokeToken',
+          summary: 'OAuth2 token revocation (RFC 7009)',
+          description: 'Revoking a refresh token revokes its family and the access tokens issued from it. An unknown or foreign token still answers 200.',
+          tags: ['auth'],
+          security: [{ clientBasic: [] }, {}],
+          parameters: [IDEMPOTENCY_KEY],
+          requestBody: {
+            required: true,
+            content: { 'application/x-www-form-urlencoded': { schema: ref('RevokeRequest') }, 'application/json': { schema: ref('RevokeRequest') } },
+          },
+          responses: {
+            '200': { description: 'revoked (or nothing to revoke)' },
+            '400': { description: 'RFC 6749 §5.2 error', content: json(ref('OAuthError')) },
+            '401': { description: 'invalid_client', content: json(ref('OAuthError')) },
+            ...errors(409, 413, 422, 429),
+          },
+        },
+      },
+      '/api/v1/auth/signing-keys/rotate': {
+        post: {
+          operationId: 'rotateSigningKey',
+          summary: 'Start signing with a new key',
+          description: 'The new key is published at once and signs once every instance has had time to load it; the old one stays in the JWKS until its last token expires.',
+          tags: ['auth'],
+          security: bearer('admin'),
+          parameters: [IDEMPOTENCY_KEY],
+          responses: { '201': { description: 'the new key', content: json(ref('SigningKey')) }, ...errors(...BEARER_ERRORS, 409, 422) },
+        },
+      },
+      '/.well-known/jwks.json': {
+        get: {
+          operationId: 'getJwks',
+          summary: 'Public keys that verify access and viewer tokens (RFC 7517)',
+          tags: ['auth'],
+          security: [{}],
+          responses: { '200': { description: 'the key set', content: json(ref('Jwks')) } },
+        },
+      },
+      '/.well-known/oauth-authorization-server': {
+        get: {
+          operationId: 'getAuthorizationServerMetadata',
+          summary: 'Authorization server metadata (RFC 8414)',
+          tags: ['auth'],
+          security: [{}],
+          responses: { '200': { description: 'metadata', content: json(ref('AuthorizationServerMetadata')) } },
+        },
+      },
+      '/api/v1/openapi.json': {
+        get: {
+          operationId: 'getOpenApi',
+          summary: 'This document',
+          tags: ['docs'],
+          security: [{}],
+          responses: { '200': { description: 'OpenAPI 3.0.3', content: json({ type: 'object' }) } },
+        },
+      },
+      '/api/v1/schemas/ws-messages.schema.json': {
+        get: {
+          operationId: 'getWebSocketSchema',
+          summary: 'JSON Schema of the WebSocket messages',
+          tags: ['docs'],
+          security: [{}],
+          responses: { '200': { description: 'JSON Schema (2020-12)', content: { 'application/schema+json': { schema: { type: 'object' } } } } },
+        },
+      },
+      '/api/docs': {
+        get: {
+          operationId: 'getApiDocs',
+          summary: 'This document, rendered (Swagger UI)',
+          tags: ['docs'],
+          security: [{}],
+          responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
+        },
+      },
+      '/api/docs/{asset}': {
+        get: {
+          operationId: 'getApiDocsAsset',
+          summary: 'The rendering\'s static files',
+          tags: ['docs'],
+          security: [{}],
+          parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string', maxLength: 64 } }],
+          responses: { '200': { description: 'a script, style sheet or image', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, ...errors(404) },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        adminToken: { type: 'http', scheme: 'bearer', description: 'The admin token (ADMIN_TOKEN): every scope, every stream.' },
+        oauth2: {
+          type: 'oauth2',
+          description: 'RS256 access tokens from the token endpoint (keys at /.well-known/jwks.json).',
+          flows: {
+            clientCredentials: {
+              tokenUrl,
+              refreshUrl: tokenUrl,
+              scopes: {
+                'streams:read': 'read your streams',
+                'streams:write': 'create and end your streams, mint viewer tokens',
+                'analytics:read': 'read viewing analytics',
+                'chat:write': 'post chat messages',
+                'chat:moderate': 'moderate chat',
+                admin: 'everything, every client\'s streams, client management',
+              },
+            },
+          },
+        },
+        clientBasic: { type: 'http', scheme: 'basic', description: 'client_id and client_secret (form-urlencoded, then Basic), at the token and revocation endpoints' },
+      },
+      parameters: {
+        IdempotencyKey: {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description: 'Retries with the same key and body within 24 h replay the first response; another body gets 422; a retry while the first is still running gets 409.',
+          schema: { type: 'string', minLength: 1, maxLength: 255 },
+        },
+        StreamId: { name: 'id', in: 'path', required: true, schema: { type: 'string', maxLength: 64 }, description: 'stream id (a UUID)' },
+        ClientId: { name: 'id', in: 'path', required: true, schema: { type: 'string', maxLength: 64 }, description: 'client id (a UUID)' },
+      },
+      responses: {
+        BadRequest: { description: 'invalid parameters or body', content: json(ref('Error'), { error: { code: 'NOVA_ERR_BAD_REQUEST', message: 'title must be a string', request_id: '0b7c…' } }) },
+        Unauthorized: { description: 'missing, invalid, expired or revoked credentials (WWW-Authenticate says which)', content: json(ref('Error')) },
+        Forbidden: { description: 'the token lacks the scope (WWW-Authenticate: error="insufficient_scope")', content: json(ref('Error')) },
+        NotFound: { description: 'no such resource, or not yours', content: json(ref('Error')) },
+        Conflict: { description: 'a request with this Idempotency-Key is still running', content: json(ref('Error')) },
+        PayloadTooLarge: { description: 'body over 16 KiB', content: json(ref('Error')) },
+        Unprocessable: { description: 'this Idempotency-Key was used with another request', content: json(ref('Error')) },
+        TooManyRequests: { description: 'rate limited: see Retry-After, RateLimit and RateLimit-Policy', content: json(ref('Error')) },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          additionalProperties: false,
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message', 'request_id'],
+              additionalProperties: false,
+              properties: { code: { type: 'string', pattern: '^NOVA_ERR_[A-Z_]+$' }, message: { type: 'string' }, request_id: { type: 'string' } },
+            },
+          },
+        },
+        OAuthError: {
+          type: 'object',
+          required: ['error'],
+          additionalProperties: false,
+          properties: {
+            error: { type: 'string', enum: ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'unsupported_token_type'] },
+            error_description: { type: 'string' },
+            request_id: { type: 'string' },
+          },
+        },
+        Rendition: {
+          type: 'object',
+          required: ['name'],
+          properties: {
+            name: { type: 'string' },
+            width: { type: 'integer' },
+            height: { type: 'integer' },
+            bandwidth: { type: 'number' },
+            codecs: { type: 'string' },
+            frameRate: { type: 'number' },
+          },
+        },
+        StreamWarning: {
+          type: 'object',
+          required: ['code', 'message'],
+          properties: { code: { type: 'string', enum: ['long_keyframe_interval'] }, message: { type: 'string' }, keyframe_interval_ms: { type: 'integer' } },
+        },
+        Stream: { type: 'object', required: streamRequired, additionalProperties: false, properties: streamProperties },
+        CreatedStream: {
+          type: 'object',
+          required: [...streamRequired, 'stream_key', 'publish_url'],
+          additionalProperties: false,
+          properties: {
+            ...streamProperties,
+            stream_key: { type: 'string', pattern: '^nsk_[A-Za-z0-9_-]{43}$', description: 'shown once; only its hash is stored' },
+            publish_url: { type: 'string', description: 'rtmp_url + "/" + stream_key' },
+          },
+        },
+        StreamList: {
+          type: 'object',
+          required: ['items', 'next_cursor'],
+          additionalProperties: false,
+          properties: { items: { type: 'array', items: ref('Stream') }, next_cursor: nullable({ type: 'string' }) },
+        },
+        CreateStreamRequest: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { title: { ...printable(MAX_TITLE_LENGTH), default: '' }, private: { type: 'boolean', default: false } },
+        },
+        PlaybackTokenRequest: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            expires_in: { type: 'integer', minimum: 10, maximum: MAX_PLAYBACK_TOKEN_SECONDS, default: DEFAULT_PLAYBACK_TOKEN_SECONDS, description: 'seconds' },
+            display_name: { ...printable(MAX_DISPLAY_NAME_LENGTH), description: 'the viewer\'s name in chat' },
+            viewer_id: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9._:@-]+$', description: 'your id for the viewer (the token\'s `sub`); random when absent' },
+          },
+        },
+        PlaybackToken: {
+          type: 'object',
+          required: ['token', 'token_type', 'expires_at', 'stream_id', 'hls_url', 'll_hls_url', 'dash_url', 'ws_url'],
+          additionalProperties: false,
+          properties: {
+            token: { type: 'string' },
+            token_type: { type: 'string', enum: ['viewer'] },
+            stream_id: uuid,
+            expires_at: dateTime,
+            hls_url: url,
+            ll_hls_url: url,
+            dash_url: url,
+            ws_url: url,
+          },
+        },
+        Client: { type: 'object', required: Object.keys(clientProperties), additionalProperties: false, properties: clientProperties },
+        CreatedClient: {
+          type: 'object',
+          required: [...Object.keys(clientProperties), 'client_secret'],
+          additionalProperties: false,
+          properties: { ...clientProperties, client_secret: { type: 'string', pattern: '^ncs_[A-Za-z0-9_-]{43}$', description: 'shown once; only its scrypt hash is stored' } },
+        },
+        ClientList: { type: 'object', required: ['items'], additionalProperties: false, properties: { items: { type: 'array', items: ref('Client') } } },
+        CreateClientRequest: {
+          type: 'object',
+          required: ['scopes'],
+          additionalProperties: false,
+          properties: {
+            name: { ...printable(MAX_CLIENT_NAME_LENGTH), default: '' },
+            scopes: { type: 'array', minItems: 1, maxItems: SCOPES.length, uniqueItems: true, items: { type: 'string', enum: [...SCOPES] } },
+          },
+        },
+        // The OAuth endpoints ignore parameters they do not know (RFC 6749 §3.2).
+        TokenRequest: { type: 'object', required: ['grant_type'], properties: tokenRequestProperties },
+        RevokeRequest: { type: 'object', required: ['token'], properties: revokeRequestProperties },
+        TokenResponse: {
+          type: 'object',
+          required: ['access_token', 'token_type', 'expires_in', 'refresh_token', 'scope'],
+          additionalProperties: false,
+          properties: {
+            access_token: { type: 'string' },
+            token_type: { type: 'string', enum: ['Bearer'] },
+            expires_in: { type: 'integer', minimum: 1 },
+            refresh_token: { type: 'string' },
+            scope: { type: 'string' },
+          },
+        },
+        SigningKey: {
+          type: 'object',
+          required: ['kid', 'activates_at'],
+          additionalProperties: false,
+          properties: { kid: { type: 'string' }, activates_at: dateTime },
+        },
+        Jwks: {
+          type: 'object',
+          required: ['keys'],
+          additionalProperties: false,
+          properties: {
+            keys: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['kty', 'kid', 'use', 'alg', 'n', 'e'],
+                additionalProperties: false,
+                properties: {
+                  kty: { type: 'string', enum: ['RSA'] },
+                  kid: { type: 'string' },
+                  use: { type: 'string', enum: ['sig'] },
+                  alg: { type: 'string', enum: ['RS256'] },
+                  n: { type: 'string' },
+                  e: { type: 'string' },
+                },
+              },
+            },
+          },
+        },
+        AuthorizationServerMetadata: {
+          type: 'object',
+          required: ['issuer', 'token_endpoint', 'jwks_uri', 'grant_types_supported', 'response_types_supported'],
+          properties: {
+            issuer: url,
+            token_endpoint: url,
+            revocation_endpoint: url,
+            jwks_uri: url,
+            scopes_supported: { type: 'array', items: { type: 'string' } },
+            response_types_supported: { type: 'array', items: { type: 'string' } },
+            grant_types_supported: { type: 'array', items: { type: 'string' } },
+            token_endpoint_auth_methods_supported: { type: 'array', items: { type: 'string' } },
+            revocation_endpoint_auth_methods_supported: { type: 'array', items: { type: 'string' } },
+            token_endpoint_auth_signing_alg_values_supported: { type: 'array', items: { type: 'string' } },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** Every operation of the document, with its method and path. */
+export function listOperations(doc: OpenApiDocument): Array<{ method: string; path: string; operation: OpenApiOperation }> {
+  const out: Array<{ method: string; path: string; operation: OpenApiOperation }> = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(item)) out.push({ method: method.toUpperCase(), path, operation });
+  }
+  return out;
+}

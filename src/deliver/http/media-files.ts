@@ -1,0 +1,90 @@
+import { targetDurationSeconds } from '../hls/playlist-builder.js';
+import { segmentBody, type SegmentStore, type TrackStore } from '../store/segment-store.js';
+import type { CorsPolicy } from './cors.js';
+import { notFound } from './http-problem.js';
+import type { MediaResponder } from './media-responder.js';
+import { holdRequest } from './request-hold.js';
+import type { StreamRequest } from './stream-request.js';
+
+const SEGMENT_FILE = /^seg-(\d{1,15})\.(m4s|ts)$/;
+const PART_FILE = /^part-(\d{1,15})-(\d{1,6})\.m4s$/;
+const INIT_FILE = /^init(?:-v(\d{1,6}))?\.mp4$/;
+
+/**
+ * The immutable files of a track, the same for HLS and DASH:
+ * init.mp4 / init-vN.mp4, seg-N.m4s (or seg-N.ts), part-N-M.m4s. ETags name
+ * the object's generation (its origin's), rendition, track and position, so a URL's tag
+ * never changes while it serves bytes. Throws HttpProblem for what is not there.
+ */
+export class MediaFiles {
+  constructor(
+    private readonly store: SegmentStore,
+    private readonly respond: MediaResponder,
+    private readonly cors: CorsPolicy,
+    private readonly targetDurationMs: number,
+  ) {}
+
+  serve(req: StreamRequest, renditionName: string, trackName: string, file: string): void {
+    const { res, ctx, stream } = req;
+    const rendition = stream.renditions.get(renditionName);
+    const track = trackName === 'video' || trackName === 'audio' || trackName === 'ts' ? rendition?.tracks.get(trackName) : undefined;
+    if (!rendition || !track) throw notFound(`no ${trackName} track in ${stream.id}/${renditionName}`);
+    const contentType = track.track === 'ts' ? 'video/mp2t' : track.track === 'audio' ? 'audio/mp4' : 'video/mp4';
+    // each object names the generation it was produced under: the same on every instance serving it
+    const tag = `${encodeURIComponent(renditionName)}-${track.track}`;
+
+    const segmentMatch = SEGMENT_FILE.exec(file);
+    if (segmentMatch && (segmentMatch[2] === 'ts') === (track.track === 'ts')) {
+      const msn = Number(segmentMatch[1]);
+      const segment = track.findSegment(msn);
+      if (!segment) throw notFound(`segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`);
+      this.respond.bytes(res, ctx, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment));
+      return;
+    }
+    if (track.track === 'ts') throw notFound(`no such file ${file}`);
+    const initMatch = INIT_FILE.exec(file);
+    if (initMatch) {
+      const version = initMatch[1] === undefined ? 0 : Number(initMatch[1]);
+      const init = track.findInit(version);
+      if (!init) throw notFound(`init ${file} of ${stream.id}/${renditionName}/${track.track} is not available`);
+      this.respond.bytes(res, ctx, 'init', contentType, `"${init.generation}-${tag}-init-${version}"`, init.bytes);
+      return;
+    }
+    const partMatch = PART_FILE.exec(file);
+    if (!partMatch) throw notFound(`no such file ${file}`);
+    const msn = Number(partMatch[1]);
+    const index = Number(partMatch[2]);
+    const missing = `part ${msn}.${index} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
+    const send = (): void => {
+      const part = track.findPart(msn, index);
+      if (!part || !part.bytes) {
+        this.respond.problem(res, ctx, notFound(missing));
+        return;
+      }
+      this.respond.bytes(res, ctx, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes);
+    };
+    if (!isPreloadHint(track, msn, index) || stream.ended) {
+      send();
+      return;
+    }
+    // EXT-X-PRELOAD-HINT: the player asks before the part exists; hold the request until it does
+    const timeoutMs = targetDurationSeconds(track, this.targetDurationMs) * 3000;
+    holdRequest(
+      res,
+      ctx,
+      this.cors,
+      (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, index, timeoutMs, onDone),
+      { late: `part ${msn}.${index} not produced in time`, gone: missing, streamId: stream.id },
+      send,
+    );
+  }
+}
+
+/** Whether part `index` of `msn` is the next one the packager will produce: what EXT-X-PRELOAD-HINT names. */
+export function isPreloadHint(track: TrackStore, msn: number, index: number): boolean {
+  if (track.pendingParts.length > 0) {
+    return msn === track.pendingMsn && index === track.pendingParts[track.pendingParts.length - 1]!.index + 1;
+  }
+  const last = track.lastSegment();
+  return index === 0 && msn === (last ? last.msn + 1 : 0);
+}

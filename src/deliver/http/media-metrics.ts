@@ -1,0 +1,135 @@
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { SegmentStore } from '../store/segment-store.js';
+
+/** What a media response served: the label of the served counters. */
+export type ServedKind = 'playlist' | 'init' | 'segment' | 'part' | 'mpd';
+
+function metricOnce<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/**
+ * The media plane's metrics: what was served (count and bytes by kind), the
+ * store's memory and parked requests, the playlist render cache, and how long
+ * a completed segment took to be listed. Registered once per registry (two
+ * route sets on one registry share them).
+ */
+export class MediaMetrics {
+  private readonly served: Counter<'kind'>;
+  private readonly bytesServed: Counter<'kind'>;
+  private readonly renderHits: Counter.Internal;
+  private readonly renderMisses: Counter.Internal;
+
+  constructor(
+    registry: Registry,
+    store: SegmentStore,
+    /** bytes the playlist render cache holds, read at scrape time */
+    renderCacheBytes: () => number,
+  ) {
+    this.served = metricOnce(
+      registry,
+      'nova_streaming_segments_served_total',
+      () =>
+        new Counter({
+          name: 'nova_streaming_segments_served_total',
+          help: 'Playlists, MPDs, inits, segments and parts served (200/206)',
+          labelNames: ['kind'] as const,
+          registers: [registry],
+        }),
+    );
+    this.bytesServed = metricOnce(
+      registry,
+      'nova_streaming_bytes_served_total',
+      () =>
+        new Counter({
+          name: 'nova_streaming_bytes_served_total',
+          help: 'Body bytes served by kind',
+          labelNames: ['kind'] as const,
+          registers: [registry],
+        }),
+    );
+    metricOnce(
+      registry,
+      'nova_streaming_segment_store_bytes',
+      () =>
+        new Gauge({
+          name: 'nova_streaming_segment_store_bytes',
+          help: 'Bytes of packaged media held in memory',
+          registers: [registry],
+          collect() {
+            this.set(store.memoryBytes);
+          },
+        }),
+    );
+    metricOnce(
+      registry,
+      'nova_streaming_blocking_reloads_parked',
+      () =>
+        new Gauge({
+          name: 'nova_streaming_blocking_reloads_parked',
+          help: 'Requests parked on an LL-HLS blocking reload or preload hint',
+          registers: [registry],
+          collect() {
+            this.set(store.parkedCount);
+          },
+        }),
+    );
+    metricOnce(
+      registry,
+      'nova_streaming_playlist_render_cache_bytes',
+      () =>
+        new Gauge({
+          name: 'nova_streaming_playlist_render_cache_bytes',
+          help: 'Bytes of rendered playlists kept for reuse until their stream changes',
+          registers: [registry],
+          collect() {
+            this.set(renderCacheBytes());
+          },
+        }),
+    );
+    const renders = metricOnce(
+      registry,
+      'nova_streaming_playlist_renders_total',
+      () =>
+        new Counter({
+          name: 'nova_streaming_playlist_renders_total',
+          help: 'Playlist requests answered from the render cache (hit) or rendered (miss)',
+          labelNames: ['result'] as const,
+          registers: [registry],
+        }),
+    );
+    this.renderHits = renders.labels('hit');
+    this.renderMisses = renders.labels('miss');
+    const segmentGeneration = metricOnce(
+      registry,
+      'nova_streaming_hls_segment_generation_seconds',
+      () =>
+        new Histogram({
+          name: 'nova_streaming_hls_segment_generation_seconds',
+          help: 'Arrival of the bytes that completed a segment (the next keyframe) to the segment listed in playlists and MPDs',
+          labelNames: ['track'] as const,
+          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+          registers: [registry],
+        }),
+    );
+    store.onSegmentListed((_streamId, _rendition, segment) => {
+      if (segment.completedReceivedAt === undefined) return;
+      // the same clock the ingest side stamped arrival with (performance.timeOrigin based epoch ms)
+      const seconds = (performance.timeOrigin + performance.now() - segment.completedReceivedAt) / 1000;
+      segmentGeneration.observe({ track: segment.track }, Math.max(0, seconds));
+    });
+  }
+
+  /** A playlist request was answered from the render cache (hit) or rendered. */
+  countRender(hit: boolean): void {
+    if (hit) this.renderHits.inc();
+    else this.renderMisses.inc();
+  }
+
+  /** A response went out (not aborted); `bodyBytes` null for a HEAD. */
+  countServed(kind: ServedKind, bodyBytes: number | null): void {
+    this.served.inc({ kind });
+    if (bodyBytes !== null) this.bytesServed.inc({ kind }, bodyBytes);
+  }
+}

@@ -1,0 +1,95 @@
+import type { HttpResponse } from 'uWebSockets.js';
+import type { StreamStore } from '../store/segment-store.js';
+import { parseByteRange } from './byte-range.js';
+import type { CorsPolicy } from './cors.js';
+import { etagMatches, strongEtag } from './etag.js';
+import { HttpProblem, notFound, sendProblem } from './http-problem.js';
+import type { MediaMetrics, ServedKind } from './media-metrics.js';
+import { chunksLength, sliceChunks, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';
+import type { RequestContext } from '../../http/uws-helpers.js';
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** ended playlists no longer change except for going away after the grace period */
+const ENDED_PLAYLIST_CACHE = 'public, max-age=60';
+
+/**
+ * The answers of the media routes, each with CORS headers, conditional GET
+ * and the served metrics: immutable bytes (inits, segments, parts: ranges
+ * and ETags), playlist text (a strong ETag of the text, cached for half a
+ * target duration while live), and problems.
+ */
+export class MediaResponder {
+  // parked reloads released together get the same cached string: hash it once
+  private lastHashedText = '';
+  private lastHashedEtag = '';
+  private readonly livePlaylistCache: string;
+
+  constructor(
+    private readonly cors: CorsPolicy,
+    private readonly metrics: MediaMetrics,
+    targetDurationMs: number,
+  ) {
+    const targetDurationSec = Math.max(1, Math.ceil(targetDurationMs / 1000));
+    // about half a target duration: a player reloading every target duration never sees a stale list twice
+    this.livePlaylistCache = `public, max-age=${Math.max(1, Math.floor(targetDurationSec / 2))}`;
+  }
+
+  problem(res: HttpResponse, ctx: RequestContext, problem: HttpProblem, extra?: HeaderList): void {
+    sendProblem(res, ctx, this.cors, problem, extra);
+  }
+
+  /** A playlist or MPD of `stream` (rendered now, or from the cache); null text: 404, nothing playable yet. */
+  playlist(res: HttpResponse, ctx: RequestContext, stream: StreamStore, text: string | null, kind: ServedKind, contentType: string): void {
+    if (text === null) {
+      this.problem(res, ctx, notFound(`stream ${stream.id} has no media yet`));
+      return;
+    }
+    this.text(res, ctx, kind, contentType, stream.ended ? ENDED_PLAYLIST_CACHE : this.livePlaylistCache, text);
+  }
+
+  text(res: HttpResponse, ctx: RequestContext, kind: ServedKind, contentType: string, cacheControl: string, text: string): void {
+    if (text !== this.lastHashedText) {
+      this.lastHashedText = text;
+      this.lastHashedEtag = strongEtag(text);
+    }
+    const etag = this.lastHashedEtag;
+    const headers = this.cors.headers(ctx, ['content-type', contentType, 'cache-control', cacheControl, 'etag', etag]);
+    if (etagMatches(ctx.headers.get('if-none-match'), etag)) {
+      writeResponse(res, ctx, 304, headers, null, true);
+      return;
+    }
+    const head = ctx.method === 'HEAD';
+    writeResponse(res, ctx, 200, headers, text, head);
+    if (ctx.aborted) return;
+    this.metrics.countServed(kind, head ? null : Buffer.byteLength(text));
+  }
+
+  /** Immutable media: its bytes (or its pieces, a segment served as its parts), with Range and If-None-Match. */
+  bytes(res: HttpResponse, ctx: RequestContext, kind: ServedKind, contentType: string, etag: string, bytes: Uint8Array | BodyChunks): void {
+    const chunks = bytes instanceof Uint8Array ? [bytes] : bytes;
+    const size = chunksLength(chunks);
+    const headers = this.cors.headers(ctx, ['content-type', contentType, 'cache-control', IMMUTABLE, 'etag', etag, 'accept-ranges', 'bytes']);
+    if (etagMatches(ctx.headers.get('if-none-match'), etag)) {
+      writeResponse(res, ctx, 304, headers, null, true);
+      return;
+    }
+    const range = parseByteRange(ctx.headers.get('range'), size);
+    const head = ctx.method === 'HEAD';
+    if (range.kind === 'unsatisfiable') {
+      this.problem(res, ctx, new HttpProblem(416, 'NOVA_ERR_BAD_REQUEST', 'range not satisfiable'), ['content-range', `bytes */${size}`]);
+      return;
+    }
+    let body = chunks;
+    let bodyLength = size;
+    let status = 200;
+    if (range.kind === 'partial') {
+      body = sliceChunks(chunks, range.start, range.end + 1);
+      bodyLength = range.end + 1 - range.start;
+      status = 206;
+      headers.push('content-range', `bytes ${range.start}-${range.end}/${size}`);
+    }
+    writeResponse(res, ctx, status, headers, body, head);
+    if (ctx.aborted) return;
+    this.metrics.countServed(kind, head ? null : bodyLength);
+  }
+}
