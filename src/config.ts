@@ -22,8 +22,12 @@ export interface Config {
   dataDir: string;
   /** DATABASE_URL: PostgreSQL when set; embedded PGlite under DATA_DIR otherwise. "memory://" = PGlite in memory. */
   databaseUrl: string | null;
+  /** DATABASE_POOL_SIZE (10): PostgreSQL connections per instance (the relay's lock and LISTEN session is one more). */
+  databasePoolSize: number;
   /** REDIS_URL: cross-instance event bus when set; in-process otherwise. */
   redisUrl: string | null;
+  /** REDIS_KEY_PREFIX (nova:): the event log's keys start with it; one per deployment sharing a Redis (tests use a unique one). */
+  redisKeyPrefix: string;
   /** ADMIN_TOKEN: bearer token for admin routes; generated at first start and kept in DATA_DIR when unset. */
   adminToken: string | null;
   /** LOG_LEVEL (info). */
@@ -32,6 +36,36 @@ export interface Config {
   instanceId: string;
   /** STREAM_METRICS_RETENTION_DAYS (7): per-second stream metrics rows older than this are deleted; 0 keeps them. */
   streamMetricsRetentionDays: number;
+  /** Durable events: outbox → relay → event log (Redis Streams, or in-process) → consumers. */
+  events: {
+    /**
+     * EVENT_PARTITIONS (16): a stream's events keep their order within its partition; partitions are
+     * relayed and consumed concurrently. Fixed for a deployment: changing it reorders events across the change.
+     */
+    partitions: number;
+    /** EVENT_MAX_ATTEMPTS (5): a consumer's attempts at one event before it goes to the dead letters. */
+    maxAttempts: number;
+    /** EVENT_STREAM_MAXLEN (100000): entries each partition keeps in the event log (about a day of a busy deployment's lifecycle events). */
+    streamMaxLength: number;
+    /** OUTBOX_RETENTION_MINUTES (60): published outbox rows are kept this long, to publish again what a Redis without persistence lost. */
+    outboxRetentionMs: number;
+    /** OUTBOX_BATCH_SIZE (500): rows the relay moves per round (one read and one update of the database). */
+    outboxBatchSize: number;
+  };
+  webhooks: {
+    /** WEBHOOK_ALLOW_PRIVATE (off): allow targets on private, loopback and link-local addresses (refused by default: a URL is user input). */
+    allowPrivate: boolean;
+    /** WEBHOOK_TIMEOUT_MS (5000): one attempt, connection to answer. */
+    timeoutMs: number;
+    /** WEBHOOK_RETRY_WINDOW_S (86400): a delivery is retried for this long, then failed and its webhook disabled with a notice. */
+    retryWindowMs: number;
+    /** WEBHOOK_RETRY_BASE_MS (1000): the first retry's delay; each next doubles (±25 % jitter), at most an hour. */
+    retryBaseMs: number;
+    /** WEBHOOK_CONCURRENCY (16): attempts in flight per instance; one webhook holds at most 2 of them. */
+    concurrency: number;
+    /** WEBHOOK_BREAKER_RESET_MS (30000): a webhook whose breaker opened (half its recent attempts failed) waits this long before one attempt. */
+    breakerResetMs: number;
+  };
   rtmp: {
     /** RTMP_MAX_MESSAGE_BYTES (8 MiB): a larger declared message closes the connection (a 1080p keyframe is well under 1 MiB). */
     maxMessageBytes: number;
@@ -202,6 +236,13 @@ function url(env: Env, variable: string, protocols: readonly string[]): string |
   return raw;
 }
 
+function keyPrefix(env: Env, variable: string, fallback: string): string {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[A-Za-z0-9:._-]{1,100}$/.test(raw)) fail(variable, raw, 'up to 100 letters, digits or :._-');
+  return raw;
+}
+
 function secret(env: Env, variable: string): string | null {
   const raw = env[variable];
   if (raw === undefined || raw === '') return null;
@@ -246,11 +287,28 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     publicRtmpUrl: url(env, 'PUBLIC_RTMP_URL', ['rtmp:', 'rtmps:']),
     dataDir: env.DATA_DIR && env.DATA_DIR !== '' ? env.DATA_DIR : './data',
     databaseUrl: env.DATABASE_URL === 'memory://' ? 'memory://' : url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: keyPrefix(env, 'REDIS_KEY_PREFIX', 'nova:'),
     adminToken,
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     instanceId: env.INSTANCE_ID && env.INSTANCE_ID !== '' ? env.INSTANCE_ID : `${process.env.HOSTNAME ?? 'nova'}-${process.pid}`,
     streamMetricsRetentionDays: int(env, 'STREAM_METRICS_RETENTION_DAYS', 7, 0, 3650),
+    events: {
+      partitions: int(env, 'EVENT_PARTITIONS', 16, 1, 1024),
+      maxAttempts: int(env, 'EVENT_MAX_ATTEMPTS', 5, 1, 100),
+      streamMaxLength: int(env, 'EVENT_STREAM_MAXLEN', 100_000, 100, 100_000_000),
+      outboxRetentionMs: int(env, 'OUTBOX_RETENTION_MINUTES', 60, 1, 525_600) * 60_000,
+      outboxBatchSize: int(env, 'OUTBOX_BATCH_SIZE', 500, 1, 10_000),
+    },
+    webhooks: {
+      allowPrivate: oneOf(env, 'WEBHOOK_ALLOW_PRIVATE', 'off', ['on', 'off'] as const) === 'on',
+      timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
+      retryWindowMs: int(env, 'WEBHOOK_RETRY_WINDOW_S', 86_400, 1, 30 * 86_400) * 1000,
+      retryBaseMs: int(env, 'WEBHOOK_RETRY_BASE_MS', 1000, 10, 3_600_000),
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 16, 1, 1000),
+      breakerResetMs: int(env, 'WEBHOOK_BREAKER_RESET_MS', 30_000, 100, 3_600_000),
+    },
     rtmp: {
       maxMessageBytes: int(env, 'RTMP_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxChunkSize: int(env, 'RTMP_MAX_CHUNK_SIZE', 16 * 1024 * 1024, 128, 0x7fffffff),

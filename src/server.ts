@@ -12,7 +12,12 @@ import { StreamRepository } from './control/db/stream-repository.js';
 import { resolveAdminToken } from './control/auth/admin-token.js';
 import type { StreamWarning } from './control/api/streams-routes.js';
 import { startControlApi, type ControlApi } from './control/api/control-api.js';
+import { registerEventRoutes } from './control/api/events-routes.js';
 import { createEventBus } from './control/events/create-event-bus.js';
+import { startEventPipeline, type EventPipeline } from './control/events/event-pipeline.js';
+import { RedisEventBus } from './control/events/redis-bus.js';
+import { startWebhooks, type Webhooks } from './control/webhooks/webhooks.js';
+import { Breakers } from './ops/breakers.js';
 import type { EventBus } from './control/events/stream-events.js';
 import { StreamLifecycle } from './control/stream-lifecycle.js';
 import { ViewerCounter } from './control/viewers/viewer-counter.js';
@@ -48,6 +53,11 @@ export interface NovaServer {
   readonly registry: Registry;
   readonly repo: StreamRepository;
   readonly bus: EventBus;
+  /** durable events: outbox relay, event log, this instance's consumer */
+  readonly events: EventPipeline;
+  readonly webhooks: Webhooks;
+  /** circuit breakers around PostgreSQL, Redis and webhook targets */
+  readonly breakers: Breakers;
   readonly ingest: RtmpIngestServer;
   readonly store: SegmentStore;
   readonly lifecycle: StreamLifecycle;
@@ -110,15 +120,26 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const registry = createMetricsRegistry();
   const loopDelay = new EventLoopDelayMonitor(registry);
   const ownsDatabase = options.database === undefined;
-  const database = options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log.child({ component: 'db' })));
-  const repo = new StreamRepository(database.db);
+  const database =
+    options.database ??
+    (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log.child({ component: 'db' }), { poolSize: config.databasePoolSize }));
+  const breakers = new Breakers(registry, log.child({ component: 'breakers' }));
+  const bus = createEventBus(config, log.child({ component: 'bus' }));
+  const events = await startEventPipeline(
+    { ...config, databaseUrl: database.url },
+    database,
+    bus,
+    registry,
+    log.child({ component: 'events' }),
+    breakers,
+  );
+  const repo = new StreamRepository(database.db, undefined, events.outboxSettings);
   const adminToken = await resolveAdminToken(config, log);
 
   // A previous run of this instance that died without a clean stop left its streams ACTIVE.
   const recovered = await repo.endAllActiveForInstance(config.instanceId, 'error');
   if (recovered.length > 0) log.warn({ streams: recovered.length }, 'ended streams left ACTIVE by a previous run of this instance');
 
-  const bus = createEventBus(config, log.child({ component: 'bus' }));
   const viewerStore = config.redisUrl ? new RedisViewerStore({ url: config.redisUrl, instanceId: config.instanceId, log: log.child({ component: 'viewer-store' }) }) : null;
   const viewers = new ViewerCounter({
     instanceId: config.instanceId,
@@ -304,6 +325,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     edgeLog.info({ internalUrl: config.edge.internalUrl ?? `http://${advertisedHost}:${internalPort}` }, 'origin–edge delivery on: streams ingested elsewhere are replicated here on demand');
   }
   const rtmpPort = await ingest.listen();
+  if (bus instanceof RedisEventBus) bus.reportLiveStreams(() => ingest.liveStreamIds);
 
   const app = uWS.App();
   const urlHost = hostForUrls(config.host);
@@ -392,10 +414,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       return { viewers: viewers.count(streamId), peakViewers: viewers.peak(streamId), renditions: live.renditions, warnings };
     },
   });
+  registerEventRoutes(app, { log: events.log, adminToken, logger: log.child({ component: 'events-api' }) });
+  const webhooks = startWebhooks(app, config, adminToken, database, events, breakers, registry, log.child({ component: 'webhooks' }));
   registerOpsRoutes(app, {
     registry,
     checks: [{ name: 'rtmp', check: () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) }],
-    dependencies: [{ name: 'database', probe: () => database.ping(), detail: database.kind }],
+    // through the breaker: while it is open the probe fails at once instead of waiting out a dead database
+    dependencies: [{ name: 'database', probe: () => breakers.run('postgres', () => database.ping()), detail: database.kind }],
     // balancers that check /ready stop sending publishers to a draining instance
     accepting: () => !ingest.draining,
     warnings: () => (transcode.warning !== null ? [transcode.warning] : []),
@@ -432,9 +457,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await pool.destroy();
       // after the streams ended (their last seconds are in), before the database closes
       await metricsRecorder.close();
+      await webhooks.close();
+      await events.close();
       await api.close();
       await bus.close();
       if (ownsDatabase) await database.close();
+      breakers.close();
     })();
     return stopped;
   };
@@ -448,6 +476,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     registry,
     repo,
     bus,
+    events,
+    webhooks,
+    breakers,
     ingest,
     store,
     lifecycle,

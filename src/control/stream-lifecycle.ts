@@ -20,11 +20,20 @@ interface LiveState {
   audio: AudioTrackConfig | null;
   renditions: RenditionInfo[];
   /**
-   * stream_started is on the bus. Until then (markActive in flight) track
-   * changes and metrics are only recorded: stream_started will carry them, so
-   * a viewer never sees quality_changed or stream_metrics before the start.
+   * stream_started is in the outbox. Until then (markActive not yet
+   * committed) track changes and metrics are only recorded, so a viewer never
+   * sees quality_changed or stream_metrics before the start.
    */
   announced: boolean;
+  /** the renditions the last stream_started or quality_changed carried (JSON) */
+  announcedKey: string;
+  /**
+   * The stream's database writes, one after another in the order they were
+   * asked for: each writes its event in its own transaction, and the events'
+   * order is their commits' order, so a start is never announced after its end
+   * (with a pool of connections two writes of one stream could otherwise commit either way round).
+   */
+  writes: Promise<void>;
   /** the ladder renditions live now (from the transcoder), listed after the source */
   transcoded: RenditionInfo[];
   /**
@@ -45,9 +54,11 @@ const INGEST_APP = 'live';
 
 /**
  * A stream's life as the control plane sees it: key check, PENDING/ENDED →
- * ACTIVE → ENDED in the database, events on the bus, the stream's begin,
- * renditions and end to delivery (never its media), and once a second a
- * stream_metrics event per live stream.
+ * ACTIVE → ENDED in the database with their events in the outbox (the same
+ * statements: stream_started, quality_changed, stream_ended reach every
+ * instance's bus through the event log), the stream's begin, renditions and
+ * end to delivery (never its media), and once a second an ephemeral
+ * stream_metrics event per live stream on the bus.
  */
 export class StreamLifecycle implements IngestLifecycle {
   private readonly live = new Map<string, LiveState>();
@@ -75,17 +86,36 @@ export class StreamLifecycle implements IngestLifecycle {
   }
 
   async started(streamId: string): Promise<void> {
-    const takeover = this.live.has(streamId);
-    if (!takeover) {
-      this.live.set(streamId, { video: null, audio: null, renditions: [], announced: false, transcoded: [], rate: null, statsAt: this.now(), longGopMs: 0, renditionsSaveQueued: false });
+    let state = this.live.get(streamId);
+    if (!state) {
+      state = {
+        video: null,
+        audio: null,
+        renditions: [],
+        announced: false,
+        announcedKey: '[]',
+        writes: Promise.resolve(),
+        transcoded: [],
+        rate: null,
+        statsAt: this.now(),
+        longGopMs: 0,
+        renditionsSaveQueued: false,
+      };
+      this.live.set(streamId, state);
       this.delivery.beginStream(streamId, []);
     }
-    await this.repo.markActive(streamId, this.instanceId, new Date(this.now()));
-    const state = this.live.get(streamId);
-    // Gone already (the publisher left during markActive): its stream_ended is out; a start now would contradict it.
-    if (!state || state.announced) return;
-    state.announced = true;
-    this.bus.publish({ type: 'stream_started', streamId, instanceId: this.instanceId, at: this.now(), renditions: state.renditions });
+    const live = state;
+    const at = new Date(this.now());
+    // Written even when the publisher left meanwhile: its end is queued after this write (see LiveState.writes).
+    await this.write(live, async () => {
+      // A takeover on this instance changes the row, not the news: the stream was announced.
+      const renditions = live.announced ? null : live.renditions;
+      const row = await this.repo.markActive(streamId, this.instanceId, at, renditions);
+      if (row !== null && renditions !== null) {
+        live.announced = true;
+        live.announcedKey = JSON.stringify(renditions);
+      }
+    });
   }
 
   tracksChanged(streamId: string, video: VideoTrackConfig | null, audio: AudioTrackConfig | null): void {
@@ -143,21 +173,29 @@ export class StreamLifecycle implements IngestLifecycle {
   }
 
   async ended(streamId: string, reason: StreamEndReason): Promise<void> {
-    if (!this.live.delete(streamId)) return;
+    const state = this.live.get(streamId);
+    if (!state) return;
+    this.live.delete(streamId);
     // A publisher that dropped may come back: delivery holds its playlists open for a grace.
     this.delivery.endStream(streamId, reason === 'disconnected' ? 'dropped' : 'ended');
     // The peak goes in the same write as ENDED: a client that sees ENDED sees the broadcast's peak.
-    // Only while the record still names this instance: a publisher that moved on may be live elsewhere already.
-    const ended = await this.repo.markEnded(streamId, reason, new Date(this.now()), this.instanceId, this.peakViewers(streamId));
-    if (ended === null) {
+    const at = new Date(this.now());
+    const peak = this.peakViewers(streamId);
+    // a change of this turn is news from before the end
+    this.writeRenditions(streamId, state);
+    let movedTo: string | null = null;
+    await this.write(state, async () => {
+      // Only while the record still names this instance: a publisher that moved on may be live elsewhere already.
+      const ended = await this.repo.markEnded(streamId, reason, at, this.instanceId, peak);
+      if (ended !== null) return;
       const record = await this.repo.get(streamId);
-      if (record !== null && record.status === 'ACTIVE' && record.instanceId !== this.instanceId) {
-        this.log.info({ stream: streamId, reason, now: record.instanceId }, 'publisher moved to another instance: the stream goes on there');
-        return;
-      }
+      if (record !== null && record.status === 'ACTIVE' && record.instanceId !== this.instanceId) movedTo = record.instanceId;
+    });
+    if (movedTo !== null) {
+      this.log.info({ stream: streamId, reason, now: movedTo }, 'publisher moved to another instance: the stream goes on there');
+      return;
     }
     this.log.info({ stream: streamId, reason }, 'stream ended');
-    this.bus.publish({ type: 'stream_ended', streamId, instanceId: this.instanceId, at: this.now(), reason });
   }
 
   close(): void {
@@ -181,7 +219,13 @@ export class StreamLifecycle implements IngestLifecycle {
     state.renditions = renditions;
     this.delivery.updateRenditions(streamId, state.renditions);
     this.saveRenditions(streamId, state);
-    if (state.announced) this.bus.publish({ type: 'quality_changed', streamId, instanceId: this.instanceId, at: this.now(), renditions: state.renditions });
+  }
+
+  /** Runs `write` after the stream's earlier writes (see LiveState.writes); a failed write does not stop the next. */
+  private write(state: LiveState, write: () => Promise<void>): Promise<void> {
+    const done = state.writes.then(write, write);
+    state.writes = done.catch(() => {});
+    return done;
   }
 
   /**
@@ -193,11 +237,22 @@ export class StreamLifecycle implements IngestLifecycle {
   private saveRenditions(streamId: string, state: LiveState): void {
     if (state.renditionsSaveQueued) return;
     state.renditionsSaveQueued = true;
-    queueMicrotask(() => {
-      state.renditionsSaveQueued = false;
-      this.repo.setRenditions(streamId, state.renditions).catch((err: unknown) => {
-        this.log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'saving renditions failed');
-      });
+    queueMicrotask(() => this.writeRenditions(streamId, state));
+  }
+
+  /** Queues the renditions write (once per turn; ended() queues it itself so that it goes before the end). */
+  private writeRenditions(streamId: string, state: LiveState): void {
+    if (!state.renditionsSaveQueued) return;
+    state.renditionsSaveQueued = false;
+    this.write(state, async () => {
+      const renditions = state.renditions;
+      const key = JSON.stringify(renditions);
+      // announced only once the start is, and only when it is news
+      const announce = state.announced && key !== state.announcedKey;
+      if (announce) state.announcedKey = key;
+      await this.repo.setRenditions(streamId, renditions, announce);
+    }).catch((err: unknown) => {
+      this.log.error({ err: err instanceof Error ? err.message : String(err), stream: streamId }, 'saving renditions failed');
     });
   }
 

@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { npmStartCommand, prepareNpmStart } from '../../loadtest/peers/nova-process.js';
 import { TEST_POSTGRES_URL } from '../control/database-fixture.js';
-import { SHARED_REDIS_URL } from '../ws/support/redis-helpers.js';
+import { SHARED_REDIS_URL, deleteKeys } from '../ws/support/redis-helpers.js';
 import { spawnTracked, tempDir } from './tools.js';
 
 export interface ClusterInstance {
@@ -59,6 +59,8 @@ export async function createCluster(baseEnv: Record<string, string> = {}): Promi
   const databaseUrl = url.toString();
   await adminQuery(`CREATE DATABASE ${databaseName}`);
   const runId = randomBytes(3).toString('hex');
+  // the cluster's own event log on the shared Redis: another run's (another database's) is not ours
+  const redisKeyPrefix = `nova-test-${databaseName}:`;
 
   return {
     adminToken,
@@ -78,6 +80,7 @@ export async function createCluster(baseEnv: Record<string, string> = {}): Promi
           INSTANCE_ID: instanceId,
           DATABASE_URL: databaseUrl,
           REDIS_URL: SHARED_REDIS_URL,
+          REDIS_KEY_PREFIX: redisKeyPrefix,
           ADMIN_TOKEN: adminToken,
           DATA_DIR: tempDir(`nova-${name}-`),
           ...baseEnv,
@@ -134,6 +137,7 @@ export async function createCluster(baseEnv: Record<string, string> = {}): Promi
       // spawnTracked kills the instances when the file ends; give them a moment before the database goes
       await new Promise((resolve) => setTimeout(resolve, 200));
       await adminQuery(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`).catch(() => {});
+      await deleteKeys(SHARED_REDIS_URL, redisKeyPrefix).catch(() => {});
     },
   };
 }

@@ -11,6 +11,8 @@ import type { Schema } from './schema.js';
 export interface Database {
   db: Kysely<Schema>;
   kind: 'pglite' | 'postgres';
+  /** PostgreSQL's URL (sessions of their own: the outbox relay's lock and LISTEN); null for PGlite */
+  url: string | null;
   /** Resolves when the database answers a trivial query (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -63,6 +65,7 @@ async function openPGlite(config: DatabaseConfig, log: Logger): Promise<Database
   return {
     db,
     kind: 'pglite',
+    url: null,
     ping: async () => {
       await sql`SELECT 1`.execute(db);
     },
@@ -90,6 +93,7 @@ function openPostgres(url: string, log: Logger, poolSize: number): Database {
   return {
     db,
     kind: 'postgres',
+    url,
     ping: async () => {
       await sql`SELECT 1`.execute(db);
     },

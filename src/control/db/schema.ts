@@ -67,6 +67,68 @@ export interface QualityLevelsTable {
   frame_rate: Nullable<number>;
 }
 
+export interface EventLogIdentityTable {
+  singleton: Defaulted<boolean>;
+  id: string;
+}
+
+export interface EventPartitionsTable {
+  partition: number;
+  /** bigint: pg returns it as a string, PGlite as a number */
+  last_seq: ColumnType<number | string, number, number>;
+}
+
+export interface EventOutboxTable {
+  id: ColumnType<number | string, never, never>;
+  event_id: string;
+  partition: number;
+  seq: ColumnType<number | string, number, number>;
+  stream_id: string;
+  type: string;
+  payload: JsonText<unknown>;
+  created_at: Date;
+  published_at: Nullable<Date>;
+}
+
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  event_types: JsonText<string[]>;
+  secret: string;
+  description: Defaulted<string>;
+  enabled: Defaulted<boolean>;
+  disabled_reason: Nullable<string>;
+  owner: Nullable<string>;
+  created_at: Date;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  body: string;
+  status: Defaulted<WebhookDeliveryStatus>;
+  attempts: Defaulted<number>;
+  next_attempt_at: Date;
+  created_at: Date;
+  finished_at: Nullable<Date>;
+}
+
+export interface WebhookAttemptsTable {
+  id: ColumnType<number | string, never, never>;
+  delivery_id: string;
+  webhook_id: string;
+  event_id: string;
+  attempt: number;
+  at: Date;
+  status_code: Nullable<number>;
+  error: Nullable<string>;
+  duration_ms: number;
+}
+
 export interface ApiClientsTable {
   id: string;
   name: Defaulted<string>;
@@ -131,6 +193,12 @@ export interface Schema {
   stream_metrics: StreamMetricsTable;
   quality_levels: QualityLevelsTable;
   schema_migrations: SchemaMigrationsTable;
+  event_log_identity: EventLogIdentityTable;
+  event_partitions: EventPartitionsTable;
+  event_outbox: EventOutboxTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
   api_clients: ApiClientsTable;
   signing_keys: SigningKeysTable;
   refresh_tokens: RefreshTokensTable;
@@ -144,5 +212,9 @@ export type StreamKeyRow = Selectable<StreamKeysTable>;
 export type StreamMetricsRow = Selectable<StreamMetricsTable>;
 export type ViewerSessionRow = Selectable<ViewerSessionsTable>;
 export type QualityLevelRow = Selectable<QualityLevelsTable>;
+export type EventOutboxRow = Selectable<EventOutboxTable>;
+export type WebhookRow = Selectable<WebhooksTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type WebhookAttemptRow = Selectable<WebhookAttemptsTable>;
 export type ApiClientRow = Selectable<ApiClientsTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Compilable, type Kysely } from 'kysely';
 import { NovaError } from '../../errors.js';
 import type { StreamEndReason } from '../../ingest/stream-end-reason.js';
 import type { RenditionInfo } from '../../package/rendition-info.js';
 import { generateStreamKey, hashStreamKey, looksLikeStreamKey, streamKeyHashesEqual } from '../auth/stream-key.js';
+import type { DurableStreamEvent } from '../events/stream-events.js';
+import { DEFAULT_OUTBOX_SETTINGS, appendOutboxEvent, outboxCtes, type OutboxSettings } from './outbox-append.js';
 import type { Schema, StreamRow, StreamStatus } from './schema.js';
 
 export interface StreamRecord {
@@ -56,16 +58,21 @@ export const MAX_PAGE_LIMIT = 100;
 
 /**
  * Streams and their keys. Every state change is one conditional UPDATE, so
- * two instances racing on the same stream cannot both win a transition.
+ * two instances racing on the same stream cannot both win a transition, and
+ * every change others must hear of writes its event to the outbox in the same
+ * statement or transaction (stream created, started, ended, errored,
+ * renditions changed, keys revoked): committed together or not at all.
  * Timestamps are written from the injected clock at millisecond precision.
  */
 export class StreamRepository {
   readonly #db: Kysely<Schema>;
   readonly #now: () => Date;
+  readonly #outbox: OutboxSettings;
 
-  constructor(db: Kysely<Schema>, now: () => Date = () => new Date()) {
+  constructor(db: Kysely<Schema>, now: () => Date = () => new Date(), outbox: OutboxSettings = DEFAULT_OUTBOX_SETTINGS) {
     this.#db = db;
     this.#now = now;
+    this.#outbox = outbox;
   }
 
   async create(input: CreateStreamInput = {}): Promise<CreatedStream> {
@@ -88,8 +95,18 @@ export class StreamRepository {
           created_at: createdAt,
         })
         .execute();
+      const event: DurableStreamEvent = {
+        type: 'stream_created',
+        streamId: id,
+        instanceId: this.#outbox.instanceId,
+        at: createdAt.getTime(),
+        title: inserted.title,
+        private: inserted.private,
+      };
+      await appendOutboxEvent(trx, event, this.#outbox);
       return inserted;
     });
+    this.#outbox.onCommit?.();
     return { stream: toRecord(row), streamKey: key.plaintext };
   }
 
@@ -127,9 +144,16 @@ export class StreamRepository {
    * A publisher started (or reconnected, or took over on another instance).
    * Refused (null) when the stream is unknown or has no valid key left, so a
    * stream deleted between key lookup and publish stays ended.
+   * Announces stream_started with `renditions`; null announces nothing (a
+   * takeover on the instance that already announced the stream).
    */
-  async markActive(id: string, instanceId: string, at: Date = this.#now()): Promise<StreamRecord | null> {
-    const row = await this.#db
+  async markActive(
+    id: string,
+    instanceId: string,
+    at: Date = this.#now(),
+    renditions: readonly RenditionInfo[] | null = [],
+  ): Promise<StreamRecord | null> {
+    const update = this.#db
       .updateTable('streams')
       .set({
         status: 'ACTIVE',
@@ -148,9 +172,13 @@ export class StreamRepository {
             .where('stream_keys.revoked_at', 'is', null),
         ),
       )
-      .returningAll()
-      .executeTakeFirst();
-    return row ? toRecord(row) : null;
+      .returningAll();
+    if (renditions === null) {
+      const row = await update.executeTakeFirst();
+      return row ? toRecord(row) : null;
+    }
+    const event: DurableStreamEvent = { type: 'stream_started', streamId: id, instanceId, at: at.getTime(), renditions: [...renditions] };
+    return this.#changeWithEvent(update, event);
   }
 
   /**
@@ -188,19 +216,30 @@ export class StreamRepository {
       .where('id', '=', id)
       .where('status', 'in', ['PENDING', 'ACTIVE']);
     if (onlyIfInstance !== undefined) query = query.where('instance_id', '=', onlyIfInstance);
-    const row = await query.returningAll().executeTakeFirst();
-    return row ? toRecord(row) : null;
+    const instanceId = onlyIfInstance ?? this.#outbox.instanceId;
+    const event: DurableStreamEvent =
+      status === 'ENDED'
+        ? { type: 'stream_ended', streamId: id, instanceId, at: at.getTime(), reason: reason as StreamEndReason }
+        : { type: 'stream_errored', streamId: id, instanceId, at: at.getTime(), reason };
+    return this.#changeWithEvent(query.returningAll(), event);
   }
 
   /** Revokes every live key of the stream; returns how many. */
   async revokeKeys(streamId: string, at: Date = this.#now()): Promise<number> {
-    const result = await this.#db
+    const update = this.#db
       .updateTable('stream_keys')
       .set({ revoked_at: at })
       .where('stream_id', '=', streamId)
       .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows);
+      .returning('id');
+    const event: DurableStreamEvent = { type: 'key_revoked', streamId, instanceId: this.#outbox.instanceId, at: at.getTime() };
+    const result = await sql<{ revoked: number | string }>`
+      WITH changed AS (${update}), ${outboxCtes(event, this.#outbox, 'changed')}
+      SELECT count(*) AS revoked FROM changed
+    `.execute(this.#db);
+    const revoked = Number(result.rows[0]?.revoked ?? 0);
+    if (revoked > 0) this.#outbox.onCommit?.();
+    return revoked;
   }
 
   /** The stream a plaintext key publishes to, or null for an unknown, malformed or revoked key. */
@@ -225,9 +264,9 @@ export class StreamRepository {
    * Current ladder, as the stream record's JSON and as quality_levels rows.
    * One statement (so one round trip, atomic on its own): it runs at every
    * stream start, where a transaction of four statements cost the embedded
-   * database five.
+   * database five. With `announce`, quality_changed goes to the outbox in it.
    */
-  async setRenditions(id: string, renditions: readonly RenditionInfo[]): Promise<void> {
+  async setRenditions(id: string, renditions: readonly RenditionInfo[], announce = false): Promise<void> {
     const levels = JSON.stringify(
       renditions.map((r) => ({
         name: r.name,
@@ -238,6 +277,7 @@ export class StreamRepository {
         frame_rate: r.frameRate || null,
       })),
     );
+    const event: DurableStreamEvent = { type: 'quality_changed', streamId: id, instanceId: this.#outbox.instanceId, at: this.#now().getTime(), renditions: [...renditions] };
     // The DELETE and the upsert touch different rows (names leaving, names staying or new), so the
     // data-modifying CTEs cannot race within the statement.
     await sql`
@@ -245,8 +285,8 @@ export class StreamRepository {
         SELECT * FROM jsonb_to_recordset(${levels}::jsonb)
           AS l(name text, width integer, height integer, bandwidth integer, codecs text, frame_rate double precision)
       ), stream AS (
-        UPDATE streams SET current_renditions = ${JSON.stringify(renditions)}::jsonb WHERE id = ${id}
-      ), gone AS (
+        UPDATE streams SET current_renditions = ${JSON.stringify(renditions)}::jsonb WHERE id = ${id} RETURNING id
+      ), ${announce ? sql`${outboxCtes(event, this.#outbox, 'stream')},` : sql``} gone AS (
         DELETE FROM quality_levels WHERE stream_id = ${id} AND name NOT IN (SELECT name FROM levels)
       )
       INSERT INTO quality_levels (stream_id, name, width, height, bandwidth, codecs, frame_rate)
@@ -255,6 +295,7 @@ export class StreamRepository {
         width = EXCLUDED.width, height = EXCLUDED.height, bandwidth = EXCLUDED.bandwidth,
         codecs = EXCLUDED.codecs, frame_rate = EXCLUDED.frame_rate
     `.execute(this.#db);
+    if (announce) this.#outbox.onCommit?.();
   }
 
   /** Ends every stream this instance was ingesting (clean shutdown, or restart after a crash); returns their ids. */
@@ -263,14 +304,33 @@ export class StreamRepository {
     reason: StreamEndReason = 'shutdown',
     at: Date = this.#now(),
   ): Promise<string[]> {
-    const rows = await this.#db
-      .updateTable('streams')
-      .set({ status: 'ENDED', ended_at: at, end_reason: reason })
-      .where('instance_id', '=', instanceId)
-      .where('status', '=', 'ACTIVE')
-      .returning('id')
-      .execute();
-    return rows.map((row) => row.id);
+    const ids = await this.#db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .updateTable('streams')
+        .set({ status: 'ENDED', ended_at: at, end_reason: reason })
+        .where('instance_id', '=', instanceId)
+        .where('status', '=', 'ACTIVE')
+        .returning('id')
+        .execute();
+      for (const { id } of rows) {
+        await appendOutboxEvent(trx, { type: 'stream_ended', streamId: id, instanceId, at: at.getTime(), reason }, this.#outbox);
+      }
+      return rows.map((row) => row.id);
+    });
+    if (ids.length > 0) this.#outbox.onCommit?.();
+    return ids;
+  }
+
+  /** `change` (an UPDATE … RETURNING the stream row) and, when it changed a row, `event` in the outbox: one statement. */
+  async #changeWithEvent(change: Compilable<StreamRow>, event: DurableStreamEvent): Promise<StreamRecord | null> {
+    const result = await sql<StreamRow>`
+      WITH changed AS (${change}), ${outboxCtes(event, this.#outbox, 'changed')}
+      SELECT * FROM changed
+    `.execute(this.#db);
+    const row = result.rows[0];
+    if (!row) return null;
+    this.#outbox.onCommit?.();
+    return toRecord(row);
   }
 }
 

@@ -15,6 +15,11 @@ export class LocalEventBus implements EventBus {
     }
   }
 
+  /** The same as publish: in one process there is nobody to send it on to. */
+  receive(event: StreamEvent): void {
+    this.publish(event);
+  }
+
   subscribe(handler: (event: StreamEvent) => void): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);

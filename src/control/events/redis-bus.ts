@@ -4,21 +4,24 @@ import { every, type PeriodicTask } from '../../ops/periodic.js';
 import type { EventBus, StreamEvent } from './stream-events.js';
 
 /**
- * The cross-instance bus: one Redis pub/sub channel per deployment.
+ * The cross-instance bus for what may be lost: one Redis pub/sub channel per
+ * deployment carrying ephemeral events (viewer counts, per-second metrics) and
+ * the instances' heartbeats. Lifecycle events travel durably through the
+ * outbox and the event log (event-pipeline.ts), whose consumer on this
+ * instance hands them to `receive`.
  *
  * - An event published here reaches local subscribers at once (synchronously,
  *   like LocalEventBus) and other instances through Redis; this instance's own
  *   echoes are recognised by `origin` and dropped.
  * - Redis going away never stops local delivery. Events published while it is
  *   away are not queued (a stale "viewer_count_changed" replayed later is worse
- *   than none); instead, on every (re)connection the bus re-announces the
- *   lifecycle state of streams live on this instance and sends a `sync_request`
- *   so every other instance re-announces theirs.
+ *   than none); the durable ones wait in the outbox instead.
  * - An instance that dies (kill -9) says no goodbye. Every instance sends the
  *   list of streams it ingests every heartbeatMs; a peer silent for
  *   peerTimeoutMs while this bus is connected is presumed dead and its
  *   streams end here with reason "disconnected", so viewers elsewhere are not
- *   left watching a stream that no longer exists.
+ *   left watching a stream that no longer exists (its durable stream_ended,
+ *   written when it restarts, is then not told twice).
  */
 
 export type BusStatus = 'connected' | 'disconnected';
@@ -43,7 +46,7 @@ export interface RedisEventBusOptions {
 type Envelope =
   | { kind: 'event'; origin: string; event: StreamEvent }
   | { kind: 'sync_request'; origin: string }
-  /** The full list of streams live on `origin`: lets peers end streams whose stream_ended they missed while apart. */
+  /** The full list of streams live on `origin` (its heartbeat): teaches late joiners who ingests what. */
   | { kind: 'sync_state'; origin: string; streams: string[] };
 
 export function reconnectDelay(retries: number, maxDelayMs: number): number {
@@ -56,9 +59,15 @@ export class RedisEventBus implements EventBus {
   readonly channel: string;
   private readonly handlers = new Set<(event: StreamEvent) => void>();
   private readonly statusListeners = new Set<(status: BusStatus) => void>();
-  /** Last lifecycle event (stream_started / quality_changed) of each stream live on this instance: what a resync re-announces. */
-  private readonly liveHere = new Map<string, StreamEvent>();
-  /** Streams that other instances announced live, with their origin: what a sync_state can end. */
+  /** Streams live on this instance, as its own lifecycle events said. */
+  private readonly liveHere = new Set<string>();
+  /** What this instance ingests now (the ingest server's list), when the server gave one: heartbeats state it. */
+  private liveProvider: () => readonly string[] = () => [];
+  /** Streams this bus ended because their instance went silent: their durable stream_ended, when it comes, is not news. */
+  private readonly endedBySilence = new Set<string>();
+  /** stream → when its durable stream_ended came: a heartbeat sent just before that end must not make it live again */
+  private readonly recentlyEnded = new Map<string, number>();
+  /** Streams live on other instances, with their origin: what the origin's death ends here. */
   private readonly liveElsewhere = new Map<string, string>();
   private readonly publisher: RedisClientType;
   private readonly subscriber: RedisClientType;
@@ -120,6 +129,30 @@ export class RedisEventBus implements EventBus {
     this.send({ kind: 'event', origin: this.instanceId, event });
   }
 
+  receive(event: StreamEvent): void {
+    if (event.type === 'stream_ended' && this.endedBySilence.delete(event.streamId)) {
+      this.liveHere.delete(event.streamId);
+      this.liveElsewhere.delete(event.streamId);
+      return;
+    }
+    if (event.instanceId === this.instanceId) this.trackLocalState(event);
+    else this.trackRemoteState(event.instanceId, event);
+    if (event.type === 'stream_ended') {
+      // whoever wrote it (the ingesting instance, or an API call elsewhere): the stream is over everywhere
+      this.liveHere.delete(event.streamId);
+      this.liveElsewhere.delete(event.streamId);
+      this.recentlyEnded.set(event.streamId, Date.now());
+    } else if (event.type === 'stream_started') {
+      this.recentlyEnded.delete(event.streamId);
+    }
+    this.deliver(event);
+  }
+
+  /** The streams this instance ingests right now: heartbeats list them (with those its own events announced). */
+  reportLiveStreams(provider: () => readonly string[]): void {
+    this.liveProvider = provider;
+  }
+
   subscribe(handler: (event: StreamEvent) => void): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);
@@ -161,7 +194,7 @@ export class RedisEventBus implements EventBus {
   private trackLocalState(event: StreamEvent): void {
     if (event.instanceId !== this.instanceId) return;
     if (event.type === 'stream_started' || event.type === 'quality_changed') {
-      this.liveHere.set(event.streamId, event);
+      this.liveHere.add(event.streamId);
       // its publisher moved here: the instance it left no longer speaks for it (its silence must not end it)
       this.liveElsewhere.delete(event.streamId);
     } else if (event.type === 'stream_ended') {
@@ -200,11 +233,11 @@ export class RedisEventBus implements EventBus {
     this.stats.received++;
     this.peerSeenAt.set(envelope.origin, Date.now());
     if (envelope.kind === 'sync_request') {
-      this.announceLiveStreams();
+      this.sendState();
       return;
     }
     if (envelope.kind === 'sync_state') {
-      if (Array.isArray(envelope.streams)) this.reconcile(envelope.origin, new Set(envelope.streams));
+      if (Array.isArray(envelope.streams)) this.learn(envelope.origin, new Set(envelope.streams));
       return;
     }
     if (envelope.kind === 'event' && typeof envelope.event === 'object' && envelope.event !== null) {
@@ -216,39 +249,44 @@ export class RedisEventBus implements EventBus {
   }
 
   private trackRemoteState(origin: string, event: StreamEvent): void {
-    if (event.type === 'stream_started' || event.type === 'quality_changed') this.liveElsewhere.set(event.streamId, origin);
-    else if (event.type === 'stream_ended') this.liveElsewhere.delete(event.streamId);
+    if (event.type === 'stream_started' || event.type === 'quality_changed') {
+      this.liveElsewhere.set(event.streamId, origin);
+      this.endedBySilence.delete(event.streamId);
+    } else if (event.type === 'stream_ended') this.liveElsewhere.delete(event.streamId);
   }
 
-  /** Ends, locally, the streams `origin` had announced but no longer lists. */
-  private reconcile(origin: string, live: Set<string>): void {
-    for (const [streamId, owner] of this.liveElsewhere) {
-      if (owner !== origin || live.has(streamId)) continue;
-      this.liveElsewhere.delete(streamId);
-      this.deliver({ type: 'stream_ended', streamId, instanceId: origin, at: Date.now(), reason: 'disconnected' });
+  /**
+   * Learns the streams `origin` lists: an instance that started after their
+   * stream_started learns here who ingests them, to end them should that
+   * instance die. One it no longer lists is not ended here: its durable
+   * stream_ended is on its way through the event log (only a dead instance
+   * cannot write one: see heartbeat()).
+   */
+  private learn(origin: string, live: Set<string>): void {
+    for (const streamId of live) {
+      if (this.liveElsewhere.has(streamId) || this.liveHere.has(streamId) || this.recentlyEnded.has(streamId)) continue;
+      this.liveElsewhere.set(streamId, origin);
     }
   }
 
   private heartbeat(): void {
     if (!this.connected) return;
-    this.send({ kind: 'sync_state', origin: this.instanceId, streams: [...this.liveHere.keys()] });
+    this.sendState();
     const now = Date.now();
+    for (const [streamId, endedAt] of this.recentlyEnded) if (now - endedAt > this.peerTimeoutMs) this.recentlyEnded.delete(streamId);
     for (const [streamId, owner] of this.liveElsewhere) {
       if (now - (this.peerSeenAt.get(owner) ?? now) <= this.peerTimeoutMs) continue;
       this.liveElsewhere.delete(streamId);
       this.log.warn({ stream: streamId, instance: owner }, 'instance silent past the peer timeout: ending its stream here');
+      this.endedBySilence.add(streamId);
       this.deliver({ type: 'stream_ended', streamId, instanceId: owner, at: now, reason: 'disconnected' });
     }
   }
 
-  private announceLiveStreams(): void {
-    this.send({ kind: 'sync_state', origin: this.instanceId, streams: [...this.liveHere.keys()] });
-    for (const event of this.liveHere.values()) {
-      // Re-announced as stream_started so a peer that never saw the start learns the whole state.
-      const renditions = event.type === 'stream_started' || event.type === 'quality_changed' ? event.renditions : [];
-      const announce: StreamEvent = { type: 'stream_started', streamId: event.streamId, instanceId: this.instanceId, at: event.at, renditions };
-      this.send({ kind: 'event', origin: this.instanceId, event: announce });
-    }
+  private sendState(): void {
+    const streams = new Set<string>(this.liveHere);
+    for (const streamId of this.liveProvider()) streams.add(streamId);
+    this.send({ kind: 'sync_state', origin: this.instanceId, streams: [...streams] });
   }
 
   private updateStatus(): void {
@@ -257,11 +295,11 @@ export class RedisEventBus implements EventBus {
     this.connected = now;
     if (now) {
       this.stats.resyncs++;
-      this.log.info({ channel: this.channel }, 'redis bus connected; resynchronising');
+      this.log.info({ channel: this.channel }, 'redis bus connected; exchanging live streams');
       // We could not hear anyone while away: peers get a whole timeout from now to speak up.
       const now = Date.now();
       for (const origin of this.peerSeenAt.keys()) this.peerSeenAt.set(origin, now);
-      this.announceLiveStreams();
+      this.sendState();
       this.send({ kind: 'sync_request', origin: this.instanceId });
     } else {
       this.log.warn({ channel: this.channel }, 'redis bus disconnected; local delivery continues');

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
 import { RedisEventBus } from '../../../src/control/events/redis-bus.js';
 import { RedisViewerStore } from '../../../src/control/viewers/redis-viewer-store.js';
 import { silentLog, startHub, type HubFixture } from './hub-fixture.js';
@@ -13,6 +14,18 @@ export const SHARED_REDIS_URL = 'redis://127.0.0.1:6379';
 export function uniqueNamespace(): { channel: string; prefix: string } {
   const id = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   return { channel: `nova-test:${id}:events`, prefix: `nova-test:${id}:` };
+}
+
+/** Deletes a test run's keys from a shared Redis. */
+export async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const client = createClient({ url });
+  await client.connect();
+  try {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(keys);
+  } finally {
+    client.destroy();
+  }
 }
 
 export async function redisReachable(port: number): Promise<boolean> {
