@@ -95,13 +95,25 @@ export class OutboxRelay {
         this.set(leadership.isLeader ? 1 : 0);
       },
     });
+    // A scrape never waits on the database (a hung PostgreSQL must not hang /metrics): it reports
+    // the count the previous scrape started reading, and starts the next read.
+    let pending = 0;
+    let reading = false;
     new Gauge({
       name: 'nova_streaming_outbox_pending',
-      help: 'Outbox events not yet in the event log (on the relaying instance)',
+      help: 'Outbox events not yet in the event log (on the relaying instance; read in the background, one scrape behind)',
       registers,
-      async collect() {
+      collect() {
         if (!leadership.isLeader) return this.set(0);
-        this.set(await outbox.pendingCount().catch(() => 0));
+        if (!reading) {
+          reading = true;
+          outbox
+            .pendingCount()
+            .then((count) => (pending = count))
+            .catch(() => {})
+            .finally(() => (reading = false));
+        }
+        this.set(pending);
       },
     });
     this.#unsubscribe.push(
