@@ -47,7 +47,9 @@ const STATUS_TEXT: Record<number, string> = {
   405: '405 Method Not Allowed',
   409: '409 Conflict',
   413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
   416: '416 Range Not Satisfiable',
+  422: '422 Unprocessable Content',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
@@ -82,12 +84,19 @@ const ERROR_STATUS: Partial<Record<NovaErrorCode, number>> = {
   NOVA_ERR_NOT_FOUND: 404,
   NOVA_ERR_CONFLICT: 409,
   NOVA_ERR_PAYLOAD_TOO_LARGE: 413,
+  NOVA_ERR_UNPROCESSABLE: 422,
+  NOVA_ERR_RATE_LIMITED: 429,
 };
+
+/** The HTTP status a coded error answers with (500 for codes that are the server's fault). */
+export function errorStatus(code: NovaErrorCode): number {
+  return ERROR_STATUS[code] ?? 500;
+}
 
 /** JSON error body: {"error":{"code","message"}} with the status the code implies. */
 export function sendError(res: HttpResponse, ctx: RequestContext, err: unknown): void {
   if (err instanceof NovaError) {
-    sendJson(res, ctx, ERROR_STATUS[err.code] ?? 500, { error: { code: err.code, message: err.message } });
+    sendJson(res, ctx, errorStatus(err.code), { error: { code: err.code, message: err.message } });
     return;
   }
   sendJson(res, ctx, 500, { error: { code: 'NOVA_ERR_INTERNAL', message: 'internal error' } });

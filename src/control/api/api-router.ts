@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { NovaError, type NovaErrorCode } from '../../errors.js';
+import { NovaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { captureRequest, readBody, type RequestContext } from '../../http/uws-helpers.js';
+import { captureRequest, errorStatus, readBody, statusLine, type RequestContext } from '../../http/uws-helpers.js';
 import { OAuthError } from '../auth/oauth-error.js';
 import { principalKey, type Principal } from '../auth/principal.js';
 import type { RequestAuthenticator } from '../auth/request-authenticator.js';
@@ -73,23 +73,6 @@ export const MAX_BODY_BYTES = 16 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const REALM = 'realm="nova-streaming"';
-
-const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK', 201: '201 Created', 204: '204 No Content', 400: '400 Bad Request', 401: '401 Unauthorized',
-  403: '403 Forbidden', 404: '404 Not Found', 409: '409 Conflict', 413: '413 Payload Too Large', 415: '415 Unsupported Media Type',
-  422: '422 Unprocessable Content', 429: '429 Too Many Requests', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
-};
-
-const ERROR_STATUS: Partial<Record<NovaErrorCode, number>> = {
-  NOVA_ERR_BAD_REQUEST: 400,
-  NOVA_ERR_UNAUTHORIZED: 401,
-  NOVA_ERR_FORBIDDEN: 403,
-  NOVA_ERR_NOT_FOUND: 404,
-  NOVA_ERR_CONFLICT: 409,
-  NOVA_ERR_PAYLOAD_TOO_LARGE: 413,
-  NOVA_ERR_UNPROCESSABLE: 422,
-  NOVA_ERR_RATE_LIMITED: 429,
-};
 
 /** On every API answer: JSON is never sniffed as HTML, framed, or cached; no referrer leaks a URL with a token. */
 const SECURITY_HEADERS: Record<string, string> = {
@@ -267,7 +250,7 @@ export class ApiRouter {
     } else if (err instanceof RateLimited) {
       result = { status: 429, body: errorBody('NOVA_ERR_RATE_LIMITED', `rate limit reached: retry in ${err.retryAfterS} s`, requestId), headers: { 'retry-after': String(err.retryAfterS) } };
     } else if (err instanceof NovaError) {
-      result = { status: ERROR_STATUS[err.code] ?? 500, body: errorBody(err.code, err.message, requestId) };
+      result = { status: errorStatus(err.code), body: errorBody(err.code, err.message, requestId) };
     } else {
       log.error({ err, method: ctx.method, url: ctx.url }, 'API request failed');
       result = { status: 500, body: errorBody('NOVA_ERR_INTERNAL', 'internal error', requestId) };
@@ -280,7 +263,7 @@ export class ApiRouter {
     if (ctx.aborted) return;
     const payload = result.raw ? result.raw.data : result.body === undefined ? '' : JSON.stringify(result.body);
     res.cork(() => {
-      res.writeStatus(STATUS_TEXT[result.status] ?? `${result.status} Status`);
+      res.writeStatus(statusLine(result.status));
       if (result.raw) {
         res.writeHeader('content-type', result.raw.contentType);
         res.writeHeader('cache-control', result.raw.cacheControl);
