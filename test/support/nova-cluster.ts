@@ -34,7 +34,7 @@ export interface Cluster {
   signal(instance: ClusterInstance, signal: NodeJS.Signals): Promise<void>;
   /** Admin REST call against an instance. */
   api(instance: ClusterInstance, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
-  /** Drops the database (the instances are killed when the test file ends, by spawnTracked). */
+  /** Kills the instances still running and drops the database. */
   dispose(): Promise<void>;
 }
 
@@ -61,6 +61,7 @@ export async function createCluster(baseEnv: Record<string, string> = {}): Promi
   const runId = randomBytes(3).toString('hex');
   // the cluster's own event log on the shared Redis: another run's (another database's) is not ours
   const redisKeyPrefix = `nova-test-${databaseName}:`;
+  const started: ClusterInstance[] = [];
 
   return {
     adminToken,
@@ -105,7 +106,7 @@ export async function createCluster(baseEnv: Record<string, string> = {}): Promi
           if (parsed.msg !== 'nova-streaming ready') return;
           const httpPort = parsed.httpPort as number;
           const rtmpPort = parsed.rtmpPort as number;
-          resolve({
+          const instance: ClusterInstance = {
             name,
             instanceId,
             child,
@@ -115,7 +116,9 @@ export async function createCluster(baseEnv: Record<string, string> = {}): Promi
             ws: (streamId) => `ws://127.0.0.1:${httpPort}/api/v1/streams/${streamId}/ws`,
             logs,
             exited,
-          });
+          };
+          started.push(instance);
+          resolve(instance);
         });
         void exited.then((code) => reject(new Error(`${name} exited (${code}) before it was ready: ${stderr}`)));
       });
@@ -134,8 +137,10 @@ export async function createCluster(baseEnv: Record<string, string> = {}): Promi
       return { status: response.status, body: text === '' ? null : (JSON.parse(text) as unknown) };
     },
     async dispose() {
-      // spawnTracked kills the instances when the file ends; give them a moment before the database goes
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // a test that failed half-way leaves its instances running: they would keep the file's process alive
+      const running = started.filter((instance) => instance.child.exitCode === null && instance.child.signalCode === null);
+      for (const instance of running) instance.child.kill('SIGKILL');
+      await Promise.all(running.map((instance) => instance.exited));
       await adminQuery(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`).catch(() => {});
       await deleteKeys(SHARED_REDIS_URL, redisKeyPrefix).catch(() => {});
     },
