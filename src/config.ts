@@ -24,6 +24,8 @@ export interface Config {
   databaseUrl: string | null;
   /** DATABASE_POOL_SIZE (10): PostgreSQL connections per instance (the relay's lock and LISTEN session is one more). */
   databasePoolSize: number;
+  /** PUBLISH_KEY_CACHE_MS (600000): while PostgreSQL is unreachable, a stream key found good this recently still publishes; 0: none does. */
+  publishKeyCacheMs: number;
   /** REDIS_URL: cross-instance event bus when set; in-process otherwise. */
   redisUrl: string | null;
   /** REDIS_KEY_PREFIX (nova:): the event log's keys start with it; one per deployment sharing a Redis (tests use a unique one). */
@@ -288,6 +290,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     dataDir: env.DATA_DIR && env.DATA_DIR !== '' ? env.DATA_DIR : './data',
     databaseUrl: env.DATABASE_URL === 'memory://' ? 'memory://' : url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    publishKeyCacheMs: int(env, 'PUBLISH_KEY_CACHE_MS', 600_000, 0, 86_400_000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: keyPrefix(env, 'REDIS_KEY_PREFIX', 'nova:'),
     adminToken,

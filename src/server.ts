@@ -43,6 +43,8 @@ import { workerFile } from './worker-file.js';
 import { LogRateLimiter } from './ops/log-rate-limiter.js';
 import { MetricsRepository } from './control/db/metrics-repository.js';
 import { StreamMetricsRecorder } from './control/stream-metrics-recorder.js';
+import { DeferredWrites } from './control/db/deferred-writes.js';
+import { PublishKeyCache } from './control/publish-key-cache.js';
 
 export interface NovaServer {
   readonly rtmpPort: number;
@@ -177,6 +179,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log.child({ component: 'lifecycle' }),
     Date.now,
     (streamId) => viewers.peak(streamId),
+    {
+      writes: new DeferredWrites(log.child({ component: 'lifecycle' }), registry, breakers),
+      keys: new PublishKeyCache(config.publishKeyCacheMs),
+    },
   );
 
   const metricsRecorder = new StreamMetricsRecorder(new MetricsRepository(database.db), bus, registry, log.child({ component: 'stream-metrics' }), {

@@ -7,6 +7,11 @@ import type { RenditionInfo } from '../package/rendition-info.js';
 import type { IngestLifecycle } from '../ingest/rtmp-ingest-server.js';
 import type { MediaSink } from '../package/media-sink.js';
 import type { AudioTrackConfig, VideoTrackConfig } from '../stream/media-frame.js';
+import { NovaError } from '../errors.js';
+import { hashStreamKey, looksLikeStreamKey } from './auth/stream-key.js';
+import { isDatabaseUnreachable } from './db/database-errors.js';
+import { DeferredWrites } from './db/deferred-writes.js';
+import { PublishKeyCache } from './publish-key-cache.js';
 
 /**
  * What the lifecycle tells delivery: a stream's begin and end and its
@@ -52,6 +57,17 @@ interface LiveState {
 
 const INGEST_APP = 'live';
 
+/** How the lifecycle rides out a database outage (server.ts gives it metrics and the postgres breaker). */
+export interface LifecycleOutageTolerance {
+  /** state writes that wait for the database to come back */
+  writes?: DeferredWrites;
+  /** keys found good lately: a publisher is let in from it while the database cannot answer */
+  keys?: PublishKeyCache;
+}
+
+/** how long a key found good is trusted while the database is unreachable (PUBLISH_KEY_CACHE_MS's default) */
+export const PUBLISH_KEY_CACHE_MS = 10 * 60_000;
+
 /**
  * A stream's life as the control plane sees it: key check, PENDING/ENDED →
  * ACTIVE → ENDED in the database with their events in the outbox (the same
@@ -73,16 +89,46 @@ export class StreamLifecycle implements IngestLifecycle {
     private readonly now: () => number = Date.now,
     /** the broadcast's peak viewer count so far (global when instances share a store): kept with ENDED */
     private readonly peakViewers: (streamId: string) => number = () => 0,
+    outage: LifecycleOutageTolerance = {},
   ) {
     this.timer = every(1000, () => this.publishMetrics());
+    this.writes = outage.writes ?? new DeferredWrites(log);
+    this.keys = outage.keys ?? new PublishKeyCache(PUBLISH_KEY_CACHE_MS);
+    this.unsubscribe = bus.subscribe((event) => {
+      if (event.type === 'key_revoked') this.keys.forgetStream(event.streamId);
+    });
   }
 
+  private readonly writes: DeferredWrites;
+  private readonly keys: PublishKeyCache;
+  private readonly unsubscribe: () => void;
+
+  /**
+   * The stream a publish key opens, or null for an unknown or revoked key.
+   * While the database cannot be reached, a key found good lately is let in
+   * from the cache; any other publish is refused with NOVA_ERR_DATABASE_UNAVAILABLE.
+   */
   async authorize(app: string, streamName: string): Promise<{ streamId: string } | null> {
     if (app.replace(/\/+$/, '') !== INGEST_APP) return null;
     // OBS and FFmpeg may append a query to the key ("key?foo=bar"); the key is what precedes it.
     const key = streamName.split('?', 1)[0]!;
-    const stream = await this.repo.findStreamByKey(key);
-    return stream ? { streamId: stream.id } : null;
+    if (!looksLikeStreamKey(key)) return null;
+    const keyHash = hashStreamKey(key);
+    try {
+      const stream = await this.repo.findStreamByKey(key);
+      if (stream === null) {
+        this.keys.forgetKey(keyHash);
+        return null;
+      }
+      this.keys.remember(keyHash, stream.id);
+      return { streamId: stream.id };
+    } catch (err) {
+      if (!isDatabaseUnreachable(err)) throw err;
+      const streamId = this.keys.recall(keyHash);
+      if (streamId === null) throw new NovaError('NOVA_ERR_DATABASE_UNAVAILABLE', 'the database is unreachable and this key was not checked lately: try again shortly');
+      this.log.warn({ stream: streamId }, 'database unreachable: publish key accepted from the cache of keys checked lately');
+      return { streamId };
+    }
   }
 
   async started(streamId: string): Promise<void> {
@@ -107,7 +153,7 @@ export class StreamLifecycle implements IngestLifecycle {
     const live = state;
     const at = new Date(this.now());
     // Written even when the publisher left meanwhile: its end is queued after this write (see LiveState.writes).
-    await this.write(live, async () => {
+    await this.write(live, `start ${streamId}`, async () => {
       // A takeover on this instance changes the row, not the news: the stream was announced.
       const renditions = live.announced ? null : live.renditions;
       const row = await this.repo.markActive(streamId, this.instanceId, at, renditions);
@@ -184,7 +230,7 @@ export class StreamLifecycle implements IngestLifecycle {
     // a change of this turn is news from before the end
     this.writeRenditions(streamId, state);
     let movedTo: string | null = null;
-    await this.write(state, async () => {
+    await this.write(state, `end ${streamId}`, async () => {
       // Only while the record still names this instance: a publisher that moved on may be live elsewhere already.
       const ended = await this.repo.markEnded(streamId, reason, at, this.instanceId, peak);
       if (ended !== null) return;
@@ -200,6 +246,9 @@ export class StreamLifecycle implements IngestLifecycle {
 
   close(): void {
     this.timer.cancel();
+    this.unsubscribe();
+    // writes still waiting for the database make one last try and give up: the server is stopping
+    this.writes.close();
   }
 
   private updateRenditions(streamId: string, state: LiveState): void {
@@ -221,9 +270,13 @@ export class StreamLifecycle implements IngestLifecycle {
     this.saveRenditions(streamId, state);
   }
 
-  /** Runs `write` after the stream's earlier writes (see LiveState.writes); a failed write does not stop the next. */
-  private write(state: LiveState, write: () => Promise<void>): Promise<void> {
-    const done = state.writes.then(write, write);
+  /**
+   * Runs `write` after the stream's earlier writes (see LiveState.writes), waiting out a database
+   * outage (DeferredWrites); a failed write does not stop the next.
+   */
+  private write(state: LiveState, what: string, write: () => Promise<void>): Promise<void> {
+    const run = (): Promise<void> => this.writes.run(what, write);
+    const done = state.writes.then(run, run);
     state.writes = done.catch(() => {});
     return done;
   }
@@ -244,7 +297,7 @@ export class StreamLifecycle implements IngestLifecycle {
   private writeRenditions(streamId: string, state: LiveState): void {
     if (!state.renditionsSaveQueued) return;
     state.renditionsSaveQueued = false;
-    this.write(state, async () => {
+    this.write(state, `renditions ${streamId}`, async () => {
       const renditions = state.renditions;
       const key = JSON.stringify(renditions);
       // announced only once the start is, and only when it is news

@@ -1,3 +1,4 @@
+import { isNovaError } from '../errors.js';
 import net from 'node:net';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -513,6 +514,11 @@ export class RtmpIngestServer {
     try {
       target = await this.lifecycle.authorize(app, streamName);
     } catch (err) {
+      if (isNovaError(err) && err.code === 'NOVA_ERR_DATABASE_UNAVAILABLE') {
+        // the encoder is told why, and that it is worth trying again: OBS and FFmpeg retry on their own
+        reject('NetStream.Publish.Denied', `${err.code}: ${err.message}`, 'database_unavailable');
+        return;
+      }
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'key check failed');
       reject('NetStream.Publish.Denied', 'server error', 'error');
       return;

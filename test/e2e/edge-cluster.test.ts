@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { publishWithFfmpeg, type FfmpegPublisher } from '../../loadtest/publisher/ffmpeg-publisher.js';
 import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.js';
 import { chromiumInstalled, launchPlayerBrowser, type PlayerBrowser, type PlayerPage } from '../support/browser.js';
-import { fetchMediaPlaylist, fetchText, streamMediaUrls, waitForSegments, type MediaPlaylist } from '../support/live-media.js';
+import { fetchMediaPlaylist, fetchText, parseMediaPlaylist, streamMediaUrls, waitForSegments, type MediaPlaylist } from '../support/live-media.js';
 import { createCluster, type Cluster, type ClusterInstance } from '../support/nova-cluster.js';
 import { haveTool, toolGate, waitFor } from '../support/tools.js';
 import { TestViewer } from '../ws/support/ws-viewer.js';
@@ -336,10 +336,16 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
         [oursAtC, oursBefore],
         [theirsAtC, theirsBefore],
       ] as const) {
+        let lastSeen = '';
         const after = await waitFor('C listing the stream’s segments from B', 20_000, async () => {
-          const playlist = await fetchMediaPlaylist(urls.video);
+          lastSeen = await fetchText(urls.video);
+          const playlist = parseMediaPlaylist(lastSeen);
           const moved = playlist.segments.find((s) => s.discontinuity && s.msn > before);
           return moved && playlist.segments.at(-1)!.msn > moved.msn ? playlist : false;
+        }).catch((err: Error) => {
+          // what C listed and what its edge did: the only clues a CI run leaves
+          const edgeLogs = c.logs.filter((line) => line.component === 'edge').map((line) => JSON.stringify(line));
+          throw new Error(`${err.message} (last msn before the drain ${before})\n${lastSeen}\n${edgeLogs.join('\n')}`);
         });
         assertRisingAcrossMove(after, before);
       }
