@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import fc from 'fast-check';
+import { asyncApiDocument, type AsyncApiDocument, type WsMessagesSchema } from '../../src/control/api/asyncapi-document.js';
 import { listOperations, openApiDocument } from '../../src/control/api/openapi-document.js';
 import { startControlApiFixture, type ControlApiFixture } from '../support/control-api.js';
 import { openMemoryDatabase, type TestDatabase } from './database-fixture.js';
@@ -52,7 +53,7 @@ describe('OpenAPI document', () => {
     }
   });
 
-  it('serves the rendered documentation and the WebSocket schema', async () => {
+  it('serves the rendered documentation, the WebSocket schema and the AsyncAPI document built from it', async () => {
     const page = await fetch(`${f.base}/api/docs`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
@@ -67,7 +68,12 @@ describe('OpenAPI document', () => {
     assert.equal((await fetch(`${f.base}/api/docs/..%2Fpackage.json`)).status, 404);
     const schema = await f.call('GET', '/api/v1/schemas/ws-messages.schema.json', { token: null });
     assert.equal(schema.status, 200);
-    assert.equal((JSON.parse(schema.body as string) as { $id: string }).$id.endsWith('ws-messages.schema.json'), true);
+    const wsSchema = JSON.parse(schema.body as string) as WsMessagesSchema;
+    assert.equal(wsSchema.$id?.endsWith('ws-messages.schema.json'), true);
+    const asyncApi = await f.call<AsyncApiDocument>('GET', '/api/v1/asyncapi.json', { token: null });
+    assert.equal(asyncApi.status, 200);
+    assert.deepEqual(asyncApi.body, asyncApiDocument(wsSchema, f.base));
+    assert.equal(asyncApi.body.servers.nova!.url, new URL(f.base).host);
   });
 
   it('property: random bodies, parameters and headers never get a 500 or an undocumented answer', async () => {

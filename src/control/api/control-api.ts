@@ -96,7 +96,7 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
   });
   registerClientRoutes(router, { clients, revocations });
   registerAuthRoutes(router, { clients, tokens, keys, issuer });
-  registerDocsRoutes(router, document);
+  registerDocsRoutes(router, document, issuer);
   router.finish();
   return {
     router,

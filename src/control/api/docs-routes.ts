@@ -1,15 +1,14 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { NovaError } from '../../errors.js';
 import type { ApiResult, ApiRouter } from './api-router.js';
+import { asyncApiDocument, wsMessagesSchemaFile, type WsMessagesSchema } from './asyncapi-document.js';
 import type { OpenApiDocument } from './openapi-document.js';
 
 /**
  * The contract, served: the OpenAPI document, the WebSocket messages'
- * JSON Schema, and Swagger UI (the maintained swagger-ui-dist bundle) at
+ * JSON Schema and the AsyncAPI document built from it, and Swagger UI (the maintained swagger-ui-dist bundle) at
  * /api/docs. The page loads only its own files (a strict CSP, no inline
  * script), so its start-up script is one of the assets.
  */
@@ -41,12 +40,11 @@ const INIT = `window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id:
 /** Swagger UI styles elements inline and draws icons as data: URIs. */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
-export function registerDocsRoutes(router: ApiRouter, document: () => OpenApiDocument): void {
+/** `publicBase`: the server's public HTTP base, read per request (the AsyncAPI document's server). */
+export function registerDocsRoutes(router: ApiRouter, document: () => OpenApiDocument, publicBase: () => string): void {
   const require = createRequire(import.meta.url);
   const swaggerDir = dirname(require.resolve('swagger-ui-dist/package.json'));
-  // From src/ (tsx) or dist/src/ (built, run from the repository root), as migrations are found.
-  const besideSource = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/schemas/ws-messages.schema.json');
-  const wsSchemaFile = existsSync(besideSource) ? besideSource : resolve('docs/schemas/ws-messages.schema.json');
+  const wsSchemaFile = wsMessagesSchemaFile();
   const loaded = new Map<string, Promise<Buffer>>();
   const load = (file: string): Promise<Buffer> => {
     let pending = loaded.get(file);
@@ -64,6 +62,11 @@ export function registerDocsRoutes(router: ApiRouter, document: () => OpenApiDoc
     status: 200,
     raw: { contentType: 'application/schema+json', data: await load(wsSchemaFile), cacheControl: 'public, max-age=300' },
   }));
+
+  router.handle('getAsyncApi', async () => {
+    const wsSchema = JSON.parse((await load(wsSchemaFile)).toString('utf8')) as WsMessagesSchema;
+    return { status: 200, body: asyncApiDocument(wsSchema, publicBase()) };
+  });
 
   router.handle('getApiDocs', async () => page(PAGE, 'text/html; charset=utf-8'));
 

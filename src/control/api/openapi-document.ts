@@ -132,7 +132,8 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
         '(OAuth2 client credentials) or with the admin token. Errors are `{"error":{"code":"NOVA_ERR_…","message","request_id"}}`, ' +
         'except on the OAuth2 endpoints, which answer as RFC 6749 §5.2 says. Every `POST` takes an `Idempotency-Key`. ' +
         'Requests past a rate limit get 429 with `Retry-After`, `RateLimit` and `RateLimit-Policy`. ' +
-        'The WebSocket `GET /api/v1/streams/{id}/ws` sends the messages described by docs/schemas/ws-messages.schema.json.',
+        'The WebSocket `GET /api/v1/streams/{id}/ws` is described by the AsyncAPI document at `/api/v1/asyncapi.json`, ' +
+        'whose messages are the JSON Schema at `/api/v1/schemas/ws-messages.schema.json`.',
     },
     servers: [{ url: serverUrl === '' ? '/' : serverUrl }],
     tags: [
@@ -141,7 +142,7 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
       { name: 'auth', description: 'OAuth2 client credentials (RFC 6749 §4.4), revocation (RFC 7009), keys (JWKS) and metadata (RFC 8414)' },
       { name: 'docs', description: 'This document and its rendering' },
     ],
-    externalDocs: { description: 'WebSocket messages (JSON Schema)', url: `${serverUrl}/api/v1/schemas/ws-messages.schema.json` },
+    externalDocs: { description: 'The WebSocket channel and its messages (AsyncAPI 2.6)', url: `${serverUrl}/api/v1/asyncapi.json` },
     paths: {
       '/api/v1/streams': {
         post: {
@@ -327,6 +328,15 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           tags: ['docs'],
           security: [{}],
           responses: { '200': { description: 'JSON Schema (2020-12)', content: { 'application/schema+json': { schema: { type: 'object' } } } } },
+        },
+      },
+      '/api/v1/asyncapi.json': {
+        get: {
+          operationId: 'getAsyncApi',
+          summary: 'The WebSocket channel and its messages (AsyncAPI 2.6, schemas from ws-messages.schema.json)',
+          tags: ['docs'],
+          security: [{}],
+          responses: { '200': { description: 'AsyncAPI 2.6.0', content: json({ type: 'object' }) } },
         },
       },
       '/api/docs': {
