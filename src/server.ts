@@ -404,6 +404,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
     },
     onDelete: (streamId) => void ingest.stopStream(streamId, 'deleted'),
+    viewers: (streamId) => viewers.count(streamId),
     liveInfo: (streamId) => {
       const live = lifecycle.liveInfo(streamId);
       if (!live) return null;

@@ -137,6 +137,7 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
     servers: [{ url: serverUrl === '' ? '/' : serverUrl }],
     tags: [
       { name: 'streams', description: 'Live streams: create, read, end, and viewer tokens for private ones' },
+      { name: 'discover', description: 'Public listing of live streams (no credentials)' },
       { name: 'clients', description: 'API clients (admin only)' },
       { name: 'auth', description: 'OAuth2 client credentials (RFC 6749 §4.4), revocation (RFC 7009), keys (JWKS) and metadata (RFC 8414)' },
       { name: 'docs', description: 'This document and its rendering' },
@@ -198,6 +199,27 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           parameters: [STREAM_ID, IDEMPOTENCY_KEY],
           requestBody: { required: false, content: json(ref('PlaybackTokenRequest'), { expires_in: 3600, display_name: 'Ada' }) },
           responses: { '201': { description: 'the token and URLs that carry it', content: json(ref('PlaybackToken')) }, ...errors(400, ...BEARER_ERRORS, 404, 409, 413, 422) },
+        },
+      },
+      '/api/v1/discover/live': {
+        get: {
+          operationId: 'discoverLive',
+          summary: 'Live public streams, by viewers or most recent first',
+          description:
+            'Public: no credentials. Non-private live streams with title, viewers, start time and playback URLs. ' +
+            'Each instance reads the list from the database at most once a second and answers every request of that second from it ' +
+            '(viewer counts as they were then; a stream that just started or ended shows up or leaves within a second); ' +
+            'answers may be cached for a second (`Cache-Control: public, max-age=1`). ' +
+            'Pages follow `next_cursor` while `has_more`; a cursor belongs to its `sort`. ' +
+            '`thumbnail_url` is null: thumbnails are not generated yet.',
+          tags: ['discover'],
+          security: [{}],
+          parameters: [
+            { name: 'sort', in: 'query', required: false, schema: { type: 'string', enum: ['viewers', 'recent'], default: 'viewers' }, description: '`viewers`: most watched first; `recent`: most recently started first' },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 50, default: 20 } },
+            { name: 'cursor', in: 'query', required: false, schema: { type: 'string', maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' }, description: '`next_cursor` of the previous page (same `sort`)' },
+          ],
+          responses: { '200': { description: 'a page', content: json(ref('DiscoverLivePage')) }, ...errors(400, 429) },
         },
       },
       '/api/v1/clients': {
@@ -450,6 +472,31 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           required: ['items', 'next_cursor'],
           additionalProperties: false,
           properties: { items: { type: 'array', items: ref('Stream') }, next_cursor: nullable({ type: 'string' }) },
+        },
+        DiscoveredStream: {
+          type: 'object',
+          required: ['id', 'title', 'viewers', 'started_at', 'thumbnail_url', 'hls_url', 'dash_url', 'ws_url'],
+          additionalProperties: false,
+          properties: {
+            id: uuid,
+            title: { type: 'string' },
+            viewers: { type: 'integer', minimum: 0 },
+            started_at: dateTime,
+            thumbnail_url: { ...nullable(url), description: 'null: no thumbnail (none are generated yet)' },
+            hls_url: url,
+            dash_url: url,
+            ws_url: url,
+          },
+        },
+        DiscoverLivePage: {
+          type: 'object',
+          required: ['items', 'has_more', 'next_cursor'],
+          additionalProperties: false,
+          properties: {
+            items: { type: 'array', items: ref('DiscoveredStream') },
+            has_more: { type: 'boolean' },
+            next_cursor: { ...nullable({ type: 'string' }), description: 'pass as `cursor` for the next page; null when `has_more` is false' },
+          },
         },
         CreateStreamRequest: {
           type: 'object',
