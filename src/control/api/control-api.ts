@@ -16,6 +16,8 @@ import { registerAuthRoutes } from './auth-routes.js';
 import { registerClientRoutes } from './clients-routes.js';
 import { registerDocsRoutes } from './docs-routes.js';
 import { registerDiscoverRoutes } from './discover-routes.js';
+import { registerAnalyticsRoutes } from './analytics-routes.js';
+import { MetricsRepository } from '../db/metrics-repository.js';
 import { LiveDirectory } from '../discovery/live-directory.js';
 import { MAX_PLAYBACK_TOKEN_SECONDS, openApiDocument, type OpenApiDocument } from './openapi-document.js';
 import { OpenApiValidator } from './openapi-validator.js';
@@ -106,6 +108,7 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
     onDelete: deps.onDelete,
     liveInfo: deps.liveInfo,
   });
+  registerAnalyticsRoutes(router, { streams: repo, metrics: new MetricsRepository(database.db) });
   registerClientRoutes(router, { clients, revocations });
   registerAuthRoutes(router, { clients, tokens, keys, issuer });
   registerDocsRoutes(router, document);

@@ -137,6 +137,7 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
     servers: [{ url: serverUrl === '' ? '/' : serverUrl }],
     tags: [
       { name: 'streams', description: 'Live streams: create, read, end, and viewer tokens for private ones' },
+      { name: 'analytics', description: 'A stream\'s history: its per-second metrics, rolled up on request' },
       { name: 'discover', description: 'Public listing of live streams (no credentials)' },
       { name: 'clients', description: 'API clients (admin only)' },
       { name: 'auth', description: 'OAuth2 client credentials (RFC 6749 §4.4), revocation (RFC 7009), keys (JWKS) and metadata (RFC 8414)' },
@@ -199,6 +200,26 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           parameters: [STREAM_ID, IDEMPOTENCY_KEY],
           requestBody: { required: false, content: json(ref('PlaybackTokenRequest'), { expires_in: 3600, display_name: 'Ada' }) },
           responses: { '201': { description: 'the token and URLs that carry it', content: json(ref('PlaybackToken')) }, ...errors(400, ...BEARER_ERRORS, 404, 409, 413, 422) },
+        },
+      },
+      '/api/v1/streams/{id}/metrics': {
+        get: {
+          operationId: 'getStreamMetrics',
+          summary: 'A stream\'s metrics over a window, at 1 s or rolled up',
+          description:
+            'The per-second samples (viewers, ingress bitrate, frame rate) kept for `STREAM_METRICS_RETENTION_DAYS`, in [from, to): ' +
+            'at `step=1` one point per stored second; at a larger step one point per step with samples, aligned on multiples of the step since the epoch, ' +
+            'with the mean viewers, bitrate and frame rate, the peak viewers and how many seconds had a sample. Seconds without a sample have no point. ' +
+            'Default window: the hour before `to` (default now). At most 10,800 steps a window. Owner or admin only.',
+          tags: ['analytics'],
+          security: bearer('analytics:read'),
+          parameters: [
+            STREAM_ID,
+            { name: 'from', in: 'query', required: false, schema: { type: 'string', format: 'date-time', maxLength: 64 }, description: 'inclusive (RFC 3339)' },
+            { name: 'to', in: 'query', required: false, schema: { type: 'string', format: 'date-time', maxLength: 64 }, description: 'exclusive (RFC 3339)' },
+            { name: 'step', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 86_400, default: 1 }, description: 'seconds per point' },
+          ],
+          responses: { '200': { description: 'the series', content: json(ref('StreamMetricsSeries')) }, ...errors(400, ...BEARER_ERRORS, 404) },
         },
       },
       '/api/v1/discover/live': {
@@ -472,6 +493,33 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           required: ['items', 'next_cursor'],
           additionalProperties: false,
           properties: { items: { type: 'array', items: ref('Stream') }, next_cursor: nullable({ type: 'string' }) },
+        },
+        StreamMetricsSeries: {
+          type: 'object',
+          required: ['stream_id', 'from', 'to', 'step', 'points'],
+          additionalProperties: false,
+          properties: {
+            stream_id: uuid,
+            from: dateTime,
+            to: dateTime,
+            step: { type: 'integer', minimum: 1 },
+            points: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['at', 'viewers', 'peak_viewers', 'ingress_bitrate', 'fps', 'samples'],
+                additionalProperties: false,
+                properties: {
+                  at: dateTime,
+                  viewers: { type: 'number', minimum: 0, description: 'mean over the step' },
+                  peak_viewers: { type: 'integer', minimum: 0 },
+                  ingress_bitrate: { type: 'number', minimum: 0, description: 'bits per second, mean over the step' },
+                  fps: { type: 'number', minimum: 0 },
+                  samples: { type: 'integer', minimum: 1, description: 'seconds of the step with a sample' },
+                },
+              },
+            },
+          },
         },
         DiscoveredStream: {
           type: 'object',
