@@ -20,6 +20,8 @@ import { startWebhooks, type Webhooks } from './control/webhooks/webhooks.js';
 import { Breakers } from './ops/breakers.js';
 import type { EventBus } from './control/events/stream-events.js';
 import { StreamLifecycle } from './control/stream-lifecycle.js';
+import { createStreamDurationHistogram } from './control/stream-duration-metric.js';
+import { ViewerQoeMetrics } from './control/viewers/viewer-qoe-metrics.js';
 import { ViewerCounter } from './control/viewers/viewer-counter.js';
 import { RedisViewerStore } from './control/viewers/redis-viewer-store.js';
 import { SegmentStore } from './deliver/store/segment-store.js';
@@ -66,6 +68,8 @@ export interface NovaServer {
   /** writes each live stream's per-second history to stream_metrics */
   readonly streamMetrics: StreamMetricsRecorder;
   readonly viewers: ViewerCounter;
+  /** watch and rebuffer seconds for the QoE alert and panels: fed by CMCD session tracking once it exists */
+  readonly viewerQoe: ViewerQoeMetrics;
   readonly hub: WebSocketHub;
   /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
   readonly transcode: TranscodeService;
@@ -179,12 +183,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log.child({ component: 'lifecycle' }),
     Date.now,
     (streamId) => viewers.peak(streamId),
+    createStreamDurationHistogram(registry),
     {
       writes: new DeferredWrites(log.child({ component: 'lifecycle' }), registry, breakers),
       keys: new PublishKeyCache(config.publishKeyCacheMs),
     },
   );
 
+  const viewerQoe = new ViewerQoeMetrics(registry);
   const metricsRecorder = new StreamMetricsRecorder(new MetricsRepository(database.db), bus, registry, log.child({ component: 'stream-metrics' }), {
     instanceId: config.instanceId,
     viewers: (streamId) => viewers.count(streamId),
@@ -404,6 +410,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
     },
     onDelete: (streamId) => void ingest.stopStream(streamId, 'deleted'),
+    viewers: (streamId) => viewers.count(streamId),
     liveInfo: (streamId) => {
       const live = lifecycle.liveInfo(streamId);
       if (!live) return null;
@@ -490,6 +497,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     lifecycle,
     streamMetrics: metricsRecorder,
     viewers,
+    viewerQoe,
     hub,
     transcode,
     drain: (graceMs = config.drainGraceMs) => ingest.drain(graceMs),

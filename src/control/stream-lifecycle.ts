@@ -1,3 +1,4 @@
+import type { Histogram } from 'prom-client';
 import type { Logger } from '../log.js';
 import { every, type PeriodicTask } from '../ops/periodic.js';
 import type { StreamRepository } from './db/stream-repository.js';
@@ -89,6 +90,8 @@ export class StreamLifecycle implements IngestLifecycle {
     private readonly now: () => number = Date.now,
     /** the broadcast's peak viewer count so far (global when instances share a store): kept with ENDED */
     private readonly peakViewers: (streamId: string) => number = () => 0,
+    /** nova_streaming_stream_duration_seconds (stream-duration-metric.ts): observed when this instance ends a broadcast */
+    private readonly durations: Histogram | null = null,
     outage: LifecycleOutageTolerance = {},
   ) {
     this.timer = every(1000, () => this.publishMetrics());
@@ -233,7 +236,10 @@ export class StreamLifecycle implements IngestLifecycle {
     await this.write(state, `end ${streamId}`, async () => {
       // Only while the record still names this instance: a publisher that moved on may be live elsewhere already.
       const ended = await this.repo.markEnded(streamId, reason, at, this.instanceId, peak);
-      if (ended !== null) return;
+      if (ended !== null) {
+        if (ended.startedAt !== null && this.durations !== null) this.durations.observe(Math.max(0, (at.getTime() - ended.startedAt.getTime()) / 1000));
+        return;
+      }
       const record = await this.repo.get(streamId);
       if (record !== null && record.status === 'ACTIVE' && record.instanceId !== this.instanceId) movedTo = record.instanceId;
     });

@@ -11,6 +11,12 @@ const PROCESS_PREFIX = 'nova_streaming_process_';
  * setImmediate at scrape time, stays.)
  */
 const DELAY_GAUGES = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((stat) => `${PROCESS_PREFIX}nodejs_eventloop_lag_${stat}_seconds`);
+/**
+ * prom-client's totals of active handles, requests and resources are gauges named `_total`,
+ * which `promtool check metrics` rejects (a `_total` name is a counter's). The same gauges
+ * without the suffix, by `type`, stay: sum them for the total.
+ */
+const TOTAL_GAUGES = ['handles', 'requests', 'resources'].map((kind) => `${PROCESS_PREFIX}nodejs_active_${kind}_total`);
 /** ~24.8 days, the longest a libuv timer period may be here (int32 milliseconds) */
 const NEVER_MS = 2 ** 31 - 1;
 
@@ -21,7 +27,7 @@ const NEVER_MS = 2 ** 31 - 1;
 export function createMetricsRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: PROCESS_PREFIX, eventLoopMonitoringPrecision: NEVER_MS });
-  for (const name of DELAY_GAUGES) registry.removeSingleMetric(name);
+  for (const name of [...DELAY_GAUGES, ...TOTAL_GAUGES]) registry.removeSingleMetric(name);
   return registry;
 }
 

@@ -85,7 +85,7 @@ describe('OpenAPI document', () => {
       fc.string({ unit: 'binary', maxLength: 40 }).map((s) => encodeURIComponent(s)),
       fc.constantFrom('%00', '%ZZ', '..', '%2F', 'null'),
     );
-    const query = fc.dictionary(fc.constantFrom('status', 'limit', 'cursor', 'token', 'x'), fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String)), { maxKeys: 3 });
+    const query = fc.dictionary(fc.constantFrom('status', 'sort', 'limit', 'cursor', 'from', 'to', 'step', 'token', 'x'), fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String)), { maxKeys: 3 });
     const body = fc.oneof(
       fc.json({ maxDepth: 3 }),
       fc.string({ maxLength: 200 }),

@@ -9,6 +9,7 @@ import type { IPrometheusRule } from '@kubernetes-models/prometheus-operator/mon
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { haveTool, runToolOutput, tempDir, toolGate } from '../support/tools.js';
 import { helmAvailable } from './support/helm-binary.js';
+import { ALERT_CASES } from './support/alert-cases.js';
 import { NAMESPACE, chartDir, ofKind, only, rendered, repoRoot, valueSets } from './support/chart-render.js';
 
 // promtool checks the alert rules and unit-tests them on the series Prometheus would have:
@@ -187,5 +188,32 @@ test('promtool test rules: NovaEdgeOriginUnreachable fires while an edge keeps i
       ],
     }),
   );
+  await promtoolRun(['test', 'rules', join(dir, 'tests.yml')]);
+});
+
+test('promtool test rules: every alert fires on its case and stays quiet on its healthy twin', promtool, async () => {
+  const rules = parseYaml(readFileSync(rulesFile, 'utf8')) as RuleGroups;
+  const alerts = rules.groups.flatMap((g) => g.rules ?? []).flatMap((r) => (r.alert === undefined ? [] : [r.alert]));
+  assert.deepEqual(alerts.filter((name) => !ALERT_CASES.some((c) => c.alert === name)), [], 'alerts without a promtool case in support/alert-cases.ts');
+  assert.deepEqual(ALERT_CASES.map((c) => c.alert).filter((name) => !alerts.includes(name)), [], 'cases of alerts that are gone');
+  // Annotations are templates over $value: the cases check when and with what labels each alert fires.
+  for (const group of rules.groups) for (const rule of group.rules ?? []) delete rule.annotations;
+  const dir = tempDir('nova-promtool-');
+  writeFileSync(join(dir, 'rules.yml'), stringify(rules));
+  const tests = ALERT_CASES.flatMap((c) => [
+    {
+      name: `${c.alert} fires`,
+      interval: c.interval ?? '1m',
+      input_series: c.fire,
+      alert_rule_test: [{ eval_time: c.at, alertname: c.alert, exp_alerts: [{ exp_labels: c.labels }] }],
+    },
+    {
+      name: `${c.alert} stays quiet`,
+      interval: c.interval ?? '1m',
+      input_series: c.quiet,
+      alert_rule_test: [{ eval_time: c.at, alertname: c.alert, exp_alerts: [] }],
+    },
+  ]);
+  writeFileSync(join(dir, 'tests.yml'), stringify({ rule_files: ['rules.yml'], evaluation_interval: '15s', tests }));
   await promtoolRun(['test', 'rules', join(dir, 'tests.yml')]);
 });

@@ -15,6 +15,10 @@ import { ApiRouter, type ApiIdempotency, type ApiRateLimiter } from './api-route
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerClientRoutes } from './clients-routes.js';
 import { registerDocsRoutes } from './docs-routes.js';
+import { registerDiscoverRoutes } from './discover-routes.js';
+import { registerAnalyticsRoutes } from './analytics-routes.js';
+import { MetricsRepository } from '../db/metrics-repository.js';
+import { LiveDirectory } from '../discovery/live-directory.js';
 import { MAX_PLAYBACK_TOKEN_SECONDS, openApiDocument, type OpenApiDocument } from './openapi-document.js';
 import { OpenApiValidator } from './openapi-validator.js';
 import { IdempotencyStore } from './idempotency.js';
@@ -33,6 +37,8 @@ export interface ControlApiDeps {
   repo?: StreamRepository;
   onDelete(streamId: string): void;
   liveInfo(streamId: string): LiveStreamInfo | null;
+  /** viewers of a stream across instances (discovery); default: liveInfo's, which knows only streams live here */
+  viewers?(streamId: string): number;
   /** replaces the limits the config asks for (tests) */
   rateLimiter?: ApiRateLimiter | null;
   idempotency?: ApiIdempotency | null;
@@ -48,6 +54,8 @@ export interface ControlApi {
   clients: ClientRepository;
   /** the check the media routes and the WebSocket hub make for private streams */
   playback: PlaybackAuthorizer;
+  /** public discovery's once-a-second list of live streams */
+  directory: LiveDirectory;
   document(): OpenApiDocument;
   close(): Promise<void>;
 }
@@ -87,16 +95,24 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
     rateLimiter: deps.rateLimiter ?? limits,
     idempotency: deps.idempotency === undefined ? new IdempotencyStore(database.db) : deps.idempotency,
   });
+  const repo = deps.repo ?? new StreamRepository(database.db);
+  const directory = new LiveDirectory({
+    load: (max) => repo.listLivePublic(max),
+    viewers: deps.viewers ?? ((id) => deps.liveInfo(id)?.viewers ?? 0),
+    log: log.child({ component: 'discovery' }),
+  });
   registerStreamRoutes(router, {
-    repo: deps.repo ?? new StreamRepository(database.db),
+    repo,
     tokens,
     urls: deps.urls,
     onDelete: deps.onDelete,
     liveInfo: deps.liveInfo,
   });
+  registerAnalyticsRoutes(router, { streams: repo, metrics: new MetricsRepository(database.db) });
   registerClientRoutes(router, { clients, revocations });
   registerAuthRoutes(router, { clients, tokens, keys, issuer });
   registerDocsRoutes(router, document, issuer);
+  registerDiscoverRoutes(router, { directory, httpBase: () => deps.urls.httpBase });
   router.finish();
   return {
     router,
@@ -105,6 +121,7 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
     revocations,
     clients,
     playback: new PlaybackAuthorizer(verifier, revocations, keys),
+    directory,
     document,
     close: async () => {
       keys.close();

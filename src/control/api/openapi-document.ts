@@ -138,6 +138,8 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
     servers: [{ url: serverUrl === '' ? '/' : serverUrl }],
     tags: [
       { name: 'streams', description: 'Live streams: create, read, end, and viewer tokens for private ones' },
+      { name: 'analytics', description: 'A stream\'s history: its per-second metrics, rolled up on request' },
+      { name: 'discover', description: 'Public listing of live streams (no credentials)' },
       { name: 'clients', description: 'API clients (admin only)' },
       { name: 'auth', description: 'OAuth2 client credentials (RFC 6749 §4.4), revocation (RFC 7009), keys (JWKS) and metadata (RFC 8414)' },
       { name: 'docs', description: 'This document and its rendering' },
@@ -199,6 +201,47 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           parameters: [STREAM_ID, IDEMPOTENCY_KEY],
           requestBody: { required: false, content: json(ref('PlaybackTokenRequest'), { expires_in: 3600, display_name: 'Ada' }) },
           responses: { '201': { description: 'the token and URLs that carry it', content: json(ref('PlaybackToken')) }, ...errors(400, ...BEARER_ERRORS, 404, 409, 413, 422) },
+        },
+      },
+      '/api/v1/streams/{id}/metrics': {
+        get: {
+          operationId: 'getStreamMetrics',
+          summary: 'A stream\'s metrics over a window, at 1 s or rolled up',
+          description:
+            'The per-second samples (viewers, ingress bitrate, frame rate) kept for `STREAM_METRICS_RETENTION_DAYS`, in [from, to): ' +
+            'at `step=1` one point per stored second; at a larger step one point per step with samples, aligned on multiples of the step since the epoch, ' +
+            'with the mean viewers, bitrate and frame rate, the peak viewers and how many seconds had a sample. Seconds without a sample have no point. ' +
+            'Default window: the hour before `to` (default now). At most 10,800 steps a window. Owner or admin only.',
+          tags: ['analytics'],
+          security: bearer('analytics:read'),
+          parameters: [
+            STREAM_ID,
+            { name: 'from', in: 'query', required: false, schema: { type: 'string', format: 'date-time', maxLength: 64 }, description: 'inclusive (RFC 3339)' },
+            { name: 'to', in: 'query', required: false, schema: { type: 'string', format: 'date-time', maxLength: 64 }, description: 'exclusive (RFC 3339)' },
+            { name: 'step', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 86_400, default: 1 }, description: 'seconds per point' },
+          ],
+          responses: { '200': { description: 'the series', content: json(ref('StreamMetricsSeries')) }, ...errors(400, ...BEARER_ERRORS, 404) },
+        },
+      },
+      '/api/v1/discover/live': {
+        get: {
+          operationId: 'discoverLive',
+          summary: 'Live public streams, by viewers or most recent first',
+          description:
+            'Public: no credentials. Non-private live streams with title, viewers, start time and playback URLs. ' +
+            'Each instance reads the list from the database at most once a second and answers every request of that second from it ' +
+            '(viewer counts as they were then; a stream that just started or ended shows up or leaves within a second); ' +
+            'answers may be cached for a second (`Cache-Control: public, max-age=1`). ' +
+            'Pages follow `next_cursor` while `has_more`; a cursor belongs to its `sort`. ' +
+            '`thumbnail_url` is null: thumbnails are not generated yet.',
+          tags: ['discover'],
+          security: [{}],
+          parameters: [
+            { name: 'sort', in: 'query', required: false, schema: { type: 'string', enum: ['viewers', 'recent'], default: 'viewers' }, description: '`viewers`: most watched first; `recent`: most recently started first' },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 50, default: 20 } },
+            { name: 'cursor', in: 'query', required: false, schema: { type: 'string', maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' }, description: '`next_cursor` of the previous page (same `sort`)' },
+          ],
+          responses: { '200': { description: 'a page', content: json(ref('DiscoverLivePage')) }, ...errors(400, 429) },
         },
       },
       '/api/v1/clients': {
@@ -460,6 +503,58 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           required: ['items', 'next_cursor'],
           additionalProperties: false,
           properties: { items: { type: 'array', items: ref('Stream') }, next_cursor: nullable({ type: 'string' }) },
+        },
+        StreamMetricsSeries: {
+          type: 'object',
+          required: ['stream_id', 'from', 'to', 'step', 'points'],
+          additionalProperties: false,
+          properties: {
+            stream_id: uuid,
+            from: dateTime,
+            to: dateTime,
+            step: { type: 'integer', minimum: 1 },
+            points: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['at', 'viewers', 'peak_viewers', 'ingress_bitrate', 'fps', 'samples'],
+                additionalProperties: false,
+                properties: {
+                  at: dateTime,
+                  viewers: { type: 'number', minimum: 0, description: 'mean over the step' },
+                  peak_viewers: { type: 'integer', minimum: 0 },
+                  ingress_bitrate: { type: 'number', minimum: 0, description: 'bits per second, mean over the step' },
+                  fps: { type: 'number', minimum: 0 },
+                  samples: { type: 'integer', minimum: 1, description: 'seconds of the step with a sample' },
+                },
+              },
+            },
+          },
+        },
+        DiscoveredStream: {
+          type: 'object',
+          required: ['id', 'title', 'viewers', 'started_at', 'thumbnail_url', 'hls_url', 'dash_url', 'ws_url'],
+          additionalProperties: false,
+          properties: {
+            id: uuid,
+            title: { type: 'string' },
+            viewers: { type: 'integer', minimum: 0 },
+            started_at: dateTime,
+            thumbnail_url: { ...nullable(url), description: 'null: no thumbnail (none are generated yet)' },
+            hls_url: url,
+            dash_url: url,
+            ws_url: url,
+          },
+        },
+        DiscoverLivePage: {
+          type: 'object',
+          required: ['items', 'has_more', 'next_cursor'],
+          additionalProperties: false,
+          properties: {
+            items: { type: 'array', items: ref('DiscoveredStream') },
+            has_more: { type: 'boolean' },
+            next_cursor: { ...nullable({ type: 'string' }), description: 'pass as `cursor` for the next page; null when `has_more` is false' },
+          },
         },
         CreateStreamRequest: {
           type: 'object',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Schema, StreamMetricsRow, ViewerSessionKind, ViewerSessionRow } from './schema.js';
 
 export interface StreamMetricsSample {
@@ -17,6 +17,19 @@ export interface StartViewerSessionInput {
   kind: ViewerSessionKind;
   clientId?: string | null;
   at?: Date;
+}
+
+/** One point of a stream's series: the samples of `step` seconds from `at`, rolled up. */
+export interface StreamMetricsPoint {
+  at: Date;
+  /** mean over the step's samples (the sample itself at 1 s) */
+  viewers: number;
+  peakViewers: number;
+  /** bits per second, mean */
+  ingressBitrate: number;
+  fps: number;
+  /** seconds of the step that have a sample */
+  samples: number;
 }
 
 /** Rows per INSERT: 5 parameters each stays far below PostgreSQL's 65535-parameter limit. */
@@ -82,6 +95,31 @@ export class MetricsRepository {
     if (range.from) query = query.where('at', '>=', range.from);
     if (range.to) query = query.where('at', '<', range.to);
     return query.orderBy('at', 'asc').execute();
+  }
+
+  /**
+   * The stream's series in [from, to): one point per `stepSeconds` that has samples, aligned
+   * on multiples of the step since the epoch, rolled up in SQL (at 1 s each point is a sample).
+   */
+  async series(streamId: string, from: Date, to: Date, stepSeconds: number): Promise<StreamMetricsPoint[]> {
+    const step = Math.max(1, Math.floor(stepSeconds));
+    const result = await sql<{ at: Date; viewers: number; peak_viewers: number; ingress_bitrate: number; fps: number; samples: number }>`
+      SELECT to_timestamp((floor(extract(epoch FROM at) / ${step}::int) * ${step}::int)::float8) AS at,
+             avg(viewers)::float8 AS viewers, max(viewers) AS peak_viewers,
+             avg(ingress_bitrate)::float8 AS ingress_bitrate, avg(fps)::float8 AS fps, count(*)::int AS samples
+      FROM stream_metrics
+      WHERE stream_id = ${streamId} AND at >= ${from} AND at < ${to}
+      GROUP BY 1
+      ORDER BY 1
+    `.execute(this.#db);
+    return result.rows.map((row) => ({
+      at: new Date(row.at),
+      viewers: Number(row.viewers),
+      peakViewers: Number(row.peak_viewers),
+      ingressBitrate: Number(row.ingress_bitrate),
+      fps: Number(row.fps),
+      samples: Number(row.samples),
+    }));
   }
 
   /** Returns the new session's id. */

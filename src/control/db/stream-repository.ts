@@ -53,6 +53,13 @@ export interface StreamPage {
   nextCursor: string | null;
 }
 
+/** A live public stream as discovery lists it. */
+export interface LiveListing {
+  id: string;
+  title: string;
+  startedAt: Date;
+}
+
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 100;
 
@@ -113,6 +120,24 @@ export class StreamRepository {
   async get(id: string): Promise<StreamRecord | null> {
     const row = await this.#db.selectFrom('streams').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? toRecord(row) : null;
+  }
+
+  /**
+   * The live (ACTIVE), non-private streams, most recently started first, at most `max`:
+   * what public discovery lists (it reads this once a second at most, see LiveDirectory).
+   */
+  async listLivePublic(max: number): Promise<LiveListing[]> {
+    const rows = await this.#db
+      .selectFrom('streams')
+      .select(['id', 'title', 'started_at'])
+      .where('status', '=', 'ACTIVE')
+      .where('private', '=', false)
+      .where('started_at', 'is not', null)
+      .orderBy('started_at', 'desc')
+      .orderBy('id', 'asc')
+      .limit(max)
+      .execute();
+    return rows.map((row) => ({ id: row.id, title: row.title, startedAt: row.started_at! }));
   }
 
   /** Newest first; keyset pagination on (created_at, id). */

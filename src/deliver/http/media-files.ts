@@ -32,13 +32,15 @@ export class MediaFiles {
     const contentType = track.track === 'ts' ? 'video/mp2t' : track.track === 'audio' ? 'audio/mp4' : 'video/mp4';
     // each object names the generation it was produced under: the same on every instance serving it
     const tag = `${encodeURIComponent(renditionName)}-${track.track}`;
+    // one track per rendition counts toward the quality distribution: video (or muxed TS), audio only without video
+    const counted = track.track !== 'audio' || !rendition.tracks.has('video');
 
     const segmentMatch = SEGMENT_FILE.exec(file);
     if (segmentMatch && (segmentMatch[2] === 'ts') === (track.track === 'ts')) {
       const msn = Number(segmentMatch[1]);
       const segment = track.findSegment(msn);
       if (!segment) throw notFound(`segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`);
-      this.respond.bytes(res, ctx, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment));
+      this.respond.bytes(res, ctx, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
       return;
     }
     if (track.track === 'ts') throw notFound(`no such file ${file}`);
@@ -61,7 +63,7 @@ export class MediaFiles {
         this.respond.problem(res, ctx, notFound(missing));
         return;
       }
-      this.respond.bytes(res, ctx, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes);
+      this.respond.bytes(res, ctx, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes, counted ? { rendition: renditionName, seconds: part.duration } : undefined);
     };
     if (!isPreloadHint(track, msn, index) || stream.ended) {
       send();

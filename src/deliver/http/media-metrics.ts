@@ -18,6 +18,9 @@ function metricOnce<T>(registry: Registry, name: string, create: () => T): T {
 export class MediaMetrics {
   private readonly served: Counter<'kind'>;
   private readonly bytesServed: Counter<'kind'>;
+  private readonly renditionSeconds: Counter<'rendition'>;
+  /** the labelled children by rendition name: a label object per segment request is garbage we can skip */
+  private readonly renditionChildren = new Map<string, Counter.Internal>();
   private readonly renderHits: Counter.Internal;
   private readonly renderMisses: Counter.Internal;
 
@@ -46,6 +49,18 @@ export class MediaMetrics {
           name: 'nova_streaming_bytes_served_total',
           help: 'Body bytes served by kind',
           labelNames: ['kind'] as const,
+          registers: [registry],
+        }),
+    );
+    // Each viewer fetches about one second of media a second: the rate by rendition is the quality distribution.
+    this.renditionSeconds = metricOnce(
+      registry,
+      'nova_streaming_rendition_media_seconds_served_total',
+      () =>
+        new Counter({
+          name: 'nova_streaming_rendition_media_seconds_served_total',
+          help: 'Seconds of media served in segments and parts by rendition (its video track, or audio of an audio-only stream): its rate is viewers per rendition',
+          labelNames: ['rendition'] as const,
           registers: [registry],
         }),
     );
@@ -125,6 +140,16 @@ export class MediaMetrics {
   countRender(hit: boolean): void {
     if (hit) this.renderHits.inc();
     else this.renderMisses.inc();
+  }
+
+  /** A whole segment or part of `rendition`'s main track went out: `seconds` of media to a viewer. */
+  countMediaSeconds(rendition: string, seconds: number): void {
+    let child = this.renditionChildren.get(rendition);
+    if (child === undefined) {
+      child = this.renditionSeconds.labels(rendition);
+      this.renditionChildren.set(rendition, child);
+    }
+    child.inc(seconds);
   }
 
   /** A response went out (not aborted); `bodyBytes` null for a HEAD. */

@@ -64,8 +64,19 @@ export class MediaResponder {
     this.metrics.countServed(kind, head ? null : Buffer.byteLength(text));
   }
 
-  /** Immutable media: its bytes (or its pieces, a segment served as its parts), with Range and If-None-Match. */
-  bytes(res: HttpResponse, ctx: RequestContext, kind: ServedKind, contentType: string, etag: string, bytes: Uint8Array | BodyChunks): void {
+  /**
+   * Immutable media: its bytes (or its pieces, a segment served as its parts), with Range and If-None-Match.
+   * `media`: the rendition and seconds of media a whole body (200 GET) gives a viewer, for the quality distribution.
+   */
+  bytes(
+    res: HttpResponse,
+    ctx: RequestContext,
+    kind: ServedKind,
+    contentType: string,
+    etag: string,
+    bytes: Uint8Array | BodyChunks,
+    media?: { rendition: string; seconds: number },
+  ): void {
     const chunks = bytes instanceof Uint8Array ? [bytes] : bytes;
     const size = chunksLength(chunks);
     const headers = this.cors.headers(ctx, ['content-type', contentType, 'cache-control', IMMUTABLE, 'etag', etag, 'accept-ranges', 'bytes']);
@@ -91,5 +102,6 @@ export class MediaResponder {
     writeResponse(res, ctx, status, headers, body, head);
     if (ctx.aborted) return;
     this.metrics.countServed(kind, head ? null : bodyLength);
+    if (media !== undefined && status === 200 && !head) this.metrics.countMediaSeconds(media.rendition, media.seconds);
   }
 }

@@ -165,6 +165,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
 
   function refuse(res: HttpResponse, status: number, why: WsRejectReason, message: string): void {
     reject(why);
+    metrics.connectionFailures.inc({ reason: why });
     res.cork(() => {
       res.writeStatus(statusLine(status));
       res.writeHeader('content-type', 'application/json; charset=utf-8');
@@ -214,7 +215,10 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
         channel.renditions = [];
         channel.renditionsKey = '[]';
         broadcast(channel, (seq, ts) => streamEndedMessage(streamId, seq, ts, event.reason));
-        if (peakLabelled.delete(streamId)) metrics.peakViewers.remove({ stream: streamId });
+        if (peakLabelled.delete(streamId)) {
+          metrics.peakViewers.remove({ stream: streamId });
+          metrics.currentViewers.remove({ stream: streamId });
+        }
         if (app.numSubscribers(channel.topic) === 0) channels.delete(streamId);
         return;
       }
@@ -244,24 +248,27 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
   }
 
   function observeViewers(): void {
-    const live: Array<{ streamId: string; peak: number }> = [];
+    const live: Array<{ streamId: string; peak: number; count: number }> = [];
     for (const [streamId, channel] of channels) {
       if (!channel.live) continue;
-      metrics.viewers.observe(viewers.count(streamId));
-      live.push({ streamId, peak: viewers.peak(streamId) });
+      const count = viewers.count(streamId);
+      metrics.viewers.observe(count);
+      live.push({ streamId, peak: viewers.peak(streamId), count });
     }
     live.sort((a, b) => b.peak - a.peak);
     const keep = new Set<string>();
     for (let i = 0; i < live.length && i < peakGaugeTopStreams; i++) {
-      const { streamId, peak } = live[i]!;
+      const { streamId, peak, count } = live[i]!;
       keep.add(streamId);
       peakLabelled.add(streamId);
       metrics.peakViewers.set({ stream: streamId }, peak);
+      metrics.currentViewers.set({ stream: streamId }, count);
     }
     for (const streamId of peakLabelled) {
       if (keep.has(streamId)) continue;
       peakLabelled.delete(streamId);
       metrics.peakViewers.remove({ stream: streamId });
+      metrics.currentViewers.remove({ stream: streamId });
     }
   }
 
@@ -381,6 +388,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
       const data = ws.getUserData();
       if (data.closeWith) {
         const { code, reason, why } = data.closeWith;
+        metrics.connectionFailures.inc({ reason: why });
         return endSocket(ws, code, reason, why);
       }
       const channel = channelOf(data.streamId);
