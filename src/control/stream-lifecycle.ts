@@ -62,6 +62,12 @@ const INGEST_APP = 'live';
  */
 export class StreamLifecycle implements IngestLifecycle {
   private readonly live = new Map<string, LiveState>();
+  /**
+   * Whether each stream let in by authorize() is private, until its start
+   * hands that to delivery: the record is read there anyway, and the start
+   * must not wait on the database before its stream exists in the store.
+   */
+  private readonly privacy = new Map<string, boolean>();
   private readonly timer: PeriodicTask;
 
   constructor(
@@ -82,7 +88,9 @@ export class StreamLifecycle implements IngestLifecycle {
     // OBS and FFmpeg may append a query to the key ("key?foo=bar"); the key is what precedes it.
     const key = streamName.split('?', 1)[0]!;
     const stream = await this.repo.findStreamByKey(key);
-    return stream ? { streamId: stream.id } : null;
+    if (!stream) return null;
+    this.privacy.set(stream.id, stream.private);
+    return { streamId: stream.id };
   }
 
   async started(streamId: string): Promise<void> {
@@ -102,7 +110,9 @@ export class StreamLifecycle implements IngestLifecycle {
         renditionsSaveQueued: false,
       };
       this.live.set(streamId, state);
-      this.delivery.beginStream(streamId, []);
+      // A start that no authorize() preceded here is refused to tokenless viewers until told otherwise: private is the safe guess.
+      this.delivery.beginStream(streamId, [], { private: this.privacy.get(streamId) ?? true });
+      this.privacy.delete(streamId);
     }
     const live = state;
     const at = new Date(this.now());
@@ -173,6 +183,7 @@ export class StreamLifecycle implements IngestLifecycle {
   }
 
   async ended(streamId: string, reason: StreamEndReason): Promise<void> {
+    this.privacy.delete(streamId);
     const state = this.live.get(streamId);
     if (!state) return;
     this.live.delete(streamId);

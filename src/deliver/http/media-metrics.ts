@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { SegmentStore } from '../store/segment-store.js';
+import type { PlaybackRefusal } from '../playback-gate.js';
 
 /** What a media response served: the label of the served counters. */
 export type ServedKind = 'playlist' | 'init' | 'segment' | 'part' | 'mpd';
@@ -20,6 +21,7 @@ export class MediaMetrics {
   private readonly bytesServed: Counter<'kind'>;
   private readonly renderHits: Counter.Internal;
   private readonly renderMisses: Counter.Internal;
+  private readonly refused: Counter<'protocol' | 'reason'>;
 
   constructor(
     registry: Registry,
@@ -46,6 +48,17 @@ export class MediaMetrics {
           name: 'nova_streaming_bytes_served_total',
           help: 'Body bytes served by kind',
           labelNames: ['kind'] as const,
+          registers: [registry],
+        }),
+    );
+    this.refused = metricOnce(
+      registry,
+      'nova_streaming_playback_refused_total',
+      () =>
+        new Counter({
+          name: 'nova_streaming_playback_refused_total',
+          help: 'Requests for a private stream refused for want of a good viewer token, by protocol and reason (401: missing/invalid/expired/revoked; 403: wrong_stream)',
+          labelNames: ['protocol', 'reason'] as const,
           registers: [registry],
         }),
     );
@@ -125,6 +138,11 @@ export class MediaMetrics {
   countRender(hit: boolean): void {
     if (hit) this.renderHits.inc();
     else this.renderMisses.inc();
+  }
+
+  /** A request for a private stream was refused (see playback-gate.ts). */
+  countRefused(protocol: 'hls' | 'dash', reason: PlaybackRefusal): void {
+    this.refused.inc({ protocol, reason });
   }
 
   /** A response went out (not aborted); `bodyBytes` null for a HEAD. */
