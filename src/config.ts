@@ -106,7 +106,7 @@ export interface Config {
     /**
      * PLAYLIST_CACHE_BYTES (16 MiB): rendered playlists kept until their stream changes, all streams
      * together, the entry written longest ago evicted first: a few thousand LL-HLS playlists of a few KB
-     * (signed URLs make one per viewer). 0 renders every request.
+     * (a private stream's token-carrying playlists make one per viewer). 0 renders every request.
      */
     playlistCacheBytes: number;
     /** CORS_ORIGINS (*): comma-separated origins allowed to fetch playlists and segments. */
