@@ -66,6 +66,7 @@ export class StreamLifecycle implements IngestLifecycle {
    * Whether each stream let in by authorize() is private, until its start
    * hands that to delivery: the record is read there anyway, and the start
    * must not wait on the database before its stream exists in the store.
+   * One entry at most per stream let in and not started (a refused publish).
    */
   private readonly privacy = new Map<string, boolean>();
   private readonly timer: PeriodicTask;
@@ -183,7 +184,7 @@ export class StreamLifecycle implements IngestLifecycle {
   }
 
   async ended(streamId: string, reason: StreamEndReason): Promise<void> {
-    this.privacy.delete(streamId);
+    // (privacy stays: a publisher taking over may have been let in before the one it replaces ends)
     const state = this.live.get(streamId);
     if (!state) return;
     this.live.delete(streamId);

@@ -132,7 +132,14 @@ export function validateFeedMessage(value: unknown): FeedMessage {
   const media = (): boolean => isString(m.g, 64) && isString(m.rendition, 64) && typeof m.track === 'string' && TRACKS.has(m.track);
   switch (m.t) {
     case 'begin':
-      if (isString(m.generation, 64) && isRenditions(m.renditions) && (m.timelineOriginMs === null || isFiniteNumber(m.timelineOriginMs)) && isCount(m.discontinuitySequence) && isCount(m.firstInitVersion) && (m.private === undefined || typeof m.private === 'boolean'))
+      if (
+        isString(m.generation, 64) &&
+        isRenditions(m.renditions) &&
+        (m.timelineOriginMs === null || isFiniteNumber(m.timelineOriginMs)) &&
+        isCount(m.discontinuitySequence) &&
+        isCount(m.firstInitVersion) &&
+        (m.private === undefined || typeof m.private === 'boolean')
+      )
         return m as FeedMessage;
       break;
     case 'renditions':
