@@ -72,6 +72,13 @@ export const PUBLISH_KEY_CACHE_MS = 10 * 60_000;
  */
 export class StreamLifecycle implements IngestLifecycle {
   private readonly live = new Map<string, LiveState>();
+  /**
+   * Whether each stream let in by authorize() is private, until its start
+   * hands that to delivery: the record is read there anyway, and the start
+   * must not wait on the database before its stream exists in the store.
+   * One entry at most per stream let in and not started (a refused publish).
+   */
+  private readonly privacy = new Map<string, boolean>();
   private readonly timer: PeriodicTask;
 
   constructor(
@@ -124,14 +131,16 @@ export class StreamLifecycle implements IngestLifecycle {
         this.keys.forgetKey(keyHash);
         return null;
       }
-      this.keys.remember(keyHash, stream.id);
+      this.keys.remember(keyHash, stream.id, stream.private);
+      this.privacy.set(stream.id, stream.private);
       return { streamId: stream.id };
     } catch (err) {
       if (!isDatabaseUnreachable(err)) throw err;
-      const streamId = this.keys.recall(keyHash);
-      if (streamId === null) throw new NovaError('NOVA_ERR_DATABASE_UNAVAILABLE', 'the database is unreachable and this key was not checked lately: try again shortly');
-      this.log.warn({ stream: streamId }, 'database unreachable: publish key accepted from the cache of keys checked lately');
-      return { streamId };
+      const known = this.keys.recall(keyHash);
+      if (known === null) throw new NovaError('NOVA_ERR_DATABASE_UNAVAILABLE', 'the database is unreachable and this key was not checked lately: try again shortly');
+      this.log.warn({ stream: known.streamId }, 'database unreachable: publish key accepted from the cache of keys checked lately');
+      this.privacy.set(known.streamId, known.private);
+      return { streamId: known.streamId };
     }
   }
 
@@ -151,7 +160,9 @@ export class StreamLifecycle implements IngestLifecycle {
         renditionsSaveQueued: false,
       };
       this.live.set(streamId, state);
-      this.delivery.beginStream(streamId, []);
+      // A start that no authorize() preceded here is refused to tokenless viewers until told otherwise: private is the safe guess.
+      this.delivery.beginStream(streamId, [], { private: this.privacy.get(streamId) ?? true });
+      this.privacy.delete(streamId);
     }
     const live = state;
     const at = new Date(this.now());
@@ -222,6 +233,7 @@ export class StreamLifecycle implements IngestLifecycle {
   }
 
   async ended(streamId: string, reason: StreamEndReason): Promise<void> {
+    // (privacy stays: a publisher taking over may have been let in before the one it replaces ends)
     const state = this.live.get(streamId);
     if (!state) return;
     this.live.delete(streamId);
