@@ -1,3 +1,4 @@
+import { badCursor, decodeCursor, encodeCursor } from './opaque-cursor.js';
 import { randomUUID } from 'node:crypto';
 import { sql, type Compilable, type Kysely } from 'kysely';
 import { NovaError } from '../../errors.js';
@@ -150,7 +151,7 @@ export class StreamRepository {
     if (options.status !== undefined) query = query.where('status', '=', options.status);
     if (options.ownerClientId !== undefined) query = query.where('owner_client_id', '=', options.ownerClientId);
     if (options.cursor) {
-      const after = decodeCursor(options.cursor);
+      const after = streamsCursorKey(options.cursor);
       query = query.where((eb) =>
         eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(after.createdAt, after.id)),
       );
@@ -162,7 +163,7 @@ export class StreamRepository {
       .execute();
     const items = rows.slice(0, limit).map(toRecord);
     const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+    return { items, nextCursor: rows.length > limit && last ? streamsCursor(last) : null };
   }
 
   /**
@@ -376,28 +377,14 @@ function toRecord(row: StreamRow): StreamRecord {
   };
 }
 
-function encodeCursor(stream: StreamRecord): string {
-  return Buffer.from(JSON.stringify([stream.createdAt.getTime(), stream.id]), 'utf8').toString('base64url');
+function streamsCursor(stream: StreamRecord): string {
+  return encodeCursor([stream.createdAt.getTime(), stream.id]);
 }
 
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const invalid = new NovaError('NOVA_ERR_BAD_REQUEST', 'cursor is not one this API returned');
-  if (cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid;
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw invalid;
-  }
-  if (
-    !Array.isArray(value) ||
-    value.length !== 2 ||
-    !Number.isSafeInteger(value[0]) ||
-    typeof value[1] !== 'string' ||
-    value[1].length > 200
-  ) {
-    throw invalid;
-  }
+function streamsCursorKey(cursor: string): { createdAt: Date; id: string } {
+  const invalid = badCursor();
+  const value = decodeCursor(cursor, invalid);
+  if (value.length !== 2 || !Number.isSafeInteger(value[0]) || typeof value[1] !== 'string' || value[1].length > 200) throw invalid;
   const createdAt = new Date(value[0] as number);
   if (Number.isNaN(createdAt.getTime())) throw invalid;
   return { createdAt, id: value[1] };

@@ -1,3 +1,4 @@
+import { badCursor, decodeCursor, encodeCursor } from '../db/opaque-cursor.js';
 import { NovaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { LiveListing } from '../db/stream-repository.js';
@@ -78,7 +79,7 @@ export class LiveDirectory {
   }
 
   async page(sort: DiscoverySort, limit: number, cursor: string | null): Promise<DiscoveryPage> {
-    const after = cursor === null ? null : decodeCursor(cursor, sort);
+    const after = cursor === null ? null : cursorKey(cursor, sort);
     const snapshot = await this.snapshot();
     const list = sort === 'viewers' ? snapshot.byViewers : snapshot.byRecent;
     const compare = sort === 'viewers' ? byViewers : byRecent;
@@ -95,7 +96,7 @@ export class LiveDirectory {
     const items = list.slice(start, start + limit);
     const hasMore = start + limit < list.length;
     const last = items[items.length - 1];
-    return { items, hasMore, nextCursor: hasMore && last !== undefined ? encodeCursor({ sort, viewers: last.viewers, startedAtMs: last.startedAtMs, id: last.id }) : null };
+    return { items, hasMore, nextCursor: hasMore && last !== undefined ? cursorOf({ sort, viewers: last.viewers, startedAtMs: last.startedAtMs, id: last.id }) : null };
   }
 
   private snapshot(): Promise<Snapshot> {
@@ -129,25 +130,17 @@ export class LiveDirectory {
   }
 }
 
-function encodeCursor(key: CursorKey): string {
-  const value = key.sort === 'viewers' ? ['v', key.viewers, key.startedAtMs, key.id] : ['r', key.startedAtMs, key.id];
-  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+function cursorOf(key: CursorKey): string {
+  return encodeCursor(key.sort === 'viewers' ? ['v', key.viewers, key.startedAtMs, key.id] : ['r', key.startedAtMs, key.id]);
 }
 
 /** The cursor's key; 400 for anything this API did not return, or a cursor of the other sort. */
-function decodeCursor(cursor: string, sort: DiscoverySort): CursorKey {
-  const invalid = new NovaError('NOVA_ERR_BAD_REQUEST', `cursor is not one this API returned for sort=${sort}`);
-  if (cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid;
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw invalid;
-  }
-  if (!Array.isArray(value)) throw invalid;
+function cursorKey(cursor: string, sort: DiscoverySort): CursorKey {
+  const invalid = badCursor(`cursor is not one this API returned for sort=${sort}`);
+  const value = decodeCursor(cursor, invalid);
   const id = value[value.length - 1];
   if (typeof id !== 'string' || id.length > 64) throw invalid;
-  if (sort === 'viewers' && value.length === 4 && value[0] === 'v' && Number.isSafeInteger(value[1]) && value[1] >= 0 && Number.isSafeInteger(value[2])) {
+  if (sort === 'viewers' && value.length === 4 && value[0] === 'v' && Number.isSafeInteger(value[1]) && (value[1] as number) >= 0 && Number.isSafeInteger(value[2])) {
     return { sort, viewers: value[1] as number, startedAtMs: value[2] as number, id };
   }
   if (sort === 'recent' && value.length === 3 && value[0] === 'r' && Number.isSafeInteger(value[1])) {
