@@ -1,5 +1,4 @@
 import { badCursor, decodeCursor, encodeCursor } from '../db/opaque-cursor.js';
-import { NovaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { LiveListing } from '../db/stream-repository.js';
 
