@@ -75,7 +75,7 @@ export function useStreamFeed(url: string | null): { state: FeedState; samples: 
           setState((s) => ({ ...s, interrupted: true }));
           break;
         case 'stream_ended':
-          setState((s) => ({ ...s, live: false, ended: message.reason }));
+          setState((s) => ({ ...s, live: false, ended: message.reason, ingressBitrate: null, fps: null }));
           break;
         case 'viewer_count_changed':
           setState((s) => ({ ...s, viewers: message.viewers, peak: message.peak }));

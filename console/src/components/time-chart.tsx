@@ -35,9 +35,13 @@ export function TimeChart({
         height: 180,
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
-        scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+        scales: {
+          // one point alone would stretch the axis over years: show at least the minute before it
+          x: { time: true, range: (_u, min, max) => (max - min < 60 ? [max - 60, max] : [min, max]) },
+          y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
+        },
         series: [{}, { label: title, stroke: color, width: 2, fill: `${color}22` }],
-        axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', size: 70, values: (_u, ticks) => ticks.map(format) }],
+        axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', size: 86, values: (_u, ticks) => ticks.map(format) }],
       },
       [at, values],
       element,
@@ -62,7 +66,8 @@ export function TimeChart({
       <figcaption>
         {title}: <b>{latest}</b>
       </figcaption>
-      <div ref={box} role="img" aria-label={`${title} chart, ${values.length} points, latest ${latest}`} />
+      {/* kept mounted (uPlot draws into it) but hidden while empty: an empty uPlot shows made-up ticks */}
+      <div ref={box} role="img" aria-label={`${title} chart, ${values.length} points, latest ${latest}`} hidden={values.length === 0} />
     </figure>
   );
 }

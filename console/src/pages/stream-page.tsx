@@ -15,6 +15,8 @@ const WINDOWS = [
 ] as const;
 
 const count = (n: number): string => String(Math.round(n));
+/** the history reloads itself this often while the page is open (its rows arrive a few seconds late anyway) */
+const HISTORY_REFRESH_MS = 30_000;
 
 /** One stream: player, live viewers and bitrate from the WebSocket, history from the metrics API, end and revoke. */
 export function StreamPage({ api, id }: { api: Api; id: string }) {
@@ -148,8 +150,10 @@ function History({ api, id }: { api: Api; id: string }) {
         setVersion((v) => v + 1);
       })
       .catch((err: Error) => !gone && setError(err.message));
+    const timer = window.setTimeout(() => setReload((n) => n + 1), HISTORY_REFRESH_MS);
     return () => {
       gone = true;
+      window.clearTimeout(timer);
     };
   }, [api, id, windowIndex, reload]);
 
