@@ -36,8 +36,16 @@ export function TimeChart({
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
         scales: {
-          // one point alone would stretch the axis over years: show at least the minute before it
-          x: { time: true, range: (_u, min, max) => (max - min < 60 ? [max - 60, max] : [min, max]) },
+          // uPlot spreads a lone point over 86,400 of its time units (years, in seconds): show the minute before it instead
+          x: {
+            time: true,
+            range: (u, min, max) => {
+              const times = u.data[0];
+              if (times.length >= 2 && max - min >= 60) return [min, max];
+              const last = times.length > 0 ? times[times.length - 1]! : max;
+              return [last - 60, last];
+            },
+          },
           y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
         },
         series: [{}, { label: title, stroke: color, width: 2, fill: `${color}22` }],
