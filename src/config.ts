@@ -110,19 +110,15 @@ export interface Config {
     /**
      * PLAYLIST_CACHE_BYTES (16 MiB): rendered playlists kept until their stream changes, all streams
      * together, the entry written longest ago evicted first: a few thousand LL-HLS playlists of a few KB
-     * (signed URLs make one per viewer). 0 renders every request.
+     * (a private stream's token-carrying playlists make one per viewer). 0 renders every request.
      */
     playlistCacheBytes: number;
     /** CORS_ORIGINS (*): comma-separated origins allowed to fetch playlists and segments. */
     corsOrigins: string[] | '*';
     /** CDN_BASE_URL: written into playlists as the base of segment URIs. */
     cdnBaseUrl: string | null;
-    /** PLAYBACK_SIGNING_KEY: when set, /hls and /dash need a signed ?token= (HMAC, with expiry). */
-    playbackSigningKey: string | null;
   };
   ws: {
-    /** WS_JWT_SECRET: HS256 secret for viewer tokens; private streams need one. */
-    jwtSecret: string | null;
     /** WS_MAX_CONNECTIONS_PER_IP (100). */
     maxConnectionsPerIp: number;
     /** WS_MAX_BACKPRESSURE_BYTES (65536): a client whose unsent backlog exceeds this is dropped as a slow consumer. */
@@ -279,7 +275,25 @@ function ladder(env: Env, variable: string): LadderRung[] {
   }
 }
 
+/**
+ * Settings that no longer exist and whose silent disappearance would open
+ * what they closed: the server refuses to start while one is set.
+ */
+const RETIRED: Record<string, string> = {
+  PLAYBACK_SIGNING_KEY:
+    'retired: mark streams that need protecting private ("private": true) and give viewers a token from POST /api/v1/streams/{id}/playback-tokens (docs/api.md, Private streams)',
+  WS_JWT_SECRET: 'retired: a private stream\'s WebSocket takes the same viewer token as its HLS and DASH (POST /api/v1/streams/{id}/playback-tokens)',
+};
+
+function refuseRetired(env: Env): void {
+  for (const [variable, instead] of Object.entries(RETIRED)) {
+    const raw = env[variable];
+    if (raw !== undefined && raw !== '') throw new NovaError('NOVA_ERR_CONFIG', `${variable} is ${instead}; unset it`);
+  }
+}
+
 export function loadConfig(env: Env = process.env, cores = 1): Config {
+  refuseRetired(env);
   const host = env.HOST && env.HOST !== '' ? env.HOST : '0.0.0.0';
   const adminToken = env.ADMIN_TOKEN && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : null;
   if (adminToken !== null && adminToken.length < 16) fail('ADMIN_TOKEN', '<hidden>', 'at least 16 characters');
@@ -335,10 +349,8 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       playlistCacheBytes: int(env, 'PLAYLIST_CACHE_BYTES', 16 * 1024 * 1024, 0, 1024 * 1024 * 1024),
       corsOrigins: origins(env, 'CORS_ORIGINS'),
       cdnBaseUrl: url(env, 'CDN_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? null,
-      playbackSigningKey: secret(env, 'PLAYBACK_SIGNING_KEY'),
     },
     ws: {
-      jwtSecret: secret(env, 'WS_JWT_SECRET'),
       maxConnectionsPerIp: int(env, 'WS_MAX_CONNECTIONS_PER_IP', 100, 1, 1_000_000),
       maxBackpressureBytes: int(env, 'WS_MAX_BACKPRESSURE_BYTES', 64 * 1024, 1024, 64 * 1024 * 1024),
       idleTimeoutSec: int(env, 'WS_IDLE_TIMEOUT_SEC', 60, 8, 960),

@@ -35,6 +35,7 @@ import { InstanceRegistry, type SharedContinuity } from './control/instances/ins
 import type { StreamResumeState } from './ingest/ingest-messages.js';
 import { registerMediaRoutes } from './deliver/http/media-routes.js';
 import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
+import { REFUSE_PRIVATE, type PlaybackGate } from './deliver/playback-gate.js';
 import { captureRequest, sendJson } from './http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
@@ -345,6 +346,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const httpBaseFor = (port: number): string => config.publicHttpUrl?.replace(/\/+$/, '') ?? `http://${urlHost}:${port}`;
   const rtmpBase = (config.publicRtmpUrl?.replace(/\/+$/, '') ?? `rtmp://${urlHost}:${rtmpPort}`) + '/live';
 
+  // Private streams' viewer tokens are checked by the control plane's PlaybackAuthorizer, which
+  // the REST API builds below; nothing is served before listen, by when it exists.
+  let api: ControlApi | null = null;
+  const playback: PlaybackGate = (streamId, token) => (api === null ? REFUSE_PRIVATE(streamId, token) : api.playback.verify(streamId, token));
   const hub = registerWebSocketHub(app, {
     bus,
     viewers,
@@ -355,9 +360,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       maxBackpressureBytes: config.ws.maxBackpressureBytes,
       maxPayloadBytes: 4096,
       maxConnectionsPerIp: config.ws.maxConnectionsPerIp,
-      jwtSecret: config.ws.jwtSecret,
-      requireAuthForPrivate: true,
     },
+    playback,
     streamInfo: async (streamId) => {
       const stream = await repo.get(streamId);
       if (!stream) return { exists: false, private: false, state: {} };
@@ -380,7 +384,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     config: {
       corsOrigins: config.delivery.corsOrigins,
       cdnBaseUrl: config.delivery.cdnBaseUrl,
-      playbackSigningKey: config.delivery.playbackSigningKey,
       partTargetMs: config.delivery.partTargetMs,
       targetDurationMs: config.delivery.targetDurationMs,
       renderCacheBytes: config.delivery.playlistCacheBytes,
@@ -388,6 +391,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics: registry,
     log: log.child({ component: 'media' }),
     onPlaybackRequest: (streamId, _kind, clientKey) => viewers.touchPlayback(streamId, clientKey),
+    playback,
     onTsRequested: tsOnDemand
       ? (streamId) => {
           if (!edge?.requestTs(streamId)) ingest.requestTs(streamId);
@@ -396,7 +400,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     lookupStream: edge === null ? undefined : edgeStreamLookup(store, edge),
   });
   let httpPort = config.httpPort;
-  const api = await startControlApi({
+  const controlApi = await startControlApi({
     app,
     database,
     config,
@@ -428,6 +432,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       return { viewers: viewers.count(streamId), peakViewers: viewers.peak(streamId), renditions: live.renditions, warnings };
     },
   });
+  api = controlApi;
   registerEventRoutes(app, { log: events.log, adminToken, logger: log.child({ component: 'events-api' }) });
   const webhooks = startWebhooks(app, config, adminToken, database, events, breakers, registry, log.child({ component: 'webhooks' }));
   registerOpsRoutes(app, {
@@ -474,7 +479,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await metricsRecorder.close();
       await webhooks.close();
       await events.close();
-      await api.close();
+      await controlApi.close();
       await bus.close();
       if (ownsDatabase) await database.close();
       breakers.close();
@@ -503,7 +508,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     hub,
     transcode,
     drain: (graceMs = config.drainGraceMs) => ingest.drain(graceMs),
-    api,
+    api: controlApi,
     stop,
   };
 }

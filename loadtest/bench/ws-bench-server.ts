@@ -27,8 +27,6 @@ const hub = registerWebSocketHub(app, {
     maxBackpressureBytes: 64 * 1024,
     maxPayloadBytes: 4 * 1024,
     maxConnectionsPerIp: 1_000_000,
-    jwtSecret: null,
-    requireAuthForPrivate: true,
   },
   streamInfo: async () => ({ exists: true, private: false, state: { id: BENCH_STREAM } }),
 });

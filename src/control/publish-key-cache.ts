@@ -5,8 +5,14 @@
  * from its last check against the database, and a revoked key or a deleted
  * stream is forgotten at once (its event reaches every instance).
  */
+/** what a cached key opens: its stream, and whether viewers need a token for it */
+export interface KnownKey {
+  streamId: string;
+  private: boolean;
+}
+
 export class PublishKeyCache {
-  readonly #entries = new Map<string, { streamId: string; checkedAt: number }>();
+  readonly #entries = new Map<string, KnownKey & { checkedAt: number }>();
 
   constructor(
     private readonly ttlMs: number,
@@ -14,9 +20,9 @@ export class PublishKeyCache {
     private readonly now: () => number = Date.now,
   ) {}
 
-  remember(keyHash: string, streamId: string): void {
+  remember(keyHash: string, streamId: string, isPrivate: boolean): void {
     this.#entries.delete(keyHash);
-    this.#entries.set(keyHash, { streamId, checkedAt: this.now() });
+    this.#entries.set(keyHash, { streamId, private: isPrivate, checkedAt: this.now() });
     // a Map keeps insertion order: the first entry is the one checked longest ago
     if (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
   }
@@ -30,13 +36,13 @@ export class PublishKeyCache {
   }
 
   /** the stream of a key found good within ttlMs, or null */
-  recall(keyHash: string): string | null {
+  recall(keyHash: string): KnownKey | null {
     const entry = this.#entries.get(keyHash);
     if (entry === undefined) return null;
     if (this.now() - entry.checkedAt > this.ttlMs) {
       this.#entries.delete(keyHash);
       return null;
     }
-    return entry.streamId;
+    return { streamId: entry.streamId, private: entry.private };
   }
 }

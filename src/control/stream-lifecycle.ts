@@ -33,13 +33,6 @@ interface LiveState {
   announced: boolean;
   /** the renditions the last stream_started or quality_changed carried (JSON) */
   announcedKey: string;
-  /**
-   * The stream's database writes, one after another in the order they were
-   * asked for: each writes its event in its own transaction, and the events'
-   * order is their commits' order, so a start is never announced after its end
-   * (with a pool of connections two writes of one stream could otherwise commit either way round).
-   */
-  writes: Promise<void>;
   /** the ladder renditions live now (from the transcoder), listed after the source */
   transcoded: RenditionInfo[];
   /**
@@ -79,6 +72,13 @@ export const PUBLISH_KEY_CACHE_MS = 10 * 60_000;
  */
 export class StreamLifecycle implements IngestLifecycle {
   private readonly live = new Map<string, LiveState>();
+  /**
+   * Whether each stream let in by authorize() is private, until its start
+   * hands that to delivery: the record is read there anyway, and the start
+   * must not wait on the database before its stream exists in the store.
+   * One entry at most per stream let in and not started (a refused publish).
+   */
+  private readonly privacy = new Map<string, boolean>();
   private readonly timer: PeriodicTask;
 
   constructor(
@@ -103,6 +103,14 @@ export class StreamLifecycle implements IngestLifecycle {
   }
 
   private readonly writes: DeferredWrites;
+  /**
+   * Each stream's database writes, one after another in the order they were asked for: each
+   * writes its event in its own transaction, and the events' order is their commits' order, so a
+   * start is never announced after its end (with a pool of connections two writes of one stream
+   * could otherwise commit either way round). By stream, not by live session: a publisher that
+   * drops and comes back while the database is away has its end land before its new start.
+   */
+  private readonly writeChains = new Map<string, Promise<void>>();
   private readonly keys: PublishKeyCache;
   private readonly unsubscribe: () => void;
 
@@ -123,14 +131,16 @@ export class StreamLifecycle implements IngestLifecycle {
         this.keys.forgetKey(keyHash);
         return null;
       }
-      this.keys.remember(keyHash, stream.id);
+      this.keys.remember(keyHash, stream.id, stream.private);
+      this.privacy.set(stream.id, stream.private);
       return { streamId: stream.id };
     } catch (err) {
       if (!isDatabaseUnreachable(err)) throw err;
-      const streamId = this.keys.recall(keyHash);
-      if (streamId === null) throw new NovaError('NOVA_ERR_DATABASE_UNAVAILABLE', 'the database is unreachable and this key was not checked lately: try again shortly');
-      this.log.warn({ stream: streamId }, 'database unreachable: publish key accepted from the cache of keys checked lately');
-      return { streamId };
+      const known = this.keys.recall(keyHash);
+      if (known === null) throw new NovaError('NOVA_ERR_DATABASE_UNAVAILABLE', 'the database is unreachable and this key was not checked lately: try again shortly');
+      this.log.warn({ stream: known.streamId }, 'database unreachable: publish key accepted from the cache of keys checked lately');
+      this.privacy.set(known.streamId, known.private);
+      return { streamId: known.streamId };
     }
   }
 
@@ -143,7 +153,6 @@ export class StreamLifecycle implements IngestLifecycle {
         renditions: [],
         announced: false,
         announcedKey: '[]',
-        writes: Promise.resolve(),
         transcoded: [],
         rate: null,
         statsAt: this.now(),
@@ -151,12 +160,14 @@ export class StreamLifecycle implements IngestLifecycle {
         renditionsSaveQueued: false,
       };
       this.live.set(streamId, state);
-      this.delivery.beginStream(streamId, []);
+      // A start that no authorize() preceded here is refused to tokenless viewers until told otherwise: private is the safe guess.
+      this.delivery.beginStream(streamId, [], { private: this.privacy.get(streamId) ?? true });
+      this.privacy.delete(streamId);
     }
     const live = state;
     const at = new Date(this.now());
-    // Written even when the publisher left meanwhile: its end is queued after this write (see LiveState.writes).
-    await this.write(live, `start ${streamId}`, async () => {
+    // Written even when the publisher left meanwhile: its end is queued after this write (see writeChains).
+    await this.write(streamId, `start ${streamId}`, async () => {
       // A takeover on this instance changes the row, not the news: the stream was announced.
       const renditions = live.announced ? null : live.renditions;
       const row = await this.repo.markActive(streamId, this.instanceId, at, renditions);
@@ -222,6 +233,7 @@ export class StreamLifecycle implements IngestLifecycle {
   }
 
   async ended(streamId: string, reason: StreamEndReason): Promise<void> {
+    // (privacy stays: a publisher taking over may have been let in before the one it replaces ends)
     const state = this.live.get(streamId);
     if (!state) return;
     this.live.delete(streamId);
@@ -233,7 +245,7 @@ export class StreamLifecycle implements IngestLifecycle {
     // a change of this turn is news from before the end
     this.writeRenditions(streamId, state);
     let movedTo: string | null = null;
-    await this.write(state, `end ${streamId}`, async () => {
+    await this.write(streamId, `end ${streamId}`, async () => {
       // Only while the record still names this instance: a publisher that moved on may be live elsewhere already.
       const ended = await this.repo.markEnded(streamId, reason, at, this.instanceId, peak);
       if (ended !== null) {
@@ -277,13 +289,17 @@ export class StreamLifecycle implements IngestLifecycle {
   }
 
   /**
-   * Runs `write` after the stream's earlier writes (see LiveState.writes), waiting out a database
+   * Runs `write` after the stream's earlier writes (see writeChains), waiting out a database
    * outage (DeferredWrites); a failed write does not stop the next.
    */
-  private write(state: LiveState, what: string, write: () => Promise<void>): Promise<void> {
+  private write(streamId: string, what: string, write: () => Promise<void>): Promise<void> {
     const run = (): Promise<void> => this.writes.run(what, write);
-    const done = state.writes.then(run, run);
-    state.writes = done.catch(() => {});
+    const done = (this.writeChains.get(streamId) ?? Promise.resolve()).then(run, run);
+    const tail = done.catch(() => {});
+    this.writeChains.set(streamId, tail);
+    void tail.then(() => {
+      if (this.writeChains.get(streamId) === tail) this.writeChains.delete(streamId);
+    });
     return done;
   }
 
@@ -303,7 +319,7 @@ export class StreamLifecycle implements IngestLifecycle {
   private writeRenditions(streamId: string, state: LiveState): void {
     if (!state.renditionsSaveQueued) return;
     state.renditionsSaveQueued = false;
-    this.write(state, `renditions ${streamId}`, async () => {
+    this.write(streamId, `renditions ${streamId}`, async () => {
       const renditions = state.renditions;
       const key = JSON.stringify(renditions);
       // announced only once the start is, and only when it is news

@@ -14,9 +14,18 @@ import type { RenditionInfo } from './rendition-info.js';
  * (never begun, or ended) is dropped by the sink, which releases its part
  * bytes (see PartArena).
  */
+/** Who may watch a stream: a private one needs a viewer token on every playback path. */
+export interface StreamAccess {
+  private: boolean;
+}
+
 export interface MediaSink {
-  /** A stream starts, or resumes after a publisher reconnect; renditions in master-playlist order. */
-  beginStream(streamId: string, renditions: readonly RenditionInfo[]): void;
+  /**
+   * A stream starts, or resumes after a publisher reconnect; renditions in
+   * master-playlist order. `access` as the stream's record says when its
+   * publisher was let in (absent: as it was, public for a new stream).
+   */
+  beginStream(streamId: string, renditions: readonly RenditionInfo[], access?: StreamAccess): void;
   /** The renditions' descriptions changed (quality_changed); media of one no longer listed stays until it ages out. */
   updateRenditions(streamId: string, renditions: readonly RenditionInfo[]): void;
   /** One init segment, part or segment. The hot path: one call per packaged object. */

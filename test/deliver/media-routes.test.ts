@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import uWS from 'uWebSockets.js';
 import { registerMediaRoutes, type MediaRoutesConfig } from '../../src/deliver/http/media-routes.js';
-import { signPlaybackUrl } from '../../src/deliver/http/playback-token.js';
+import type { PlaybackGate } from '../../src/deliver/playback-gate.js';
 import { SegmentStore } from '../../src/deliver/store/segment-store.js';
 import { PartArena } from '../../src/stream/part-arena.js';
 import { SOURCE, T0, feed, feedParts, fill, inPartArena, initOf, segmentMedia } from './synthetic-media.js';
@@ -21,17 +21,30 @@ interface Server {
 
 const NOW = T0 + 20_000;
 
-async function startServer(config: Partial<MediaRoutesConfig> = {}, storeOptions = {}): Promise<Server> {
+/**
+ * The viewer-token check as the router sees it, with tokens written by hand:
+ * "viewer:<stream>" is good for that stream only, "expired" is expired,
+ * anything else invalid. The real RS256 check runs in test/e2e/private-streams.test.ts.
+ */
+const GATE: PlaybackGate = (streamId, token) => {
+  if (token === null || token === '') return { ok: false, reason: 'missing' };
+  if (token === 'expired') return { ok: false, reason: 'expired' };
+  if (!token.startsWith('viewer:')) return { ok: false, reason: 'invalid' };
+  return token === `viewer:${streamId}` ? { ok: true } : { ok: false, reason: 'wrong_stream' };
+};
+
+async function startServer(config: Partial<MediaRoutesConfig> = {}, storeOptions = {}, playback: PlaybackGate | null = GATE): Promise<Server> {
   const app = uWS.App();
   const store = new SegmentStore({ now: () => NOW, ...storeOptions });
   const metrics = new Registry();
-  const playback: Server['playback'] = [];
+  const playbackRequests: Server['playback'] = [];
   registerMediaRoutes(app, {
     store,
-    config: { corsOrigins: '*', cdnBaseUrl: null, playbackSigningKey: null, partTargetMs: 200, targetDurationMs: 2000, renderCacheBytes: 1024 * 1024, ...config },
+    config: { corsOrigins: '*', cdnBaseUrl: null, partTargetMs: 200, targetDurationMs: 2000, renderCacheBytes: 1024 * 1024, ...config },
     metrics,
     log: pino({ level: 'silent' }),
-    onPlaybackRequest: (streamId, kind, clientKey) => playback.push({ streamId, kind, clientKey }),
+    onPlaybackRequest: (streamId, kind, clientKey) => playbackRequests.push({ streamId, kind, clientKey }),
+    playback: playback ?? undefined,
     now: () => NOW,
   });
   const socket = await new Promise<uWS.us_listen_socket>((resolve, reject) =>
@@ -42,7 +55,7 @@ async function startServer(config: Partial<MediaRoutesConfig> = {}, storeOptions
     base: `http://127.0.0.1:${port}`,
     store,
     metrics,
-    playback,
+    playback: playbackRequests,
     close: () => {
       store.clear();
       uWS.us_listen_socket_close(socket);
@@ -270,44 +283,96 @@ describe('media routes: timeouts and endings', () => {
   });
 });
 
-describe('media routes: signed URLs, CDN, CORS allow-list', () => {
-  const key = 'test-signing-key-0123456789';
+describe('media routes: private streams, CDN, CORS allow-list', () => {
+  const token = 'viewer:priv1';
+  const suffix = `?token=${encodeURIComponent(token)}`;
+  const escaped = suffix.replace(/[?.]/g, '\\$&');
+  const PATHS = [
+    '/hls/priv1/master.m3u8',
+    '/hls/priv1/source/video.m3u8',
+    '/hls/priv1/source/video.m3u8?_HLS_msn=2&_HLS_part=1',
+    '/hls/priv1/ts/master.m3u8',
+    '/hls/priv1/source/ts.m3u8',
+    '/hls/priv1/source/video/init.mp4',
+    '/hls/priv1/source/video/seg-2.m4s',
+    '/hls/priv1/source/video/part-2-1.m4s',
+    '/hls/priv1/source/ts/seg-2.ts',
+    '/dash/priv1/manifest.mpd',
+    '/dash/priv1/source/video/seg-2.m4s',
+  ];
+  const withToken = (path: string, value: string): string => `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(value)}`;
 
-  it('200 with a valid token (propagated into URIs), 403 expired / bad signature / missing', async () => {
-    const server = await startServer({ playbackSigningKey: key, cdnBaseUrl: 'https://cdn.example.com' });
+  it('a private stream: 401 without or with a bad token, 403 with another stream\'s, 200 with its own (carried into every URI, never publicly cacheable)', async () => {
+    const server = await startServer({ cdnBaseUrl: 'https://cdn.example.com' });
     try {
-      feed(server.store, 'live1', 0, 3);
-      const nowSec = Math.floor(NOW / 1000);
-      const token = signPlaybackUrl(key, 'live1', nowSec + 60);
-      const master = await fetch(`${server.base}/hls/live1/master.m3u8?token=${token}`);
-      assert.equal(master.status, 200);
-      assert.match(await master.text(), new RegExp(`source/video\\.m3u8\\?token=${token.replace('.', '\\.')}\n`));
-      const media = await (await fetch(`${server.base}/hls/live1/source/video.m3u8?token=${token}`)).text();
-      assert.match(media, new RegExp(`\nhttps://cdn\\.example\\.com/hls/live1/source/video/seg-2\\.m4s\\?token=${token.replace('.', '\\.')}\n`));
-      assert.match(media, /#EXT-X-MAP:URI="https:\/\/cdn\.example\.com\/hls\/live1\/source\/video\/init\.mp4\?token=/);
-      const mpd = await (await fetch(`${server.base}/dash/live1/manifest.mpd?token=${token}`)).text();
-      assert.match(mpd, /<BaseURL>https:\/\/cdn\.example\.com\/dash\/live1\/<\/BaseURL>/);
-      assert.equal((await fetch(`${server.base}/hls/live1/source/video/seg-2.m4s?token=${token}`)).status, 200);
-
-      const expired = signPlaybackUrl(key, 'live1', nowSec - 1);
-      const forged = `${nowSec + 3600}.${token.split('.')[1]}`;
-      const otherStream = signPlaybackUrl(key, 'other', nowSec + 60);
-      const cases: [string, RegExp][] = [
-        [`?token=${expired}`, /expired/],
-        [`?token=${forged}`, /signature/],
-        [`?token=${otherStream}`, /signature/],
-        ['', /missing/],
-        ['?token=garbage', /malformed/],
+      server.store.beginStream('priv1', [SOURCE], { private: true });
+      feed(server.store, 'priv1', 0, 3);
+      feed(server.store, 'open1', 0, 3);
+      const refusals: Array<[string, (path: string) => string, number, string, RegExp]> = [
+        ['none', (path) => path, 401, 'NOVA_ERR_UNAUTHORIZED', /required/],
+        ['empty', (path) => withToken(path, ''), 401, 'NOVA_ERR_UNAUTHORIZED', /required/],
+        ['garbage', (path) => withToken(path, 'garbage'), 401, 'NOVA_ERR_UNAUTHORIZED', /invalid/],
+        ['expired', (path) => withToken(path, 'expired'), 401, 'NOVA_ERR_UNAUTHORIZED', /expired/],
+        ['another stream\'s', (path) => withToken(path, 'viewer:open1'), 403, 'NOVA_ERR_FORBIDDEN', /another stream/],
       ];
-      for (const [query, reason] of cases) {
-        for (const path of ['/hls/live1/source/video.m3u8', '/hls/live1/source/video/seg-2.m4s']) {
-          const response = await fetch(`${server.base}${path}${query}`);
-          assert.equal(response.status, 403, `${path}${query}`);
-          const body = (await response.json()) as { error: { code: string; message: string } };
-          assert.equal(body.error.code, 'NOVA_ERR_FORBIDDEN');
-          assert.match(body.error.message, reason);
+      for (const [name, url, status, code, message] of refusals) {
+        for (const path of PATHS) {
+          for (const method of ['GET', 'HEAD']) {
+            const response = await fetch(server.base + url(path), { method });
+            assert.equal(response.status, status, `${method} ${path}: ${name}`);
+            assert.equal(response.headers.get('cache-control'), 'no-store', `${path}: ${name}`);
+            if (status === 401) assert.match(response.headers.get('www-authenticate') ?? '', /^Bearer realm="nova-playback"/, `${path}: ${name}`);
+            if (method === 'HEAD') continue;
+            const body = (await response.json()) as { error: { code: string; message: string } };
+            assert.equal(body.error.code, code, `${path}: ${name}`);
+            assert.match(body.error.message, message, `${path}: ${name}`);
+          }
         }
       }
+      const refused = await server.metrics.getSingleMetric('nova_streaming_playback_refused_total')!.get();
+      const count = (reason: string): number => refused.values.filter((v) => v.labels.reason === reason).reduce((sum, v) => sum + v.value, 0);
+      assert.equal(count('missing'), PATHS.length * 4);
+      assert.equal(count('wrong_stream'), PATHS.length * 2);
+
+      for (const path of PATHS) {
+        const response = await fetch(server.base + withToken(path, token));
+        assert.equal(response.status, 200, path);
+        assert.match(response.headers.get('cache-control') ?? '', /^private, /, path);
+        const text = await response.text();
+        if (!/\.(m3u8|mpd)(\?|$)/.test(path)) continue;
+        // every URI the playlist or MPD lists carries the token
+        const uris = path.endsWith('.mpd') || path.includes('.mpd?')
+          ? [...text.matchAll(/(?:initialization|media)="([^"]+)"/g)].map((m) => m[1]!)
+          : text.split('\n').flatMap((line) => (line.startsWith('#') ? [...line.matchAll(/URI="([^"]+)"/g)].map((m) => m[1]!) : line === '' ? [] : [line]));
+        assert.ok(uris.length > 0, `${path}: lists URIs`);
+        for (const uri of uris) assert.ok(uri.endsWith(suffix), `${path}: ${uri} carries the token`);
+      }
+      const media = await (await fetch(server.base + withToken('/hls/priv1/source/video.m3u8', token))).text();
+      assert.match(media, new RegExp(`\nhttps://cdn\\.example\\.com/hls/priv1/source/video/seg-2\\.m4s${escaped}\n`));
+
+      // a public stream on the same server: no token needed, one sent changes nothing, cacheable by anyone
+      for (const path of ['/hls/open1/source/video.m3u8', '/hls/open1/source/video/seg-2.m4s', '/dash/open1/manifest.mpd']) {
+        for (const query of ['', `?token=${encodeURIComponent(token)}`]) {
+          const response = await fetch(server.base + path + query);
+          assert.equal(response.status, 200, path + query);
+          assert.match(response.headers.get('cache-control') ?? '', /^public, /, path);
+          assert.doesNotMatch(await response.text(), /token=/, `${path}${query}: the same bytes for everyone`);
+        }
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it('without a gate, a private stream refuses everyone and a public one still plays', async () => {
+    const server = await startServer({}, {}, null);
+    try {
+      server.store.beginStream('priv1', [SOURCE], { private: true });
+      feed(server.store, 'priv1', 0, 2);
+      feed(server.store, 'open1', 0, 2);
+      assert.equal((await fetch(`${server.base}/hls/priv1/master.m3u8`)).status, 401);
+      assert.equal((await fetch(`${server.base}${withToken('/hls/priv1/master.m3u8', token)}`)).status, 401);
+      assert.equal((await fetch(`${server.base}/hls/open1/master.m3u8`)).status, 200);
     } finally {
       server.close();
     }

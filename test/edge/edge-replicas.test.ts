@@ -13,6 +13,9 @@ import { OriginFeeds } from '../../src/deliver/edge/origin-feeds.js';
 import { EdgeMetrics } from '../../src/deliver/edge/edge-metrics.js';
 import { registerInternalRoutes } from '../../src/deliver/edge/internal-routes.js';
 import { DEFAULT_EDGE_OPTIONS, EdgeReplicas, type AcquireOutcome, type OriginLookup } from '../../src/deliver/edge/edge-replicas.js';
+import { registerMediaRoutes } from '../../src/deliver/http/media-routes.js';
+import { edgeStreamLookup } from '../../src/deliver/edge/edge-access.js';
+import type { PlaybackGate } from '../../src/deliver/playback-gate.js';
 import { freePort, waitFor } from '../support/tools.js';
 import { SOURCE, initOf, segmentMedia } from '../deliver/synthetic-media.js';
 
@@ -32,12 +35,12 @@ after(() => {
   for (const origin of origins) origin.close();
 });
 
-async function startOrigin(streamIds: string[], secret = SECRET): Promise<Origin> {
+async function startOrigin(streamIds: string[], secret = SECRET, privateIds: string[] = []): Promise<Origin> {
   const store = new SegmentStore();
   const metrics = new EdgeMetrics(new Registry());
   const feeds = new OriginFeeds(store, metrics, log);
   for (const id of streamIds) {
-    feeds.beginStream(id, [SOURCE]);
+    feeds.beginStream(id, [SOURCE], { private: privateIds.includes(id) });
     for (const track of ['video', 'audio'] as const) feeds.add(id, initOf(track));
     for (let msn = 0; msn < 3; msn++) for (const m of segmentMedia(msn, { segmentBytes: false })) feeds.add(id, m);
   }
@@ -191,4 +194,40 @@ test('a publisher handed off by a drain: the old origin says dropped, and the re
   assert.ok(Date.now() - endedAt < 1000, `followed ${Date.now() - endedAt} ms after the drop`);
   assert.equal(store.getStream('s4')!.reconnectTimer, null, 'the new origin resumed the stream: no ENDLIST coming');
   assert.deepEqual(interruptions, [], 'viewers were never told of an interruption');
+});
+
+test('a private stream stays private at the edge: the replica learns it from the feed and its media routes refuse a viewer without its token', async () => {
+  const origin = await startOrigin(['open', 'closed'], SECRET, ['closed']);
+  const { edge, store } = edgeWith(() => ({ kind: 'origin', origin: { instanceId: 'o5', url: origin.url } }));
+  // "viewer.<stream>" is that stream's token here (the real RS256 check is in test/e2e/private-streams.test.ts)
+  const gate: PlaybackGate = (streamId, token) =>
+    token === null ? { ok: false, reason: 'missing' } : token === `viewer.${streamId}` ? { ok: true } : { ok: false, reason: token.startsWith('viewer.') ? 'wrong_stream' : 'invalid' };
+  const app = uWS.App();
+  registerMediaRoutes(app, {
+    store,
+    config: { corsOrigins: '*', cdnBaseUrl: null, partTargetMs: 200, targetDurationMs: 2000, renderCacheBytes: 1024 * 1024 },
+    metrics: new Registry(),
+    log,
+    lookupStream: edgeStreamLookup(store, edge),
+    playback: gate,
+  });
+  const socket = await new Promise<uWS.us_listen_socket>((resolve, reject) => app.listen('127.0.0.1', 0, (token) => (token ? resolve(token) : reject(new Error('listen')))));
+  after(() => uWS.us_listen_socket_close(socket));
+  const base = `http://127.0.0.1:${uWS.us_socket_local_port(socket)}`;
+
+  // the first request makes the replica; privacy comes with the origin's begin
+  const tokenless = await fetch(`${base}/hls/closed/source/video.m3u8`);
+  assert.equal(tokenless.status, 401, await tokenless.text());
+  assert.equal(store.getStream('closed')?.private, true);
+  assert.equal((await fetch(`${base}/hls/closed/source/video/seg-1.m4s?token=viewer.open`)).status, 403);
+  const own = await fetch(`${base}/hls/closed/source/video.m3u8?token=viewer.closed`);
+  assert.equal(own.status, 200);
+  assert.match(await own.text(), /\nvideo\/seg-2\.m4s\?token=viewer\.closed\n/);
+  assert.equal((await fetch(`${base}/dash/closed/manifest.mpd`)).status, 401);
+  // a public stream from the same origin stays open at the edge
+  const open = await fetch(`${base}/hls/open/source/video.m3u8`);
+  assert.equal(open.status, 200);
+  assert.match(open.headers.get('cache-control') ?? '', /^public, /);
+  await open.text();
+  assert.equal(store.getStream('open')?.private, false);
 });

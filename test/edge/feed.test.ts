@@ -179,6 +179,7 @@ function frameBytes(message: FeedMessage, body: Uint8Array = new Uint8Array(0)):
 test('the frame reader: round trip of every message kind, split anywhere', () => {
   const messages: Array<[FeedMessage, Uint8Array]> = [
     [{ t: 'begin', generation: 'g1', renditions: [SOURCE], timelineOriginMs: T0, discontinuitySequence: 2, firstInitVersion: 0 }, new Uint8Array(0)],
+    [{ t: 'begin', generation: 'g2', renditions: [SOURCE], timelineOriginMs: null, discontinuitySequence: 0, firstInitVersion: 1, private: true }, new Uint8Array(0)],
     [{ t: 'init', g: 'g1', rendition: 'source', track: 'video', codecs: 'avc1.64001f', timescale: 90000, version: 1 }, new Uint8Array([1, 2, 3])],
     [{ t: 'part', g: 'g1', rendition: 'source', track: 'audio', msn: 3, index: 1, duration: 0.2, independent: true, discontinuity: false }, new Uint8Array(300).fill(9)],
     [{ t: 'segment', g: 'g1', rendition: 'source', track: 'ts', msn: 3, duration: 2, baseMediaDecodeTime: 0, startPts: 0, programDateTime: T0, discontinuity: true, parts: [] }, new Uint8Array(1000).fill(4)],

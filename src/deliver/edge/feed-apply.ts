@@ -66,6 +66,8 @@ export function applyFeedFrame(store: SegmentStore, streamId: string, frame: Fee
         discontinuitySequence: m.discontinuitySequence,
         timelineOriginMs: m.timelineOriginMs,
         firstInitVersion: m.firstInitVersion,
+        // an origin of an older version says nothing: the stream is as that origin served it, public
+        private: m.private === true,
       });
       break;
     case 'renditions':

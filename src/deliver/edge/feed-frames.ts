@@ -22,6 +22,8 @@ export type FeedMessage =
       timelineOriginMs: number | null;
       discontinuitySequence: number;
       firstInitVersion: number;
+      /** viewers need a token for this stream (see StreamStore.private); absent from origins older than it */
+      private?: boolean;
     }
   | { t: 'renditions'; renditions: RenditionInfo[] }
   /** a track's running state, sent before its media in a snapshot, so its playlists read the same as the origin's */
@@ -130,7 +132,14 @@ export function validateFeedMessage(value: unknown): FeedMessage {
   const media = (): boolean => isString(m.g, 64) && isString(m.rendition, 64) && typeof m.track === 'string' && TRACKS.has(m.track);
   switch (m.t) {
     case 'begin':
-      if (isString(m.generation, 64) && isRenditions(m.renditions) && (m.timelineOriginMs === null || isFiniteNumber(m.timelineOriginMs)) && isCount(m.discontinuitySequence) && isCount(m.firstInitVersion))
+      if (
+        isString(m.generation, 64) &&
+        isRenditions(m.renditions) &&
+        (m.timelineOriginMs === null || isFiniteNumber(m.timelineOriginMs)) &&
+        isCount(m.discontinuitySequence) &&
+        isCount(m.firstInitVersion) &&
+        (m.private === undefined || typeof m.private === 'boolean')
+      )
         return m as FeedMessage;
       break;
     case 'renditions':

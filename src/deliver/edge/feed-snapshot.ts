@@ -30,6 +30,7 @@ export function beginMessage(stream: StreamStore): FeedMessage {
     timelineOriginMs: stream.timelineOriginMs,
     discontinuitySequence: stream.baseDiscontinuities,
     firstInitVersion: stream.firstInitVersion,
+    private: stream.private,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { RenditionInfo } from '../../package/rendition-info.js';
 import type { Logger } from '../../log.js';
 import type { PackagedMedia } from '../../package/packaged-media.js';
-import type { MediaSink } from '../../package/media-sink.js';
+import type { MediaSink, StreamAccess } from '../../package/media-sink.js';
 import { every, type PeriodicTask } from '../../ops/periodic.js';
 import type { SegmentStore } from '../store/segment-store.js';
 import { encodeFrameHead, type FeedMessage } from './feed-frames.js';
@@ -97,8 +97,9 @@ export class OriginFeeds implements MediaSink {
     return () => this.remove(streamId, subscriber);
   }
 
-  beginStream(streamId: string, renditions: readonly RenditionInfo[]): void {
-    this.broadcast(streamId, beginMessage(this.store.beginStream(streamId, renditions)));
+  beginStream(streamId: string, renditions: readonly RenditionInfo[], access?: StreamAccess): void {
+    // the begin carries the stream's privacy: edges refuse tokenless viewers of a private stream too
+    this.broadcast(streamId, beginMessage(this.store.beginStream(streamId, renditions, access)));
   }
 
   updateRenditions(streamId: string, renditions: readonly RenditionInfo[]): void {

@@ -1,6 +1,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import type { CorsPolicy } from './cors.js';
 import { writeResponse, type HeaderList } from './media-response.js';
+import { isForbidden, refusalMessage, type PlaybackRefusal } from '../playback-gate.js';
 import { sendJson, type RequestContext } from '../../http/uws-helpers.js';
 
 /**
@@ -13,6 +14,8 @@ export class HttpProblem {
     readonly status: number,
     readonly code: string,
     readonly message: string,
+    /** headers the answer carries besides CORS (WWW-Authenticate of a 401) */
+    readonly headers: HeaderList = [],
   ) {}
 }
 
@@ -22,6 +25,19 @@ export function notFound(message: string): HttpProblem {
 
 export function badRequest(message: string): HttpProblem {
   return new HttpProblem(400, 'NOVA_ERR_BAD_REQUEST', message);
+}
+
+/**
+ * A private stream refused: 401 (no usable token: missing, invalid, expired,
+ * revoked) with a WWW-Authenticate challenge (RFC 9110 11.6.1; the token goes
+ * in the query, RFC 6750 2.3), or 403 (a good token for another stream).
+ */
+export function playbackRefused(reason: PlaybackRefusal): HttpProblem {
+  const message = refusalMessage(reason);
+  if (isForbidden(reason)) return new HttpProblem(403, 'NOVA_ERR_FORBIDDEN', message);
+  // RFC 6750 3.1: a request with no credentials gets the challenge without an error code
+  const challenge = reason === 'missing' ? 'Bearer realm="nova-playback"' : 'Bearer realm="nova-playback", error="invalid_token"';
+  return new HttpProblem(401, 'NOVA_ERR_UNAUTHORIZED', message, ['www-authenticate', challenge]);
 }
 
 /** The server could not deliver in time: the client may ask again after Retry-After. */
@@ -39,6 +55,7 @@ export const RETRY_AFTER: HeaderList = ['retry-after', '1'];
 
 /** The JSON error body {"error":{"code","message"}} with CORS headers (a HEAD gets the headers alone). */
 export function sendProblem(res: HttpResponse, ctx: RequestContext, cors: CorsPolicy, problem: HttpProblem, extra: HeaderList = []): void {
+  if (problem.headers.length > 0) extra = [...extra, ...problem.headers];
   // every 503 says when to come back (RFC 9110 15.6.4): players and CDNs retry instead of giving up
   if (problem.status === 503 && !extra.includes('retry-after')) extra = [...extra, ...RETRY_AFTER];
   if (ctx.method === 'HEAD') {

@@ -40,7 +40,7 @@ export class MediaFiles {
       const msn = Number(segmentMatch[1]);
       const segment = track.findSegment(msn);
       if (!segment) throw notFound(`segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`);
-      this.respond.bytes(res, ctx, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
+      this.respond.bytes(res, ctx, stream, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
       return;
     }
     if (track.track === 'ts') throw notFound(`no such file ${file}`);
@@ -49,7 +49,7 @@ export class MediaFiles {
       const version = initMatch[1] === undefined ? 0 : Number(initMatch[1]);
       const init = track.findInit(version);
       if (!init) throw notFound(`init ${file} of ${stream.id}/${renditionName}/${track.track} is not available`);
-      this.respond.bytes(res, ctx, 'init', contentType, `"${init.generation}-${tag}-init-${version}"`, init.bytes);
+      this.respond.bytes(res, ctx, stream, 'init', contentType, `"${init.generation}-${tag}-init-${version}"`, init.bytes);
       return;
     }
     const partMatch = PART_FILE.exec(file);
@@ -63,7 +63,7 @@ export class MediaFiles {
         this.respond.problem(res, ctx, notFound(missing));
         return;
       }
-      this.respond.bytes(res, ctx, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes, counted ? { rendition: renditionName, seconds: part.duration } : undefined);
+      this.respond.bytes(res, ctx, stream, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes, counted ? { rendition: renditionName, seconds: part.duration } : undefined);
     };
     if (!isPreloadHint(track, msn, index) || stream.ended) {
       send();

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { SegmentStore } from '../store/segment-store.js';
+import type { PlaybackRefusal } from '../playback-gate.js';
 
 /** What a media response served: the label of the served counters. */
 export type ServedKind = 'playlist' | 'init' | 'segment' | 'part' | 'mpd';
@@ -23,6 +24,7 @@ export class MediaMetrics {
   private readonly renditionChildren = new Map<string, Counter.Internal>();
   private readonly renderHits: Counter.Internal;
   private readonly renderMisses: Counter.Internal;
+  private readonly refused: Counter<'protocol' | 'reason'>;
 
   constructor(
     registry: Registry,
@@ -61,6 +63,17 @@ export class MediaMetrics {
           name: 'nova_streaming_rendition_media_seconds_served_total',
           help: 'Seconds of media served in segments and parts by rendition (its video track, or audio of an audio-only stream): its rate is viewers per rendition',
           labelNames: ['rendition'] as const,
+          registers: [registry],
+        }),
+    );
+    this.refused = metricOnce(
+      registry,
+      'nova_streaming_playback_refused_total',
+      () =>
+        new Counter({
+          name: 'nova_streaming_playback_refused_total',
+          help: 'Requests for a private stream refused for want of a good viewer token, by protocol and reason (401: missing/invalid/expired/revoked; 403: wrong_stream)',
+          labelNames: ['protocol', 'reason'] as const,
           registers: [registry],
         }),
     );
@@ -150,6 +163,11 @@ export class MediaMetrics {
       this.renditionChildren.set(rendition, child);
     }
     child.inc(seconds);
+  }
+
+  /** A request for a private stream was refused (see playback-gate.ts). */
+  countRefused(protocol: 'hls' | 'dash', reason: PlaybackRefusal): void {
+    this.refused.inc({ protocol, reason });
   }
 
   /** A response went out (not aborted); `bodyBytes` null for a HEAD. */

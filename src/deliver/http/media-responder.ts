@@ -11,6 +11,13 @@ import type { RequestContext } from '../../http/uws-helpers.js';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 /** ended playlists no longer change except for going away after the grace period */
 const ENDED_PLAYLIST_CACHE = 'public, max-age=60';
+/**
+ * A private stream's answers may be kept by the viewer's browser, never by a
+ * shared cache (RFC 9111 5.2.2.7): a CDN that ignored the query string in
+ * its cache key would otherwise hand them to viewers without a token.
+ */
+const PRIVATE_IMMUTABLE = 'private, max-age=31536000, immutable';
+const PRIVATE_ENDED_PLAYLIST_CACHE = 'private, max-age=60';
 
 /**
  * The answers of the media routes, each with CORS headers, conditional GET
@@ -23,6 +30,7 @@ export class MediaResponder {
   private lastHashedText = '';
   private lastHashedEtag = '';
   private readonly livePlaylistCache: string;
+  private readonly privateLivePlaylistCache: string;
 
   constructor(
     private readonly cors: CorsPolicy,
@@ -31,7 +39,9 @@ export class MediaResponder {
   ) {
     const targetDurationSec = Math.max(1, Math.ceil(targetDurationMs / 1000));
     // about half a target duration: a player reloading every target duration never sees a stale list twice
-    this.livePlaylistCache = `public, max-age=${Math.max(1, Math.floor(targetDurationSec / 2))}`;
+    const maxAge = Math.max(1, Math.floor(targetDurationSec / 2));
+    this.livePlaylistCache = `public, max-age=${maxAge}`;
+    this.privateLivePlaylistCache = `private, max-age=${maxAge}`;
   }
 
   problem(res: HttpResponse, ctx: RequestContext, problem: HttpProblem, extra?: HeaderList): void {
@@ -44,7 +54,14 @@ export class MediaResponder {
       this.problem(res, ctx, notFound(`stream ${stream.id} has no media yet`));
       return;
     }
-    this.text(res, ctx, kind, contentType, stream.ended ? ENDED_PLAYLIST_CACHE : this.livePlaylistCache, text);
+    const cacheControl = stream.private
+      ? stream.ended
+        ? PRIVATE_ENDED_PLAYLIST_CACHE
+        : this.privateLivePlaylistCache
+      : stream.ended
+        ? ENDED_PLAYLIST_CACHE
+        : this.livePlaylistCache;
+    this.text(res, ctx, kind, contentType, cacheControl, text);
   }
 
   text(res: HttpResponse, ctx: RequestContext, kind: ServedKind, contentType: string, cacheControl: string, text: string): void {
@@ -65,12 +82,13 @@ export class MediaResponder {
   }
 
   /**
-   * Immutable media: its bytes (or its pieces, a segment served as its parts), with Range and If-None-Match.
+   * Immutable media of `stream`: its bytes (or its pieces, a segment served as its parts), with Range and If-None-Match.
    * `media`: the rendition and seconds of media a whole body (200 GET) gives a viewer, for the quality distribution.
    */
   bytes(
     res: HttpResponse,
     ctx: RequestContext,
+    stream: StreamStore,
     kind: ServedKind,
     contentType: string,
     etag: string,
@@ -79,7 +97,8 @@ export class MediaResponder {
   ): void {
     const chunks = bytes instanceof Uint8Array ? [bytes] : bytes;
     const size = chunksLength(chunks);
-    const headers = this.cors.headers(ctx, ['content-type', contentType, 'cache-control', IMMUTABLE, 'etag', etag, 'accept-ranges', 'bytes']);
+    const cacheControl = stream.private ? PRIVATE_IMMUTABLE : IMMUTABLE;
+    const headers = this.cors.headers(ctx, ['content-type', contentType, 'cache-control', cacheControl, 'etag', etag, 'accept-ranges', 'bytes']);
     if (etagMatches(ctx.headers.get('if-none-match'), etag)) {
       writeResponse(res, ctx, 304, headers, null, true);
       return;

@@ -6,15 +6,15 @@ import { clientKey } from './client-key.js';
 import { CorsPolicy } from './cors.js';
 import { DashManifest } from './dash-manifest.js';
 import { HlsPlaylists } from './hls-playlists.js';
-import { HttpProblem, notFound } from './http-problem.js';
+import { HttpProblem, notFound, playbackRefused } from './http-problem.js';
 import { MediaFiles } from './media-files.js';
 import { MediaMetrics } from './media-metrics.js';
 import { MediaResponder } from './media-responder.js';
 import { writeResponse } from './media-response.js';
-import { authorizePlayback } from './playback-token.js';
 import { PlaylistRenderCache } from './playlist-render-cache.js';
 import type { StreamRequest } from './stream-request.js';
 import { captureRequest, type RequestContext } from '../../http/uws-helpers.js';
+import { REFUSE_PRIVATE, type PlaybackGate } from '../playback-gate.js';
 
 /**
  * HLS (CMAF + LL-HLS, and MPEG-TS) and DASH delivery from the segment store:
@@ -28,17 +28,18 @@ import { captureRequest, type RequestContext } from '../../http/uws-helpers.js';
  *   /dash/:stream/:rendition/{video,audio}/…       the same CMAF files
  *   /time                                          ISO clock for DASH UTCTiming
  *
- * This file only routes: a path to its stream (lookupStream), its token
- * checked, then to the playlists (hls-playlists.ts), the MPD
- * (dash-manifest.ts) or the files (media-files.ts).
+ * This file only routes: a path to its stream (lookupStream), a private
+ * stream's viewer token checked (`?token=`, see playback-gate.ts), then to the
+ * playlists (hls-playlists.ts), the MPD (dash-manifest.ts) or the files
+ * (media-files.ts). A private stream's token is written after every URI its
+ * playlists and MPD list, so unmodified players carry it along; a public
+ * stream's answers are the same bytes for everyone (CDN-cacheable).
  */
 
 export interface MediaRoutesConfig {
   corsOrigins: string[] | '*';
   /** "https://cdn.example" (no trailing slash): segment URIs in playlists go there */
   cdnBaseUrl: string | null;
-  /** when set, every /hls and /dash request needs ?token= (see playback-token.ts) */
-  playbackSigningKey: string | null;
   partTargetMs: number;
   targetDurationMs: number;
   /** bytes of rendered playlists kept for reuse, all streams together (see playlist-render-cache.ts) */
@@ -68,6 +69,8 @@ export interface MediaRoutesDeps {
   onTsRequested?(streamId: string): void;
   /** a playlist or MPD was requested (viewer sessionization); clientKey is the player's session id or a hash of address and user agent */
   onPlaybackRequest?(streamId: string, kind: 'hls' | 'dash', clientKey: string): void;
+  /** checks a private stream's viewer token; absent: private streams refuse everyone */
+  playback?: PlaybackGate;
   /** epoch ms; tests inject a fake clock */
   now?: () => number;
 }
@@ -84,6 +87,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   const { store, config, log } = deps;
   const now = deps.now ?? Date.now;
   const lookupStream: StreamLookup = deps.lookupStream ?? ((streamId, found) => found(store.getStream(streamId) ?? null));
+  const gate = deps.playback ?? REFUSE_PRIVATE;
 
   const cors = new CorsPolicy(config.corsOrigins);
   // the gauge reads the cache at scrape time; the cache counts its lookups into the metrics
@@ -135,8 +139,16 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
         if (stream === null) throw notFound(`stream ${streamId} is not live here`);
         if (stream instanceof HttpProblem) throw stream;
         const params = new URLSearchParams(ctx.query);
-        const uriSuffix = authorizePlayback(config.playbackSigningKey, streamId, params, Math.floor(now() / 1000));
-        if (uriSuffix instanceof HttpProblem) throw uriSuffix;
+        let uriSuffix = '';
+        if (stream.private) {
+          const token = params.get('token');
+          const check = gate(streamId, token);
+          if (!check.ok) {
+            metrics.countRefused(protocol, check.reason);
+            throw playbackRefused(check.reason);
+          }
+          uriSuffix = `?token=${encodeURIComponent(token!)}`;
+        }
         const request: StreamRequest = { res, ctx, stream, streamPath, params, uriSuffix };
         if (protocol === 'dash') routeDash(request, path);
         else routeHls(request, path);

@@ -1,5 +1,5 @@
 import type { RenditionInfo } from '../../package/rendition-info.js';
-import type { MediaSink } from '../../package/media-sink.js';
+import type { MediaSink, StreamAccess } from '../../package/media-sink.js';
 import type { PackagedMedia, PackagedPart, PackagedSegment, PackagedTrack } from '../../package/packaged-media.js';
 import { PartArena } from '../../stream/part-arena.js';
 
@@ -230,6 +230,13 @@ export class StreamStore {
   firstInitVersion = 0;
   ended = false;
   endedAt = 0;
+  /**
+   * Every playback request needs a viewer token for this stream (the media
+   * routes check it; its answers are never publicly cacheable). Set from the
+   * stream's record when its publisher is let in, and from the origin's feed
+   * on an edge.
+   */
+  private = false;
   /** a replica whose origin is lost past its grace: playlists answer 503 until it is back */
   unavailable = false;
   bytes = 0;
@@ -357,7 +364,7 @@ export class SegmentStore implements MediaSink {
    * Starts (or resumes, after a publisher reconnect within the grace period)
    * a stream. Renditions are listed in master-playlist order.
    */
-  beginStream(streamId: string, renditions: readonly RenditionInfo[], continuity: StreamContinuity = {}): StreamStore {
+  beginStream(streamId: string, renditions: readonly RenditionInfo[], continuity: StreamContinuity & Partial<StreamAccess> = {}): StreamStore {
     let stream = this.streams.get(streamId);
     if (stream) {
       if (stream.removalTimer) clearTimeout(stream.removalTimer);
@@ -375,6 +382,7 @@ export class SegmentStore implements MediaSink {
       if (continuity.firstInitVersion !== undefined) stream.firstInitVersion = continuity.firstInitVersion;
     }
     if (continuity.generation !== undefined) stream.generation = continuity.generation;
+    if (continuity.private !== undefined) stream.private = continuity.private;
     if (continuity.timelineOriginMs !== undefined && continuity.timelineOriginMs !== null) stream.timelineOriginMs = continuity.timelineOriginMs;
     this.updateRenditions(streamId, renditions);
     return stream;

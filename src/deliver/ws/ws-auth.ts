@@ -1,15 +1,10 @@
-import { errors as joseErrors, jwtVerify } from 'jose';
-
 /**
- * Viewer tokens for the WebSocket endpoint: HS256 JWTs carrying
- * `stream_id` (one stream id, or "*" for all). Passed as `?token=<jwt>` or as
- * a `Sec-WebSocket-Protocol` entry `bearer.<jwt>` (browsers cannot set
- * headers on WebSockets; the protocol list is the usual way around that).
+ * Where a WebSocket viewer's token comes from: `?token=<jwt>` or a
+ * `Sec-WebSocket-Protocol` entry `bearer.<jwt>` (browsers cannot set headers
+ * on WebSockets; the protocol list is the usual way around that). The token
+ * is the stream's RS256 viewer token, checked by the PlaybackGate
+ * (playback-gate.ts) like every other playback path's.
  */
-
-export type TokenVerdict =
-  | { ok: true; subject: string | null }
-  | { ok: false; code: 4401 | 4403; reason: string };
 
 /** Private-protocol close codes (4000–4999 are the application's): 4401 = who are you, 4403 = not for you. */
 export const CLOSE_UNAUTHORIZED = 4401;
@@ -38,17 +33,4 @@ export function chooseProtocol(protocolHeader: string): string {
   const entries = protocolHeader.split(',').map((entry) => entry.trim());
   if (entries.includes('nova.v1')) return 'nova.v1';
   return entries[0] ?? '';
-}
-
-export async function verifyViewerToken(token: string, secret: Uint8Array, streamId: string): Promise<TokenVerdict> {
-  let payload: Record<string, unknown>;
-  try {
-    ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'] }));
-  } catch (err) {
-    if (err instanceof joseErrors.JWTExpired) return { ok: false, code: CLOSE_UNAUTHORIZED, reason: 'token expired' };
-    return { ok: false, code: CLOSE_UNAUTHORIZED, reason: 'invalid token' };
-  }
-  const claim = payload.stream_id;
-  if (claim !== '*' && claim !== streamId) return { ok: false, code: CLOSE_FORBIDDEN, reason: 'token not valid for this stream' };
-  return { ok: true, subject: typeof payload.sub === 'string' ? payload.sub : null };
 }

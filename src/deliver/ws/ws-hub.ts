@@ -6,7 +6,8 @@ import type { Logger } from '../../log.js';
 import type { Registry } from '../../ops/metrics.js';
 import { every } from '../../ops/periodic.js';
 import { statusLine } from '../../http/uws-helpers.js';
-import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, chooseProtocol, extractToken, verifyViewerToken } from './ws-auth.js';
+import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, chooseProtocol, extractToken } from './ws-auth.js';
+import { REFUSE_PRIVATE, isForbidden, refusalMessage, type PlaybackGate } from '../playback-gate.js';
 import {
   STREAM_ID_PATTERN,
   pongMessage,
@@ -27,7 +28,8 @@ import { createWsMetrics, type WsMetrics, type WsRejectReason } from './ws-metri
  * Refused before the upgrade (HTTP status, nothing allocated):
  *   400 bad stream id · 404 unknown stream · 429 per-IP connection cap · 503 lookup failed.
  * Closed after the upgrade (so browsers, which never see an upgrade's HTTP status, learn why):
- *   4401 missing (private stream), invalid or expired token · 4403 token for another stream ·
+ *   4401 private stream without a good viewer token (missing, invalid, expired, revoked) ·
+ *   4403 a viewer token for another stream ·
  *   1003 binary frame · 1007 text that is not JSON · 1008 unsupported message type or more than
  *   maxMessagesPerSecond · 1009 inbound message over maxPayloadBytes · 1006 (abrupt, by uWS)
  *   inbound frame over the hard ceiling (OVERSIZE_HARD_LIMIT × maxPayloadBytes, never buffered),
@@ -45,10 +47,6 @@ export interface WebSocketHubConfig {
   maxPayloadBytes: number;
   /** Concurrent sockets (including upgrades in progress) per remote IP (100). */
   maxConnectionsPerIp: number;
-  /** HS256 secret for viewer tokens; null = tokens are not accepted (private streams then refuse everyone). */
-  jwtSecret: string | null;
-  /** Private streams need a valid token (true). */
-  requireAuthForPrivate: boolean;
   /** Inbound messages per second per socket before closing with 1008 (20). */
   maxMessagesPerSecond?: number;
   /** Period of viewer metrics (1000 ms). */
@@ -71,6 +69,8 @@ export interface WebSocketHubDeps {
   log: Logger;
   config: WebSocketHubConfig;
   streamInfo(streamId: string): Promise<StreamInfo>;
+  /** checks a private stream's viewer token; absent: private streams refuse everyone. Public streams never ask it. */
+  playback?: PlaybackGate;
 }
 
 export interface WebSocketHub {
@@ -125,7 +125,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
   const maxMessagesPerSecond = config.maxMessagesPerSecond ?? 20;
   const metricsIntervalMs = config.metricsIntervalMs ?? 1000;
   const peakGaugeTopStreams = config.peakGaugeTopStreams ?? 100;
-  const secret = config.jwtSecret === null ? null : new TextEncoder().encode(config.jwtSecret);
+  const gate = deps.playback ?? REFUSE_PRIVATE;
   const channels = new Map<string, StreamChannel>();
   const connectionsPerIp = new Map<string, number>();
   const sockets = new Set<WebSocket<SocketData>>();
@@ -300,16 +300,12 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
     let closeWith: SocketData['closeWith'] = null;
     try {
       info = await deps.streamInfo(streamId);
-      if (info.exists) {
-        const token = extractToken(query, protocolHeader);
-        if (token !== null) {
-          if (secret === null) closeWith = { code: CLOSE_UNAUTHORIZED, reason: 'tokens are not accepted here', why: 'unauthorized' };
-          else {
-            const verdict = await verifyViewerToken(token, secret, streamId);
-            if (!verdict.ok) closeWith = { code: verdict.code, reason: verdict.reason, why: verdict.code === CLOSE_FORBIDDEN ? 'forbidden' : 'unauthorized' };
-          }
-        } else if (info.private && config.requireAuthForPrivate) {
-          closeWith = { code: CLOSE_UNAUTHORIZED, reason: 'token required', why: 'unauthorized' };
+      // the same check as the stream's HLS and DASH; a public stream's viewers need no token and any they send is ignored
+      if (info.exists && info.private) {
+        const check = gate(streamId, extractToken(query, protocolHeader));
+        if (!check.ok) {
+          const forbidden = isForbidden(check.reason);
+          closeWith = { code: forbidden ? CLOSE_FORBIDDEN : CLOSE_UNAUTHORIZED, reason: refusalMessage(check.reason), why: forbidden ? 'forbidden' : 'unauthorized' };
         }
       }
     } catch (err) {

@@ -6,6 +6,7 @@ import type { EventBus } from '../../../src/control/events/stream-events.js';
 import type { ViewerCountStore } from '../../../src/control/viewers/redis-viewer-store.js';
 import { ViewerCounter, type ViewerCounterOptions } from '../../../src/control/viewers/viewer-counter.js';
 import { registerWebSocketHub, type StreamInfo, type WebSocketHub, type WebSocketHubConfig } from '../../../src/deliver/ws/ws-hub.js';
+import type { PlaybackGate } from '../../../src/deliver/playback-gate.js';
 
 export const silentLog = pino({ level: 'silent' });
 
@@ -26,6 +27,8 @@ export interface HubFixtureOptions {
   store?: ViewerCountStore | null;
   config?: Partial<WebSocketHubConfig>;
   viewerOptions?: Partial<ViewerCounterOptions>;
+  /** the viewer-token check; TEST_PLAYBACK_GATE when absent */
+  playback?: PlaybackGate;
   /** Streams known to streamInfo(); default: "live1" public and "secret1" private. */
   streams?: Map<string, StreamInfo>;
 }
@@ -35,10 +38,22 @@ export const DEFAULT_HUB_CONFIG: WebSocketHubConfig = {
   maxBackpressureBytes: 64 * 1024,
   maxPayloadBytes: 4 * 1024,
   maxConnectionsPerIp: 100,
-  jwtSecret: 'test-secret-test-secret-test-secret',
-  requireAuthForPrivate: true,
   maxMessagesPerSecond: 20,
   metricsIntervalMs: 1000,
+};
+
+/**
+ * The hub's side of the viewer-token check, with tokens a test can write by
+ * hand: "viewer.<stream>" is good for that stream (403 elsewhere), "expired"
+ * and "revoked" are what they say, anything else is invalid. The real check
+ * (RS256 viewer tokens, PlaybackAuthorizer) is exercised through the whole
+ * server in test/e2e/private-streams.test.ts.
+ */
+export const TEST_PLAYBACK_GATE: PlaybackGate = (streamId, token) => {
+  if (token === null || token === '') return { ok: false, reason: 'missing' };
+  if (token === 'expired' || token === 'revoked') return { ok: false, reason: token };
+  if (!token.startsWith('viewer.')) return { ok: false, reason: 'invalid' };
+  return token === `viewer.${streamId}` ? { ok: true } : { ok: false, reason: 'wrong_stream' };
 };
 
 export async function startHub(options: HubFixtureOptions = {}): Promise<HubFixture> {
@@ -60,6 +75,7 @@ export async function startHub(options: HubFixtureOptions = {}): Promise<HubFixt
     log: silentLog,
     config: { ...DEFAULT_HUB_CONFIG, ...options.config },
     streamInfo: async (streamId) => streams.get(streamId) ?? { exists: false, private: false, state: {} },
+    playback: options.playback ?? TEST_PLAYBACK_GATE,
   });
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) =>
     app.listen('127.0.0.1', 0, (socket) => (socket ? resolve(socket) : reject(new Error('uWS listen failed')))),
