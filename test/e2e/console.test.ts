@@ -3,7 +3,8 @@
  * operator uses it: sign in with the admin token, create a stream (its key
  * shown once), FFmpeg publishes with that key, the stream page plays it and
  * counts a second viewer who opens the public watch page, the watch page fits
- * a phone, and the stream ends from the console. Each step keeps a screenshot
+ * a phone, a private stream's watch page needs the viewer token its stream
+ * page offers, and the stream ends from the console. Each step keeps a screenshot
  * under test/.artifacts/console/.
  *
  * One server and one browser for the file; the tests run in order and share
@@ -169,12 +170,39 @@ describe('web console in Chromium', gate, () => {
     await phone.close();
   });
 
+  it('a private stream: its watch page refuses a link without a viewer token and plays the one the stream page offers', async () => {
+    const secret = await nova.createStream({ title: 'Private console test', private: true });
+    const privatePublisher = publishWithFfmpeg({ url: secret.publish_url, width: 320, height: 180, fps: 15 });
+    try {
+      const stranger = await browser.context.newPage();
+      await stranger.goto(`${nova.http}/watch/${secret.id}`);
+      await stranger.getByText('This stream is private: its link needs a viewer token.').waitFor({ timeout: 15_000 });
+      await shot(stranger, '6-private-watch-refused');
+      await stranger.close();
+      // the stream page mints a viewer token for its own player and offers a watch link carrying it
+      await console_.goto(`${nova.http}/#/streams/${secret.id}`);
+      await waitFor('the private stream page to say live', PLAY_TIMEOUT_MS, async () => (await console_.getByTestId('stream-state').textContent()) === 'live', 250);
+      await waitForPlayback(console_, 1);
+      const link = await console_.getByLabel(/^Watch link/).inputValue();
+      assert.match(link, /\/watch\/[0-9a-f-]+\?token=[\w.-]+$/);
+      const invited = await browser.context.newPage();
+      await invited.goto(link);
+      await waitForPlayback(invited, 1);
+      await shot(invited, '6-private-watch-with-token');
+      await invited.close();
+    } finally {
+      await privatePublisher.stop();
+    }
+    await console_.goto(`${nova.http}/#/streams/${streamId}`);
+    await console_.getByRole('heading', { name: 'Console test' }).waitFor();
+  });
+
   it('the streams list shows it live with its viewers; the stream page ends it and revokes its key', async () => {
     await console_.getByRole('link', { name: '← Streams' }).click();
-    const row = console_.getByRole('row').filter({ hasText: 'Console test' });
+    const row = console_.getByRole('row').filter({ has: console_.getByRole('link', { name: 'Console test', exact: true }) });
     await row.getByText('live').waitFor();
     await shot(console_, '6-streams-list-live');
-    await row.getByRole('link', { name: 'Console test' }).click();
+    await row.getByRole('link', { name: 'Console test', exact: true }).click();
     console_.once('dialog', (dialog) => void dialog.accept());
     await console_.getByRole('button', { name: 'End stream and revoke its key' }).click();
     await waitFor('the stream page to say ended', 15_000, async () => /^ended/.test((await console_.getByTestId('stream-state').textContent()) ?? ''), 250);
