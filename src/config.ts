@@ -36,6 +36,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** INSTANCE_ID: names this instance in logs and cross-instance counts; default hostname-pid. */
   instanceId: string;
+  /** CONSOLE_DIR (dist/console in the repository): the built web console served at / (npm run build writes it). */
+  consoleDir: string | null;
   /** STREAM_METRICS_RETENTION_DAYS (7): per-second stream metrics rows older than this are deleted; 0 keeps them. */
   streamMetricsRetentionDays: number;
   /** Durable events: outbox → relay → event log (Redis Streams, or in-process) → consumers. */
@@ -310,6 +312,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     adminToken,
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     instanceId: env.INSTANCE_ID && env.INSTANCE_ID !== '' ? env.INSTANCE_ID : `${process.env.HOSTNAME ?? 'nova'}-${process.pid}`,
+    consoleDir: env.CONSOLE_DIR && env.CONSOLE_DIR !== '' ? env.CONSOLE_DIR : null,
     streamMetricsRetentionDays: int(env, 'STREAM_METRICS_RETENTION_DAYS', 7, 0, 3650),
     events: {
       partitions: int(env, 'EVENT_PARTITIONS', 16, 1, 1024),

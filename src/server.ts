@@ -48,6 +48,7 @@ import { MetricsRepository } from './control/db/metrics-repository.js';
 import { StreamMetricsRecorder } from './control/stream-metrics-recorder.js';
 import { DeferredWrites } from './control/db/deferred-writes.js';
 import { PublishKeyCache } from './control/publish-key-cache.js';
+import { defaultConsoleDir, registerConsoleRoutes } from './control/console/console-routes.js';
 
 export interface NovaServer {
   readonly rtmpPort: number;
@@ -443,6 +444,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     accepting: () => !ingest.draining,
     warnings: () => (transcode.warning !== null ? [transcode.warning] : []),
   });
+  await registerConsoleRoutes(app, { dir: config.consoleDir ?? defaultConsoleDir(), log: log.child({ component: 'console' }) });
   app.any('/*', (res, req) => {
     const ctx = captureRequest(res, req);
     sendJson(res, ctx, 404, { error: { code: 'NOVA_ERR_NOT_FOUND', message: `no route for ${ctx.method} ${ctx.url}` } });
