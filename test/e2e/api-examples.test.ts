@@ -2,7 +2,7 @@
  * The three examples in docs/examples do what docs/api.md says they do,
  * against the whole server: curl.sh (token → stream → status → delete),
  * broadcaster.py (token, stream, FFmpeg, the WebSocket, end) and
- * viewer.html in Chromium (hls.js plays, the WebSocket's viewer count
+ * viewer.html in Chromium with a viewer token for a private stream (hls.js plays, the WebSocket's viewer count
  * shows). The WebSocket messages they receive are checked against the
  * AsyncAPI document the server serves.
  *
@@ -179,18 +179,22 @@ describe('docs/examples run against a live server', gate, () => {
     assert.match(run.stdout, new RegExp(`^stream ${id} deleted: status ENDED`, 'm'));
   });
 
-  it('viewer.html: hls.js plays a stream FFmpeg publishes, and the page shows the WebSocket\'s viewer count', { timeout: 120_000 }, async () => {
-    const stream = await nova.createStream({ title: 'viewer.html test' });
+  it('viewer.html: with a viewer token, hls.js plays a private stream FFmpeg publishes, and the page shows the WebSocket\'s viewer count', { timeout: 120_000 }, async () => {
+    const stream = await nova.createStream({ title: 'viewer.html test', private: true });
+    const minted = await nova.api('POST', `/api/v1/streams/${stream.id}/playback-tokens`, { expires_in: 600 });
+    assert.equal(minted.status, 201);
+    const token = (minted.body as { token: string }).token;
     const publisher = publishWithFfmpeg({ url: stream.publish_url, width: 640, height: 360, fps: 30 });
     publishers.push(publisher);
-    await waitForSegments(streamMediaUrls(nova.http, stream.id).video, 1, 30_000);
+    await waitForSegments(`${streamMediaUrls(nova.http, stream.id).video}?token=${token}`, 1, 30_000);
+    assert.equal((await fetch(stream.hls_url)).status, 401, 'the private stream needs its token');
 
     pages = await startRepositoryServer();
     browser = await launchPlayerBrowser();
     const page: Page = await browser.context.newPage();
     const frames: string[] = [];
     page.on('websocket', (ws) => ws.on('framereceived', (frame) => void (typeof frame.payload === 'string' && frames.push(frame.payload))));
-    await page.goto(`${pages.origin}/docs/examples/viewer.html?src=${encodeURIComponent(stream.hls_url)}`);
+    await page.goto(`${pages.origin}/docs/examples/viewer.html?src=${encodeURIComponent(stream.hls_url)}&token=${encodeURIComponent(token)}`);
 
     interface ViewerPage {
       currentTime: number;
