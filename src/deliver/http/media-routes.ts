@@ -15,6 +15,7 @@ import { authorizePlayback } from './playback-token.js';
 import { PlaylistRenderCache } from './playlist-render-cache.js';
 import type { StreamRequest } from './stream-request.js';
 import { captureRequest, type RequestContext } from '../../http/uws-helpers.js';
+import type { ViewerContext, ViewerSessionTracker } from '../sessions/viewer-session-tracker.js';
 
 /**
  * HLS (CMAF + LL-HLS, and MPEG-TS) and DASH delivery from the segment store:
@@ -68,6 +69,8 @@ export interface MediaRoutesDeps {
   onTsRequested?(streamId: string): void;
   /** a playlist or MPD was requested (viewer sessionization); clientKey is the player's session id or a hash of address and user agent */
   onPlaybackRequest?(streamId: string, kind: 'hls' | 'dash', clientKey: string): void;
+  /** viewer sessions (CMCD, bytes, renditions, startup): every media request is added to its session */
+  sessions?: ViewerSessionTracker;
   /** epoch ms; tests inject a fake clock */
   now?: () => number;
 }
@@ -89,7 +92,8 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   // the gauge reads the cache at scrape time; the cache counts its lookups into the metrics
   const metrics = new MediaMetrics(deps.metrics, store, () => renderCache.bytes);
   const renderCache = new PlaylistRenderCache(config.renderCacheBytes, (hit) => metrics.countRender(hit));
-  const respond = new MediaResponder(cors, metrics, config.targetDurationMs);
+  const sessions = deps.sessions ?? null;
+  const respond = new MediaResponder(cors, metrics, config.targetDurationMs, sessions);
   const files = new MediaFiles(store, respond, cors, config.targetDurationMs);
   const playlists = new HlsPlaylists(store, config, respond, cors, renderCache, deps.onTsRequested, (req) => notifyPlayback(req, 'hls'));
   const manifest = new DashManifest(store, config, respond, now);
@@ -97,7 +101,8 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   function notifyPlayback(req: StreamRequest, kind: 'hls' | 'dash'): void {
     if (!deps.onPlaybackRequest) return;
     try {
-      deps.onPlaybackRequest(req.stream.id, kind, clientKey(req.ctx));
+      const viewer = (req.ctx as ViewerContext).viewer;
+      deps.onPlaybackRequest(req.stream.id, kind, viewer ? viewer.clientKey : clientKey(req.ctx, req.params));
     } catch (err) {
       log.warn({ err, streamId: req.stream.id }, 'onPlaybackRequest hook threw');
     }
@@ -137,6 +142,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
         const params = new URLSearchParams(ctx.query);
         const uriSuffix = authorizePlayback(config.playbackSigningKey, streamId, params, Math.floor(now() / 1000));
         if (uriSuffix instanceof HttpProblem) throw uriSuffix;
+        if (sessions !== null) (ctx as ViewerContext).viewer = sessions.request(streamId, protocol, ctx, params);
         const request: StreamRequest = { res, ctx, stream, streamPath, params, uriSuffix };
         if (protocol === 'dash') routeDash(request, path);
         else routeHls(request, path);
