@@ -155,11 +155,13 @@ export class ViewerSession {
       this.throughputSum += cmcd.mtp;
       this.throughputCount++;
     }
-    if (cmcd.bl === cmcd.bl) this.bufferLengthMs = cmcd.bl;
-    // media object requests (they carry the buffer length) are what the next bs is measured from
-    if (cmcd.bl === cmcd.bl || cmcd.ot === 'v' || cmcd.ot === 'av' || cmcd.ot === 'a') {
+    // Media object requests are what the next bs is measured from. Not manifests: hls.js repeats
+    // the last buffer length on its playlist reloads, which would hide the stall behind them.
+    const ot = cmcd.ot;
+    if (ot === 'v' || ot === 'av' || ot === 'a' || (ot === null && cmcd.d === cmcd.d)) {
       this.prevMediaAt[slot] = now;
       this.prevBufferMs[slot] = cmcd.bl;
+      if (cmcd.bl === cmcd.bl) this.bufferLengthMs = cmcd.bl;
     }
   }
 
@@ -225,6 +227,8 @@ export class ViewerSessionTracker {
   /** records a failed write left, retried first */
   private pending: ViewerSessionRecord[] = [];
   private flushing: Promise<void> | null = null;
+  /** rebuffering not yet reported to the sink (see collectAndWrite) */
+  private rebufferOwedMs = 0;
   private readonly timer: PeriodicTask | null;
   private readonly rejected: Counter;
   private readonly written: Counter;
@@ -443,7 +447,13 @@ export class ViewerSessionTracker {
       }
       records.push(session.record(this.instanceId));
     }
-    if (watchMs > 0 || rebufferMs > 0) this.sink.qoe(watchMs / 1000, rebufferMs / 1000);
+    // A stall is credited when the request after it arrives, in one piece, while its time was
+    // watched (and reported) before: the counters get no more rebuffering than watch time per
+    // report, and the rest follows with the next reports instead of being cut off.
+    const owed = this.rebufferOwedMs + rebufferMs;
+    const reported = Math.min(owed, watchMs);
+    this.rebufferOwedMs = owed - reported;
+    if (watchMs > 0 || reported > 0) this.sink.qoe(watchMs / 1000, reported / 1000);
 
     let batch = this.pending.length === 0 ? records : this.pending.concat(records);
     this.pending = [];
