@@ -31,6 +31,8 @@ export interface StreamMetricsPoint {
   /** bits per second, mean */
   ingressBitrate: number;
   fps: number;
+  /** mean over the step's samples that have one; null when no CMCD viewer reported */
+  rebufferRatio: number | null;
   /** seconds of the step that have a sample */
   samples: number;
 }
@@ -110,10 +112,11 @@ export class MetricsRepository {
    */
   async series(streamId: string, from: Date, to: Date, stepSeconds: number): Promise<StreamMetricsPoint[]> {
     const step = Math.max(1, Math.floor(stepSeconds));
-    const result = await sql<{ at: Date; viewers: number; peak_viewers: number; ingress_bitrate: number; fps: number; samples: number }>`
+    const result = await sql<{ at: Date; viewers: number; peak_viewers: number; ingress_bitrate: number; fps: number; rebuffer_ratio: number | null; samples: number }>`
       SELECT to_timestamp((floor(extract(epoch FROM at) / ${step}::int) * ${step}::int)::float8) AS at,
              avg(viewers)::float8 AS viewers, max(viewers) AS peak_viewers,
-             avg(ingress_bitrate)::float8 AS ingress_bitrate, avg(fps)::float8 AS fps, count(*)::int AS samples
+             avg(ingress_bitrate)::float8 AS ingress_bitrate, avg(fps)::float8 AS fps,
+             avg(rebuffer_ratio)::float8 AS rebuffer_ratio, count(*)::int AS samples
       FROM stream_metrics
       WHERE stream_id = ${streamId} AND at >= ${from} AND at < ${to}
       GROUP BY 1
@@ -125,6 +128,7 @@ export class MetricsRepository {
       peakViewers: Number(row.peak_viewers),
       ingressBitrate: Number(row.ingress_bitrate),
       fps: Number(row.fps),
+      rebufferRatio: row.rebuffer_ratio === null ? null : Number(row.rebuffer_ratio),
       samples: Number(row.samples),
     }));
   }
