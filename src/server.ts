@@ -34,6 +34,7 @@ import { edgeStreamLookup } from './deliver/edge/edge-access.js';
 import { InstanceRegistry, type SharedContinuity } from './control/instances/instance-registry.js';
 import type { StreamResumeState } from './ingest/ingest-messages.js';
 import { registerMediaRoutes } from './deliver/http/media-routes.js';
+import { ViewerSessionTracker } from './deliver/sessions/viewer-session-tracker.js';
 import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
 import { REFUSE_PRIVATE, type PlaybackGate } from './deliver/playback-gate.js';
 import { captureRequest, sendJson } from './http/uws-helpers.js';
@@ -72,6 +73,8 @@ export interface NovaServer {
   readonly viewers: ViewerCounter;
   /** watch and rebuffer seconds for the QoE alert and panels: fed by CMCD session tracking once it exists */
   readonly viewerQoe: ViewerQoeMetrics;
+  /** viewer sessions of the media routes and the WebSocket hub (flush() writes them now) */
+  readonly sessions: ViewerSessionTracker;
   readonly hub: WebSocketHub;
   /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
   readonly transcode: TranscodeService;
@@ -193,9 +196,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   );
 
   const viewerQoe = new ViewerQoeMetrics(registry);
-  const metricsRecorder = new StreamMetricsRecorder(new MetricsRepository(database.db), bus, registry, log.child({ component: 'stream-metrics' }), {
+  const metricsRepo = new MetricsRepository(database.db);
+  // The delivery layer tracks sessions where it serves them; the database and the QoE counters are injected here.
+  const sessions = new ViewerSessionTracker({
+    instanceId: config.instanceId,
+    registry,
+    log: log.child({ component: 'viewer-sessions' }),
+    sink: {
+      write: (records) => breakers.run('postgres', () => metricsRepo.upsertViewerSessions(records)),
+      qoe: (watchSeconds, rebufferSeconds) => viewerQoe.record(watchSeconds, rebufferSeconds),
+    },
+  });
+  const metricsRecorder = new StreamMetricsRecorder(metricsRepo, bus, registry, log.child({ component: 'stream-metrics' }), {
     instanceId: config.instanceId,
     viewers: (streamId) => viewers.count(streamId),
+    rebufferRatio: (streamId) => sessions.rebufferRatio(streamId),
     retentionMs: config.streamMetricsRetentionDays * 86_400_000,
   });
 
@@ -353,6 +368,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const hub = registerWebSocketHub(app, {
     bus,
     viewers,
+    sessions,
     metrics: registry,
     log: log.child({ component: 'ws' }),
     config: {
@@ -392,6 +408,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log: log.child({ component: 'media' }),
     onPlaybackRequest: (streamId, _kind, clientKey) => viewers.touchPlayback(streamId, clientKey),
     playback,
+    sessions,
     onTsRequested: tsOnDemand
       ? (streamId) => {
           if (!edge?.requestTs(streamId)) ingest.requestTs(streamId);
@@ -476,6 +493,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await viewers.close();
       await pool.destroy();
       // after the streams ended (their last seconds are in), before the database closes
+      await sessions.close();
       await metricsRecorder.close();
       await webhooks.close();
       await events.close();
@@ -505,6 +523,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     streamMetrics: metricsRecorder,
     viewers,
     viewerQoe,
+    sessions,
     hub,
     transcode,
     drain: (graceMs = config.drainGraceMs) => ingest.drain(graceMs),

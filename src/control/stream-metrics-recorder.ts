@@ -8,6 +8,8 @@ export interface StreamMetricsRecorderOptions {
   instanceId: string;
   /** viewers of a stream now, across instances */
   viewers: (streamId: string) => number;
+  /** the rebuffering ratio of the stream's CMCD viewers on this instance now; null when none report */
+  rebufferRatio?: (streamId: string) => number | null;
   /** rows older than this are deleted, once an hour (0: kept for ever) */
   retentionMs: number;
   /** default 10 s */
@@ -23,7 +25,7 @@ const MAX_PENDING_ROWS = 50_000;
 /**
  * The per-second history of each stream this instance ingests, in the
  * stream_metrics table: one row per stream per second (viewers, ingress
- * bitrate, frame rate), taken from the lifecycle's stream_metrics events.
+ * bitrate, frame rate, viewers' rebuffering ratio), taken from the lifecycle's stream_metrics events.
  *
  * Rows are written in one statement every flush interval rather than one per
  * stream per second: on the embedded database each statement is a round trip
@@ -110,6 +112,7 @@ export class StreamMetricsRecorder {
       viewers: this.options.viewers(event.streamId),
       ingressBitrate: event.ingressBitrate,
       fps: event.fps,
+      rebufferRatio: this.options.rebufferRatio?.(event.streamId) ?? null,
     });
   }
 

@@ -34,9 +34,15 @@ for (const backend of BACKENDS) {
       const metrics = new MetricsRepository(handle.database.db);
       await metrics.insertMetrics([...samples(stream), { streamId: other, at: new Date(T0 + 5000), viewers: 999, ingressBitrate: 1, fps: 1 }]);
 
+      // the viewers' rebuffering ratio rolls up as the mean of the seconds that have one (null: no CMCD viewer)
+      await metrics.insertMetrics([0.2, 0.1].map((ratio, i) => ({ streamId: other, at: new Date(T0 + 6000 + i * 1000), viewers: 1, ingressBitrate: 1, fps: 1, rebufferRatio: ratio })));
+      const otherRolled = await metrics.series(other, new Date(T0), new Date(T0 + 10_000), 10);
+      assert.equal(otherRolled.length, 1);
+      assert.ok(Math.abs(otherRolled[0]!.rebufferRatio! - 0.15) < 1e-9, String(otherRolled[0]!.rebufferRatio));
+
       const perSecond = await metrics.series(stream, new Date(T0 + 5000), new Date(T0 + 15_000), 1);
       assert.deepEqual(perSecond.map((p) => (p.at.getTime() - T0) / 1000), [5, 6, 7, 8, 9, 10, 11, 13, 14]);
-      assert.deepEqual(perSecond[0], { at: new Date(T0 + 5000), viewers: 5, peakViewers: 5, ingressBitrate: 5000, fps: 30, samples: 1 });
+      assert.deepEqual(perSecond[0], { at: new Date(T0 + 5000), viewers: 5, peakViewers: 5, ingressBitrate: 5000, fps: 30, rebufferRatio: null, samples: 1 });
 
       const rolled = await metrics.series(stream, new Date(T0), new Date(T0 + 60_000), 10);
       assert.deepEqual(
@@ -90,7 +96,7 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     assert.equal(perSecond.status, 200, JSON.stringify(perSecond.body));
     assert.equal(perSecond.body.step, 1);
     assert.equal(perSecond.body.points.length, 29);
-    assert.deepEqual(perSecond.body.points[12], { at: new Date(T0 + 13_000).toISOString(), viewers: 13, peak_viewers: 13, ingress_bitrate: 13_000, fps: 30, samples: 1 });
+    assert.deepEqual(perSecond.body.points[12], { at: new Date(T0 + 13_000).toISOString(), viewers: 13, peak_viewers: 13, ingress_bitrate: 13_000, fps: 30, rebuffer_ratio: null, samples: 1 });
     const rolled = await f.call<Series>('GET', `/api/v1/streams/${streamId}/metrics?${window}&step=15`, { token: owner.accessToken });
     assert.equal(rolled.status, 200);
     assert.deepEqual(rolled.body.points.map((p) => [p.at, p.peak_viewers, p.samples]), [

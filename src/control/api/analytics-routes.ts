@@ -49,6 +49,7 @@ export function registerAnalyticsRoutes(router: ApiRouter, deps: AnalyticsRoutes
           peak_viewers: p.peakViewers,
           ingress_bitrate: p.ingressBitrate,
           fps: p.fps,
+          rebuffer_ratio: p.rebufferRatio,
           samples: p.samples,
         })),
       },

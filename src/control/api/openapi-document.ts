@@ -517,7 +517,7 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
               type: 'array',
               items: {
                 type: 'object',
-                required: ['at', 'viewers', 'peak_viewers', 'ingress_bitrate', 'fps', 'samples'],
+                required: ['at', 'viewers', 'peak_viewers', 'ingress_bitrate', 'fps', 'rebuffer_ratio', 'samples'],
                 additionalProperties: false,
                 properties: {
                   at: dateTime,
@@ -525,6 +525,10 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
                   peak_viewers: { type: 'integer', minimum: 0 },
                   ingress_bitrate: { type: 'number', minimum: 0, description: 'bits per second, mean over the step' },
                   fps: { type: 'number', minimum: 0 },
+                  rebuffer_ratio: {
+                    ...nullable({ type: 'number', minimum: 0, maximum: 1 }),
+                    description: "the CMCD-reporting viewers' stalled time over their watch time, mean over the step; null when none reported",
+                  },
                   samples: { type: 'integer', minimum: 1, description: 'seconds of the step with a sample' },
                 },
               },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Schema, StreamMetricsRow, ViewerSessionKind, ViewerSessionRow } from './schema.js';
+import type { ViewerSessionRecord } from '../../deliver/sessions/viewer-session-tracker.js';
 
 export interface StreamMetricsSample {
   streamId: string;
@@ -10,6 +11,8 @@ export interface StreamMetricsSample {
   /** bits per second */
   ingressBitrate: number;
   fps: number;
+  /** the stream's CMCD viewers' rebuffering ratio (0..1); null or absent when none report */
+  rebufferRatio?: number | null;
 }
 
 export interface StartViewerSessionInput {
@@ -28,6 +31,8 @@ export interface StreamMetricsPoint {
   /** bits per second, mean */
   ingressBitrate: number;
   fps: number;
+  /** mean over the step's samples that have one; null when no CMCD viewer reported */
+  rebufferRatio: number | null;
   /** seconds of the step that have a sample */
   samples: number;
 }
@@ -35,6 +40,8 @@ export interface StreamMetricsPoint {
 /** Rows per INSERT: 5 parameters each stays far below PostgreSQL's 65535-parameter limit. */
 const METRICS_BATCH_ROWS = 1000;
 const MAX_INT4 = 2_147_483_647;
+/** 24 parameters a session row: 1000 rows stay far below PostgreSQL's 65535-parameter limit */
+const SESSION_BATCH_ROWS = 1000;
 
 /**
  * Per-second stream metrics and viewer sessions. Metrics are written in
@@ -67,6 +74,7 @@ export class MetricsRepository {
       viewers: clampInt(s.viewers),
       ingress_bitrate: clampInt(s.ingressBitrate),
       fps: Number.isFinite(s.fps) && s.fps > 0 ? s.fps : 0,
+      rebuffer_ratio: s.rebufferRatio != null && Number.isFinite(s.rebufferRatio) ? Math.min(1, Math.max(0, s.rebufferRatio)) : null,
     }));
     for (let i = 0; i < rows.length; i += METRICS_BATCH_ROWS) {
       await this.#db
@@ -77,6 +85,7 @@ export class MetricsRepository {
             viewers: eb.ref('excluded.viewers'),
             ingress_bitrate: eb.ref('excluded.ingress_bitrate'),
             fps: eb.ref('excluded.fps'),
+            rebuffer_ratio: eb.ref('excluded.rebuffer_ratio'),
           })),
         )
         .execute();
@@ -103,10 +112,11 @@ export class MetricsRepository {
    */
   async series(streamId: string, from: Date, to: Date, stepSeconds: number): Promise<StreamMetricsPoint[]> {
     const step = Math.max(1, Math.floor(stepSeconds));
-    const result = await sql<{ at: Date; viewers: number; peak_viewers: number; ingress_bitrate: number; fps: number; samples: number }>`
+    const result = await sql<{ at: Date; viewers: number; peak_viewers: number; ingress_bitrate: number; fps: number; rebuffer_ratio: number | null; samples: number }>`
       SELECT to_timestamp((floor(extract(epoch FROM at) / ${step}::int) * ${step}::int)::float8) AS at,
              avg(viewers)::float8 AS viewers, max(viewers) AS peak_viewers,
-             avg(ingress_bitrate)::float8 AS ingress_bitrate, avg(fps)::float8 AS fps, count(*)::int AS samples
+             avg(ingress_bitrate)::float8 AS ingress_bitrate, avg(fps)::float8 AS fps,
+             avg(rebuffer_ratio)::float8 AS rebuffer_ratio, count(*)::int AS samples
       FROM stream_metrics
       WHERE stream_id = ${streamId} AND at >= ${from} AND at < ${to}
       GROUP BY 1
@@ -118,8 +128,49 @@ export class MetricsRepository {
       peakViewers: Number(row.peak_viewers),
       ingressBitrate: Number(row.ingress_bitrate),
       fps: Number(row.fps),
+      rebufferRatio: row.rebuffer_ratio === null ? null : Number(row.rebuffer_ratio),
       samples: Number(row.samples),
     }));
+  }
+
+  /**
+   * Writes the sessions' current state in one statement (per 1000 rows): a
+   * new id is inserted, a known one updated. A session of a stream deleted
+   * meanwhile is skipped rather than failing the batch (the join on streams).
+   */
+  async upsertViewerSessions(records: readonly ViewerSessionRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    // one row per id per statement (ON CONFLICT DO UPDATE touches a row once): the newest snapshot wins
+    const byId = new Map<string, ViewerSessionRecord>();
+    for (const record of records) byId.set(record.id, record);
+    const all = [...byId.values()];
+    for (let i = 0; i < all.length; i += SESSION_BATCH_ROWS) {
+      const rows = all.slice(i, i + SESSION_BATCH_ROWS).map(
+        (r) => sql`(${r.id}::text, ${r.streamId}::text, ${r.protocol}::text, ${r.clientKey}::text, ${r.startedAt}::timestamptz,
+          ${r.endedAt}::timestamptz, ${r.instanceId}::text, ${r.lastSeenAt}::timestamptz, ${JSON.stringify(r.renditions)}::jsonb,
+          ${clampInt(r.renditionSwitches)}::int, ${clampInt(r.requests)}::int, ${Math.max(0, Math.round(r.bytesServed))}::bigint,
+          ${r.startupMs === null ? null : clampInt(r.startupMs)}::int, ${Math.max(0, Math.round(r.watchMs))}::bigint, ${r.cmcd}::boolean,
+          ${r.cmcdSid}::text, ${r.contentId}::text, ${r.streamFormat}::text, ${clampInt(r.rebufferCount)}::int,
+          ${Math.max(0, Math.round(r.rebufferMs))}::bigint, ${finiteOrNull(r.rebufferRatio)}::float8, ${finiteOrNull(r.avgBitrateKbps)}::float8,
+          ${finiteOrNull(r.avgThroughputKbps)}::float8, ${finiteOrNull(r.bufferLengthMs)}::float8)`,
+      );
+      await sql`
+        INSERT INTO viewer_sessions (id, stream_id, kind, client_id, started_at, ended_at, instance_id, last_seen_at, renditions,
+          rendition_switches, requests, bytes_served, startup_ms, watch_ms, cmcd, cmcd_sid, content_id, stream_format,
+          rebuffer_count, rebuffer_ms, rebuffer_ratio, avg_bitrate_kbps, avg_throughput_kbps, buffer_length_ms)
+        SELECT v.* FROM (VALUES ${sql.join(rows)}) AS v (id, stream_id, kind, client_id, started_at, ended_at, instance_id, last_seen_at,
+          renditions, rendition_switches, requests, bytes_served, startup_ms, watch_ms, cmcd, cmcd_sid, content_id, stream_format,
+          rebuffer_count, rebuffer_ms, rebuffer_ratio, avg_bitrate_kbps, avg_throughput_kbps, buffer_length_ms)
+        JOIN streams s ON s.id = v.stream_id
+        ON CONFLICT (id) DO UPDATE SET
+          kind = excluded.kind, ended_at = excluded.ended_at, last_seen_at = excluded.last_seen_at, renditions = excluded.renditions,
+          rendition_switches = excluded.rendition_switches, requests = excluded.requests, bytes_served = excluded.bytes_served,
+          startup_ms = excluded.startup_ms, watch_ms = excluded.watch_ms, cmcd = excluded.cmcd, cmcd_sid = excluded.cmcd_sid,
+          content_id = excluded.content_id, stream_format = excluded.stream_format, rebuffer_count = excluded.rebuffer_count,
+          rebuffer_ms = excluded.rebuffer_ms, rebuffer_ratio = excluded.rebuffer_ratio, avg_bitrate_kbps = excluded.avg_bitrate_kbps,
+          avg_throughput_kbps = excluded.avg_throughput_kbps, buffer_length_ms = excluded.buffer_length_ms
+      `.execute(this.#db);
+    }
   }
 
   /** Returns the new session's id. */
@@ -169,6 +220,10 @@ export class MetricsRepository {
       .orderBy('id', 'asc')
       .execute();
   }
+}
+
+function finiteOrNull(value: number | null): number | null {
+  return value !== null && Number.isFinite(value) ? value : null;
 }
 
 function clampInt(value: number): number {

@@ -10,7 +10,7 @@ import type { RenditionInfo } from '../../package/rendition-info.js';
 export type StreamStatus = 'PENDING' | 'ACTIVE' | 'ENDED' | 'ERROR';
 export const STREAM_STATUSES: readonly StreamStatus[] = ['PENDING', 'ACTIVE', 'ENDED', 'ERROR'];
 
-export type ViewerSessionKind = 'ws' | 'hls' | 'dash';
+export type ViewerSessionKind = 'ws' | 'hls' | 'llhls' | 'dash';
 
 type Defaulted<T> = ColumnType<T, T | undefined, T>;
 type Nullable<T> = ColumnType<T | null, T | null | undefined, T | null>;
@@ -47,6 +47,25 @@ export interface ViewerSessionsTable {
   client_id: Nullable<string>;
   started_at: Date;
   ended_at: Nullable<Date>;
+  instance_id: Nullable<string>;
+  last_seen_at: Nullable<Date>;
+  renditions: JsonText<string[]>;
+  rendition_switches: Defaulted<number>;
+  requests: Defaulted<number>;
+  /** bigint: returned as a string by node-postgres, a number by PGlite */
+  bytes_served: ColumnType<string | number, number | undefined, number>;
+  startup_ms: Nullable<number>;
+  watch_ms: ColumnType<string | number, number | undefined, number>;
+  cmcd: Defaulted<boolean>;
+  cmcd_sid: Nullable<string>;
+  content_id: Nullable<string>;
+  stream_format: Nullable<string>;
+  rebuffer_count: Defaulted<number>;
+  rebuffer_ms: ColumnType<string | number, number | undefined, number>;
+  rebuffer_ratio: Nullable<number>;
+  avg_bitrate_kbps: Nullable<number>;
+  avg_throughput_kbps: Nullable<number>;
+  buffer_length_ms: Nullable<number>;
 }
 
 export interface StreamMetricsTable {
@@ -55,6 +74,7 @@ export interface StreamMetricsTable {
   viewers: Defaulted<number>;
   ingress_bitrate: Defaulted<number>;
   fps: Defaulted<number>;
+  rebuffer_ratio: Nullable<number>;
 }
 
 export interface QualityLevelsTable {

@@ -5,9 +5,9 @@ import { Counter, type Registry } from 'prom-client';
  * seconds spent rebuffering, summed over viewers, so that rebuffering ratio =
  * rate(rebuffer) / rate(watch) (NovaViewerRebufferingHigh, the QoE panels).
  *
- * Nothing feeds these yet: the CMCD viewer-session tracking (issue 25, item 1)
- * will call record() as players report buffer starvation. Until then both
- * counters stay at 0 and the alert cannot fire.
+ * Fed by the viewer-session tracker (src/deliver/sessions/) at each flush,
+ * from the sessions whose players send CMCD: their watch time and the stalls
+ * their buffer-starvation (bs) reports add up to.
  */
 export class ViewerQoeMetrics {
   private readonly watch: Counter;

@@ -7,6 +7,7 @@ import { HttpProblem, notFound, sendProblem } from './http-problem.js';
 import type { MediaMetrics, ServedKind } from './media-metrics.js';
 import { chunksLength, sliceChunks, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';
 import type { RequestContext } from '../../http/uws-helpers.js';
+import type { ViewerContext, ViewerSessionTracker } from '../sessions/viewer-session-tracker.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 /** ended playlists no longer change except for going away after the grace period */
@@ -23,7 +24,8 @@ const PRIVATE_ENDED_PLAYLIST_CACHE = 'private, max-age=60';
  * The answers of the media routes, each with CORS headers, conditional GET
  * and the served metrics: immutable bytes (inits, segments, parts: ranges
  * and ETags), playlist text (a strong ETag of the text, cached for half a
- * target duration while live), and problems.
+ * target duration while live), and problems. What went out is also added
+ * to the request's viewer session, when the routes found one (ViewerContext).
  */
 export class MediaResponder {
   // parked reloads released together get the same cached string: hash it once
@@ -36,6 +38,7 @@ export class MediaResponder {
     private readonly cors: CorsPolicy,
     private readonly metrics: MediaMetrics,
     targetDurationMs: number,
+    private readonly sessions: ViewerSessionTracker | null = null,
   ) {
     const targetDurationSec = Math.max(1, Math.ceil(targetDurationMs / 1000));
     // about half a target duration: a player reloading every target duration never sees a stale list twice
@@ -64,7 +67,7 @@ export class MediaResponder {
     this.text(res, ctx, kind, contentType, cacheControl, text);
   }
 
-  text(res: HttpResponse, ctx: RequestContext, kind: ServedKind, contentType: string, cacheControl: string, text: string): void {
+  text(res: HttpResponse, ctx: ViewerContext, kind: ServedKind, contentType: string, cacheControl: string, text: string): void {
     if (text !== this.lastHashedText) {
       this.lastHashedText = text;
       this.lastHashedEtag = strongEtag(text);
@@ -78,7 +81,9 @@ export class MediaResponder {
     const head = ctx.method === 'HEAD';
     writeResponse(res, ctx, 200, headers, text, head);
     if (ctx.aborted) return;
-    this.metrics.countServed(kind, head ? null : Buffer.byteLength(text));
+    const bodyBytes = head ? 0 : Buffer.byteLength(text);
+    this.metrics.countServed(kind, head ? null : bodyBytes);
+    if (ctx.viewer) this.sessions!.served(ctx.viewer, kind, bodyBytes, null);
   }
 
   /**
@@ -87,7 +92,7 @@ export class MediaResponder {
    */
   bytes(
     res: HttpResponse,
-    ctx: RequestContext,
+    ctx: ViewerContext,
     stream: StreamStore,
     kind: ServedKind,
     contentType: string,
@@ -121,6 +126,8 @@ export class MediaResponder {
     writeResponse(res, ctx, status, headers, body, head);
     if (ctx.aborted) return;
     this.metrics.countServed(kind, head ? null : bodyLength);
-    if (media !== undefined && status === 200 && !head) this.metrics.countMediaSeconds(media.rendition, media.seconds);
+    const wholeMedia = media !== undefined && status === 200 && !head;
+    if (wholeMedia) this.metrics.countMediaSeconds(media.rendition, media.seconds);
+    if (ctx.viewer) this.sessions!.served(ctx.viewer, kind, head ? 0 : bodyLength, wholeMedia ? media.rendition : null);
   }
 }

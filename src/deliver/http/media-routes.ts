@@ -15,6 +15,7 @@ import { PlaylistRenderCache } from './playlist-render-cache.js';
 import type { StreamRequest } from './stream-request.js';
 import { captureRequest, type RequestContext } from '../../http/uws-helpers.js';
 import { REFUSE_PRIVATE, type PlaybackGate } from '../playback-gate.js';
+import type { ViewerContext, ViewerSessionTracker } from '../sessions/viewer-session-tracker.js';
 
 /**
  * HLS (CMAF + LL-HLS, and MPEG-TS) and DASH delivery from the segment store:
@@ -71,6 +72,8 @@ export interface MediaRoutesDeps {
   onPlaybackRequest?(streamId: string, kind: 'hls' | 'dash', clientKey: string): void;
   /** checks a private stream's viewer token; absent: private streams refuse everyone */
   playback?: PlaybackGate;
+  /** viewer sessions (CMCD, bytes, renditions, startup): every media request is added to its session */
+  sessions?: ViewerSessionTracker;
   /** epoch ms; tests inject a fake clock */
   now?: () => number;
 }
@@ -93,7 +96,8 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   // the gauge reads the cache at scrape time; the cache counts its lookups into the metrics
   const metrics = new MediaMetrics(deps.metrics, store, () => renderCache.bytes);
   const renderCache = new PlaylistRenderCache(config.renderCacheBytes, (hit) => metrics.countRender(hit));
-  const respond = new MediaResponder(cors, metrics, config.targetDurationMs);
+  const sessions = deps.sessions ?? null;
+  const respond = new MediaResponder(cors, metrics, config.targetDurationMs, sessions);
   const files = new MediaFiles(store, respond, cors, config.targetDurationMs);
   const playlists = new HlsPlaylists(store, config, respond, cors, renderCache, deps.onTsRequested, (req) => notifyPlayback(req, 'hls'));
   const manifest = new DashManifest(store, config, respond, now);
@@ -101,7 +105,8 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   function notifyPlayback(req: StreamRequest, kind: 'hls' | 'dash'): void {
     if (!deps.onPlaybackRequest) return;
     try {
-      deps.onPlaybackRequest(req.stream.id, kind, clientKey(req.ctx));
+      const viewer = (req.ctx as ViewerContext).viewer;
+      deps.onPlaybackRequest(req.stream.id, kind, viewer ? viewer.clientKey : clientKey(req.ctx, req.params));
     } catch (err) {
       log.warn({ err, streamId: req.stream.id }, 'onPlaybackRequest hook threw');
     }
@@ -149,6 +154,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
           }
           uriSuffix = `?token=${encodeURIComponent(token!)}`;
         }
+        if (sessions !== null) (ctx as ViewerContext).viewer = sessions.request(streamId, protocol, ctx, params);
         const request: StreamRequest = { res, ctx, stream, streamPath, params, uriSuffix };
         if (protocol === 'dash') routeDash(request, path);
         else routeHls(request, path);

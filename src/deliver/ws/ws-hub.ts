@@ -20,6 +20,7 @@ import {
   streamStartedMessage,
   viewerCountMessage,
 } from './ws-messages.js';
+import type { ViewerSession, ViewerSessionTracker } from '../sessions/viewer-session-tracker.js';
 import { createWsMetrics, type WsMetrics, type WsRejectReason } from './ws-metrics.js';
 
 /**
@@ -65,6 +66,8 @@ export interface StreamInfo {
 export interface WebSocketHubDeps {
   bus: EventBus;
   viewers: ViewerCounter;
+  /** a joined socket is a viewer session (protocol ws) from join to close */
+  sessions?: ViewerSessionTracker;
   metrics: Registry;
   log: Logger;
   config: WebSocketHubConfig;
@@ -96,6 +99,7 @@ interface SocketData {
   /** Set when the socket is admitted only to be closed with a reason (auth failures). */
   closeWith: { code: number; reason: string; why: WsRejectReason } | null;
   joined: boolean;
+  session: ViewerSession | null;
   serverClosing: boolean;
   windowStartMs: number;
   messagesInWindow: number;
@@ -327,6 +331,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
       state: info.state,
       closeWith,
       joined: false,
+      session: null,
       serverClosing: false,
       windowStartMs: 0,
       messagesInWindow: 0,
@@ -391,6 +396,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
       ws.subscribe(channel.topic);
       viewers.wsJoined(data.streamId);
       data.joined = true;
+      data.session = deps.sessions?.openWs(data.streamId, data.ip) ?? null;
       const count = viewers.count(data.streamId);
       ws.send(
         snapshotMessage(data.streamId, channel.seq, Date.now(), {
@@ -412,6 +418,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
       releaseIp(data.ip);
       if (data.joined) {
         viewers.wsLeft(data.streamId);
+        if (data.session !== null) deps.sessions!.closeWs(data.session);
         const channel = channels.get(data.streamId);
         if (channel && !channel.live && app.numSubscribers(channel.topic) === 0) channels.delete(data.streamId);
       }

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { createLogger } from '../../src/log.js';
+import type { RequestContext } from '../../src/http/uws-helpers.js';
+import { ViewerSessionTracker, type ViewerSessionRecord } from '../../src/deliver/sessions/viewer-session-tracker.js';
+
+function request(query: string): { ctx: RequestContext; params: URLSearchParams } {
+  const ctx: RequestContext = { method: 'GET', url: '/hls/s/source/video/seg-1.m4s', query, headers: new Map([['user-agent', 'ua']]), remoteAddress: '10.0.0.1', aborted: false };
+  return { ctx, params: new URLSearchParams(query) };
+}
+
+const cmcd = (text: string): string => `CMCD=${encodeURIComponent(text)}`;
+
+describe('viewer session tracker', () => {
+  function tracker(options: { maxSessions?: number; failWrites?: () => boolean } = {}) {
+    let now = 1_000_000;
+    const written: ViewerSessionRecord[][] = [];
+    const qoe: Array<[number, number]> = [];
+    const sessions = new ViewerSessionTracker({
+      instanceId: 'i1',
+      registry: new Registry(),
+      log: createLogger('silent'),
+      autoStart: false,
+      maxSessions: options.maxSessions,
+      now: () => now,
+      sink: {
+        async write(records) {
+          if (options.failWrites?.()) throw new Error('database away');
+          written.push([...records]);
+        },
+        qoe: (watch, rebuffer) => qoe.push([watch, rebuffer]),
+      },
+    });
+    return { sessions, written, qoe, advance: (ms: number) => (now += ms) };
+  }
+
+  it('one session per sid; idle sessions end at their last request and are written one last time', async () => {
+    const { sessions, written, advance } = tracker();
+    for (const sid of ['a', 'b']) {
+      const r = request(cmcd(`sid="${sid}",ot=v,bl=2000,br=1000,d=2000`));
+      const s = sessions.request('s1', 'hls', r.ctx, r.params)!;
+      sessions.served(s, 'segment', 1000, 'source');
+    }
+    assert.equal(sessions.sessionCount, 2);
+    await sessions.flush();
+    assert.equal(written.at(-1)!.length, 2);
+    advance(10_000);
+    const r = request(cmcd('sid="a",ot=v,bl=2000'));
+    sessions.request('s1', 'hls', r.ctx, r.params);
+    advance(25_000);
+    await sessions.flush();
+    // b idle 35 s: ended at its last request; a seen 25 s ago: still live
+    const last = written.at(-1)!;
+    const b = last.find((x) => x.cmcdSid === 'b')!;
+    assert.equal(b.endedAt!.getTime(), 1_000_000);
+    assert.equal(sessions.sessionCount, 1);
+    assert.equal(b.avgBitrateKbps, 1000);
+    assert.deepEqual(b.renditions, ['source']);
+  });
+
+  it('bounded: beyond maxSessions requests are served untracked (null)', () => {
+    const { sessions } = tracker({ maxSessions: 2 });
+    const ids = ['a', 'b', 'c'].map((sid) => {
+      const r = request(cmcd(`sid="${sid}"`));
+      return sessions.request('s1', 'dash', r.ctx, r.params);
+    });
+    assert.ok(ids[0] && ids[1]);
+    assert.equal(ids[2], null);
+  });
+
+  it('without CMCD the fingerprint is the key; a failed write is retried with the next flush', async () => {
+    let fail = true;
+    const { sessions, written } = tracker({ failWrites: () => fail });
+    for (let i = 0; i < 3; i++) {
+      const r = request('');
+      sessions.request('s1', 'hls', r.ctx, r.params);
+    }
+    assert.equal(sessions.sessionCount, 1);
+    await sessions.flush();
+    assert.equal(written.length, 0);
+    fail = false;
+    await sessions.flush();
+    assert.equal(written.flat().length, 1);
+    assert.equal(written[0]![0]!.cmcd, false);
+    assert.equal(written[0]![0]!.requests, 3);
+  });
+
+  it('a stall: from the previous media request plus its buffer to the bs request; the counters get it as watch time accrues', async () => {
+    const { sessions, written, qoe, advance } = tracker();
+    const send = (text: string) => {
+      const r = request(cmcd(text));
+      const s = sessions.request('s1', 'hls', r.ctx, r.params)!;
+      sessions.served(s, 'segment', 100, text.includes('ot=v') ? 'source' : null);
+    };
+    send('sid="x",ot=v,bl=2000,d=2000');
+    advance(2000);
+    await sessions.flush();
+    advance(1000);
+    send('sid="x",ot=m,bl=9000'); // a playlist reload repeating a stale buffer length: not a starting point
+    advance(3000);
+    send('sid="x",ot=v,bl=0,bs,d=2000'); // 6 s after the last segment request, whose buffer lasted 2 s: 4 s stalled
+    send('sid="x",ot=a,bl=0,bs,d=2000'); // the audio request reporting the same stall
+    await sessions.flush();
+    const row = written.at(-1)!.find((x) => x.cmcdSid === 'x')!;
+    assert.equal(row.rebufferCount, 1);
+    assert.equal(row.rebufferMs, 4000);
+    assert.equal(row.watchMs, 6000);
+    assert.equal(sessions.rebufferRatio('s1'), 4000 / 6000);
+    advance(2000);
+    send('sid="x",ot=v,bl=2000,d=2000');
+    await sessions.flush();
+    const watch = qoe.reduce((sum, [w]) => sum + w, 0);
+    const rebuffer = qoe.reduce((sum, [, r]) => sum + r, 0);
+    assert.equal(watch, 8);
+    assert.equal(rebuffer, 4);
+    for (const [w, r] of qoe) assert.ok(r <= w);
+  });
+});
