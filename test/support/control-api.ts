@@ -13,6 +13,9 @@ import type { LiveStreamInfo } from '../../src/control/api/streams-routes.js';
 import { listOperations, openApiDocument } from '../../src/control/api/openapi-document.js';
 import { OpenApiValidator } from '../../src/control/api/openapi-validator.js';
 import type { Database } from '../../src/control/db/database.js';
+import { DEFAULT_OUTBOX_SETTINGS } from '../../src/control/db/outbox-append.js';
+import { MemoryEventLog } from '../../src/control/events/memory-event-log.js';
+import { WebhookRepository } from '../../src/control/webhooks/webhook-repository.js';
 import { createMetricsRegistry } from '../../src/ops/metrics.js';
 import type { Logger } from '../../src/log.js';
 import { silentLog } from '../control/database-fixture.js';
@@ -32,6 +35,10 @@ export interface ControlApiFixture {
   adminToken: string;
   deleted: string[];
   live: Map<string, LiveStreamInfo>;
+  /** the in-process event log behind the dead-letter operations (no relay feeds it: tests put entries in) */
+  eventLog: MemoryEventLog;
+  /** webhook ids whose deletion the API reported (the server drops their breakers) */
+  deletedWebhooks: string[];
   /** fetch, then check the answer against the document; JSON bodies parsed */
   call<T = unknown>(method: string, path: string, init?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<ApiAnswer<T>>;
   /** an API client with these scopes, and a token for it */
@@ -70,6 +77,8 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
   const app = uWS.App();
   const deleted: string[] = [];
   const live = new Map<string, LiveStreamInfo>();
+  const eventLog = new MemoryEventLog({ partitions: DEFAULT_OUTBOX_SETTINGS.partitions });
+  const deletedWebhooks: string[] = [];
   let port = 0;
   const api = await startControlApi({
     app,
@@ -86,6 +95,12 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
     },
     onDelete: (id) => deleted.push(id),
     liveInfo: (id) => live.get(id) ?? null,
+    webhooks: {
+      repo: new WebhookRepository(options.database.db, DEFAULT_OUTBOX_SETTINGS),
+      allowInternal: config.webhooks.allowPrivate,
+      onDeleted: (id) => deletedWebhooks.push(id),
+    },
+    eventLog,
     secretHashParams: TEST_SCRYPT,
     ...options.extra,
   });
@@ -135,11 +150,14 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
     adminToken,
     deleted,
     live,
+    eventLog,
+    deletedWebhooks,
     call,
     client,
     stop: async () => {
       uWS.us_listen_socket_close(listenSocket);
       await api.close();
+      await eventLog.close();
     },
   };
 }
