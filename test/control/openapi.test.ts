@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import fc from 'fast-check';
 import { asyncApiDocument, type AsyncApiDocument, type WsMessagesSchema } from '../../src/control/api/asyncapi-document.js';
 import { listOperations, openApiDocument } from '../../src/control/api/openapi-document.js';
-import type { DurableEvent } from '../../src/control/events/durable-event.js';
 import { startControlApiFixture, type ControlApiFixture } from '../support/control-api.js';
 import { startNova, type NovaFixture } from '../support/nova-server.js';
 import { openMemoryDatabase, type TestDatabase } from './database-fixture.js';
@@ -32,7 +30,7 @@ describe('OpenAPI document', () => {
     streamId = ((await f.call<{ id: string }>('POST', '/api/v1/streams', { token: clientToken, body: {} })).body).id;
     // an IP literal on a public address: registered without a DNS lookup, never sent to (no dispatcher here)
     webhookId = (await f.call<{ id: string }>('POST', '/api/v1/webhooks', { token: clientToken, body: { url: 'https://93.184.216.34/hook', event_types: ['*'] } })).body.id;
-    deadLetterId = await deadLetterIn(f, 'webhooks', streamId);
+    deadLetterId = await f.deadLetter('webhooks', streamId);
   });
 
   after(async () => {
@@ -206,25 +204,6 @@ describe('OpenAPI document', () => {
     }
   });
 });
-
-/** Puts one event in `group`'s dead letters of the fixture's in-process log (no relay feeds it) and returns its id. */
-async function deadLetterIn(f: ControlApiFixture, group: string, streamId: string): Promise<string> {
-  const event: DurableEvent = {
-    id: randomUUID(),
-    partition: 0,
-    seq: 1,
-    streamId,
-    type: 'key_revoked',
-    createdAt: Date.now(),
-    event: { type: 'key_revoked', streamId, instanceId: 'test', at: Date.now() },
-  };
-  await f.eventLog.openGroup(group, 'start');
-  await f.eventLog.append(0, [event]);
-  const [entry] = await f.eventLog.read(group, 'test', 1, 0);
-  await f.eventLog.deadLetter(group, entry!, 'test failure', 5);
-  const [letter] = await f.eventLog.deadLetters(group, 1);
-  return letter!.id;
-}
 
 /**
  * The whole server: every route its HTTP app has under /api/ and

@@ -5,7 +5,7 @@
  * checked against the OpenAPI document (status declared, body valid).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startControlApi, type ControlApi, type ControlApiDeps } from '../../src/control/api/control-api.js';
@@ -39,6 +39,8 @@ export interface ControlApiFixture {
   eventLog: MemoryEventLog;
   /** webhook ids whose deletion the API reported (the server drops their breakers) */
   deletedWebhooks: string[];
+  /** puts an event of `streamId` in `group`'s dead letters (no relay feeds this log) and returns the dead letter's id */
+  deadLetter(group: string, streamId?: string): Promise<string>;
   /** fetch, then check the answer against the document; JSON bodies parsed */
   call<T = unknown>(method: string, path: string, init?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<ApiAnswer<T>>;
   /** an API client with these scopes, and a token for it */
@@ -144,6 +146,19 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
     return { clientId: created.body.client_id, clientSecret: created.body.client_secret, accessToken: tokens.body.access_token, refreshToken: tokens.body.refresh_token };
   };
 
+  const deadLetter: ControlApiFixture['deadLetter'] = async (group, streamId = randomUUID()) => {
+    const partition = 0;
+    const seq = ((await eventLog.tops())[partition] ?? 0) + 1;
+    const at = Date.now();
+    await eventLog.openGroup(group, 'resume');
+    await eventLog.append(partition, [{ id: randomUUID(), partition, seq, streamId, type: 'key_revoked', createdAt: at, event: { type: 'key_revoked', streamId, instanceId: 'test', at } }]);
+    const [entry] = await eventLog.read(group, 'test', 1, 0);
+    assert.ok(entry, `an entry to dead-letter in ${group}`);
+    await eventLog.deadLetter(group, entry, 'failed in a test', 5);
+    const letters = await eventLog.deadLetters(group, 10_000);
+    return letters[letters.length - 1]!.id;
+  };
+
   return {
     api,
     base,
@@ -152,6 +167,7 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
     live,
     eventLog,
     deletedWebhooks,
+    deadLetter,
     call,
     client,
     stop: async () => {
