@@ -143,7 +143,7 @@ export class WebhookRepository {
         AND (w.event_types @> jsonb_build_array(${event.type}::text) OR w.event_types @> '["*"]'::jsonb)
         AND (
           w.owner_client_id IS NULL
-          OR (c.revoked_at IS NULL AND (' ' || c.scopes || ' ' LIKE '% admin %' OR w.owner_client_id = ${subjectOwner}))
+          OR (c.revoked_at IS NULL AND ((' ' || c.scopes || ' ') LIKE '% admin %' OR w.owner_client_id = ${subjectOwner}))
         )
       ON CONFLICT (webhook_id, event_id) DO NOTHING
     `.execute(this.#db);
