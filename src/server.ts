@@ -12,11 +12,13 @@ import { StreamRepository } from './control/db/stream-repository.js';
 import { resolveAdminToken } from './control/auth/admin-token.js';
 import type { StreamWarning } from './control/api/streams-routes.js';
 import { startControlApi, type ControlApi } from './control/api/control-api.js';
-import { registerEventRoutes } from './control/api/events-routes.js';
 import { createEventBus } from './control/events/create-event-bus.js';
 import { startEventPipeline, type EventPipeline } from './control/events/event-pipeline.js';
 import { RedisEventBus } from './control/events/redis-bus.js';
 import { startWebhooks, type Webhooks } from './control/webhooks/webhooks.js';
+import { breakerName } from './control/webhooks/webhook-dispatcher.js';
+import { WebhookRepository } from './control/webhooks/webhook-repository.js';
+import { recordRoutes, type RegisteredRoute } from './http/route-table.js';
 import { Breakers } from './ops/breakers.js';
 import type { EventBus } from './control/events/stream-events.js';
 import { StreamLifecycle } from './control/stream-lifecycle.js';
@@ -63,6 +65,8 @@ export interface NovaServer {
   /** durable events: outbox relay, event log, this instance's consumer */
   readonly events: EventPipeline;
   readonly webhooks: Webhooks;
+  /** every route registered on the public HTTP app (the route-coverage test compares it with the OpenAPI document) */
+  readonly routes: readonly RegisteredRoute[];
   /** circuit breakers around PostgreSQL, Redis and webhook targets */
   readonly breakers: Breakers;
   readonly ingest: RtmpIngestServer;
@@ -357,6 +361,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (bus instanceof RedisEventBus) bus.reportLiveStreams(() => ingest.liveStreamIds);
 
   const app = uWS.App();
+  const routes = recordRoutes(app);
   const urlHost = hostForUrls(config.host);
   const httpBaseFor = (port: number): string => config.publicHttpUrl?.replace(/\/+$/, '') ?? `http://${urlHost}:${port}`;
   const rtmpBase = (config.publicRtmpUrl?.replace(/\/+$/, '') ?? `rtmp://${urlHost}:${rtmpPort}`) + '/live';
@@ -417,6 +422,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     lookupStream: edge === null ? undefined : edgeStreamLookup(store, edge),
   });
   let httpPort = config.httpPort;
+  const webhookRepo = new WebhookRepository(database.db, events.outboxSettings);
   const controlApi = await startControlApi({
     app,
     database,
@@ -432,6 +438,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
     },
     onDelete: (streamId) => void ingest.stopStream(streamId, 'deleted'),
+    webhooks: { repo: webhookRepo, allowInternal: config.webhooks.allowPrivate, onDeleted: (id) => breakers.remove(breakerName(id)) },
+    eventLog: events.log,
     viewers: (streamId) => viewers.count(streamId),
     liveInfo: (streamId) => {
       const live = lifecycle.liveInfo(streamId);
@@ -450,8 +458,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
   });
   api = controlApi;
-  registerEventRoutes(app, { log: events.log, adminToken, logger: log.child({ component: 'events-api' }) });
-  const webhooks = startWebhooks(app, config, adminToken, database, events, breakers, registry, log.child({ component: 'webhooks' }));
+  const webhooks = startWebhooks(config, webhookRepo, events, breakers, registry, log.child({ component: 'webhooks' }));
   registerOpsRoutes(app, {
     registry,
     checks: [{ name: 'rtmp', check: () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) }],
@@ -516,6 +523,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     bus,
     events,
     webhooks,
+    routes,
     breakers,
     ingest,
     store,

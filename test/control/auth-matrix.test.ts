@@ -3,7 +3,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
 import { SCOPES, type Scope } from '../../src/control/auth/scopes.js';
+import { DEFAULT_OUTBOX_SETTINGS } from '../../src/control/db/outbox-append.js';
 import { StreamRepository } from '../../src/control/db/stream-repository.js';
+import { WebhookRepository } from '../../src/control/webhooks/webhook-repository.js';
 import { startControlApiFixture, type ControlApiFixture } from '../support/control-api.js';
 import { openMemoryDatabase, type TestDatabase } from './database-fixture.js';
 
@@ -38,12 +40,14 @@ describe('every route × every credential', () => {
   let handle: TestDatabase;
   let f: ControlApiFixture;
   let repo: StreamRepository;
+  let webhooks: WebhookRepository;
   const credentials: Credential[] = [];
 
   before(async () => {
     handle = await openMemoryDatabase();
     f = await startControlApiFixture({ database: handle.database });
     repo = new StreamRepository(handle.database.db);
+    webhooks = new WebhookRepository(handle.database.db, DEFAULT_OUTBOX_SETTINGS);
     credentials.push({ name: 'none', token: null, clientId: null, scopes: null });
     credentials.push({ name: 'admin token', token: f.adminToken, clientId: null, scopes: 'all' });
     for (const scope of SCOPES) {
@@ -91,6 +95,11 @@ describe('every route × every credential', () => {
     const ownerClientId = credential.clientId === 'stranger' || credential.clientId === null ? null : credential.clientId;
     return (await repo.create({ title: 'matrix', ownerClientId })).stream.id;
   };
+  /** A webhook owned as streamFor's stream is. */
+  const webhookFor = async (credential: Credential): Promise<string> => {
+    const ownerClientId = credential.clientId === 'stranger' || credential.clientId === null ? null : credential.clientId;
+    return (await webhooks.create({ url: 'https://93.184.216.34/hook', eventTypes: ['*'], description: 'matrix', ownerClientId }, new Date())).webhook.id;
+  };
   const victimClient = async (): Promise<string> => (await f.api.clients.create({ name: 'victim', scopes: new Set(['streams:read']) })).client.id;
 
   const routes: RouteCase[] = [
@@ -99,10 +108,27 @@ describe('every route × every credential', () => {
     { operation: 'getStream', scope: 'streams:read', success: 200, owned: true, request: async (c) => ({ method: 'GET', path: `/api/v1/streams/${await streamFor(c)}` }) },
     { operation: 'deleteStream', scope: 'streams:write', success: 200, owned: true, request: async (c) => ({ method: 'DELETE', path: `/api/v1/streams/${await streamFor(c)}` }) },
     { operation: 'createPlaybackToken', scope: 'streams:write', success: 201, owned: true, request: async (c) => ({ method: 'POST', path: `/api/v1/streams/${await streamFor(c)}/playback-tokens`, body: {} }) },
+    { operation: 'getStreamMetrics', scope: 'analytics:read', success: 200, owned: true, request: async (c) => ({ method: 'GET', path: `/api/v1/streams/${await streamFor(c)}/metrics` }) },
     { operation: 'createClient', scope: 'admin', success: 201, owned: false, request: async () => ({ method: 'POST', path: '/api/v1/clients', body: { scopes: ['chat:write'] } }) },
     { operation: 'listClients', scope: 'admin', success: 200, owned: false, request: async () => ({ method: 'GET', path: '/api/v1/clients' }) },
     { operation: 'getClient', scope: 'admin', success: 200, owned: false, request: async () => ({ method: 'GET', path: `/api/v1/clients/${await victimClient()}` }) },
     { operation: 'revokeClient', scope: 'admin', success: 200, owned: false, request: async () => ({ method: 'DELETE', path: `/api/v1/clients/${await victimClient()}` }) },
+    // an IP literal on a public address: no DNS lookup, allowed without WEBHOOK_ALLOW_PRIVATE
+    { operation: 'createWebhook', scope: 'streams:write', success: 201, owned: false, request: async () => ({ method: 'POST', path: '/api/v1/webhooks', body: { url: 'https://93.184.216.34/hook', event_types: ['*'] } }) },
+    { operation: 'listWebhooks', scope: 'streams:read', success: 200, owned: false, request: async () => ({ method: 'GET', path: '/api/v1/webhooks' }) },
+    { operation: 'getWebhook', scope: 'streams:read', success: 200, owned: true, request: async (c) => ({ method: 'GET', path: `/api/v1/webhooks/${await webhookFor(c)}` }) },
+    { operation: 'deleteWebhook', scope: 'streams:write', success: 200, owned: true, request: async (c) => ({ method: 'DELETE', path: `/api/v1/webhooks/${await webhookFor(c)}` }) },
+    { operation: 'enableWebhook', scope: 'streams:write', success: 200, owned: true, request: async (c) => ({ method: 'POST', path: `/api/v1/webhooks/${await webhookFor(c)}/enable` }) },
+    { operation: 'listWebhookAttempts', scope: 'streams:read', success: 200, owned: true, request: async (c) => ({ method: 'GET', path: `/api/v1/webhooks/${await webhookFor(c)}/attempts?limit=5` }) },
+    { operation: 'listEventGroups', scope: 'admin', success: 200, owned: false, request: async () => ({ method: 'GET', path: '/api/v1/events/groups' }) },
+    { operation: 'listDeadLetters', scope: 'admin', success: 200, owned: false, request: async () => ({ method: 'GET', path: '/api/v1/events/groups/webhooks/dead-letters?limit=5' }) },
+    {
+      operation: 'replayDeadLetter',
+      scope: 'admin',
+      success: 200,
+      owned: false,
+      request: async () => ({ method: 'POST', path: `/api/v1/events/groups/matrix%3Agroup/dead-letters/${await f.deadLetter('matrix:group')}/replay` }),
+    },
     { operation: 'rotateSigningKey', scope: 'admin', success: 201, owned: false, request: async () => ({ method: 'POST', path: '/api/v1/auth/signing-keys/rotate' }) },
   ];
 

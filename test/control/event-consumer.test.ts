@@ -4,11 +4,13 @@
  * EVENT_MAX_ATTEMPTS (counted), the partition goes on past it, and once the
  * handler is fixed the admin API hands it back and it is handled once; a
  * consumer that dies holding entries has them taken over by another one of
- * its group (XAUTOCLAIM) and handled once.
+ * its group (XAUTOCLAIM) and handled once. The admin API's answers are
+ * checked against the OpenAPI document.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DurableEvent } from '../../src/control/events/durable-event.js';
+import { checkAgainstDocument } from '../support/control-api.js';
 import { startNova, type NovaFixture } from '../support/nova-server.js';
 import { waitFor } from '../support/tools.js';
 import { metricValue } from '../ws/support/hub-fixture.js';
@@ -29,6 +31,13 @@ for (const kind of ['memory', 'redis'] as const) {
       }
       nova = await startNova({ env });
     });
+    /** the admin token's answer, checked against the document */
+    const api = async (method: string, path: string): Promise<{ status: number; body: unknown }> => {
+      const answer = await nova.api(method, path);
+      checkAgainstDocument(method, path, answer.status, answer.body);
+      return answer;
+    };
+
     after(async () => {
       await nova?.stop();
       if (kind === 'redis') await deleteKeys(SHARED_REDIS_URL, namespace.prefix);
@@ -58,7 +67,7 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.equal(poisonEvent[1], MAX_ATTEMPTS);
       assert.equal(await metricValue(nova.server.registry, 'nova_streaming_dlq_messages_total', { group: 'poison-test' }), 1);
 
-      const listed = await nova.api('GET', '/api/v1/events/groups/poison-test/dead-letters');
+      const listed = await api('GET', '/api/v1/events/groups/poison-test/dead-letters');
       assert.equal(listed.status, 200);
       const items = (listed.body as { items: Array<Record<string, unknown>> }).items;
       assert.equal(items.length, 1);
@@ -67,25 +76,27 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.equal(items[0]!.stream_id, poison.id);
       assert.equal(items[0]!.attempts, MAX_ATTEMPTS);
       assert.match(String(items[0]!.error), /cannot digest this/);
-      const groups = await nova.api('GET', '/api/v1/events/groups');
+      const groups = await api('GET', '/api/v1/events/groups');
       assert.ok((groups.body as { items: Array<{ group: string }> }).items.some((g) => g.group === 'poison-test'));
 
       fixed = true;
       const id = String(items[0]!.id);
-      assert.equal((await nova.api('POST', `/api/v1/events/groups/poison-test/dead-letters/${id}/replay`)).status, 200);
+      assert.equal((await api('POST', `/api/v1/events/groups/poison-test/dead-letters/${id}/replay`)).status, 200);
       await waitFor('the replayed event', 5000, () => handled.some((e) => e.id === poisonEvent[0]));
-      assert.equal((await nova.api('POST', `/api/v1/events/groups/poison-test/dead-letters/${id}/replay`)).status, 404, 'replayed once');
-      assert.deepEqual((await nova.api('GET', '/api/v1/events/groups/poison-test/dead-letters')).body, { items: [], next_after: null });
+      assert.equal((await api('POST', `/api/v1/events/groups/poison-test/dead-letters/${id}/replay`)).status, 404, 'replayed once');
+      assert.deepEqual((await api('GET', '/api/v1/events/groups/poison-test/dead-letters')).body, { items: [], next_after: null });
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(handled.filter((e) => e.id === poisonEvent[0]).length, 1, 'handled once');
 
       // bad input: coded errors, nothing else touched
-      assert.equal((await nova.api('GET', '/api/v1/events/groups/no%20spaces/dead-letters')).status, 400);
-      assert.equal((await nova.api('GET', '/api/v1/events/groups/poison-test/dead-letters?limit=0')).status, 400);
-      assert.equal((await nova.api('POST', '/api/v1/events/groups/poison-test/dead-letters/not-an-id/replay')).status, 404);
+      assert.equal((await api('GET', '/api/v1/events/groups/no%20spaces/dead-letters')).status, 400);
+      assert.equal((await api('GET', '/api/v1/events/groups/poison-test/dead-letters?limit=0')).status, 400);
+      assert.equal((await api('POST', '/api/v1/events/groups/poison-test/dead-letters/not-an-id/replay')).status, 404);
       const anonymous = await fetch(`${nova.http}/api/v1/events/groups`);
       assert.equal(anonymous.status, 401);
-      assert.equal(((await anonymous.json()) as { error: { code: string } }).error.code, 'NOVA_ERR_UNAUTHORIZED');
+      const refused = (await anonymous.json()) as { error: { code: string } };
+      checkAgainstDocument('GET', '/api/v1/events/groups', 401, refused);
+      assert.equal(refused.error.code, 'NOVA_ERR_UNAUTHORIZED');
       await consumer.close();
     });
 

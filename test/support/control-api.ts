@@ -5,7 +5,7 @@
  * checked against the OpenAPI document (status declared, body valid).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import uWS from 'uWebSockets.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startControlApi, type ControlApi, type ControlApiDeps } from '../../src/control/api/control-api.js';
@@ -13,6 +13,9 @@ import type { LiveStreamInfo } from '../../src/control/api/streams-routes.js';
 import { listOperations, openApiDocument } from '../../src/control/api/openapi-document.js';
 import { OpenApiValidator } from '../../src/control/api/openapi-validator.js';
 import type { Database } from '../../src/control/db/database.js';
+import { DEFAULT_OUTBOX_SETTINGS } from '../../src/control/db/outbox-append.js';
+import { MemoryEventLog } from '../../src/control/events/memory-event-log.js';
+import { WebhookRepository } from '../../src/control/webhooks/webhook-repository.js';
 import { createMetricsRegistry } from '../../src/ops/metrics.js';
 import type { Logger } from '../../src/log.js';
 import { silentLog } from '../control/database-fixture.js';
@@ -32,6 +35,12 @@ export interface ControlApiFixture {
   adminToken: string;
   deleted: string[];
   live: Map<string, LiveStreamInfo>;
+  /** the in-process event log behind the dead-letter operations (no relay feeds it: tests put entries in) */
+  eventLog: MemoryEventLog;
+  /** webhook ids whose deletion the API reported (the server drops their breakers) */
+  deletedWebhooks: string[];
+  /** puts an event of `streamId` in `group`'s dead letters (no relay feeds this log) and returns the dead letter's id */
+  deadLetter(group: string, streamId?: string): Promise<string>;
   /** fetch, then check the answer against the document; JSON bodies parsed */
   call<T = unknown>(method: string, path: string, init?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<ApiAnswer<T>>;
   /** an API client with these scopes, and a token for it */
@@ -70,6 +79,8 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
   const app = uWS.App();
   const deleted: string[] = [];
   const live = new Map<string, LiveStreamInfo>();
+  const eventLog = new MemoryEventLog({ partitions: DEFAULT_OUTBOX_SETTINGS.partitions });
+  const deletedWebhooks: string[] = [];
   let port = 0;
   const api = await startControlApi({
     app,
@@ -86,6 +97,12 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
     },
     onDelete: (id) => deleted.push(id),
     liveInfo: (id) => live.get(id) ?? null,
+    webhooks: {
+      repo: new WebhookRepository(options.database.db, DEFAULT_OUTBOX_SETTINGS),
+      allowInternal: config.webhooks.allowPrivate,
+      onDeleted: (id) => deletedWebhooks.push(id),
+    },
+    eventLog,
     secretHashParams: TEST_SCRYPT,
     ...options.extra,
   });
@@ -129,17 +146,34 @@ export async function startControlApiFixture(options: ControlApiFixtureOptions):
     return { clientId: created.body.client_id, clientSecret: created.body.client_secret, accessToken: tokens.body.access_token, refreshToken: tokens.body.refresh_token };
   };
 
+  const deadLetter: ControlApiFixture['deadLetter'] = async (group, streamId = randomUUID()) => {
+    const partition = 0;
+    const seq = ((await eventLog.tops())[partition] ?? 0) + 1;
+    const at = Date.now();
+    await eventLog.openGroup(group, 'resume');
+    await eventLog.append(partition, [{ id: randomUUID(), partition, seq, streamId, type: 'key_revoked', createdAt: at, event: { type: 'key_revoked', streamId, instanceId: 'test', at } }]);
+    const [entry] = await eventLog.read(group, 'test', 1, 0);
+    assert.ok(entry, `an entry to dead-letter in ${group}`);
+    await eventLog.deadLetter(group, entry, 'failed in a test', 5);
+    const letters = await eventLog.deadLetters(group, 10_000);
+    return letters[letters.length - 1]!.id;
+  };
+
   return {
     api,
     base,
     adminToken,
     deleted,
     live,
+    eventLog,
+    deletedWebhooks,
+    deadLetter,
     call,
     client,
     stop: async () => {
       uWS.us_listen_socket_close(listenSocket);
       await api.close();
+      await eventLog.close();
     },
   };
 }

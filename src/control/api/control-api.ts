@@ -11,6 +11,7 @@ import { ACCESS_TOKEN_SECONDS, TokenService } from '../auth/token-service.js';
 import { ClientRepository } from '../db/client-repository.js';
 import type { Database } from '../db/database.js';
 import { StreamRepository } from '../db/stream-repository.js';
+import type { EventLog } from '../events/event-log.js';
 import { ApiRouter, type ApiIdempotency, type ApiRateLimiter } from './api-router.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerClientRoutes } from './clients-routes.js';
@@ -24,6 +25,8 @@ import { OpenApiValidator } from './openapi-validator.js';
 import { IdempotencyStore } from './idempotency.js';
 import { RateLimits } from './rate-limits.js';
 import { registerStreamRoutes, type LiveStreamInfo } from './streams-routes.js';
+import { registerEventRoutes } from './events-routes.js';
+import { registerWebhookRoutes, type WebhookRoutesDeps } from './webhooks-routes.js';
 
 export interface ControlApiDeps {
   app: TemplatedApp;
@@ -37,6 +40,10 @@ export interface ControlApiDeps {
   repo?: StreamRepository;
   onDelete(streamId: string): void;
   liveInfo(streamId: string): LiveStreamInfo | null;
+  /** the webhooks operations: their table, WEBHOOK_ALLOW_PRIVATE, and what a deletion also drops (its breaker) */
+  webhooks: WebhookRoutesDeps;
+  /** the durable event log whose groups and dead letters the admin operations show */
+  eventLog: EventLog;
   /** viewers of a stream across instances (discovery); default: liveInfo's, which knows only streams live here */
   viewers?(streamId: string): number;
   /** replaces the limits the config asks for (tests) */
@@ -113,6 +120,8 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
   registerAuthRoutes(router, { clients, tokens, keys, issuer });
   registerDocsRoutes(router, document, issuer);
   registerDiscoverRoutes(router, { directory, httpBase: () => deps.urls.httpBase });
+  registerWebhookRoutes(router, deps.webhooks);
+  registerEventRoutes(router, { log: deps.eventLog });
   router.finish();
   return {
     router,

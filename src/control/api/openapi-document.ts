@@ -1,4 +1,6 @@
 import { SCOPES, type Scope } from '../auth/scopes.js';
+import { DURABLE_EVENT_TYPES } from '../events/stream-events.js';
+import { MAX_WEBHOOK_URL_LENGTH } from '../webhooks/webhook-target.js';
 
 /**
  * The REST API's one contract (OpenAPI 3.0.3). The router registers exactly
@@ -42,6 +44,11 @@ export const MAX_DISPLAY_NAME_LENGTH = 64;
 /** a viewer token lives at most a day: the signing key that made it stays published that long after it retires */
 export const MAX_PLAYBACK_TOKEN_SECONDS = 86_400;
 export const DEFAULT_PLAYBACK_TOKEN_SECONDS = 3600;
+export const MAX_WEBHOOK_EVENT_TYPES = 20;
+export const MAX_WEBHOOK_DESCRIPTION_LENGTH = 500;
+export const MAX_PAGE_LIMIT = 500;
+/** a consumer group's name (instance groups are "instance:<id>") */
+export const EVENT_GROUP_PATTERN = '^[A-Za-z0-9:._-]{1,200}$';
 
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: JsonSchema, example?: unknown) => ({ 'application/json': example === undefined ? { schema } : { schema, example } });
@@ -72,6 +79,9 @@ const BEARER_ERRORS = [401, 403, 429] as const;
 const IDEMPOTENCY_KEY = { $ref: '#/components/parameters/IdempotencyKey' };
 const STREAM_ID = { $ref: '#/components/parameters/StreamId' };
 const CLIENT_ID = { $ref: '#/components/parameters/ClientId' };
+const WEBHOOK_ID = { $ref: '#/components/parameters/WebhookId' };
+const EVENT_GROUP = { $ref: '#/components/parameters/EventGroup' };
+const WEBHOOK_EVENT_TYPES = ['*', ...DURABLE_EVENT_TYPES];
 
 const streamProperties = {
   id: uuid,
@@ -103,6 +113,31 @@ const clientProperties = {
   revoked_at: nullable(dateTime),
 };
 
+const webhookProperties = {
+  id: uuid,
+  url,
+  event_types: { type: 'array', items: { type: 'string', enum: WEBHOOK_EVENT_TYPES } },
+  description: { type: 'string' },
+  enabled: { type: 'boolean', description: 'false once every attempt of a delivery failed for the retry window' },
+  disabled_reason: nullable({ type: 'string' }),
+  owner_client_id: { ...nullable(uuid), description: 'the API client that registered it; null when the admin token did' },
+  created_at: dateTime,
+};
+
+const deadLetterProperties = {
+  id: { type: 'string', description: 'its id in the group\'s dead letters (pass to replay, or as `after`)' },
+  group: { type: 'string' },
+  event_id: nullable({ type: 'string' }),
+  type: nullable({ type: 'string' }),
+  stream_id: nullable({ type: 'string' }),
+  seq: nullable({ type: 'integer' }),
+  error: { type: 'string', description: 'the last failure' },
+  attempts: { type: 'integer', minimum: 0 },
+  dead_at: dateTime,
+  event: { ...nullable({ type: 'object' }), description: 'the event as it was raised; null when the entry was not an event' },
+  raw: { type: 'string', description: 'only for an entry that was not an event: its first 1000 characters' },
+};
+
 const tokenRequestProperties = {
   // Not an enum: an unknown grant is unsupported_grant_type (RFC 6749 §5.2), not a malformed request.
   grant_type: { type: 'string', maxLength: 64, description: '`client_credentials` or `refresh_token`' },
@@ -128,7 +163,7 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
       title: 'nova-streaming API',
       version: '1.0.0',
       description:
-        'Live streams, API clients and OAuth2 tokens. Authenticate with an access token from `POST /api/v1/auth/token` ' +
+        'Live streams, API clients and OAuth2 tokens, webhooks, and the event log\'s dead letters. Authenticate with an access token from `POST /api/v1/auth/token` ' +
         '(OAuth2 client credentials) or with the admin token. Errors are `{"error":{"code":"NOVA_ERR_…","message","request_id"}}`, ' +
         'except on the OAuth2 endpoints, which answer as RFC 6749 §5.2 says. Every `POST` takes an `Idempotency-Key`. ' +
         'Requests past a rate limit get 429 with `Retry-After`, `RateLimit` and `RateLimit-Policy`. ' +
@@ -141,6 +176,8 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
       { name: 'analytics', description: 'A stream\'s history: its per-second metrics, rolled up on request' },
       { name: 'discover', description: 'Public listing of live streams (no credentials)' },
       { name: 'clients', description: 'API clients (admin only)' },
+      { name: 'webhooks', description: 'Signed HTTP callbacks for stream events (Standard Webhooks); a client\'s webhooks hear only its own streams' },
+      { name: 'events', description: 'The durable event log\'s consumer groups and dead letters (admin only)' },
       { name: 'auth', description: 'OAuth2 client credentials (RFC 6749 §4.4), revocation (RFC 7009), keys (JWKS) and metadata (RFC 8414)' },
       { name: 'docs', description: 'This document and its rendering' },
     ],
@@ -279,6 +316,114 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           security: bearer('admin'),
           parameters: [CLIENT_ID],
           responses: { '200': { description: 'the revoked client', content: json(ref('Client')) }, ...errors(...BEARER_ERRORS, 404) },
+        },
+      },
+      '/api/v1/webhooks': {
+        post: {
+          operationId: 'createWebhook',
+          summary: 'Register a webhook for event types',
+          description:
+            'The only response that carries `secret` (Standard Webhooks `whsec_…`): verify each delivery\'s `webhook-signature` with it. ' +
+            'The webhook belongs to the calling client and is sent only the events of that client\'s streams (and the `webhook_disabled` notices of its own webhooks); ' +
+            'one registered with the admin token, or by a client holding `admin`, hears every stream. ' +
+            'A target on a private, loopback or link-local address is refused with 403 `NOVA_ERR_FORBIDDEN` unless `WEBHOOK_ALLOW_PRIVATE=on`; ' +
+            'a host that does not resolve is a 400.',
+          tags: ['webhooks'],
+          security: bearer('streams:write'),
+          parameters: [IDEMPOTENCY_KEY],
+          requestBody: {
+            required: true,
+            content: json(ref('CreateWebhookRequest'), { url: 'https://hooks.example.com/nova', event_types: ['stream_started', 'stream_ended'], description: 'go-live alerts' }),
+          },
+          responses: { '201': { description: 'registered', content: json(ref('CreatedWebhook')) }, ...errors(400, ...BEARER_ERRORS, 409, 413, 422) },
+        },
+        get: {
+          operationId: 'listWebhooks',
+          summary: 'List webhooks, oldest first',
+          description: 'A client sees its own; the admin token and `admin` clients see all.',
+          tags: ['webhooks'],
+          security: bearer('streams:read'),
+          responses: { '200': { description: 'the webhooks', content: json(ref('WebhookList')) }, ...errors(...BEARER_ERRORS) },
+        },
+      },
+      '/api/v1/webhooks/{id}': {
+        get: {
+          operationId: 'getWebhook',
+          summary: 'One webhook (disabled_reason says why it stopped)',
+          tags: ['webhooks'],
+          security: bearer('streams:read'),
+          parameters: [WEBHOOK_ID],
+          responses: { '200': { description: 'the webhook', content: json(ref('Webhook')) }, ...errors(400, ...BEARER_ERRORS, 404) },
+        },
+        delete: {
+          operationId: 'deleteWebhook',
+          summary: 'Delete a webhook, with its pending deliveries and its attempts',
+          tags: ['webhooks'],
+          security: bearer('streams:write'),
+          parameters: [WEBHOOK_ID],
+          responses: { '200': { description: 'the deleted webhook', content: json(ref('Webhook')) }, ...errors(400, ...BEARER_ERRORS, 404) },
+        },
+      },
+      '/api/v1/webhooks/{id}/enable': {
+        post: {
+          operationId: 'enableWebhook',
+          summary: 'Enable a webhook again after it was disabled',
+          description: 'Deliveries that failed while it was disabled are not resent. No body.',
+          tags: ['webhooks'],
+          security: bearer('streams:write'),
+          parameters: [WEBHOOK_ID, IDEMPOTENCY_KEY],
+          responses: { '200': { description: 'the webhook, enabled', content: json(ref('Webhook')) }, ...errors(400, ...BEARER_ERRORS, 404, 409, 422) },
+        },
+      },
+      '/api/v1/webhooks/{id}/attempts': {
+        get: {
+          operationId: 'listWebhookAttempts',
+          summary: 'A webhook\'s delivery attempts, newest first',
+          description: 'Every attempt with the receiver\'s status, the error and its duration. Pages follow `next_before`.',
+          tags: ['webhooks'],
+          security: bearer('streams:read'),
+          parameters: [
+            WEBHOOK_ID,
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_LIMIT, default: 50 } },
+            { name: 'before', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER }, description: '`next_before` of the previous page' },
+          ],
+          responses: { '200': { description: 'a page', content: json(ref('WebhookAttemptList')) }, ...errors(400, ...BEARER_ERRORS, 404) },
+        },
+      },
+      '/api/v1/events/groups': {
+        get: {
+          operationId: 'listEventGroups',
+          summary: 'The event log\'s consumer groups',
+          description: '`webhooks` (shared by every instance), `instance:<INSTANCE_ID>` (one per instance) and any other ever opened.',
+          tags: ['events'],
+          security: bearer('admin'),
+          responses: { '200': { description: 'the groups', content: json(ref('EventGroupList')) }, ...errors(...BEARER_ERRORS) },
+        },
+      },
+      '/api/v1/events/groups/{group}/dead-letters': {
+        get: {
+          operationId: 'listDeadLetters',
+          summary: 'A group\'s dead letters, oldest first',
+          description: 'Events its handler failed `EVENT_MAX_ATTEMPTS` times, with the last error. Pages follow `next_after`.',
+          tags: ['events'],
+          security: bearer('admin'),
+          parameters: [
+            EVENT_GROUP,
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_LIMIT, default: 50 } },
+            { name: 'after', in: 'query', required: false, schema: { type: 'string', pattern: '^[0-9]{1,20}(-[0-9]{1,20})?$' }, description: '`next_after` of the previous page' },
+          ],
+          responses: { '200': { description: 'a page', content: json(ref('DeadLetterList')) }, ...errors(400, ...BEARER_ERRORS) },
+        },
+      },
+      '/api/v1/events/groups/{group}/dead-letters/{id}/replay': {
+        post: {
+          operationId: 'replayDeadLetter',
+          summary: 'Hand a dead letter back to its group, once',
+          description: 'The event is handled again after the events that came since; the dead letter is gone. A second replay of it is a 404. No body.',
+          tags: ['events'],
+          security: bearer('admin'),
+          parameters: [EVENT_GROUP, { name: 'id', in: 'path', required: true, schema: { type: 'string', maxLength: 64 }, description: 'a dead letter\'s `id`' }, IDEMPOTENCY_KEY],
+          responses: { '200': { description: 'handed back', content: json(ref('ReplayedDeadLetter')) }, ...errors(400, ...BEARER_ERRORS, 404, 409, 422) },
         },
       },
       '/api/v1/auth/token': {
@@ -435,11 +580,23 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
         },
         StreamId: { name: 'id', in: 'path', required: true, schema: { type: 'string', maxLength: 64 }, description: 'stream id (a UUID)' },
         ClientId: { name: 'id', in: 'path', required: true, schema: { type: 'string', maxLength: 64 }, description: 'client id (a UUID)' },
+        WebhookId: { name: 'id', in: 'path', required: true, schema: { type: 'string', maxLength: 64 }, description: 'webhook id (a UUID)' },
+        EventGroup: {
+          name: 'group',
+          in: 'path',
+          required: true,
+          schema: { type: 'string', pattern: EVENT_GROUP_PATTERN },
+          description: 'a consumer group, URL-encoded (`instance%3Anova-0`)',
+          example: 'webhooks',
+        },
       },
       responses: {
         BadRequest: { description: 'invalid parameters or body', content: json(ref('Error'), { error: { code: 'NOVA_ERR_BAD_REQUEST', message: 'title must be a string', request_id: '0b7c…' } }) },
         Unauthorized: { description: 'missing, invalid, expired or revoked credentials (WWW-Authenticate says which)', content: json(ref('Error')) },
-        Forbidden: { description: 'the token lacks the scope (WWW-Authenticate: error="insufficient_scope")', content: json(ref('Error')) },
+        Forbidden: {
+          description: 'the token lacks the scope (WWW-Authenticate: error="insufficient_scope"), or the request is refused (a webhook target on a private address)',
+          content: json(ref('Error')),
+        },
         NotFound: { description: 'no such resource, or not yours', content: json(ref('Error')) },
         Conflict: { description: 'a request with this Idempotency-Key is still running', content: json(ref('Error')) },
         PayloadTooLarge: { description: 'body over 16 KiB', content: json(ref('Error')) },
@@ -605,6 +762,76 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
             name: { ...printable(MAX_CLIENT_NAME_LENGTH), default: '' },
             scopes: { type: 'array', minItems: 1, maxItems: SCOPES.length, uniqueItems: true, items: { type: 'string', enum: [...SCOPES] } },
           },
+        },
+        Webhook: { type: 'object', required: Object.keys(webhookProperties), additionalProperties: false, properties: webhookProperties },
+        CreatedWebhook: {
+          type: 'object',
+          required: [...Object.keys(webhookProperties), 'secret'],
+          additionalProperties: false,
+          properties: { ...webhookProperties, secret: { type: 'string', pattern: '^whsec_[A-Za-z0-9+/]{32}$', description: 'the Standard Webhooks signing secret; shown once' } },
+        },
+        WebhookList: { type: 'object', required: ['items'], additionalProperties: false, properties: { items: { type: 'array', items: ref('Webhook') } } },
+        CreateWebhookRequest: {
+          type: 'object',
+          required: ['url', 'event_types'],
+          additionalProperties: false,
+          properties: {
+            url: { type: 'string', minLength: 1, maxLength: MAX_WEBHOOK_URL_LENGTH, description: 'http or https, without credentials' },
+            event_types: {
+              type: 'array',
+              minItems: 1,
+              maxItems: MAX_WEBHOOK_EVENT_TYPES,
+              items: { type: 'string', enum: WEBHOOK_EVENT_TYPES },
+              description: 'the durable event types it wants, or `["*"]` for all',
+            },
+            // Not `printable`: a description may span lines; PostgreSQL text cannot hold NUL.
+            description: { type: 'string', maxLength: MAX_WEBHOOK_DESCRIPTION_LENGTH, pattern: '^[^\\u0000]*$', default: '' },
+          },
+        },
+        WebhookAttempt: {
+          type: 'object',
+          required: ['id', 'delivery_id', 'event_id', 'attempt', 'at', 'status_code', 'error', 'duration_ms'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'integer', minimum: 1, description: 'pass as `before` for older attempts' },
+            delivery_id: { type: 'string' },
+            event_id: { type: 'string', description: 'the webhook-id header of the delivery' },
+            attempt: { type: 'integer', minimum: 1 },
+            at: dateTime,
+            status_code: { ...nullable({ type: 'integer' }), description: 'the receiver\'s HTTP status; null when it did not answer' },
+            error: { ...nullable({ type: 'string' }), description: 'why it failed; null when delivered' },
+            duration_ms: { type: 'integer', minimum: 0 },
+          },
+        },
+        WebhookAttemptList: {
+          type: 'object',
+          required: ['items', 'next_before'],
+          additionalProperties: false,
+          properties: { items: { type: 'array', items: ref('WebhookAttempt') }, next_before: nullable({ type: 'integer' }) },
+        },
+        EventGroupList: {
+          type: 'object',
+          required: ['items'],
+          additionalProperties: false,
+          properties: { items: { type: 'array', items: { type: 'object', required: ['group'], additionalProperties: false, properties: { group: { type: 'string' } } } } },
+        },
+        DeadLetter: {
+          type: 'object',
+          required: Object.keys(deadLetterProperties).filter((key) => key !== 'raw'),
+          additionalProperties: false,
+          properties: deadLetterProperties,
+        },
+        DeadLetterList: {
+          type: 'object',
+          required: ['items', 'next_after'],
+          additionalProperties: false,
+          properties: { items: { type: 'array', items: ref('DeadLetter') }, next_after: nullable({ type: 'string' }) },
+        },
+        ReplayedDeadLetter: {
+          type: 'object',
+          required: ['replayed', 'group'],
+          additionalProperties: false,
+          properties: { replayed: { type: 'string' }, group: { type: 'string' } },
         },
         // The OAuth endpoints ignore parameters they do not know (RFC 6749 §3.2).
         TokenRequest: { type: 'object', required: ['grant_type'], properties: tokenRequestProperties },

@@ -118,7 +118,8 @@ export interface WebhooksTable {
   description: Defaulted<string>;
   enabled: Defaulted<boolean>;
   disabled_reason: Nullable<string>;
-  owner: Nullable<string>;
+  /** the API client that registered it; null: the admin token (0005) */
+  owner_client_id: Nullable<string>;
   created_at: Date;
 }
 

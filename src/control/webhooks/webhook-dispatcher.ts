@@ -70,7 +70,7 @@ export class WebhookDispatcher {
   /** The consumer's handler: a delivery per subscribed webhook (none twice, however often the event comes). */
   async handle(event: DurableEvent): Promise<void> {
     const body = JSON.stringify({ type: event.type, timestamp: new Date(event.createdAt).toISOString(), data: snakeCase(event.event) });
-    const added = await this.#o.repo.enqueue({ id: event.id, type: event.type, createdAt: new Date(event.createdAt) }, body, new Date(this.#o.now()));
+    const added = await this.#o.repo.enqueue({ id: event.id, type: event.type, streamId: event.streamId, createdAt: new Date(event.createdAt) }, body, new Date(this.#o.now()));
     if (added > 0) this.wake();
   }
 

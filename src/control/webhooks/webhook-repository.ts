@@ -10,7 +10,8 @@ export interface WebhookRecord {
   description: string;
   enabled: boolean;
   disabledReason: string | null;
-  owner: string | null;
+  /** the API client that registered it; null: the admin token */
+  ownerClientId: string | null;
   createdAt: Date;
 }
 
@@ -54,7 +55,7 @@ export class WebhookRepository {
   }
 
   /** A new webhook with its signing secret (returned here only). */
-  async create(input: { url: string; eventTypes: string[]; description: string; owner: string | null }, at: Date): Promise<{ webhook: WebhookRecord; secret: string }> {
+  async create(input: { url: string; eventTypes: string[]; description: string; ownerClientId: string | null }, at: Date): Promise<{ webhook: WebhookRecord; secret: string }> {
     const secret = `whsec_${randomBytes(24).toString('base64')}`;
     const row = await this.#db
       .insertInto('webhooks')
@@ -64,7 +65,7 @@ export class WebhookRepository {
         event_types: JSON.stringify(input.eventTypes),
         secret,
         description: input.description,
-        owner: input.owner,
+        owner_client_id: input.ownerClientId,
         created_at: at,
       })
       .returningAll()
@@ -72,8 +73,11 @@ export class WebhookRepository {
     return { webhook: toRecord(row), secret };
   }
 
-  async list(): Promise<WebhookRecord[]> {
-    return (await this.#db.selectFrom('webhooks').selectAll().orderBy('created_at').orderBy('id').execute()).map(toRecord);
+  /** Oldest first: every webhook, or (with `ownerClientId`) one client's. */
+  async list(filter: { ownerClientId?: string } = {}): Promise<WebhookRecord[]> {
+    let query = this.#db.selectFrom('webhooks').selectAll();
+    if (filter.ownerClientId !== undefined) query = query.where('owner_client_id', '=', filter.ownerClientId);
+    return (await query.orderBy('created_at').orderBy('id').execute()).map(toRecord);
   }
 
   async get(id: string): Promise<WebhookRecord | null> {
@@ -114,17 +118,33 @@ export class WebhookRepository {
   }
 
   /**
-   * One delivery of the event to every enabled webhook that wants its type
-   * and existed when it happened; a delivery already there (the event came
-   * twice) is left as it is. Returns how many were added.
+   * One delivery of the event to every enabled webhook that wants its type,
+   * existed when it happened and may see it; a delivery already there (the
+   * event came twice) is left as it is. Returns how many were added.
+   *
+   * Who may see it: a webhook the admin token registered hears every stream;
+   * a client's webhook hears only the streams that client owns (and the
+   * webhook_disabled notices of its own webhooks, whose streamId is the
+   * webhook's id), unless the client holds the `admin` scope, which sees every
+   * stream through the API too. A revoked client's webhooks hear nothing.
+   * The owner is read here, at fan-out, so no event of another client's
+   * stream ever becomes a delivery.
    */
-  async enqueue(event: { id: string; type: string; createdAt: Date }, body: string, at: Date): Promise<number> {
+  async enqueue(event: { id: string; type: string; streamId: string; createdAt: Date }, body: string, at: Date): Promise<number> {
+    const subjectOwner =
+      event.type === 'webhook_disabled'
+        ? sql`(SELECT owner_client_id FROM webhooks WHERE id = ${event.streamId}::text)`
+        : sql`(SELECT owner_client_id FROM streams WHERE id = ${event.streamId}::text)`;
     const result = await sql`
       INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, body, next_attempt_at, created_at)
-      SELECT gen_random_uuid()::text, id, ${event.id}::text, ${event.type}::text, ${body}::text, ${at}::timestamptz, ${at}::timestamptz
-      FROM webhooks
-      WHERE enabled AND created_at <= ${event.createdAt}::timestamptz
-        AND (event_types @> jsonb_build_array(${event.type}::text) OR event_types @> '["*"]'::jsonb)
+      SELECT gen_random_uuid()::text, w.id, ${event.id}::text, ${event.type}::text, ${body}::text, ${at}::timestamptz, ${at}::timestamptz
+      FROM webhooks w LEFT JOIN api_clients c ON c.id = w.owner_client_id
+      WHERE w.enabled AND w.created_at <= ${event.createdAt}::timestamptz
+        AND (w.event_types @> jsonb_build_array(${event.type}::text) OR w.event_types @> '["*"]'::jsonb)
+        AND (
+          w.owner_client_id IS NULL
+          OR (c.revoked_at IS NULL AND ((' ' || c.scopes || ' ') LIKE '% admin %' OR w.owner_client_id = ${subjectOwner}))
+        )
       ON CONFLICT (webhook_id, event_id) DO NOTHING
     `.execute(this.#db);
     return Number(result.numAffectedRows ?? 0);
@@ -226,7 +246,7 @@ function toRecord(row: WebhookRow): WebhookRecord {
     description: row.description,
     enabled: row.enabled,
     disabledReason: row.disabled_reason,
-    owner: row.owner,
+    ownerClientId: row.owner_client_id,
     createdAt: row.created_at,
   };
 }

@@ -1,14 +1,11 @@
 import type { Registry } from 'prom-client';
-import type { TemplatedApp } from 'uWebSockets.js';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
 import type { Breakers } from '../../ops/breakers.js';
-import { registerWebhookRoutes } from '../api/webhooks-routes.js';
-import type { Database } from '../db/database.js';
 import type { EventConsumer } from '../events/event-consumer.js';
 import type { EventPipeline } from '../events/event-pipeline.js';
-import { WebhookDispatcher, breakerName } from './webhook-dispatcher.js';
-import { WebhookRepository } from './webhook-repository.js';
+import { WebhookDispatcher } from './webhook-dispatcher.js';
+import type { WebhookRepository } from './webhook-repository.js';
 
 export interface Webhooks {
   readonly repo: WebhookRepository;
@@ -19,20 +16,17 @@ export interface Webhooks {
 
 /**
  * Webhooks on this instance: the "webhooks" consumer group (shared by every
- * instance: each event is turned into deliveries once), the dispatcher that
- * sends due deliveries, and the API.
+ * instance: each event is turned into deliveries once) and the dispatcher that
+ * sends due deliveries. The API is the REST router's (src/control/api/webhooks-routes.ts).
  */
 export function startWebhooks(
-  app: TemplatedApp,
   config: Pick<Config, 'webhooks'>,
-  adminToken: string,
-  database: Database,
+  repo: WebhookRepository,
   events: EventPipeline,
   breakers: Breakers,
   registry: Registry,
   log: Logger,
 ): Webhooks {
-  const repo = new WebhookRepository(database.db, events.outboxSettings);
   const dispatcher = new WebhookDispatcher({
     repo,
     breakers,
@@ -48,13 +42,6 @@ export function startWebhooks(
   const consumer = events.consumer({ group: 'webhooks', position: 'resume', handle: (event) => dispatcher.handle(event) });
   void consumer.start();
   dispatcher.start();
-  registerWebhookRoutes(app, {
-    repo,
-    adminToken,
-    allowInternal: config.webhooks.allowPrivate,
-    onDeleted: (id) => breakers.remove(breakerName(id)),
-    logger: log.child({ component: 'webhooks-api' }),
-  });
   return {
     repo,
     dispatcher,
