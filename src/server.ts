@@ -403,6 +403,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       partTargetMs: config.delivery.partTargetMs,
       targetDurationMs: config.delivery.targetDurationMs,
       renderCacheBytes: config.delivery.playlistCacheBytes,
+      thumbnailMaxAgeSec: Math.max(1, config.transcode.thumbnailIntervalSec),
     },
     metrics: registry,
     log: log.child({ component: 'media' }),
@@ -433,6 +434,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     onDelete: (streamId) => void ingest.stopStream(streamId, 'deleted'),
     viewers: (streamId) => viewers.count(streamId),
+    // Here: whether this instance holds one. A stream ingested elsewhere: an edge serves its origin's
+    // (fetched with the replica), so the URL is listed when thumbnails are on; it may answer 404 until the first.
+    hasThumbnail: (streamId) => {
+      const held = store.getStream(streamId);
+      if (held !== undefined) return held.thumbnail !== null;
+      return edge !== null && config.transcode.enabled && config.transcode.thumbnailIntervalSec > 0;
+    },
     liveInfo: (streamId) => {
       const live = lifecycle.liveInfo(streamId);
       if (!live) return null;
