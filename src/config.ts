@@ -145,6 +145,10 @@ export interface Config {
     maxLagMs: number;
     /** TRANSCODE_THREADS (cores): size of the transcode task pool (one task per stream feeds its FFmpeg and packages the ladder). */
     threads: number;
+    /** THUMBNAIL_INTERVAL_SEC (5): a JPEG of each transcoded stream from the ladder's FFmpeg, taken at the first keyframe this long after the last one; 0 = no thumbnails. */
+    thumbnailIntervalSec: number;
+    /** THUMBNAIL_WIDTH (320): the thumbnail's width in pixels (even), its height at the source's aspect ratio. */
+    thumbnailWidth: number;
   };
   /**
    * Origin–edge delivery: any instance plays any live stream. On when REDIS_URL and
@@ -213,6 +217,12 @@ function int(env: Env, variable: string, fallback: number, min: number, max: num
   if (!/^\d+$/.test(raw.trim())) fail(variable, raw, `an integer between ${min} and ${max}`);
   const value = Number(raw.trim());
   if (value < min || value > max) fail(variable, raw, `an integer between ${min} and ${max}`);
+  return value;
+}
+
+function evenInt(env: Env, variable: string, fallback: number, min: number, max: number): number {
+  const value = int(env, variable, fallback, min, max);
+  if (value % 2 !== 0) fail(variable, String(value), `an even integer between ${min} and ${max}`);
   return value;
 }
 
@@ -365,6 +375,8 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       stallTimeoutMs: int(env, 'TRANSCODE_STALL_MS', 5000, 500, 600_000),
       maxLagMs: int(env, 'TRANSCODE_MAX_LAG_MS', 3000, 500, 600_000),
       threads: int(env, 'TRANSCODE_THREADS', Math.max(1, cores), 1, 256),
+      thumbnailIntervalSec: int(env, 'THUMBNAIL_INTERVAL_SEC', 5, 0, 600),
+      thumbnailWidth: evenInt(env, 'THUMBNAIL_WIDTH', 320, 64, 1920),
     },
     edge: {
       secret: secret(env, 'INTERNAL_SECRET'),

@@ -408,6 +408,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       partTargetMs: config.delivery.partTargetMs,
       targetDurationMs: config.delivery.targetDurationMs,
       renderCacheBytes: config.delivery.playlistCacheBytes,
+      thumbnailMaxAgeSec: Math.max(1, config.transcode.thumbnailIntervalSec),
     },
     metrics: registry,
     log: log.child({ component: 'media' }),
@@ -441,6 +442,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     webhooks: { repo: webhookRepo, allowInternal: config.webhooks.allowPrivate, onDeleted: (id) => breakers.remove(breakerName(id)) },
     eventLog: events.log,
     viewers: (streamId) => viewers.count(streamId),
+    // Here: whether this instance holds one. A stream ingested elsewhere: an edge serves its origin's
+    // (fetched with the replica), so the URL is listed when thumbnails are on; it may answer 404 until the first.
+    hasThumbnail: (streamId) => {
+      const held = store.getStream(streamId);
+      if (held !== undefined) return held.thumbnail !== null;
+      return edge !== null && config.transcode.enabled && config.transcode.thumbnailIntervalSec > 0;
+    },
     liveInfo: (streamId) => {
       const live = lifecycle.liveInfo(streamId);
       if (!live) return null;

@@ -32,6 +32,7 @@ export default async function runTranscodeStream(task: TranscodeTask): Promise<v
     stallTimeoutMs: task.stallTimeoutMs,
     maxLagMs: task.maxLagMs,
     backoff: { initialMs: task.restartBackoffMs },
+    thumbnail: task.thumbnail,
     emit,
     logger,
   });

@@ -103,6 +103,9 @@ class NotifyingSink implements MediaSink {
   endStream(streamId: string, how: 'ended' | 'dropped'): void {
     this.store.endStream(streamId, how);
   }
+  thumbnail(streamId: string, jpeg: Uint8Array): void {
+    this.store.thumbnail(streamId, jpeg);
+  }
 
   add(streamId: string, media: PackagedMedia): void {
     const stream = this.store.getStream(streamId);

@@ -19,7 +19,7 @@ import { PublishKeyCache } from './publish-key-cache.js';
  * renditions, which it computes from the track configs and the ladder.
  * Media itself goes from ingest and the transcoder straight to the sink.
  */
-export type StreamShapeSink = Omit<MediaSink, 'add'>;
+export type StreamShapeSink = Omit<MediaSink, 'add' | 'thumbnail'>;
 
 interface LiveState {
   video: VideoTrackConfig | null;

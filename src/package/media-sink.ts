@@ -30,6 +30,8 @@ export interface MediaSink {
   updateRenditions(streamId: string, renditions: readonly RenditionInfo[]): void;
   /** One init segment, part or segment. The hot path: one call per packaged object. */
   add(streamId: string, media: PackagedMedia): void;
+  /** The stream's newest thumbnail (a whole JPEG, kept as given): replaces the one before. */
+  thumbnail(streamId: string, jpeg: Uint8Array): void;
   /** A rendition left the stream (its transcoder is down): it leaves the playlists and its media goes. */
   removeRendition(streamId: string, rendition: string): void;
   /**

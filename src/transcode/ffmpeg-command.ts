@@ -2,7 +2,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import { ENCODER_FLAGS, DEFAULT_ENCODE_SETTINGS, type EncoderName, type RenditionEncodeSettings } from './encoder-flags.js';
 import type { PlannedRendition } from './ladder.js';
 
-/** The first extra stdio slot: 0 stdin (FLV in), 1 unused, 2 stderr (diagnostics), 3.. one FLV output per rendition. */
+/** The first extra stdio slot: 0 stdin (FLV in), 1 unused, 2 stderr (diagnostics), 3.. one FLV output per rendition, then the thumbnail's JPEGs. */
 export const FIRST_OUTPUT_FD = 3;
 
 export type EncodeOptions = Omit<RenditionEncodeSettings, 'width' | 'height' | 'bitrateKbps' | 'frameRate'>;
@@ -17,6 +17,15 @@ export interface TranscodeCommandSpec {
   encode?: Partial<EncodeOptions>;
   /** FFmpeg -loglevel (warning: errors and real warnings on stderr, no progress lines) */
   logLevel?: string;
+  /** also a JPEG from the same decode, on the fd after the renditions' */
+  thumbnail?: ThumbnailSpec;
+}
+
+export interface ThumbnailSpec {
+  /** pixels, even; the height follows the source's aspect ratio */
+  width: number;
+  /** a JPEG at the first keyframe at least this long after the previous JPEG */
+  intervalSec: number;
 }
 
 export interface TranscodeCommand {
@@ -24,6 +33,8 @@ export interface TranscodeCommand {
   args: string[];
   /** stdio slot of each rendition's FLV output, same order as `renditions` */
   outputFds: number[];
+  /** stdio slot of the JPEG output (image2pipe), null without a thumbnail */
+  thumbnailFd: number | null;
 }
 
 /** fluent-ffmpeg's argument builder; private in its typings but the stable core of 2.x (run() calls nothing else to build argv). */
@@ -36,15 +47,23 @@ interface ArgumentBuilder {
  * rendition. (A cascade 1080→720→480 would scale less but couples the
  * renditions' quality; the plain fan-out keeps each scale from the source.)
  */
-export function buildFilterGraph(renditions: readonly PlannedRendition[], filterSuffix: string): string {
-  const chains: string[] = [];
-  if (renditions.length === 1) {
-    const r = renditions[0];
-    return `[0:v]scale=${r.width}:${r.height}${filterSuffix}[v0]`;
-  }
-  chains.push(`[0:v]split=${renditions.length}${renditions.map((_, i) => `[s${i}]`).join('')}`);
-  renditions.forEach((r, i) => chains.push(`[s${i}]scale=${r.width}:${r.height}${filterSuffix}[v${i}]`));
+export function buildFilterGraph(renditions: readonly PlannedRendition[], filterSuffix: string, thumbnail?: ThumbnailSpec): string {
+  const branches = renditions.map((r, i) => ({ filter: `scale=${r.width}:${r.height}${filterSuffix}`, label: `v${i}` }));
+  if (thumbnail !== undefined) branches.push({ filter: thumbnailFilter(thumbnail), label: 'thumb' });
+  if (branches.length === 1) return `[0:v]${branches[0]!.filter}[${branches[0]!.label}]`;
+  const chains = [`[0:v]split=${branches.length}${branches.map((_, i) => `[s${i}]`).join('')}`];
+  branches.forEach((b, i) => chains.push(`[s${i}]${b.filter}[${b.label}]`));
   return chains.join(';');
+}
+
+/**
+ * The thumbnail branch: `select` passes a keyframe (the first one, then the
+ * first at least intervalSec after the last picked), so the scaler and the
+ * JPEG encoder run once per interval on a frame the decoder made anyway.
+ * Full-range yuvj420p is what JPEG viewers expect (and mjpeg wants).
+ */
+export function thumbnailFilter(thumbnail: ThumbnailSpec): string {
+  return `select='key*(isnan(prev_selected_t)+gte(t-prev_selected_t,${thumbnail.intervalSec}))',scale=${thumbnail.width}:-2:out_range=full,format=yuvj420p`;
 }
 
 /**
@@ -84,7 +103,7 @@ export function buildTranscodeCommand(spec: TranscodeCommandSpec): TranscodeComm
       '-probesize', '32768',
       '-analyzeduration', '0',
     )
-    .complexFilter(buildFilterGraph(spec.renditions, flags.filterSuffix));
+    .complexFilter(buildFilterGraph(spec.renditions, flags.filterSuffix, spec.thumbnail));
   const outputFds: number[] = [];
   spec.renditions.forEach((rendition, index) => {
     const fd = FIRST_OUTPUT_FD + index;
@@ -109,6 +128,14 @@ export function buildTranscodeCommand(spec: TranscodeCommandSpec): TranscodeComm
         '-f', 'flv',
       );
   });
+  let thumbnailFd: number | null = null;
+  if (spec.thumbnail !== undefined) {
+    thumbnailFd = FIRST_OUTPUT_FD + spec.renditions.length;
+    // one whole JPEG per selected frame, written as it is encoded
+    command
+      .output(`pipe:${thumbnailFd}`)
+      .outputOptions('-map', '[thumb]', '-an', '-fps_mode', 'passthrough', '-c:v', 'mjpeg', '-q:v', '5', '-flush_packets', '1', '-f', 'image2pipe');
+  }
   const args = (command as unknown as ArgumentBuilder)._getArguments();
-  return { ffmpegPath: spec.ffmpegPath, args, outputFds };
+  return { ffmpegPath: spec.ffmpegPath, args, outputFds, thumbnailFd };
 }

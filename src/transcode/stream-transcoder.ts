@@ -5,7 +5,7 @@ import { Segmenter } from '../package/segmenter.js';
 import type { FrameQueueSink } from '../stream/frame-queue.js';
 import type { AudioTrackConfig, FrameSink, MediaFrame, StreamMetadata, VideoTrackConfig } from '../stream/media-frame.js';
 import type { EncoderName } from './encoder-flags.js';
-import type { EncodeOptions } from './ffmpeg-command.js';
+import type { EncodeOptions, ThumbnailSpec } from './ffmpeg-command.js';
 import type { LadderRung, PlannedRendition } from './ladder.js';
 import { SegmentBoundaries } from './segment-boundaries.js';
 import { DEFAULT_PART_ARENA_LIMITS, PartArenaWriter } from '../stream/part-arena.js';
@@ -26,6 +26,8 @@ export interface StreamTranscoderOptions {
   backoff?: Partial<RestartBackoff>;
   /** figures to the main thread this often (1000) */
   statsIntervalMs?: number;
+  /** a JPEG every interval from the ladder's FFmpeg, sent as a 'thumbnail' message; absent: none */
+  thumbnail?: ThumbnailSpec;
   emit(message: TranscodeToMain, transfer?: ArrayBuffer[]): void;
   logger?: Logger;
 }
@@ -190,6 +192,13 @@ export class StreamTranscoder implements FrameQueueSink {
       backoff: options.backoff,
       logger: options.logger,
       sinkFor: (rendition) => this.packagerFor(rendition),
+      thumbnail: options.thumbnail,
+      onThumbnail: (jpeg) => {
+        if (this.stopped) return;
+        // the splitter gave the image an ArrayBuffer of its own: moved, not copied
+        const buffer = jpeg.buffer as ArrayBuffer;
+        options.emit({ type: 'thumbnail', jpeg: buffer }, [buffer]);
+      },
       onRenditionsChanged: (renditions) => this.renditionsChanged(renditions),
     });
     this.supervisor.start();

@@ -2,7 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { RenditionInfo } from '../package/rendition-info.js';
 import type { MediaMessage } from '../package/media-message.js';
 import type { EncoderName } from './encoder-flags.js';
-import type { EncodeOptions } from './ffmpeg-command.js';
+import type { EncodeOptions, ThumbnailSpec } from './ffmpeg-command.js';
 import type { LadderRung } from './ladder.js';
 
 /**
@@ -31,6 +31,8 @@ export interface TranscodeTask {
   /** first restart delay, doubled per consecutive failure */
   restartBackoffMs: number;
   logLevel: string;
+  /** a JPEG every so often from the ladder's decode; absent: none */
+  thumbnail?: ThumbnailSpec;
 }
 
 /** Once a second, and at each process start or exit. */
@@ -59,6 +61,8 @@ export type TranscodeToMain =
   /** the transcoded renditions viewers can have now (empty while FFmpeg is down or for audio-only streams) */
   | { type: 'renditions'; renditions: RenditionInfo[] }
   | { type: 'stats'; stats: TranscodeStats }
+  /** the stream's newest thumbnail, a whole JPEG (transferred) */
+  | { type: 'thumbnail'; jpeg: ArrayBuffer }
   /** a pino line from the task, re-logged by the main thread's logger */
   | { type: 'log'; line: string };
 

@@ -15,6 +15,7 @@ export class TranscodeMetrics {
   readonly restarts: Counter<'reason'>;
   readonly encoderInfo: Gauge<'encoder'>;
   readonly droppedFrames: Counter<'reason'>;
+  readonly thumbnails: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -46,6 +47,11 @@ export class TranscodeMetrics {
       name: 'nova_streaming_transcode_dropped_frames_total',
       help: 'Source video frames not sent to the transcoder (encoder behind real time, stdin queue full, process restarting)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.thumbnails = new Counter({
+      name: 'nova_streaming_thumbnails_generated_total',
+      help: 'Thumbnail JPEGs made by the transcoders of streams ingested here (from the ladder\'s own decode)',
       registers,
     });
   }

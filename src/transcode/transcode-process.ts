@@ -6,6 +6,7 @@ import type { AudioTrackConfig, FrameSink, MediaFrame, StreamMetadata, VideoTrac
 import type { TranscodeCommand } from './ffmpeg-command.js';
 import { FLV_TAG_VIDEO, flvAvcTag, flvFileHeader } from './flv-writer.js';
 import { FlvReader, type FlvTagHandler } from './flv-reader.js';
+import { JpegSplitter } from './jpeg-splitter.js';
 import type { PlannedRendition } from './ladder.js';
 
 /** Every FFmpeg we started and that has not exited: killed if this Node process exits, so none outlives us. */
@@ -125,6 +126,8 @@ export interface TranscodeProcessOptions {
   maxQueuedBytes: number;
   /** called after each output frame of any rendition (cheap: the supervisor reads the progress figures) */
   onOutput(): void;
+  /** each whole JPEG of the command's thumbnail output (its own buffer) */
+  onThumbnail?(jpeg: Uint8Array): void;
   onExit(exit: TranscodeExit): void;
 }
 
@@ -151,6 +154,7 @@ export class TranscodeProcess {
     this.maxQueuedBytes = options.maxQueuedBytes;
     const stdio: Array<'pipe' | 'ignore'> = ['pipe', 'ignore', 'pipe'];
     for (let i = 0; i < command.outputFds.length; i++) stdio.push('pipe');
+    if (command.thumbnailFd !== null) stdio.push('pipe');
     this.child = spawn(command.ffmpegPath, command.args, { stdio });
     track(this.child);
     const stdin = this.child.stdin;
@@ -178,6 +182,7 @@ export class TranscodeProcess {
       pipe.on('error', () => undefined);
     });
     this.outputs = outputs;
+    if (command.thumbnailFd !== null) this.readThumbnails(command.thumbnailFd, options.onThumbnail);
 
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (text: string) => {
@@ -205,6 +210,23 @@ export class TranscodeProcess {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** The JPEG pipe is read whether or not anyone wants the images: FFmpeg must never block writing it. */
+  private readThumbnails(fd: number, onThumbnail: ((jpeg: Uint8Array) => void) | undefined): void {
+    const pipe = this.child.stdio[fd] as Readable | null;
+    if (pipe === null || pipe === undefined) throw new NovaError('NOVA_ERR_INTERNAL', `ffmpeg thumbnail fd ${fd} missing`);
+    const splitter = new JpegSplitter((jpeg) => onThumbnail?.(jpeg));
+    pipe.on('data', (chunk: Buffer) => {
+      if (this.outputError !== null) return;
+      try {
+        splitter.push(chunk);
+      } catch (err) {
+        this.outputError = err instanceof NovaError ? err : new NovaError('NOVA_ERR_INTERNAL', String(err));
+        this.kill();
+      }
+    });
+    pipe.on('error', () => undefined);
   }
 
   get running(): boolean {

@@ -56,6 +56,10 @@ export interface TranscodeSettings {
   targetDurationMs: number;
   partTargetMs: number;
   logLevel: string;
+  /** a thumbnail at the first keyframe this long after the last (0: none) */
+  thumbnailIntervalSec: number;
+  /** thumbnail width in pixels (even) */
+  thumbnailWidth: number;
 }
 
 /** How long shutdown waits for tasks to stop their FFmpeg before killing what is left. */
@@ -87,7 +91,7 @@ export class TranscodeService {
     warning: string | null,
     registry: Registry,
     /** where the ladder's packaged media goes (the segment store, or what stands in front of it) */
-    private readonly media: Pick<MediaSink, 'add'>,
+    private readonly media: Pick<MediaSink, 'add' | 'thumbnail'>,
     private readonly onRenditions: TranscodedRenditionsListener,
     private readonly log: Logger,
   ) {
@@ -114,7 +118,7 @@ export class TranscodeService {
   static async start(
     settings: TranscodeSettings,
     registry: Registry,
-    media: Pick<MediaSink, 'add'>,
+    media: Pick<MediaSink, 'add' | 'thumbnail'>,
     onRenditions: TranscodedRenditionsListener,
     log: Logger,
   ): Promise<TranscodeService> {
@@ -153,6 +157,7 @@ export class TranscodeService {
       maxLagMs: settings.maxLagMs,
       restartBackoffMs: 1000,
       logLevel: settings.logLevel,
+      thumbnail: settings.thumbnailIntervalSec > 0 ? { intervalSec: settings.thumbnailIntervalSec, width: settings.thumbnailWidth } : undefined,
     };
     const previous = this.tasks.get(streamId);
     // A takeover: the old publisher's ladder goes (its task ends with its frame queue); the new one announces its own.
@@ -221,6 +226,10 @@ export class TranscodeService {
         break;
       case 'stats':
         this.recordStats(task, message.stats);
+        break;
+      case 'thumbnail':
+        this.metrics.thumbnails.inc();
+        if (current) this.media.thumbnail(task.streamId, new Uint8Array(message.jpeg));
         break;
       case 'log':
         this.relog(message.line);

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { AudioTrackConfig, FrameSink, MediaFrame, StreamMetadata, VideoTrackConfig } from '../stream/media-frame.js';
 import type { EncoderName } from './encoder-flags.js';
-import { buildTranscodeCommand, type EncodeOptions } from './ffmpeg-command.js';
+import { buildTranscodeCommand, type EncodeOptions, type ThumbnailSpec } from './ffmpeg-command.js';
 import { DEFAULT_LADDER_SPEC, parseLadderSpec, planLadder, type LadderPlan, type LadderRung, type PlannedRendition } from './ladder.js';
 import type { TranscodeDropReason, TranscodeMetrics, TranscodeRestartReason } from './transcode-metrics.js';
 import { TranscodeProcess, type TranscodeExit } from './transcode-process.js';
@@ -26,6 +26,10 @@ export interface TranscodeSupervisorOptions {
   sinkFor(rendition: PlannedRendition): FrameSink;
   /** the renditions viewers can have now ("source" first); called when that set changes */
   onRenditionsChanged?(renditions: readonly PlannedRendition[]): void;
+  /** also make a JPEG thumbnail every interval from the same decode (absent: none) */
+  thumbnail?: ThumbnailSpec;
+  /** each thumbnail JPEG (its own buffer) */
+  onThumbnail?(jpeg: Uint8Array): void;
   /** no output for this long while input is written → kill and restart (5000) */
   stallTimeoutMs?: number;
   /** encoder backlog (written DTS − output DTS) beyond which input is dropped up to the next keyframe (3000) */
@@ -261,6 +265,7 @@ export class TranscodeSupervisor implements FrameSink {
       renditions,
       frameRate: video.frameRate,
       encode: this.options.encode,
+      thumbnail: this.options.thumbnail,
     });
     const process: TranscodeProcess = new TranscodeProcess({
       command,
@@ -268,6 +273,7 @@ export class TranscodeSupervisor implements FrameSink {
       sinks: renditions.map((rendition) => this.options.sinkFor(rendition)),
       maxQueuedBytes: this.maxQueuedBytes,
       onOutput: this.onOutputBound,
+      onThumbnail: this.options.onThumbnail,
       onExit: (exit) => this.onExit(process, exit),
     });
     this.process = process;

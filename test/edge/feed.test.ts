@@ -264,3 +264,36 @@ test('a frame that spans reads is joined once into a buffer of its own, which th
   assert.equal(got[0]!.body.buffer.byteLength, wire.byteLength, 'the buffer holds this frame and nothing else');
   assert.ok(Buffer.from(got[0]!.body).equals(Buffer.from(body)));
 });
+
+test('thumbnails: in the snapshot and live for an edge that asks, never for one that does not; gone at the end', () => {
+  const { origin, feeds } = originWith(2, 0);
+  const first = Uint8Array.from([0xff, 0xd8, 1, 2, 3, 0xff, 0xd9]);
+  const second = Uint8Array.from([0xff, 0xd8, 4, 5, 6, 7, 0xff, 0xd9]);
+  feeds.thumbnail('S', first);
+  const asking = new WireEdge('S', 3);
+  const older = new WireEdge('S', 3);
+  feeds.subscribe('S', asking, { thumbnails: true });
+  feeds.subscribe('S', older);
+  assert.deepEqual([...(asking.store.getStream('S')!.thumbnail?.bytes ?? [])], [...first]);
+  assert.equal(asking.store.getStream('S')!.thumbnail?.etag, origin.getStream('S')!.thumbnail?.etag);
+  feeds.thumbnail('S', second);
+  assert.deepEqual([...(asking.store.getStream('S')!.thumbnail?.bytes ?? [])], [...second]);
+  assert.notEqual(asking.store.getStream('S')!.thumbnail?.etag, feedsEtagOf(first));
+  assert.ok(!older.kinds.includes('thumbnail'), 'an edge that did not ask never gets a frame it may not know');
+  assert.equal(older.store.getStream('S')!.thumbnail, null);
+  assert.equal(origin.thumbnailBytes, second.byteLength);
+  feeds.endStream('S', 'ended');
+  assert.equal(origin.getStream('S')!.thumbnail, null);
+  assert.equal(asking.store.getStream('S')!.thumbnail, null);
+  // one arriving after the end is not kept
+  feeds.thumbnail('S', first);
+  assert.equal(origin.thumbnailBytes, 0);
+  feeds.close();
+});
+
+function feedsEtagOf(jpeg: Uint8Array): string {
+  const store = new SegmentStore({ now: () => T0 });
+  store.beginStream('X', [SOURCE]);
+  store.thumbnail('X', jpeg);
+  return store.getStream('X')!.thumbnail!.etag;
+}

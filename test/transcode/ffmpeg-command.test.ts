@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildFilterGraph, buildTranscodeCommand } from '../../src/transcode/ffmpeg-command.js';
+import { buildFilterGraph, buildTranscodeCommand, thumbnailFilter } from '../../src/transcode/ffmpeg-command.js';
 import type { PlannedRendition } from '../../src/transcode/ladder.js';
 
 const R720: PlannedRendition = { name: '720p', width: 1280, height: 720, bitrateKbps: 5000, passthrough: false };
@@ -37,4 +37,19 @@ test('VAAPI: device before the input, upload in each chain', () => {
   const device = command.args.indexOf('-vaapi_device');
   assert.ok(device >= 0 && device < command.args.indexOf('-i'));
   assert.equal(command.args[command.args.indexOf('-filter_complex') + 1], '[0:v]scale=1280:720,format=nv12,hwupload[v0]');
+});
+
+test('a thumbnail is one more branch of the same split, JPEGs on the fd after the renditions', () => {
+  const thumbnail = { width: 320, intervalSec: 5 };
+  const command = buildTranscodeCommand({ ffmpegPath: 'ffmpeg', encoder: 'libx264', renditions: [R720, R480], frameRate: 30, thumbnail });
+  assert.deepEqual(command.outputFds, [3, 4]);
+  assert.equal(command.thumbnailFd, 5);
+  assert.equal(
+    command.args[command.args.indexOf('-filter_complex') + 1],
+    `[0:v]split=3[s0][s1][s2];[s0]scale=1280:720[v0];[s1]scale=854:480[v1];[s2]${thumbnailFilter(thumbnail)}[thumb]`,
+  );
+  assert.equal(command.args.filter((a) => a === '-i').length, 1, 'one input, one decode');
+  assert.deepEqual(command.args.slice(-14), ['-map', '[thumb]', '-an', '-fps_mode', 'passthrough', '-c:v', 'mjpeg', '-q:v', '5', '-flush_packets', '1', '-f', 'image2pipe', 'pipe:5']);
+  // without one: no extra fd
+  assert.equal(buildTranscodeCommand({ ffmpegPath: 'ffmpeg', encoder: 'libx264', renditions: [R480], frameRate: 30 }).thumbnailFd, null);
 });

@@ -46,6 +46,8 @@ export interface ControlApiDeps {
   eventLog: EventLog;
   /** viewers of a stream across instances (discovery); default: liveInfo's, which knows only streams live here */
   viewers?(streamId: string): number;
+  /** whether discovery lists a thumbnail URL for the stream; absent: never */
+  hasThumbnail?(streamId: string): boolean;
   /** replaces the limits the config asks for (tests) */
   rateLimiter?: ApiRateLimiter | null;
   idempotency?: ApiIdempotency | null;
@@ -106,6 +108,7 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
   const directory = new LiveDirectory({
     load: (max) => repo.listLivePublic(max),
     viewers: deps.viewers ?? ((id) => deps.liveInfo(id)?.viewers ?? 0),
+    thumbnail: deps.hasThumbnail,
     log: log.child({ component: 'discovery' }),
   });
   registerStreamRoutes(router, {

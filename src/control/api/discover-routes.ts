@@ -24,8 +24,8 @@ export function registerDiscoverRoutes(router: ApiRouter, deps: DiscoverRoutesDe
         title: stream.title,
         viewers: stream.viewers,
         started_at: new Date(stream.startedAtMs).toISOString(),
-        // No thumbnails are made yet (issue 25, item 4): null until a stream has one.
-        thumbnail_url: null,
+        // served by delivery from the stream's newest JPEG (thumbnail-file.ts); null until there is one
+        thumbnail_url: stream.thumbnail ? `${http}/hls/${encodeURIComponent(stream.id)}/thumbnail.jpg` : null,
         hls_url: `${http}/hls/${stream.id}/master.m3u8`,
         dash_url: `${http}/dash/${stream.id}/manifest.mpd`,
         ws_url: `${ws}/api/v1/streams/${stream.id}/ws`,

@@ -270,7 +270,7 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
             '(viewer counts as they were then; a stream that just started or ended shows up or leaves within a second); ' +
             'answers may be cached for a second (`Cache-Control: public, max-age=1`). ' +
             'Pages follow `next_cursor` while `has_more`; a cursor belongs to its `sort`. ' +
-            '`thumbnail_url` is null: thumbnails are not generated yet.',
+            '`thumbnail_url` is the stream\'s newest JPEG (`/hls/{id}/thumbnail.jpg`, refreshed every few seconds from the ladder\'s decode), null while it has none.',
           tags: ['discover'],
           security: [{}],
           parameters: [
@@ -701,7 +701,7 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
             title: { type: 'string' },
             viewers: { type: 'integer', minimum: 0 },
             started_at: dateTime,
-            thumbnail_url: { ...nullable(url), description: 'null: no thumbnail (none are generated yet)' },
+            thumbnail_url: { ...nullable(url), description: 'the newest JPEG of the stream (cacheable for the refresh interval, ETag); null: no thumbnail yet, or none made (transcoding off)' },
             hls_url: url,
             dash_url: url,
             ws_url: url,

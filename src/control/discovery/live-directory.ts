@@ -10,6 +10,8 @@ export interface DiscoveredStream {
   title: string;
   startedAtMs: number;
   viewers: number;
+  /** a thumbnail can be fetched for it (when the snapshot was taken) */
+  thumbnail: boolean;
 }
 
 export interface DiscoveryPage {
@@ -23,6 +25,8 @@ export interface LiveDirectoryOptions {
   load: (max: number) => Promise<LiveListing[]>;
   /** viewers of a stream now, across instances */
   viewers: (streamId: string) => number;
+  /** whether the stream has a thumbnail to serve; absent: none has */
+  thumbnail?: (streamId: string) => boolean;
   log: Logger;
   /** how long a snapshot serves (default 1000 ms): at most one load per this, per instance */
   ttlMs?: number;
@@ -108,7 +112,14 @@ export class LiveDirectory {
     this.loads++;
     const loading = this.options.load(this.maxStreams).then(
       (rows) => {
-        const streams = rows.map((row) => ({ id: row.id, title: row.title, startedAtMs: row.startedAt.getTime(), viewers: this.options.viewers(row.id) }));
+        const thumbnail = this.options.thumbnail ?? (() => false);
+        const streams = rows.map((row) => ({
+          id: row.id,
+          title: row.title,
+          startedAtMs: row.startedAt.getTime(),
+          viewers: this.options.viewers(row.id),
+          thumbnail: thumbnail(row.id),
+        }));
         const snapshot = { byViewers: [...streams].sort(byViewers), byRecent: streams.sort(byRecent) };
         this.current = snapshot;
         this.lastError = null;

@@ -328,7 +328,8 @@ export class EdgeReplicas {
         if (replica.connection !== connection) return;
         this.lost(replica, reason);
       };
-      const url = `${origin.url}/internal/v1/streams/${encodeURIComponent(replica.streamId)}/feed${replica.tsWanted ? '?ts=1' : ''}`;
+      // thumbnails=1: this edge reads thumbnail frames (an origin sends them only to edges that ask, so older edges never see one)
+      const url = `${origin.url}/internal/v1/streams/${encodeURIComponent(replica.streamId)}/feed?thumbnails=1${replica.tsWanted ? '&ts=1' : ''}`;
       const request = http.get(url, { headers: { authorization: `Bearer ${options.secret}` }, agent: false });
       replica.request = request;
       const timer = setTimeout(() => {

@@ -88,6 +88,9 @@ export function applyFeedFrame(store: SegmentStore, streamId: string, frame: Fee
     case 'remove':
       store.removeRendition(streamId, m.rendition);
       break;
+    case 'thumbnail':
+      if (frame.body.byteLength > 0) store.thumbnail(streamId, own(frame.body));
+      break;
     case 'end':
       store.endStream(streamId, m.how);
       break;

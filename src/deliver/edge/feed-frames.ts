@@ -46,6 +46,8 @@ export type FeedMessage =
       parts: Array<[number, number, boolean]>;
     }
   | { t: 'remove'; rendition: string }
+  /** the stream's newest thumbnail, the JPEG as the body (sent only to a follower that asked for them: thumbnails=1) */
+  | { t: 'thumbnail' }
   | { t: 'end'; how: 'ended' | 'dropped' }
   /** the snapshot is complete: what follows is live */
   | { t: 'synced' }
@@ -177,6 +179,7 @@ export function validateFeedMessage(value: unknown): FeedMessage {
       break;
     case 'synced':
     case 'ping':
+    case 'thumbnail':
       return m as FeedMessage;
   }
   throw feedError(`malformed feed message${typeof m.t === 'string' ? ` '${m.t.slice(0, 32)}'` : ''}`);

@@ -12,8 +12,9 @@ export type FeedEmit = (message: FeedMessage, body?: Uint8Array) => void;
  * parts of the segment in progress. Synchronous: the bytes are valid while
  * this runs (parts may live in a PartArena the packager reuses once released).
  */
-export function writeSnapshot(stream: StreamStore, emit: FeedEmit): void {
+export function writeSnapshot(stream: StreamStore, emit: FeedEmit, options: { thumbnails?: boolean } = {}): void {
   emit(beginMessage(stream));
+  if (options.thumbnails === true && stream.thumbnail !== null) emit({ t: 'thumbnail' }, stream.thumbnail.bytes);
   for (const rendition of stream.renditions.values()) {
     for (const track of rendition.tracks.values()) writeTrack(rendition.info.name, track, emit);
   }

@@ -56,7 +56,7 @@ function responseOutput(res: HttpResponse, ctx: RequestContext, maxBacklogBytes:
 /**
  * The internal HTTP API instances use between themselves (origin–edge):
  *
- *   GET  /internal/v1/streams/:id/feed[?ts=1]   the stream's feed (snapshot, then live)
+ *   GET  /internal/v1/streams/:id/feed[?ts=1][&thumbnails=1]   the stream's feed (snapshot, then live; thumbnail frames only when asked)
  *   POST /internal/v1/streams/:id/ts            a TS viewer appeared at an edge
  *
  * Every request carries the shared secret as a bearer token.
@@ -92,7 +92,9 @@ export function registerInternalRoutes(app: TemplatedApp, deps: InternalRoutesDe
       sendJson(res, ctx, 404, { error: { code: 'NOVA_ERR_NOT_FOUND', message: `stream ${streamId} is not ingested here` } });
       return;
     }
-    if (new URLSearchParams(ctx.query).get('ts') === '1') deps.onTsRequested?.(streamId);
+    const query = new URLSearchParams(ctx.query);
+    if (query.get('ts') === '1') deps.onTsRequested?.(streamId);
+    const thumbnails = query.get('thumbnails') === '1';
     const output = responseOutput(res, ctx, deps.maxFeedBacklogBytes);
     let unsubscribe: (() => void) | null = null;
     res.onAborted(() => {
@@ -103,7 +105,7 @@ export function registerInternalRoutes(app: TemplatedApp, deps: InternalRoutesDe
       res.writeStatus('200 OK');
       res.writeHeader('content-type', 'application/vnd.nova.feed');
       res.writeHeader('cache-control', 'no-store');
-      unsubscribe = deps.feeds.subscribe(streamId, output);
+      unsubscribe = deps.feeds.subscribe(streamId, output, { thumbnails });
     });
   });
 }

@@ -22,6 +22,8 @@ export interface FeedOutput {
 
 interface Subscriber {
   readonly output: FeedOutput;
+  /** the edge reads thumbnail frames (it asked: thumbnails=1) */
+  readonly thumbnails: boolean;
   lastWriteAt: number;
 }
 
@@ -77,10 +79,10 @@ export class OriginFeeds implements MediaSink {
    * holds, then every change. Null when the stream is not here. Returns the
    * unsubscribe function (the connection closed).
    */
-  subscribe(streamId: string, output: FeedOutput): (() => void) | null {
+  subscribe(streamId: string, output: FeedOutput, options: { thumbnails?: boolean } = {}): (() => void) | null {
     const stream = this.store.getStream(streamId);
     if (!stream) return null;
-    const subscriber: Subscriber = { output, lastWriteAt: Date.now() };
+    const subscriber: Subscriber = { output, thumbnails: options.thumbnails === true, lastWriteAt: Date.now() };
     let set = this.subscribers.get(streamId);
     if (!set) {
       set = new Set();
@@ -90,9 +92,13 @@ export class OriginFeeds implements MediaSink {
     this.metrics.feedSubscribers.inc();
     this.heartbeat ??= every(this.heartbeatMs, () => this.ping(this.heartbeatMs));
     let ok = true;
-    writeSnapshot(stream, (message, body) => {
-      if (ok) ok = this.writeTo(subscriber, message, body ?? null);
-    });
+    writeSnapshot(
+      stream,
+      (message, body) => {
+        if (ok) ok = this.writeTo(subscriber, message, body ?? null);
+      },
+      { thumbnails: subscriber.thumbnails },
+    );
     if (!ok) this.drop(streamId, subscriber, 'snapshot larger than the backlog allowed');
     return () => this.remove(streamId, subscriber);
   }
@@ -126,6 +132,18 @@ export class OriginFeeds implements MediaSink {
     this.store.add(streamId, media);
     // after the store took it: the continuity shared now must count this msn as begun
     this.noteMsn(streamId, media.msn);
+  }
+
+  thumbnail(streamId: string, jpeg: Uint8Array): void {
+    this.store.thumbnail(streamId, jpeg);
+    const set = this.subscribers.get(streamId);
+    const stored = this.store.getStream(streamId)?.thumbnail;
+    if (set === undefined || stored === undefined || stored === null || stored.bytes !== jpeg) return;
+    const message: FeedMessage = { t: 'thumbnail' };
+    const head = encodeFrameHead(message, jpeg.byteLength);
+    for (const subscriber of [...set]) {
+      if (subscriber.thumbnails && !this.writeTo(subscriber, message, jpeg, head)) this.drop(streamId, subscriber, 'fell behind');
+    }
   }
 
   removeRendition(streamId: string, rendition: string): void {

@@ -12,6 +12,7 @@ import { MediaMetrics } from './media-metrics.js';
 import { MediaResponder } from './media-responder.js';
 import { writeResponse } from './media-response.js';
 import { PlaylistRenderCache } from './playlist-render-cache.js';
+import { ThumbnailFile } from './thumbnail-file.js';
 import type { StreamRequest } from './stream-request.js';
 import { captureRequest, type RequestContext } from '../../http/uws-helpers.js';
 import { REFUSE_PRIVATE, type PlaybackGate } from '../playback-gate.js';
@@ -25,6 +26,7 @@ import type { ViewerContext, ViewerSessionTracker } from '../sessions/viewer-ses
  *   /hls/:stream/:rendition/{video,audio}/{init.mp4,init-vN.mp4,seg-N.m4s,part-N-M.m4s}
  *   /hls/:stream/ts/master.m3u8                    MPEG-TS multivariant
  *   /hls/:stream/:rendition/ts.m3u8, /ts/seg-N.ts
+ *   /hls/:stream/thumbnail.jpg                     newest JPEG of the stream (thumbnail-file.ts)
  *   /dash/:stream/manifest.mpd                     dynamic MPD (static once ended)
  *   /dash/:stream/:rendition/{video,audio}/…       the same CMAF files
  *   /time                                          ISO clock for DASH UTCTiming
@@ -45,6 +47,8 @@ export interface MediaRoutesConfig {
   targetDurationMs: number;
   /** bytes of rendered playlists kept for reuse, all streams together (see playlist-render-cache.ts) */
   renderCacheBytes: number;
+  /** max-age of /hls/:stream/thumbnail.jpg: the thumbnail refresh interval (5) */
+  thumbnailMaxAgeSec?: number;
 }
 
 /**
@@ -101,6 +105,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   const files = new MediaFiles(store, respond, cors, config.targetDurationMs);
   const playlists = new HlsPlaylists(store, config, respond, cors, renderCache, deps.onTsRequested, (req) => notifyPlayback(req, 'hls'));
   const manifest = new DashManifest(store, config, respond, now);
+  const thumbnails = new ThumbnailFile(store, deps.metrics, cors, config.thumbnailMaxAgeSec ?? 5);
 
   function notifyPlayback(req: StreamRequest, kind: 'hls' | 'dash'): void {
     if (!deps.onPlaybackRequest) return;
@@ -153,6 +158,11 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
             throw playbackRefused(check.reason);
           }
           uriSuffix = `?token=${encodeURIComponent(token!)}`;
+        }
+        // a listing's picture, not playback: no viewer session for it
+        if (protocol === 'hls' && path.length === 4 && path[3] === 'thumbnail.jpg') {
+          thumbnails.serve(res, ctx, stream);
+          return;
         }
         if (sessions !== null) (ctx as ViewerContext).viewer = sessions.request(streamId, protocol, ctx, params);
         const request: StreamRequest = { res, ctx, stream, streamPath, params, uriSuffix };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { RenditionInfo } from '../../package/rendition-info.js';
 import type { MediaSink, StreamAccess } from '../../package/media-sink.js';
 import type { PackagedMedia, PackagedPart, PackagedSegment, PackagedTrack } from '../../package/packaged-media.js';
@@ -212,8 +213,19 @@ export interface StreamContinuity {
   firstInitVersion?: number;
 }
 
+/** A stream's newest thumbnail: one per stream, replaced by the next, gone when the stream ends. */
+export interface StoredThumbnail {
+  bytes: Uint8Array;
+  /** strong, from the bytes: the same image has the same tag on an origin and its edges */
+  etag: string;
+  /** epoch ms it was stored */
+  at: number;
+}
+
 export class StreamStore {
   readonly renditions = new Map<string, RenditionStore>();
+  /** the newest JPEG of the stream (from its transcoder, or its origin's feed), null before the first and after the end */
+  thumbnail: StoredThumbnail | null = null;
   /**
    * Which producer's media is being added now (ETags carry it per object):
    * an instance's own ingest, or the origin an edge replicates. A publisher
@@ -346,6 +358,20 @@ export class SegmentStore implements MediaSink {
   /** Requests parked on a blocking reload or a preload hint right now. */
   get parkedCount(): number {
     return this.parked;
+  }
+
+  /** Bytes of thumbnails held, all streams together (a gauge reads it at scrape time). */
+  get thumbnailBytes(): number {
+    let bytes = 0;
+    for (const stream of this.streams.values()) if (stream.thumbnail !== null) bytes += stream.thumbnail.bytes.byteLength;
+    return bytes;
+  }
+
+  /** The stream's newest thumbnail; ignored for a stream not held or ended (its last image must not outlive it). */
+  thumbnail(streamId: string, jpeg: Uint8Array): void {
+    const stream = this.streams.get(streamId);
+    if (!stream || stream.ended) return;
+    stream.thumbnail = { bytes: jpeg, etag: `"${createHash('sha1').update(jpeg).digest('base64url')}"`, at: this.options.now() };
   }
 
   streamMemoryBytes(streamId: string): number {
@@ -499,6 +525,7 @@ export class SegmentStore implements MediaSink {
     stream.ended = true;
     stream.changes++;
     stream.endedAt = this.options.now();
+    stream.thumbnail = null;
     for (const rendition of stream.renditions.values()) {
       for (const track of rendition.tracks.values()) {
         // parts of an unfinished segment will never complete: drop them
