@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import type { HttpResponse } from 'uWebSockets.js';
-import { etagMatches } from '../deliver/http/etag.js';
+import { etagMatches } from './etag.js';
 import { statusLine, type RequestContext } from './uws-helpers.js';
 
 /**

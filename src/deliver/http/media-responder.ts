@@ -2,7 +2,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { StreamStore } from '../store/segment-store.js';
 import { parseByteRange } from './byte-range.js';
 import type { CorsPolicy } from './cors.js';
-import { etagMatches, strongEtag } from './etag.js';
+import { etagMatches, strongEtag } from '../../http/etag.js';
 import { HttpProblem, notFound, sendProblem } from './http-problem.js';
 import type { MediaMetrics, ServedKind } from './media-metrics.js';
 import { chunksLength, sliceChunks, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';

@@ -3,7 +3,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { RequestContext } from '../../http/uws-helpers.js';
 import type { SegmentStore, StreamStore } from '../store/segment-store.js';
 import type { CorsPolicy } from './cors.js';
-import { etagMatches } from './etag.js';
+import { etagMatches } from '../../http/etag.js';
 import { notFound } from './http-problem.js';
 import { writeResponse } from './media-response.js';
 
