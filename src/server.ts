@@ -151,6 +151,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const store = new SegmentStore({
     windowSegments: config.delivery.playlistWindow,
+    keepAfterWindow: config.delivery.keepAfterWindow,
     maxBytes: config.delivery.storeMaxBytes,
   });
   // Origin–edge: on when instances can find each other (Redis) and trust each other (the secret).
@@ -240,8 +241,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         });
       }
       const marked = lifecycle.started(streamId); // registers the live stream synchronously, then awaits the database
-      // only a transcoder takes the queue: one nobody took is reused by the next publish
-      const frameQueue = transcode.encoder !== null ? ingest.frameQueueOf(streamId) : null;
+      // a stream has a frame queue only when the transcoder reads it (or a tool watches it: then not for the transcoder)
+      const frameQueue = transcode.encoder !== null && config.transcode.ladder.length > 0 ? ingest.frameQueueOf(streamId) : null;
       if (frameQueue !== null) transcode.startStream(streamId, frameQueue);
       return marked;
     },
@@ -264,7 +265,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       frameQueueBytes: config.rtmp.frameQueueBytes,
       maxConnections: config.rtmp.maxConnections,
       onDuplicatePublish: config.rtmp.onDuplicatePublish,
-      frameQueueReader: transcode.encoder !== null,
+      // the transcoder reads a stream's frame queue when it has a ladder to make: no queue for the others
+      frameQueueWanted: () => transcode.encoder !== null && config.transcode.ladder.length > 0,
       tsOnDemand,
     },
     pool,

@@ -254,6 +254,7 @@ export class TranscodeService {
       this.metrics.removeStream(task.streamId);
     }
     task.port.close();
+    task.parts.close(); // the arenas' memory goes back as the store lets go of the ladder's parts
   }
 
   private send(task: StreamTask, message: MainToTranscode): void {
