@@ -431,7 +431,8 @@ export class PartArenaWriter {
     const bytes = arena.allocate(size);
     if (bytes !== null) return bytes;
     const elapsed = now - this.startedAt;
-    const measured = elapsed >= MIN_RATE_MS ? this.sizeFor(this.totalBytes / elapsed) : arena.capacity * 2;
+    // the bytes before this part, over the time they took (this one's time has not passed yet)
+    const measured = elapsed >= MIN_RATE_MS ? this.sizeFor((this.totalBytes - size) / elapsed) : arena.capacity * 2;
     const wanted = Math.min(this.limits.maxBytes, Math.max(measured, roundUp(arena.capacity * 1.25), roundUp(size * 2)));
     if (wanted > arena.capacity) {
       const grown = this.replace(wanted).allocate(size);
