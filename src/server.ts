@@ -188,7 +188,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const pool = new Piscina({
     filename: workerFile('ingest-connection.worker'),
-    minThreads: 1,
+    // started with the first connection: an idle server holds no worker (each ~10 MB of heap and code)
+    minThreads: 0,
     maxThreads: config.workerThreads,
     // A task is a whole connection that mostly waits (Atomics.waitAsync): many share a thread.
     concurrentTasksPerWorker: 256,

@@ -100,7 +100,7 @@ export class TranscodeService {
         ? null
         : new Piscina({
             filename: workerFile('transcode-stream.worker'),
-            minThreads: 1,
+            minThreads: 0, // started with the first transcoded stream
             maxThreads: settings.threads,
             // A task is a whole stream that mostly waits on pipes and Atomics.waitAsync: many share a thread.
             concurrentTasksPerWorker: 64,
