@@ -32,7 +32,7 @@ describe('frame queue with and without a consumer', () => {
   it('transcoding off and nobody watching: the stream has no frame queue, and no drops are counted', async () => {
     const stream = await nova.createStream();
     const before = await metricValue(nova, DROPPED);
-    const publishing = publishSynthetic({ url: stream.publish_url, bitrateBps: 4_000_000, durationMs: 2000 });
+    const publishing = publishSynthetic({ url: stream.publish_url, bitrateBps: 4_000_000, durationMs: 3000 });
     await waitFor('the stream to go live', 5000, () => nova.server.ingest.liveStreamIds.includes(stream.id));
     assert.equal(nova.server.ingest.frameQueueOf(stream.id), null, 'no queue allocated');
     const result = await publishing;
