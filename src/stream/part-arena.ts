@@ -26,6 +26,8 @@ const RELEASED_POS = 2;
 const CREATOR_THREAD = 3;
 const CREATOR_SERIAL = 4;
 const MAGIC_VALUE = 0x4e50_4152; // 'NPAR'
+/** a retired arena's released space is handed back once this much has gathered (or all of it, once drained) */
+const DISCARD_BATCH_BYTES = 1024 * 1024;
 /** positions stay below 2^31 as Int32 values */
 const MAX_CAPACITY = 2 ** 30;
 
@@ -91,6 +93,8 @@ export class PartArena {
   private unreleased = 0;
   /** consumer: the producer moved on from this arena (see retire) */
   private retired = false;
+  /** consumer, retired: where released space not yet handed back starts (discards are batched) */
+  private discardFrom = 0;
   /** consumer: data bytes any region taken so far reached (pages touched, unless discarded since) */
   private touched = 0;
 
@@ -224,6 +228,7 @@ export class PartArena {
   retire(): void {
     // Nothing is discarded here: a drained arena may already be written again by the producer's next
     // output (its announcement comes on another port); only a release, which precedes that, may discard.
+    if (!this.retired) this.discardFrom = Atomics.load(this.header, RELEASED_POS);
     this.retired = true;
   }
 
@@ -235,8 +240,7 @@ export class PartArena {
   get residentBytes(): number {
     if (!this.retired || !canDiscardPages) return this.touched;
     if (this.held.length === 0) return this.touched; // 0 once drained (discarded whole)
-    const released = Atomics.load(this.header, RELEASED_POS);
-    return (this.held[this.held.length - 1]!.end - released + 2 * this.capacity) % (2 * this.capacity);
+    return (this.held[this.held.length - 1]!.end - this.discardFrom + 2 * this.capacity) % (2 * this.capacity);
   }
 
   /** Every arena attached on this thread and still reachable: their resident bytes together. */
@@ -256,10 +260,15 @@ export class PartArena {
     let end = -1;
     while (held.length > 0 && held[0]!.released) end = held.shift()!.end;
     if (end < 0) return;
-    // Before the producer can see the space free (and write into it): discarding after would race its writes.
+    // A retired arena is written again only once drained, so released space may be handed back in
+    // batches (each madvise flushes the TLBs of every core running this process: not once per part);
+    // the whole arena before the store that makes it drained, or the discard would race the producer's reuse.
     if (this.retired && canDiscardPages) {
       if (held.length === 0) this.discardRange(0, this.capacity); // drained: the whole arena, its free tail included
-      else this.discardPositions(Atomics.load(this.header, RELEASED_POS), end);
+      else if ((end - this.discardFrom + 2 * this.capacity) % (2 * this.capacity) >= DISCARD_BATCH_BYTES) {
+        this.discardPositions(this.discardFrom, end);
+        this.discardFrom = end;
+      }
     }
     Atomics.store(this.header, RELEASED_POS, end);
   }
