@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 mkdir -p build
 include="$(dirname "$(dirname "$(command -v node)")")/include/node"
 [ -f "$include/node_api.h" ] || include=/usr/include/node
-for name in ingress_reader; do
+for name in ingress_reader shared_memory; do
   src="${name//_/-}/$name.cc"
   out="build/$name.node"
   if [ ! -f "$out" ] || [ "$src" -nt "$out" ] || [ "$0" -nt "$out" ]; then

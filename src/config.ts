@@ -75,9 +75,12 @@ export interface Config {
     maxMessageBytes: number;
     /** RTMP_MAX_CHUNK_SIZE (16 MiB): largest Set Chunk Size accepted (the spec's maximum is 2^31-1; nobody needs it). */
     maxChunkSize: number;
-    /** RTMP_INGRESS_RING_BYTES (4 MiB): per-connection shared ring between the socket and the demux worker; when full the socket is paused. */
+    /**
+     * RTMP_INGRESS_RING_BYTES (512 KiB): per-connection shared ring between the socket and the demux worker; when full the
+     * socket is paused. It holds what arrives between two looks of the worker (at most 250 ms: ~190 KB at 6 Mb/s).
+     */
     ingressRingBytes: number;
-    /** RTMP_FRAME_QUEUE_BYTES (16 MiB): per-stream shared frame queue (about 20 s of 6 Mb/s). */
+    /** RTMP_FRAME_QUEUE_BYTES (16 MiB): shared frame queue of a stream the transcoder reads (about 20 s of 6 Mb/s); none for other streams. */
     frameQueueBytes: number;
     /** RTMP_HANDSHAKE_TIMEOUT_MS (5000). */
     handshakeTimeoutMs: number;
@@ -105,6 +108,11 @@ export interface Config {
     tsMuxing: 'on-demand' | 'always';
     /** PLAYLIST_WINDOW (6): segments listed in a live playlist. */
     playlistWindow: number;
+    /**
+     * SEGMENT_KEEP_AFTER_WINDOW (1): segments still served after leaving the playlist, for a player one reload
+     * behind. With the window, what a stream holds in memory: its part arena is sized to it (docs/operations.md).
+     */
+    keepAfterWindow: number;
     /** SEGMENT_STORE_BYTES (512 MiB): all streams' segments in memory together; oldest evicted first. */
     storeMaxBytes: number;
     /**
@@ -342,7 +350,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     rtmp: {
       maxMessageBytes: int(env, 'RTMP_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxChunkSize: int(env, 'RTMP_MAX_CHUNK_SIZE', 16 * 1024 * 1024, 128, 0x7fffffff),
-      ingressRingBytes: int(env, 'RTMP_INGRESS_RING_BYTES', 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
+      ingressRingBytes: int(env, 'RTMP_INGRESS_RING_BYTES', 512 * 1024, 64 * 1024, 256 * 1024 * 1024),
       frameQueueBytes: int(env, 'RTMP_FRAME_QUEUE_BYTES', 16 * 1024 * 1024, 256 * 1024, 1024 * 1024 * 1024),
       handshakeTimeoutMs: int(env, 'RTMP_HANDSHAKE_TIMEOUT_MS', 5000, 100, 600_000),
       idleTimeoutMs: int(env, 'RTMP_IDLE_TIMEOUT_MS', 30_000, 100, 3_600_000),
@@ -354,6 +362,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       targetDurationMs: int(env, 'SEGMENT_TARGET_MS', 2000, 500, 30_000),
       partTargetMs: int(env, 'PART_TARGET_MS', 200, 50, 2000),
       playlistWindow: int(env, 'PLAYLIST_WINDOW', 6, 3, 100),
+      keepAfterWindow: int(env, 'SEGMENT_KEEP_AFTER_WINDOW', 1, 0, 100),
       tsMuxing: oneOf(env, 'TS_MUXING', 'on-demand', ['on-demand', 'always'] as const),
       storeMaxBytes: int(env, 'SEGMENT_STORE_BYTES', 512 * 1024 * 1024, 8 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
       playlistCacheBytes: int(env, 'PLAYLIST_CACHE_BYTES', 16 * 1024 * 1024, 0, 1024 * 1024 * 1024),

@@ -166,6 +166,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const store = new SegmentStore({
     windowSegments: config.delivery.playlistWindow,
+    keepAfterWindow: config.delivery.keepAfterWindow,
     maxBytes: config.delivery.storeMaxBytes,
   });
   // Origin–edge: on when instances can find each other (Redis) and trust each other (the secret).
@@ -220,7 +221,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const pool = new Piscina({
     filename: workerFile('ingest-connection.worker'),
-    minThreads: 1,
+    // started with the first connection: an idle server holds no worker (each ~10 MB of heap and code)
+    minThreads: 0,
     maxThreads: config.workerThreads,
     // A task is a whole connection that mostly waits (Atomics.waitAsync): many share a thread.
     concurrentTasksPerWorker: 256,
@@ -273,8 +275,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         });
       }
       const marked = lifecycle.started(streamId); // registers the live stream synchronously, then awaits the database
-      // only a transcoder takes the queue: one nobody took is reused by the next publish
-      const frameQueue = transcode.encoder !== null ? ingest.frameQueueOf(streamId) : null;
+      // a stream has a frame queue only when the transcoder reads it (or a tool watches it: then not for the transcoder)
+      const frameQueue = transcode.encoder !== null && config.transcode.ladder.length > 0 ? ingest.frameQueueOf(streamId) : null;
       if (frameQueue !== null) transcode.startStream(streamId, frameQueue);
       return marked;
     },
@@ -297,7 +299,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       frameQueueBytes: config.rtmp.frameQueueBytes,
       maxConnections: config.rtmp.maxConnections,
       onDuplicatePublish: config.rtmp.onDuplicatePublish,
-      frameQueueReader: transcode.encoder !== null,
+      // the transcoder reads a stream's frame queue when it has a ladder to make: no queue for the others
+      frameQueueWanted: () => transcode.encoder !== null && config.transcode.ladder.length > 0,
       tsOnDemand,
     },
     pool,

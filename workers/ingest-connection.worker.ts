@@ -27,8 +27,9 @@ const MAX_BATCH_MS = 250;
 /**
  * A claimed socket (this thread reads it at its looks) is read by the native reader thread
  * after all once this many bytes wait in it: a publisher sending more than this between two
- * looks (over ~32 Mb/s at the longest batch), or this thread behind. A quarter of the ring at
- * most, so the reader thread still finds room.
+ * looks (over ~32 Mb/s at the longest batch), or this thread behind. Half the ring at most, so
+ * the reader thread still finds room (this thread empties the ring at each look): with the
+ * default 512 KiB ring, 256 KiB, a 250 ms batch of up to ~8 Mb/s.
  */
 const CLAIMED_LOW_WATER_BYTES = 1024 * 1024;
 
@@ -86,7 +87,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
   // thread does not wake for it (see native/ingress-reader); null: the reader thread (or main) reads.
   const handle = task.nativeHandle ?? -1;
   const socketReader = handle < 0 ? null : workerSocketReader();
-  const lowWaterBytes = Math.min(CLAIMED_LOW_WATER_BYTES, Math.floor(ring.capacity / 4));
+  const lowWaterBytes = Math.min(CLAIMED_LOW_WATER_BYTES, Math.floor(ring.capacity / 2));
   let claimed = false;
 
   const startedAt = Date.now();

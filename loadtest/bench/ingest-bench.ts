@@ -20,7 +20,12 @@
  *     (/proc/<pid>/task/<tid>/schedstat, ns; utime+stime in 10 ms ticks when a
  *     thread ended mid-run) + cutime+cstime of waited-for children, per 10^9 bytes
  *     the publishers wrote (RTMP framing included, the same for both servers);
- *   - RSS per stream: (peak VmRSS during the run − VmRSS before it) / N;
+ *   - RSS per stream: (peak VmRSS during the run − VmRSS before it) / N; for
+ *     nginx-rtmp VmRSS plus the bytes of the HLS files it has on disk at the
+ *     time (the page cache holds them: nova holds the same media in its heap),
+ *     a fair total; the goal per stream, 1.5 × the bytes of the stream's
+ *     playlist window (6 segments of 2 s at --bitrate) + 1 MiB, and nova's
+ *     ratio to it are printed, and each server's idle RSS (fresh, no stream);
  *   - ingest lag: each publisher's real-time deficit (wall time − media time
  *     it sent, connect included), the worst of the N; for nova also the
  *     server's socket-read→frame-queued latency (p50/p99, from
@@ -51,6 +56,7 @@
  *        the level's warm-up figure)
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -85,6 +91,8 @@ const RUNS = numberFlag('runs', flags.runs, { integer: true });
 const BITRATE = numberFlag('bitrate', flags.bitrate);
 const MAX_STREAMS = numberFlag('max-streams', flags['max-streams'], { integer: true });
 const WINDOW = flags.window ? parseWindow(flags.window) : null;
+/** a live playlist's span at the server defaults (PLAYLIST_WINDOW 6 × SEGMENT_TARGET_MS 2000): the memory goal's window */
+const PLAYLIST_WINDOW_SECONDS = 12;
 const LEVELS: number[] = flags.streams
   ? numberListFlag('streams', flags.streams, { integer: true })
   : Array.from({ length: Math.floor(Math.log2(MAX_STREAMS)) + 1 }, (_, i) => 2 ** i);
@@ -114,13 +122,13 @@ function parseWindow(text: string): { from: number; to: number } {
 // ---------------------------------------------------------------------------
 // /proc sampling
 
-/** Peak RSS while `during` runs, sampled every 100 ms. */
-async function peakRssDuring<T>(pid: number, during: Promise<T>): Promise<{ result: T; peak: number }> {
-  let peak = rssBytes(pid);
+/** Peak RSS (plus the media files the server keeps on disk) while `during` runs, sampled every 100 ms. */
+async function peakRssDuring<T>(pid: number, fileBytes: () => number, during: Promise<T>): Promise<{ result: T; peak: number }> {
+  let peak = rssBytes(pid) + fileBytes();
   let done = false;
   const sampler = (async () => {
     while (!done) {
-      peak = Math.max(peak, rssBytes(pid));
+      peak = Math.max(peak, rssBytes(pid) + fileBytes());
       await sleep(100);
     }
   })();
@@ -146,6 +154,8 @@ interface ServerUnderTest {
   counters(): Promise<ServerCounters | null>;
   /** resolves once the server has finished with the streams of the run */
   settle(): Promise<void>;
+  /** bytes of media files the server keeps on disk now (nginx-rtmp's HLS fragments and playlists: page cache), else 0 */
+  fileBytes(): number;
   stop(): Promise<void>;
 }
 
@@ -179,6 +189,7 @@ async function startNova(): Promise<ServerUnderTest> {
       }
       return { bytes, latencyBuckets };
     },
+    fileBytes: () => 0,
     async settle() {
       // Every stream of the run ended: all bytes parsed and packaged.
       const deadline = Date.now() + 10_000;
@@ -199,7 +210,28 @@ async function startNginxRtmp(): Promise<ServerUnderTest> {
     ports: [port],
     config: (dir) => rtmpLiveConfig(port, ['hls on', `hls_path ${dir}/hls`, 'hls_fragment 2s']),
   });
-  return plainRtmpPeer('nginx-rtmp', peer.pid, port, () => peer.stop());
+  return { ...plainRtmpPeer('nginx-rtmp', peer.pid, port, () => peer.stop()), fileBytes: () => bytesUnder(join(peer.dir, 'hls')) };
+}
+
+/** Bytes of the files under a folder (recursively), 0 when it does not exist. */
+function bytesUnder(dir: string): number {
+  let total = 0;
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    try {
+      if (entry.isDirectory()) total += bytesUnder(path);
+      else if (entry.isFile()) total += statSync(path).size;
+    } catch {
+      // removed between readdir and stat (nginx-rtmp's cleanup)
+    }
+  }
+  return total;
 }
 
 /** A peer whose publish URL takes any stream name and that keeps no counters of its own. */
@@ -217,6 +249,7 @@ function plainRtmpPeer(name: string, pid: number, port: number, stop: () => Prom
     async settle() {
       await sleep(500);
     },
+    fileBytes: () => 0,
     stop,
   };
 }
@@ -280,13 +313,14 @@ async function measure(server: ServerUnderTest, streams: number, seconds = SECON
   const urls = await server.publishUrls(streams);
   await sleep(300); // let the API's work settle out of the window
   const countersBefore = await server.counters();
-  const rssBefore = rssBytes(server.pid);
+  const rssBefore = rssBytes(server.pid) + server.fileBytes();
   const cpuBefore = cpuReading(server.pid);
   const {
     result: [outcomes, windowCpu],
     peak,
   } = await peakRssDuring(
     server.pid,
+    () => server.fileBytes(),
     (async () => {
       const publishing = Promise.all(urls.map((url) => runPublisherProcess(url, BITRATE, seconds)));
       const inWindow = window === null ? null : await cpuDuring(server.pid, window);
@@ -336,6 +370,8 @@ interface LevelSummary {
   sustainedRuns: number;
   /** the level's warm-up (a fresh server's first streams), not in cpuPerGb */
   warmUpCpuPerGb: number;
+  /** the fresh server's RSS before any stream, MiB */
+  idleRssMiB: number;
 }
 
 async function benchServer(start: () => Promise<ServerUnderTest>, name: string): Promise<LevelSummary[]> {
@@ -343,6 +379,9 @@ async function benchServer(start: () => Promise<ServerUnderTest>, name: string):
   for (const streams of LEVELS) {
     // A fresh server per level: RSS and caches of the previous level do not carry over.
     const server = await start();
+    await sleep(1000); // start-up work done
+    const idleRssMiB = rssBytes(server.pid) / 2 ** 20;
+    console.error(`  ${name} N=${streams} idle RSS ${idleRssMiB.toFixed(1)} MiB`);
     const runs: RunResult[] = [];
     let warmUpCpuPerGb = Number.NaN;
     try {
@@ -377,6 +416,7 @@ async function benchServer(start: () => Promise<ServerUnderTest>, name: string):
       latencyP99Ms: withLatency.length > 0 ? median(withLatency.map((r) => r.latencyP99Ms!)) : null,
       sustainedRuns: runs.filter((r) => r.sustained).length,
       warmUpCpuPerGb,
+      idleRssMiB,
     };
     summaries.push(summary);
     if (summary.sustainedRuns * 2 <= RUNS) break; // not sustained in a majority of runs: larger N will not be
@@ -413,15 +453,23 @@ async function main(): Promise<void> {
     `\ningest bench — ${SECONDS} s × ${(BITRATE / 1e6).toFixed(1)} Mb/s per publisher, medians of ${RUNS} runs` +
       (WINDOW ? `; CPU from ${WINDOW.from} s to ${WINDOW.to} s after the publishers start (streams running: no start or end)` : ''),
   );
-  console.log('server              N  CPU-s/GB  RSS MiB/stream  pub. deficit s  latency p50/p99 ms  sustained runs  warm-up CPU-s/GB');
+  console.log('server              N  CPU-s/GB  RSS MiB/stream  pub. deficit s  latency p50/p99 ms  sustained runs  warm-up CPU-s/GB  idle RSS MiB');
   for (const [name, levels] of results) {
     for (const l of levels) {
       console.log(
         `${name.padEnd(18)} ${String(l.streams).padStart(2)}  ${fmt(l.cpuPerGb).padStart(8)}  ${fmt(l.rssPerStreamMiB, 1).padStart(14)}  ` +
-          `${fmt(l.worstDeficitSeconds).padStart(14)}  ${`${fmt(l.latencyP50Ms, 1)}/${fmt(l.latencyP99Ms, 1)}`.padStart(18)}  ${`${l.sustainedRuns}/${RUNS}`.padStart(14)}  ${fmt(l.warmUpCpuPerGb).padStart(16)}`,
+          `${fmt(l.worstDeficitSeconds).padStart(14)}  ${`${fmt(l.latencyP50Ms, 1)}/${fmt(l.latencyP99Ms, 1)}`.padStart(18)}  ${`${l.sustainedRuns}/${RUNS}`.padStart(14)}  ${fmt(l.warmUpCpuPerGb).padStart(16)}  ${fmt(l.idleRssMiB, 1).padStart(12)}`,
       );
     }
   }
+  // the memory goal: 1.5 × the playlist window's bytes (PLAYLIST_WINDOW 6 × SEGMENT_TARGET_MS 2 s at the bitrate) + 1 MiB per stream
+  const windowMiB = (BITRATE / 8) * PLAYLIST_WINDOW_SECONDS / 2 ** 20;
+  const goalMiB = 1.5 * windowMiB + 1;
+  console.log(
+    `memory goal per stream: 1.5 × ${windowMiB.toFixed(2)} MiB window + 1 MiB = ${goalMiB.toFixed(2)} MiB; nova RSS/stream ÷ goal: ` +
+      nova.map((l) => `N=${l.streams} ${(l.rssPerStreamMiB / goalMiB).toFixed(2)}`).join(', ') +
+      (results.some(([name]) => name === 'nginx-rtmp') ? ' (nginx-rtmp: RSS + its HLS files on disk, the page cache they hold)' : ''),
+  );
   console.log(`largest N sustained in real time: ${results.map(([name, levels]) => `${name} ${largestSustained(levels)}`).join(', ')} (tried up to ${Math.max(...LEVELS)})`);
   for (const [name, levels] of results.slice(1)) {
     const ratios = nova

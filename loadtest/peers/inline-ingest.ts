@@ -17,7 +17,7 @@ export interface InlineIngestOptions {
   /** runs the acceptance later: it arrives as a message would, never inside push() */
   defer: (accept: () => void) => void;
   frameQueueBytes: number;
-  /** a reader of the frame queue is announced, as the transcoder is when the ladder is on */
+  /** the stream gets a frame queue, as it does when the transcoder reads it (default: none, as with the ladder off) */
   frameQueueReader?: boolean;
   /** mux MPEG-TS from the start, as the server does once a TS client asked (default: no, as the server before one asks) */
   tsWanted?: boolean;
@@ -28,11 +28,9 @@ export interface InlineIngestOptions {
 export function inlineIngestConnection(options: InlineIngestOptions): IngestConnection {
   const connection: IngestConnection = new IngestConnection(DEFAULT_LIMITS, (message, transfer) => {
     if (message.type === 'publish') {
-      const frameQueue = ByteRing.create(options.frameQueueBytes).buffer;
-      options.onFrameQueue?.(frameQueue);
-      options.defer(() =>
-        connection.handle({ type: 'publish_accepted', streamId: 'inline', frameQueue, frameQueueReader: options.frameQueueReader ?? false, resume: null, tsWanted: options.tsWanted ?? false }),
-      );
+      const frameQueue = options.frameQueueReader === true ? ByteRing.create(options.frameQueueBytes).buffer : null;
+      if (frameQueue !== null) options.onFrameQueue?.(frameQueue);
+      options.defer(() => connection.handle({ type: 'publish_accepted', streamId: 'inline', frameQueue, resume: null, tsWanted: options.tsWanted ?? false }));
     }
     options.emit(message, transfer);
   });

@@ -21,15 +21,6 @@ const MAX_LATENCY_SAMPLES = 4096;
 /** the new session's first frame lands this far after the old one's last: about one frame */
 const RESUME_GAP_MS = 40;
 /**
- * Media time a frame queue is fed when no reader is announced (transcoding off, no FFmpeg)
- * before it is left alone: a reader attaching at once (a test's recorder, a tool) still
- * sees every frame, and nobody pays for copying the rest of the stream into a queue that
- * no one reads (with the page faults of its untouched memory, ~15 % of the worker's CPU
- * in bench:ingest).
- */
-const FRAME_QUEUE_CONSUMER_GRACE_MS = 3000;
-
-/**
  * One RTMP publisher's whole pipeline, socket bytes in, packaged media out:
  * RTMP session → FLV demuxer → (per-stream frame queue, packager).
  * A plain class: the pool task (workers/ingest-connection.worker.ts) is a
@@ -39,11 +30,8 @@ export class IngestConnection implements FrameSink {
   private readonly session: RtmpServerSession;
   private readonly demuxer: FlvDemuxer;
   private segmenter: Segmenter | null = null;
+  /** only for a stream a consumer reads frame by frame (the transcoder), fed from its first frame */
   private frameQueue: FrameQueueWriter | null = null;
-  /** true once the frame queue's consumer has attached, or from the start when one is announced */
-  private frameQueueConsumed = false;
-  /** dts of the first frame queued, NaN before */
-  private firstQueuedDts = Number.NaN;
   private video: VideoTrackConfig | null = null;
   private audio: AudioTrackConfig | null = null;
   private publishing = false;
@@ -118,8 +106,7 @@ export class IngestConnection implements FrameSink {
 
   handle(message: MainToWorker): void {
     if (message.type === 'publish_accepted') {
-      this.frameQueue = new FrameQueueWriter(ByteRing.attach(message.frameQueue));
-      this.frameQueueConsumed = message.frameQueueReader;
+      this.frameQueue = message.frameQueue !== null ? new FrameQueueWriter(ByteRing.attach(message.frameQueue)) : null;
       this.startPackaging(message.resume, message.tsWanted);
       this.publishing = true;
       this.session.acceptPublish();
@@ -215,18 +202,8 @@ export class IngestConnection implements FrameSink {
         frameQueue.writeSegmentStart(segmenter.currentVideoMsn, frame.pts, segmenter.wallClockAt(frame.pts));
       }
       // The frame queue is for consumers that may lag (the transcoder): when it is full the
-      // frame is dropped for them and counted; packaging above never waits on it. With no
-      // consumer attached after a grace period, or full before one did (transcoding off,
-      // no FFmpeg): nobody will read it, so stop feeding it (no copies, no drops counted).
-      if (!this.frameQueueConsumed) {
-        if (frameQueue.ring.hasConsumer) this.frameQueueConsumed = true;
-        else if (Number.isNaN(this.firstQueuedDts)) this.firstQueuedDts = frame.dts;
-        else if (frame.dts - this.firstQueuedDts > FRAME_QUEUE_CONSUMER_GRACE_MS) this.frameQueue = null;
-      }
-      if (this.frameQueue !== null && !frameQueue.writeFrame(frame)) {
-        if (frameQueue.ring.hasConsumer) this.droppedFrames++;
-        else this.frameQueue = null;
-      }
+      // frame is dropped for them and counted; packaging above never waits on it.
+      if (!frameQueue.writeFrame(frame)) this.droppedFrames++;
     }
     if (this.latencyCount < MAX_LATENCY_SAMPLES) {
       this.latencies[this.latencyCount++] = performance.timeOrigin + performance.now() - this.chunkReceivedAt;
@@ -299,7 +276,7 @@ export class IngestConnection implements FrameSink {
    */
   nextPartDueAt(): number {
     const segmenter = this.segmenter;
-    if (segmenter === null || (this.frameQueue !== null && this.frameQueueConsumed)) return Number.NaN;
+    if (segmenter === null || this.frameQueue !== null) return Number.NaN;
     // an audio part or segment waits on the next frames only: due as soon as they are read
     if (segmenter.audioCutPending) return this.chunkReceivedAt;
     const partMs = this.limits.partTargetMs;

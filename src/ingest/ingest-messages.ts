@@ -45,7 +45,7 @@ export function ingestPollTickMs(partTargetMs: number): number {
 /** What ingestLimits reads of the server's configuration (config.ts: RTMP_* and the segment targets). */
 export interface IngestSettings {
   rtmp: { maxMessageBytes: number; maxChunkSize: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
-  delivery: { targetDurationMs: number; partTargetMs: number };
+  delivery: { targetDurationMs: number; partTargetMs: number; playlistWindow: number; keepAfterWindow: number };
 }
 
 /** The limits a connection runs under, from the server's configuration. */
@@ -58,7 +58,8 @@ export function ingestLimits(config: IngestSettings): IngestLimits {
     targetDurationMs: config.delivery.targetDurationMs,
     partTargetMs: config.delivery.partTargetMs,
     pollTickMs: ingestPollTickMs(config.delivery.partTargetMs),
-    partArena: DEFAULT_PART_ARENA_LIMITS,
+    // an arena holds what the store keeps of the stream: the window, the segments after it and the one in progress
+    partArena: { ...DEFAULT_PART_ARENA_LIMITS, retainMs: (config.delivery.playlistWindow + config.delivery.keepAfterWindow + 1) * config.delivery.targetDurationMs },
   };
 }
 
@@ -129,13 +130,11 @@ export type MainToWorker =
   | {
       type: 'publish_accepted';
       streamId: string;
-      frameQueue: SharedArrayBuffer;
       /**
-       * A reader is on its way (the transcoder): feed the frame queue from the first frame,
-       * however late it attaches. Otherwise only a reader that attaches at once (a test,
-       * a tool) gets frames, and the queue is left alone after a short grace.
+       * Only for a stream a reader is on its way to (the transcoder, a tool): fed from the first
+       * frame, however late the reader attaches. Null: no frame queue, frames are only packaged.
        */
-      frameQueueReader: boolean;
+      frameQueue: SharedArrayBuffer | null;
       resume: StreamResumeState | null;
       /** a TS client has asked for this stream: mux MPEG-TS from the start (else only after 'ts_wanted') */
       tsWanted: boolean;

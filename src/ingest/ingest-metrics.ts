@@ -1,5 +1,15 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
+/** The per-stream buffers in shared memory (docs/operations.md, "Memory"). */
+export type StreamBufferStructure = 'part_arena' | 'ingress_ring' | 'frame_queue';
+const STRUCTURES: readonly StreamBufferStructure[] = ['part_arena', 'ingress_ring', 'frame_queue'];
+
+/** What the stream buffer gauges read at each scrape (RtmpIngestServer.bufferBytes). */
+export type StreamBufferReading = () => {
+  total: Record<StreamBufferStructure, number>;
+  streams: Map<string, Record<StreamBufferStructure, number>>;
+};
+
 /** Ingest's metrics, created once per server on its registry. */
 export class IngestMetrics {
   readonly activeStreams: Gauge;
@@ -20,7 +30,10 @@ export class IngestMetrics {
   readonly reconnectRequests: Counter;
   readonly publisherHandOffs: Counter;
   readonly drainClosedConnections: Counter;
+  readonly streamBuffers: Gauge<'structure'>;
+  readonly streamBuffersPerStream: Gauge<'stream' | 'structure'>;
   private nativeReadCounts: (() => { reader: number; worker: number }) | null = null;
+  private streamBufferReading: StreamBufferReading | null = null;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -116,6 +129,35 @@ export class IngestMetrics {
       help: 'RTMP connections still open when a drain grace ended, closed so their encoders reconnect elsewhere',
       registers,
     });
+    const buffers = (): ReturnType<StreamBufferReading> | undefined => this.streamBufferReading?.();
+    this.streamBuffers = new Gauge({
+      name: 'nova_streaming_stream_buffer_bytes',
+      help: 'Resident bytes of the per-stream shared buffers, all streams together: part arenas (live, and retired ones until the store lets go of their parts; ladder ones included), ingress rings of open connections, frame queues',
+      labelNames: ['structure'],
+      registers,
+      collect() {
+        const reading = buffers();
+        if (reading === undefined) return;
+        for (const structure of STRUCTURES) this.set({ structure }, reading.total[structure]);
+      },
+    });
+    this.streamBuffersPerStream = new Gauge({
+      name: 'nova_streaming_stream_buffer_bytes_per_stream',
+      help: 'Resident bytes of each live stream\'s shared buffers as ingest holds them (its connection\'s part arenas, ingress ring, frame queue); a stream leaves the series when it ends',
+      labelNames: ['stream', 'structure'],
+      registers,
+      collect() {
+        const reading = buffers();
+        if (reading === undefined) return;
+        this.reset();
+        for (const [stream, bytes] of reading.streams) for (const structure of STRUCTURES) this.set({ stream, structure }, bytes[structure]);
+      },
+    });
+  }
+
+  /** Exports the per-stream buffer sizes (streamBuffers, streamBuffersPerStream) from now on. */
+  countStreamBuffers(reading: StreamBufferReading): void {
+    this.streamBufferReading = reading;
   }
 
   /** Exports the native reader's socket read counts (socketReads) from now on. */

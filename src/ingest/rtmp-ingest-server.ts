@@ -6,7 +6,8 @@ import type { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import { ByteRing } from '../stream/byte-ring.js';
 import { PartArenaReader } from '../package/media-message.js';
-import type { IngestMetrics } from './ingest-metrics.js';
+import { PartArena } from '../stream/part-arena.js';
+import type { IngestMetrics, StreamBufferStructure } from './ingest-metrics.js';
 import type { NativeIngressReader } from './native-ingress-reader.js';
 import {
   IngressControl,
@@ -47,8 +48,8 @@ export interface RtmpIngestOptions {
   frameQueueBytes: number;
   maxConnections: number;
   onDuplicatePublish: 'takeover' | 'refuse';
-  /** a consumer (the transcoder) reads every live stream's frame queue */
-  frameQueueReader: boolean;
+  /** whether a consumer (the transcoder) will read a stream's frame queue: only such a stream gets one */
+  frameQueueWanted: (streamId: string) => boolean;
   /** mux MPEG-TS only for streams a TS client asked for (requestTs); false: for every stream */
   tsOnDemand: boolean;
 }
@@ -62,10 +63,8 @@ const LAST_MESSAGE_GRACE_MS = 1000;
  * accepts 64 KiB). Smaller settings are raised to this.
  */
 const MIN_INGRESS_RING_BYTES = 2 * ByteRing.recordBytes(64 * 1024 + RECEIVED_AT_BYTES);
-/** ingress rings kept for reuse: enough for a burst of connections, small next to the frame queues */
+/** ingress rings kept for reuse: enough for a burst of connections (their pages are returned while idle) */
 const MAX_IDLE_RINGS = 16;
-/** frame queues nobody took, kept for the next streams (resident: only what the grace wrote, ~2 MiB each at 6 Mb/s) */
-const MAX_IDLE_FRAME_QUEUES = 8;
 /** what a drain tells publishers: no tcUrl, so they come back through the same address (the balancer) */
 const DRAIN_RECONNECT_REQUEST: ReconnectRequest = { description: 'This server is shutting down: reconnect to go on publishing.' };
 /** how long a drain waits for the connections it closed at the end of its grace before destroying their sockets */
@@ -105,9 +104,8 @@ interface Connection {
 interface LiveStream {
   streamId: string;
   connection: Connection;
-  frameQueue: ByteRing;
-  /** frameQueueOf() gave the queue out: someone else may read it, so it is never reused */
-  frameQueueGivenOut: boolean;
+  /** only for a stream a consumer reads (the transcoder, or a watchFrameQueue caller), else null */
+  frameQueue: ByteRing | null;
 }
 
 /**
@@ -132,13 +130,8 @@ export class RtmpIngestServer {
    * stay resident): measured +1.5 MiB RSS per short-lived connection, flat with reuse.
    */
   private readonly idleRings: ByteRing[] = [];
-  /**
-   * Frame queues of ended streams that nobody took (transcoding off), reused by the next
-   * publishes. A new 16 MiB queue per publish is fresh memory: the kernel zeroed the pages
-   * its first seconds were written into, ~7 ms of the ingest worker per stream (perf:
-   * clear_page_erms under the frame queue's copy), about 5 % of a 10 s stream's CPU.
-   */
-  private readonly idleFrameQueues: ByteRing[] = [];
+  /** streams whose next publishes get a frame queue whatever frameQueueWanted says (watchFrameQueue) */
+  private readonly frameQueueWatched = new Set<string>();
   private readonly receivedAtHeader = new Uint8Array(RECEIVED_AT_BYTES);
   private readonly receivedAtView = new DataView(this.receivedAtHeader.buffer);
   private closing = false;
@@ -161,6 +154,7 @@ export class RtmpIngestServer {
     private readonly logLimiter: LogRateLimiter,
   ) {
     if (options.nativeReader !== null) metrics.countNativeReads(() => options.nativeReader!.readCounts());
+    metrics.countStreamBuffers(() => this.bufferBytes());
     // With the native reader, Node never reads a publisher's socket: it is accepted paused and handed over.
     this.server = net.createServer({ noDelay: true, pauseOnConnect: options.nativeReader !== null }, (socket) => this.accept(socket));
     this.server.maxConnections = options.maxConnections;
@@ -180,17 +174,42 @@ export class RtmpIngestServer {
     return [...this.live.keys()];
   }
 
-  /** The shared frame queue of a live stream (for the transcoder and tests), or null. A queue given out is never reused. */
+  /** The shared frame queue of a live stream (for the transcoder and tests), or null: none, or no such stream. */
   frameQueueOf(streamId: string): SharedArrayBuffer | null {
-    const stream = this.live.get(streamId);
-    if (stream === undefined) return null;
-    stream.frameQueueGivenOut = true;
-    return stream.frameQueue.buffer;
+    return this.live.get(streamId)?.frameQueue?.buffer ?? null;
   }
 
-  /** Frame queues of ended streams waiting for the next publish. */
-  get idleFrameQueueCount(): number {
-    return this.idleFrameQueues.length;
+  /**
+   * The stream's publishes from now on get a frame queue, fed from their first frame, even with
+   * nobody else reading it (a tool, a test recording what ingest parsed). Until the server stops.
+   */
+  watchFrameQueue(streamId: string): void {
+    this.frameQueueWatched.add(streamId);
+  }
+
+  /**
+   * Resident bytes of the per-connection and per-stream buffers, by structure: what each live
+   * stream holds (its connection's part arenas, ingress ring and frame queue), and in total,
+   * with what is idle or still draining (arenas of ended connections the store still serves
+   * from are counted in the total, on this thread's view of them).
+   */
+  bufferBytes(): { total: Record<StreamBufferStructure, number>; streams: Map<string, Record<StreamBufferStructure, number>> } {
+    const streams = new Map<string, Record<StreamBufferStructure, number>>();
+    let ingressRing = 0;
+    for (const connection of this.connections.values()) {
+      ingressRing += connection.ring.capacity;
+      if (connection.streamId === null) continue;
+      const stream = this.live.get(connection.streamId);
+      if (stream?.connection !== connection) continue;
+      streams.set(connection.streamId, {
+        part_arena: connection.parts.residentBytes,
+        ingress_ring: connection.ring.capacity,
+        frame_queue: stream.frameQueue?.capacity ?? 0,
+      });
+    }
+    let frameQueue = 0;
+    for (const stream of this.live.values()) frameQueue += stream.frameQueue?.capacity ?? 0;
+    return { total: { part_arena: PartArena.residentBytesOnThread(), ingress_ring: ingressRing, frame_queue: frameQueue }, streams };
   }
 
   /**
@@ -543,14 +562,15 @@ export class RtmpIngestServer {
       await current.connection.done;
       if (connection.socket.destroyed) return;
     }
-    const frameQueue = this.idleFrameQueues.pop() ?? ByteRing.create(this.options.frameQueueBytes);
+    // A frame queue only for a stream someone reads frame by frame: 16 MiB written through is 16 MiB resident.
+    const frameQueue = this.frameQueueWatched.has(streamId) || this.options.frameQueueWanted(streamId) ? ByteRing.create(this.options.frameQueueBytes) : null;
     connection.streamId = streamId;
-    this.live.set(streamId, { streamId, connection, frameQueue, frameQueueGivenOut: false });
+    this.live.set(streamId, { streamId, connection, frameQueue });
     // numbering continues from whichever session went furthest: this instance's last, or another's since
     const local = this.resumeStates.get(streamId) ?? null;
     const shared = target.resume ?? null;
     const resume = shared !== null && (local === null || shared.nextMsn > local.nextMsn) ? shared : local;
-    this.send(connection, { type: 'publish_accepted', streamId, frameQueue: frameQueue.buffer, frameQueueReader: this.options.frameQueueReader, resume, tsWanted: !this.options.tsOnDemand || this.tsWanted.has(streamId) });
+    this.send(connection, { type: 'publish_accepted', streamId, frameQueue: frameQueue?.buffer ?? null, resume, tsWanted: !this.options.tsOnDemand || this.tsWanted.has(streamId) });
     this.metrics.activeStreams.set(this.live.size);
     log.info({ stream: streamId, app, resumed: resume !== null }, 'stream publishing');
     try {
@@ -584,17 +604,14 @@ export class RtmpIngestServer {
     // The task has returned, so the worker no longer reads the ring; the socket is gone, so nothing writes it.
     if (connection.taskDone && this.idleRings.length < MAX_IDLE_RINGS) {
       connection.ring.reset();
+      connection.ring.discardData(); // resident again only when the next connection writes it
       this.idleRings.push(connection.ring);
     }
+    connection.parts.close(); // the arenas' memory goes back as the store lets go of their parts
     const streamId = connection.streamId;
     const stream = streamId !== null ? this.live.get(streamId) : undefined;
     if (streamId !== null && stream?.connection === connection) {
       this.live.delete(streamId);
-      // Only the task wrote the queue, and it has returned; nobody else was given it.
-      if (connection.taskDone && !stream.frameQueueGivenOut && this.idleFrameQueues.length < MAX_IDLE_FRAME_QUEUES) {
-        stream.frameQueue.reset();
-        this.idleFrameQueues.push(stream.frameQueue);
-      }
       this.metrics.activeStreams.set(this.live.size);
       const reason = connection.endReason ?? 'disconnected';
       if (!Number.isNaN(connection.reconnectRequestedAt) && !connection.closedByDrain && reason === 'disconnected') {

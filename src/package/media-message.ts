@@ -45,16 +45,44 @@ export function mediaTransferList(message: MediaMessage): ArrayBuffer[] | undefi
  */
 export class PartArenaReader {
   private arena: PartArena | null = null;
+  /** arenas the producer moved on from that still held parts when it did (their memory is returned as they drain) */
+  private retired: PartArena[] = [];
 
   constructor(private readonly onError: (reason: string) => void) {}
 
   attach(buffer: SharedArrayBuffer): void {
+    this.retireCurrent();
     try {
       this.arena = PartArena.attach(buffer);
     } catch (err) {
       this.arena = null;
       this.onError(`part arena refused: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+
+  /** The producer wrote its last part: every arena is retired (see PartArena.retire). */
+  close(): void {
+    this.retireCurrent();
+  }
+
+  /** Bytes of this producer's arenas resident in memory (see PartArena.residentBytes). */
+  get residentBytes(): number {
+    let total = this.arena?.residentBytes ?? 0;
+    let kept = 0;
+    for (const arena of this.retired) {
+      const bytes = arena.residentBytes;
+      total += bytes;
+      if (bytes > 0) this.retired[kept++] = arena;
+    }
+    this.retired.length = kept;
+    return total;
+  }
+
+  private retireCurrent(): void {
+    if (this.arena === null) return;
+    this.arena.retire();
+    this.retired.push(this.arena);
+    this.arena = null;
   }
 
   /**

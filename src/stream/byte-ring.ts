@@ -1,5 +1,6 @@
 import { NovaError } from '../errors.js';
 import { copyBytes } from './shared-copy.js';
+import { discardPages } from './discard-pages.js';
 
 /*
  * Layout of the SharedArrayBuffer:
@@ -163,6 +164,14 @@ export class ByteRing {
     Atomics.store(this.header, WRITER_WAITING, 0);
     Atomics.store(this.header, READER_WAITING, 0);
     this.pendingRelease = 0;
+  }
+
+  /**
+   * Hands the data area's pages back to the kernel (see discardPages): for a ring kept idle
+   * for reuse, which neither side reads or writes. Its records are gone (reset() it too).
+   */
+  discardData(): void {
+    discardPages(this.data);
   }
 
   // --- producer ----------------------------------------------------------

@@ -1,4 +1,5 @@
 import { threadId } from 'node:worker_threads';
+import { canDiscardPages, discardPages } from './discard-pages.js';
 
 /*
  * Layout of the SharedArrayBuffer:
@@ -25,6 +26,8 @@ const RELEASED_POS = 2;
 const CREATOR_THREAD = 3;
 const CREATOR_SERIAL = 4;
 const MAGIC_VALUE = 0x4e50_4152; // 'NPAR'
+/** a retired arena's released space is handed back once this much has gathered (or all of it, once drained) */
+const DISCARD_BATCH_BYTES = 1024 * 1024;
 /** positions stay below 2^31 as Int32 values */
 const MAX_CAPACITY = 2 ** 30;
 
@@ -88,6 +91,12 @@ export class PartArena {
   /** consumer: regions taken and not yet freed for reuse (some released, behind an older one still held), oldest first */
   private readonly held: HeldRegion[] = [];
   private unreleased = 0;
+  /** consumer: the producer moved on from this arena (see retire) */
+  private retired = false;
+  /** consumer, retired: where released space not yet handed back starts (discards are batched) */
+  private discardFrom = 0;
+  /** consumer: data bytes any region taken so far reached (pages touched, unless discarded since) */
+  private touched = 0;
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
@@ -197,6 +206,8 @@ export class PartArena {
       throw new RangeError(`part arena region [${index}, +${length}) out of range`);
     }
     const view = new Uint8Array(this.buffer, HEADER_BYTES + index, length);
+    if (index + length > this.touched) this.touched = index + length;
+    this.retired = false; // a region taken: the producer writes here again (a pooled arena reused)
     this.held.push({ view, end: (position + length) % (2 * capacity), released: false });
     this.unreleased++;
     return view;
@@ -205,6 +216,38 @@ export class PartArena {
   /** Regions taken and not released yet. */
   get heldRegions(): number {
     return this.unreleased;
+  }
+
+  /**
+   * Consumer: the producer moved on (a larger or smaller arena replaced this one, or its
+   * output ended), so from now on the bytes of each region released are handed back to
+   * the kernel (discardPages) before the producer may reuse them, and the last release
+   * returns the whole arena: memory follows what the store still holds, not the largest
+   * the stream ever needed. Undone by attaching the arena again (a pooled arena reused).
+   */
+  retire(): void {
+    // Nothing is discarded here: a drained arena may already be written again by the producer's next
+    // output (its announcement comes on another port); only a release, which precedes that, may discard.
+    if (!this.retired) this.discardFrom = Atomics.load(this.header, RELEASED_POS);
+    this.retired = true;
+  }
+
+  /**
+   * Bytes of this arena's data area resident in memory, as far as the consumer knows: what
+   * its regions reached while in use, and once retired only what is still held (with the
+   * native addon; without it, retired memory stays until the buffer is collected).
+   */
+  get residentBytes(): number {
+    if (!this.retired || !canDiscardPages) return this.touched;
+    if (this.held.length === 0) return this.touched; // 0 once drained (discarded whole)
+    return (this.held[this.held.length - 1]!.end - this.discardFrom + 2 * this.capacity) % (2 * this.capacity);
+  }
+
+  /** Every arena attached on this thread and still reachable: their resident bytes together. */
+  static residentBytesOnThread(): number {
+    let total = 0;
+    for (const ref of consumersById.values()) total += ref.deref()?.residentBytes ?? 0;
+    return total;
   }
 
   private releaseView(view: Uint8Array): void {
@@ -216,7 +259,36 @@ export class PartArena {
     this.unreleased--;
     let end = -1;
     while (held.length > 0 && held[0]!.released) end = held.shift()!.end;
-    if (end >= 0) Atomics.store(this.header, RELEASED_POS, end);
+    if (end < 0) return;
+    // A retired arena is written again only once drained, so released space may be handed back in
+    // batches (each madvise flushes the TLBs of every core running this process: not once per part);
+    // the whole arena before the store that makes it drained, or the discard would race the producer's reuse.
+    if (this.retired && canDiscardPages) {
+      if (held.length === 0) this.discardRange(0, this.capacity); // drained: the whole arena, its free tail included
+      else if ((end - this.discardFrom + 2 * this.capacity) % (2 * this.capacity) >= DISCARD_BATCH_BYTES) {
+        this.discardPositions(this.discardFrom, end);
+        this.discardFrom = end;
+      }
+    }
+    Atomics.store(this.header, RELEASED_POS, end);
+  }
+
+  /** Discards the data between two positions (from → to, going round the ring). */
+  private discardPositions(from: number, to: number): void {
+    const capacity = this.capacity;
+    const length = (to - from + 2 * capacity) % (2 * capacity);
+    const index = from % capacity;
+    if (index + length <= capacity) this.discardRange(index, length);
+    else {
+      this.discardRange(index, capacity - index);
+      this.discardRange(0, length - (capacity - index));
+    }
+  }
+
+  private discardRange(index: number, length: number): void {
+    if (length <= 0) return;
+    discardPages(this.data.subarray(index, index + length));
+    if (index === 0 && length === this.capacity) this.touched = 0;
   }
 }
 
@@ -235,12 +307,16 @@ export class PartArenaPool {
   /** @param maxIdle arenas kept beyond this are dropped, oldest first (left to the collector) */
   constructor(private readonly maxIdle: number) {}
 
-  /** A drained idle arena of at least `capacity` bytes (the smallest), else a new one of `capacity`. */
+  /**
+   * A drained idle arena of at least `capacity` bytes and at most a quarter more (the smallest),
+   * else a new one of `capacity`: a much larger arena would be cycled through whole, and its
+   * pages made resident, by a stream that needs less.
+   */
   acquire(capacity: number): PartArena {
     let best = -1;
     for (let i = 0; i < this.idle.length; i++) {
       const arena = this.idle[i]!;
-      if (arena.capacity >= capacity && arena.drained && (best < 0 || arena.capacity < this.idle[best]!.capacity)) best = i;
+      if (arena.capacity >= capacity && arena.capacity <= capacity * 1.25 && arena.drained && (best < 0 || arena.capacity < this.idle[best]!.capacity)) best = i;
     }
     if (best < 0) return PartArena.create(capacity);
     return this.idle.splice(best, 1)[0]!;
@@ -261,23 +337,43 @@ export class PartArenaPool {
 const threadPool = new PartArenaPool(64);
 
 export interface PartArenaLimits {
-  /** an output's first arena */
+  /** an output's first arena: a few seconds of a typical stream, before its rate is known */
   initialBytes: number;
-  /** a full arena is replaced by one twice its size up to this; past it, parts get buffers of their own */
+  /** no arena is made larger than this; past it, parts get buffers of their own */
   maxBytes: number;
+  /**
+   * Media time the consumer keeps an output's parts for (the segment store's playlist window,
+   * the segments kept after it and the one in progress): an arena is sized to hold this much
+   * at the output's measured rate.
+   */
+  retainMs: number;
 }
 
 /**
- * 16 MiB: the segment store's window (9 segments) of a 6 Mb/s stream with 2 s segments is
- * ~14 MB; at most 64 MiB, what the store keeps of one stream (maxStreamBytes).
+ * 1 MiB to start (~2.8 s of 3 Mb/s, ~1.4 s of 6 Mb/s): the first arena is replaced once full by one
+ * sized from the measured rate. At most 64 MiB, what the store keeps of one stream (maxStreamBytes).
+ * 16 s: 6 segments listed, 1 kept after them and 1 in progress, of 2 s (the segment store's defaults).
  */
-export const DEFAULT_PART_ARENA_LIMITS: PartArenaLimits = { initialBytes: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024 };
+export const DEFAULT_PART_ARENA_LIMITS: PartArenaLimits = { initialBytes: 1024 * 1024, maxBytes: 64 * 1024 * 1024, retainMs: 16_000 };
+
+/** an arena holds this much more than the retained media at the measured rate: rates vary from GOP to GOP */
+const SIZE_MARGIN = 1.1;
+/** arena sizes are multiples of this (fewer distinct sizes, so pooled arenas fit later outputs) */
+const SIZE_STEP = 64 * 1024;
+/** the shortest stretch a rate is measured over before it sizes an arena (else the arena doubles) */
+const MIN_RATE_MS = 500;
 
 /**
  * The producer's side for one output (an ingest connection, a stream's
- * transcoder): the arena its packagers write parts into, replaced by a
- * larger one when full, given back to the thread's pool at the end.
- * `allocate` is the Segmenter's allocatePart.
+ * transcoder): the arena its packagers write parts into, given back to the
+ * thread's pool at the end. `allocate` is the Segmenter's allocatePart.
+ *
+ * Sizing: the first arena is small; when one is full it is replaced by one
+ * holding `retainMs` of the output at the rate measured since it started
+ * (plus a margin), and every `retainMs` an arena more than twice what the
+ * recent rate needs is replaced by a smaller one. A replaced arena is never
+ * reallocated or moved: the consumer still serves the parts in it, and
+ * returns its memory region by region as they are released (PartArena.retire).
  */
 export class PartArenaWriter {
   /** parts that got a buffer of their own since the last look (the arena was full at its largest) */
@@ -285,13 +381,26 @@ export class PartArenaWriter {
   readonly allocate = (size: number): Uint8Array => this.allocateBytes(size);
   private arena: PartArena | null = null;
   private closed = false;
+  /** bytes allocated since the output's first part, and when that was */
+  private totalBytes = 0;
+  private startedAt = Number.NaN;
+  /** bytes allocated since the last look at whether the arena is too large, and when that was */
+  private recentBytes = 0;
+  private recentSince = Number.NaN;
+  private largestPart = 0;
 
   /** @param announce posts an arena to the consumer, ahead of every part in it, on the same port */
   constructor(
     private readonly limits: PartArenaLimits,
     private readonly announce: (buffer: SharedArrayBuffer) => void,
     private readonly pool: PartArenaPool = threadPool,
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /** The current arena's size, 0 before the first part. */
+  get capacity(): number {
+    return this.arena?.capacity ?? 0;
+  }
 
   /** Where `bytes` lie in the current arena (for the consumer's take), or -1 when they are a buffer of their own. */
   positionOf(bytes: Uint8Array): number {
@@ -312,15 +421,39 @@ export class PartArenaWriter {
    */
   private allocateBytes(size: number): Uint8Array {
     if (this.closed) return new Uint8Array(size);
-    const arena = this.arena ?? this.replace(this.limits.initialBytes);
+    const now = this.now();
+    if (Number.isNaN(this.startedAt)) {
+      this.startedAt = now;
+      this.recentSince = now;
+    }
+    this.totalBytes += size;
+    this.recentBytes += size;
+    if (size > this.largestPart) this.largestPart = size;
+    let arena = this.arena ?? this.replace(this.limits.initialBytes);
+    if (now - this.recentSince >= this.limits.retainMs) {
+      // the window moved on at a lower rate than the arena was sized for: a smaller one, the old one returned as it drains
+      const wanted = this.sizeFor(this.recentBytes / (now - this.recentSince));
+      if (wanted * 2 < arena.capacity && wanted >= this.limits.initialBytes) arena = this.replace(wanted);
+      this.recentBytes = 0;
+      this.recentSince = now;
+    }
     const bytes = arena.allocate(size);
     if (bytes !== null) return bytes;
-    if (arena.capacity * 2 <= this.limits.maxBytes) {
-      const grown = this.replace(arena.capacity * 2).allocate(size);
+    const elapsed = now - this.startedAt;
+    // the bytes before this part, over the time they took (this one's time has not passed yet)
+    const measured = elapsed >= MIN_RATE_MS ? this.sizeFor((this.totalBytes - size) / elapsed) : arena.capacity * 2;
+    const wanted = Math.min(this.limits.maxBytes, Math.max(measured, roundUp(arena.capacity * 1.25), roundUp(size * 2)));
+    if (wanted > arena.capacity) {
+      const grown = this.replace(wanted).allocate(size);
       if (grown !== null) return grown;
     }
     this.fallbacks++;
     return new Uint8Array(size);
+  }
+
+  /** The arena size holding retainMs at `bytesPerMs`, with the margin and room for a skipped tail (a region never wraps). */
+  private sizeFor(bytesPerMs: number): number {
+    return Math.min(this.limits.maxBytes, roundUp(bytesPerMs * this.limits.retainMs * SIZE_MARGIN + 2 * this.largestPart));
   }
 
   private replace(capacity: number): PartArena {
@@ -330,4 +463,8 @@ export class PartArenaWriter {
     this.announce(arena.buffer);
     return arena;
   }
+}
+
+function roundUp(bytes: number): number {
+  return Math.ceil(bytes / SIZE_STEP) * SIZE_STEP;
 }

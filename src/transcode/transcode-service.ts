@@ -104,7 +104,7 @@ export class TranscodeService {
         ? null
         : new Piscina({
             filename: workerFile('transcode-stream.worker'),
-            minThreads: 1,
+            minThreads: 0, // started with the first transcoded stream
             maxThreads: settings.threads,
             // A task is a whole stream that mostly waits on pipes and Atomics.waitAsync: many share a thread.
             concurrentTasksPerWorker: 64,
@@ -263,6 +263,7 @@ export class TranscodeService {
       this.metrics.removeStream(task.streamId);
     }
     task.port.close();
+    task.parts.close(); // the arenas' memory goes back as the store lets go of the ladder's parts
   }
 
   private send(task: StreamTask, message: MainToTranscode): void {

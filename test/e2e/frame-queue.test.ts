@@ -1,9 +1,8 @@
 /**
  * The per-stream frame queue feeds consumers that may lag (the transcoder).
- * A consumer that falls behind loses frames, counted; a queue nobody reads
- * (transcoding off, no FFmpeg) is fed for a short grace only (a reader that
- * attaches at once still sees every frame), then left alone, and never shows
- * up as drops on the operator's dashboard.
+ * Only a stream someone reads frame by frame gets one: with transcoding off
+ * no queue is allocated at all. A consumer that falls behind loses frames,
+ * counted.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -30,18 +29,22 @@ describe('frame queue with and without a consumer', () => {
     await database.dispose();
   });
 
-  it('nobody reads it: no drops are counted however long the stream runs', async () => {
+  it('transcoding off and nobody watching: the stream has no frame queue, and no drops are counted', async () => {
     const stream = await nova.createStream();
     const before = await metricValue(nova, DROPPED);
-    const result = await publishSynthetic({ url: stream.publish_url, bitrateBps: 4_000_000, durationMs: 3000 });
+    const publishing = publishSynthetic({ url: stream.publish_url, bitrateBps: 4_000_000, durationMs: 3000 });
+    await waitFor('the stream to go live', 5000, () => nova.server.ingest.liveStreamIds.includes(stream.id));
+    assert.equal(nova.server.ingest.frameQueueOf(stream.id), null, 'no queue allocated');
+    const result = await publishing;
     assert.ok(result.bytesSent > 4 * 256 * 1024, 'several queues worth of media was sent');
     await waitFor('the stream to end', 5000, async () => (await nova.stream(stream.id)).status === 'ENDED');
     assert.equal(await metricValue(nova, DROPPED), before);
   });
 
-  it('a consumer that attaches and stops reading: what no longer fits is dropped and counted', async () => {
+  it('a watched stream gets one from its first frame; a consumer that stops reading: what no longer fits is dropped and counted', async () => {
     const stream = await nova.createStream();
     const before = await metricValue(nova, DROPPED);
+    nova.server.ingest.watchFrameQueue(stream.id);
     const publishing = publishSynthetic({ url: stream.publish_url, bitrateBps: 4_000_000, durationMs: 3000 });
     const buffer = await waitFor('the frame queue', 5000, () => nova.server.ingest.frameQueueOf(stream.id) ?? undefined, 5);
     const stalled = new FrameQueueReader(ByteRing.attach(buffer));
@@ -49,58 +52,16 @@ describe('frame queue with and without a consumer', () => {
     await waitFor('drops to be counted', 5000, async () => (await metricValue(nova, DROPPED)) > before);
     assert.ok(stalled.ring.bytesUsed > 0);
   });
-});
 
-describe('frame queue nobody reads, default size', () => {
-  let database: TestDatabase;
-  let nova: NovaFixture;
-  before(async () => {
-    database = await openMemoryDatabase();
-    nova = await startNova({ database: database.database, env: { TRANSCODE: 'off' } });
-  });
-  after(async () => {
-    await nova.stop();
-    await database.dispose();
-  });
-
-  it('nobody reads it: it is fed for a short grace only, not for the whole stream', async () => {
+  it('a recording attached once the stream is live reads every frame of it, in order', async () => {
     const stream = await nova.createStream();
-    // 5 s at 2 Mb/s fits the default 16 MiB queue: only the grace can stop it
-    const publishing = publishSynthetic({ url: stream.publish_url, bitrateBps: 2_000_000, durationMs: 5000 });
-    const buffer = await waitFor('the frame queue', 5000, () => nova.server.ingest.frameQueueOf(stream.id) ?? undefined, 5);
-    const result = await publishing;
-    assert.ok(result.durationMs >= 4900, `published ${result.durationMs} ms`);
-    await waitFor('the stream to end', 5000, async () => (await nova.stream(stream.id)).status === 'ENDED');
-    const late = new FrameQueueReader(ByteRing.attach(buffer));
-    const videoDts: number[] = [];
-    late.read({
-      videoConfig: () => undefined,
-      audioConfig: () => undefined,
-      metadata: () => undefined,
-      frame: (frame) => void (frame.track === 'video' && videoDts.push(frame.dts)),
-      end: () => undefined,
-    });
-    assert.ok(videoDts.length > 30, `the first frames were queued (${videoDts.length})`);
-    const span = videoDts.at(-1)! - videoDts[0]!;
-    assert.ok(span >= 2900 && span <= 3100, `queued media spans ${span} ms: the grace (3 s), not the stream (5 s)`);
-  });
-  it('a queue nobody took is reused by the next publish, empty; one given out is not', async () => {
-    const first = await nova.createStream();
-    await publishSynthetic({ url: first.publish_url, bitrateBps: 2_000_000, durationMs: 1500 });
-    await waitFor('the idle frame queue', 5000, () => nova.server.ingest.idleFrameQueueCount === 1);
-    const second = await nova.createStream();
-    const publishing = publishSynthetic({ url: second.publish_url, bitrateBps: 2_000_000, durationMs: 1500 });
-    // taken at once, as a transcoder does: every frame of the second stream and nothing of the first
-    const recording = await recordFrameQueue(nova, second.id);
-    assert.equal(nova.server.ingest.idleFrameQueueCount, 0, 'the second stream got the idle queue');
+    const publishing = publishSynthetic({ url: stream.publish_url, bitrateBps: 1_000_000, durationMs: 1500 });
+    const recording = await recordFrameQueue(nova, stream.id);
     const result = await publishing;
     assert.equal(await recording.ended, 'unpublished');
     const video = recording.frames.filter((frame) => frame.track === 'video');
     assert.equal(recording.videoConfigs, 1);
     assert.equal(video.length, result.framesSent, `${video.length} of ${result.framesSent} video frames read`);
     assert.ok(video[0]!.keyframe && video.every((frame, i) => i === 0 || frame.dts > video[i - 1]!.dts), 'one stream, in order, from its first keyframe');
-    await waitFor('the stream to end', 5000, async () => (await nova.stream(second.id)).status === 'ENDED');
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    assert.equal(nova.server.ingest.idleFrameQueueCount, 0, 'a queue given out is never reused');
   });
 });

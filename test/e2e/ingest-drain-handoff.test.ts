@@ -84,6 +84,7 @@ describe('drain: publishers move to another instance through an L4 balancer', { 
       }
       await waitFor('a segment of our stream on A', 10_000, async () => (await fetch(streamMediaUrls(a.http, ours.id).video)).status === 200);
 
+      b.server.ingest.watchFrameQueue(ours.id); // B's session of our stream gets a frame queue from its first frame
       const drainStarted = Date.now();
       const drained = a.server.drain();
 

@@ -58,8 +58,7 @@ function publish(options: { frameQueueReader: boolean; fraction: number }): Run 
   connection.handle({
     type: 'publish_accepted',
     streamId: 'test',
-    frameQueue: ByteRing.create(1024 * 1024).buffer,
-    frameQueueReader: options.frameQueueReader,
+    frameQueue: options.frameQueueReader ? ByteRing.create(1024 * 1024).buffer : null,
     resume: null,
     tsWanted: false,
   });

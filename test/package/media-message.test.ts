@@ -8,7 +8,7 @@ import { fillPattern, patternMismatch } from '../stream/part-arena-pattern.js';
 test('writer and reader: parts travel as regions, a full arena is replaced by a larger one, past the limit parts get their own buffer', () => {
   const announced: SharedArrayBuffer[] = [];
   const errors: string[] = [];
-  const writer = new PartArenaWriter({ initialBytes: 100, maxBytes: 200 }, (buffer) => announced.push(buffer), new PartArenaPool(4));
+  const writer = new PartArenaWriter({ initialBytes: 100, maxBytes: 200, retainMs: 20_000 }, (buffer) => announced.push(buffer), new PartArenaPool(4));
   const reader = new PartArenaReader((reason) => errors.push(reason));
   const send = (size: number, sequence: number): { bytes: Uint8Array; inArena: boolean; transferred: boolean } => {
     const bytes = writer.allocate(size);
@@ -54,7 +54,7 @@ test('reader: a region it cannot take is reported and the part dropped, not thro
 
 test('reader: media nobody keeps is not returned, and its region is released at once', () => {
   const announced: SharedArrayBuffer[] = [];
-  const writer = new PartArenaWriter({ initialBytes: 100, maxBytes: 100 }, (buffer) => announced.push(buffer), new PartArenaPool(4));
+  const writer = new PartArenaWriter({ initialBytes: 100, maxBytes: 100, retainMs: 20_000 }, (buffer) => announced.push(buffer), new PartArenaPool(4));
   const reader = new PartArenaReader((reason) => assert.fail(reason));
   const part = (bytes: Uint8Array): PackagedPart => ({ kind: 'part', rendition: 'source', track: 'video', msn: 0, part: { index: 0, duration: 0.2, independent: true }, bytes });
   for (let i = 0; i < 10; i++) {

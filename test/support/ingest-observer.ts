@@ -32,11 +32,13 @@ export interface FrameRecording {
 }
 
 /**
- * Attaches to a live stream's frame queue (as the transcoder would) and
- * records every frame until the End record. The queue holds ~20 s of media,
- * so attaching right after the stream goes live loses nothing.
+ * Asks for the stream's frame queue (a stream gets one only when someone reads it: call this
+ * before it publishes), attaches to it as the transcoder would and records every frame until
+ * the End record. The queue is fed from the first frame, so attaching once the stream is live
+ * loses nothing.
  */
 export async function recordFrameQueue(nova: NovaFixture, streamId: string, timeoutMs = 10_000): Promise<FrameRecording> {
+  nova.server.ingest.watchFrameQueue(streamId);
   const buffer = await waitFor(`frame queue of ${streamId}`, timeoutMs, () => nova.server.ingest.frameQueueOf(streamId) ?? undefined, 5);
   const reader = new FrameQueueReader(ByteRing.attach(buffer));
   const recording: FrameRecording = { frames: [], videoConfigs: 0, audioConfigs: 0, ended: Promise.resolve('') };

@@ -277,7 +277,7 @@ export class StreamStore {
 export interface SegmentStoreOptions {
   /** segments listed in a live playlist (6: 12 s of 2 s segments, Apple's recommended minimum of 3 target durations plus margin) */
   windowSegments: number;
-  /** segments kept after leaving the playlist, for players a reload behind (3) */
+  /** segments kept after leaving the playlist, for a player a reload behind (1: a reload every target duration sees at most one leave) */
   keepAfterWindow: number;
   /** completed segments whose parts stay listed and served (3: spec asks parts to go after ~3 target durations) */
   partSegments: number;
@@ -300,7 +300,7 @@ export interface SegmentStoreOptions {
 
 export const DEFAULT_SEGMENT_STORE_OPTIONS: SegmentStoreOptions = {
   windowSegments: 6,
-  keepAfterWindow: 3,
+  keepAfterWindow: 1,
   partSegments: 3,
   maxBytes: 512 * 1024 * 1024,
   maxStreamBytes: 64 * 1024 * 1024,
