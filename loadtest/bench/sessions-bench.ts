@@ -85,7 +85,9 @@ function loadAverage(): number {
 
 function spawnNode(args: string[], stdout: 'pipe' | 'ignore'): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO, stdio: ['ignore', stdout, 'inherit'] });
-  process.once('exit', () => child.kill('SIGKILL'));
+  const kill = (): void => void child.kill('SIGKILL');
+  process.once('exit', kill);
+  child.once('exit', () => process.off('exit', kill));
   return child;
 }
 
