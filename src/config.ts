@@ -40,6 +40,8 @@ export interface Config {
   consoleDir: string | null;
   /** STREAM_METRICS_RETENTION_DAYS (7): per-second stream metrics rows older than this are deleted; 0 keeps them. */
   streamMetricsRetentionDays: number;
+  /** VIEWER_SESSIONS (on): track viewer sessions (CMCD, bytes, renditions) into viewer_sessions; "off" puts no tracker on the request path at all. */
+  viewerSessions: boolean;
   /** Durable events: outbox → relay → event log (Redis Streams, or in-process) → consumers. */
   events: {
     /**
@@ -332,6 +334,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     instanceId: env.INSTANCE_ID && env.INSTANCE_ID !== '' ? env.INSTANCE_ID : `${process.env.HOSTNAME ?? 'nova'}-${process.pid}`,
     consoleDir: env.CONSOLE_DIR && env.CONSOLE_DIR !== '' ? env.CONSOLE_DIR : null,
     streamMetricsRetentionDays: int(env, 'STREAM_METRICS_RETENTION_DAYS', 7, 0, 3650),
+    viewerSessions: oneOf(env, 'VIEWER_SESSIONS', 'on', ['on', 'off'] as const) === 'on',
     events: {
       partitions: int(env, 'EVENT_PARTITIONS', 16, 1, 1024),
       maxAttempts: int(env, 'EVENT_MAX_ATTEMPTS', 5, 1, 100),

@@ -77,8 +77,8 @@ export interface NovaServer {
   readonly viewers: ViewerCounter;
   /** watch and rebuffer seconds for the QoE alert and panels: fed by CMCD session tracking once it exists */
   readonly viewerQoe: ViewerQoeMetrics;
-  /** viewer sessions of the media routes and the WebSocket hub (flush() writes them now) */
-  readonly sessions: ViewerSessionTracker;
+  /** viewer sessions of the media routes and the WebSocket hub (flush() writes them now); null with VIEWER_SESSIONS=off */
+  readonly sessions: ViewerSessionTracker | null;
   readonly hub: WebSocketHub;
   /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
   readonly transcode: TranscodeService;
@@ -203,19 +203,22 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const viewerQoe = new ViewerQoeMetrics(registry);
   const metricsRepo = new MetricsRepository(database.db);
   // The delivery layer tracks sessions where it serves them; the database and the QoE counters are injected here.
-  const sessions = new ViewerSessionTracker({
-    instanceId: config.instanceId,
-    registry,
-    log: log.child({ component: 'viewer-sessions' }),
-    sink: {
-      write: (records) => breakers.run('postgres', () => metricsRepo.upsertViewerSessions(records)),
-      qoe: (watchSeconds, rebufferSeconds) => viewerQoe.record(watchSeconds, rebufferSeconds),
-    },
-  });
+  // VIEWER_SESSIONS=off: no tracker at all, so the media routes and the hub skip it on every request.
+  const sessions = config.viewerSessions
+    ? new ViewerSessionTracker({
+        instanceId: config.instanceId,
+        registry,
+        log: log.child({ component: 'viewer-sessions' }),
+        sink: {
+          write: (records) => breakers.run('postgres', () => metricsRepo.upsertViewerSessions(records)),
+          qoe: (watchSeconds, rebufferSeconds) => viewerQoe.record(watchSeconds, rebufferSeconds),
+        },
+      })
+    : null;
   const metricsRecorder = new StreamMetricsRecorder(metricsRepo, bus, registry, log.child({ component: 'stream-metrics' }), {
     instanceId: config.instanceId,
     viewers: (streamId) => viewers.count(streamId),
-    rebufferRatio: (streamId) => sessions.rebufferRatio(streamId),
+    rebufferRatio: (streamId) => sessions?.rebufferRatio(streamId) ?? null,
     retentionMs: config.streamMetricsRetentionDays * 86_400_000,
   });
 
@@ -376,7 +379,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const hub = registerWebSocketHub(app, {
     bus,
     viewers,
-    sessions,
+    sessions: sessions ?? undefined,
     metrics: registry,
     log: log.child({ component: 'ws' }),
     config: {
@@ -417,7 +420,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log: log.child({ component: 'media' }),
     onPlaybackRequest: (streamId, _kind, clientKey) => viewers.touchPlayback(streamId, clientKey),
     playback,
-    sessions,
+    sessions: sessions ?? undefined,
     onTsRequested: tsOnDemand
       ? (streamId) => {
           if (!edge?.requestTs(streamId)) ingest.requestTs(streamId);
@@ -511,7 +514,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await viewers.close();
       await pool.destroy();
       // after the streams ended (their last seconds are in), before the database closes
-      await sessions.close();
+      await sessions?.close();
       await metricsRecorder.close();
       await webhooks.close();
       await events.close();

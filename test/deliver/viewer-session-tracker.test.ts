@@ -17,9 +17,10 @@ describe('viewer session tracker', () => {
     let now = 1_000_000;
     const written: ViewerSessionRecord[][] = [];
     const qoe: Array<[number, number]> = [];
+    const registry = new Registry();
     const sessions = new ViewerSessionTracker({
       instanceId: 'i1',
-      registry: new Registry(),
+      registry,
       log: createLogger('silent'),
       autoStart: false,
       maxSessions: options.maxSessions,
@@ -32,7 +33,8 @@ describe('viewer session tracker', () => {
         qoe: (watch, rebuffer) => qoe.push([watch, rebuffer]),
       },
     });
-    return { sessions, written, qoe, advance: (ms: number) => (now += ms) };
+    const counter = async (name: string): Promise<number> => (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
+    return { sessions, written, qoe, counter, advance: (ms: number) => (now += ms) };
   }
 
   it('one session per sid; idle sessions end at their last request and are written one last time', async () => {
@@ -71,7 +73,7 @@ describe('viewer session tracker', () => {
 
   it('without CMCD the fingerprint is the key; a failed write is retried with the next flush', async () => {
     let fail = true;
-    const { sessions, written } = tracker({ failWrites: () => fail });
+    const { sessions, written, counter } = tracker({ failWrites: () => fail });
     for (let i = 0; i < 3; i++) {
       const r = request('');
       sessions.request('s1', 'hls', r.ctx, r.params);
@@ -79,9 +81,13 @@ describe('viewer session tracker', () => {
     assert.equal(sessions.sessionCount, 1);
     await sessions.flush();
     assert.equal(written.length, 0);
+    assert.equal(await counter('nova_streaming_viewer_session_write_statements_total'), 0);
     fail = false;
     await sessions.flush();
     assert.equal(written.flat().length, 1);
+    // the write rate the bench reports: rows and the statements that carried them
+    assert.equal(await counter('nova_streaming_viewer_session_rows_written_total'), 1);
+    assert.equal(await counter('nova_streaming_viewer_session_write_statements_total'), 1);
     assert.equal(written[0]![0]!.cmcd, false);
     assert.equal(written[0]![0]!.requests, 3);
   });

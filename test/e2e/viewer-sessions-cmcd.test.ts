@@ -63,7 +63,7 @@ describe('viewer sessions with CMCD from hls.js and dash.js in Chromium', gate, 
   }
 
   async function sessions(): Promise<ViewerSessionRow[]> {
-    await nova.server.sessions.flush();
+    await nova.server.sessions!.flush();
     return database.database.db.selectFrom('viewer_sessions').selectAll().where('stream_id', '=', streamId).execute();
   }
 

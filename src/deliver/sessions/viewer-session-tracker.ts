@@ -232,6 +232,7 @@ export class ViewerSessionTracker {
   private readonly timer: PeriodicTask | null;
   private readonly rejected: Counter;
   private readonly written: Counter;
+  private readonly statements: Counter;
   private readonly dropped: Counter;
 
   constructor(options: ViewerSessionTrackerOptions) {
@@ -259,6 +260,11 @@ export class ViewerSessionTracker {
     this.written = new Counter({
       name: 'nova_streaming_viewer_session_rows_written_total',
       help: 'viewer_sessions rows upserted',
+      registers: [registry],
+    });
+    this.statements = new Counter({
+      name: 'nova_streaming_viewer_session_write_statements_total',
+      help: 'viewer_sessions upsert statements that succeeded (one per batch of up to 1000 rows)',
       registers: [registry],
     });
     this.dropped = new Counter({
@@ -466,6 +472,7 @@ export class ViewerSessionTracker {
       try {
         await this.sink.write(rows);
         this.written.inc(rows.length);
+        this.statements.inc();
       } catch (err) {
         // the rest waits for the next flush, behind newer snapshots of the same sessions (the last wins)
         this.pending = batch.slice(i);
