@@ -61,6 +61,36 @@ describe('viewer session tracker', () => {
     assert.deepEqual(b.renditions, ['source']);
   });
 
+  it('counters alone are written at most every 10 s; a stall or a rendition switch is written at the next flush', async () => {
+    const { sessions, written, advance } = tracker();
+    const play = (query: string, rendition: string): void => {
+      const r = request(cmcd(query));
+      sessions.served(sessions.request('s1', 'hls', r.ctx, r.params)!, 'segment', 1000, rendition);
+    };
+    play('sid="a",ot=v,bl=4000', 'source');
+    await sessions.flush();
+    assert.equal(written.at(-1)!.length, 1, 'a new session is written at once');
+    for (let second = 2; second <= 8; second += 2) {
+      advance(2000);
+      play('sid="a",ot=v,bl=4000', 'source');
+      const before = written.length;
+      await sessions.flush();
+      assert.equal(written.length, before, `only its counters changed (${second} s): not written`);
+    }
+    advance(2000);
+    play('sid="a",ot=v,bl=4000', 'source');
+    await sessions.flush();
+    assert.equal(written.at(-1)![0]!.requests, 6, '10 s after its last write: written, with every request');
+    advance(2000);
+    play('sid="a",ot=v,bl=4000', '480p');
+    await sessions.flush();
+    assert.equal(written.at(-1)![0]!.renditionSwitches, 1, 'a switch is written at the next flush');
+    advance(2000);
+    play('sid="a",ot=v,bs,bl=0', '480p');
+    await sessions.flush();
+    assert.equal(written.at(-1)![0]!.rebufferCount, 1, 'a stall is written at the next flush');
+  });
+
   it('bounded: beyond maxSessions requests are served untracked (null)', () => {
     const { sessions } = tracker({ maxSessions: 2 });
     const ids = ['a', 'b', 'c'].map((sid) => {

@@ -91,7 +91,13 @@ describe('viewer sessions with CMCD from hls.js and dash.js in Chromium', gate, 
       [hlsSid, 'hls', 'h', 'cmcd-e2e'],
       ['dash-e2e-session', 'dash', 'd', 'cmcd-e2e-dash'],
     ] as const) {
-      const row = await sessionOf(sid);
+      // a row whose only changes are its counters is rewritten every 10 s (rowRefreshMs)
+      const row = await waitFor(`${kind}'s row with 3 s watched`, 15_000, async () => {
+        const found = (await sessions()).find((r) => r.cmcd_sid === sid);
+        return found !== undefined && Number(found.watch_ms) >= 3000 ? found : false;
+      }).catch(async (err: Error) => {
+        throw new Error(`${err.message}: ${JSON.stringify(await sessionOf(sid))}`);
+      });
       const what = `${kind}: ${JSON.stringify(row)}`;
       assert.equal(row.kind, kind, what);
       assert.equal(row.cmcd, true, what);
@@ -118,7 +124,12 @@ describe('viewer sessions with CMCD from hls.js and dash.js in Chromium', gate, 
     const before = new Set((await sessions()).map((r) => r.id));
     const player = await play('hls.js', urls.hlsMaster, HLS_CONFIG);
     await player.waitForPlayback(3, PLAY_TIMEOUT_MS);
-    const rows = (await sessions()).filter((r) => !before.has(r.id) && !r.cmcd);
+    let rows: ViewerSessionRow[] = [];
+    // counters alone reach the row every 10 s
+    await waitFor('the fingerprinted row with its bytes', 15_000, async () => {
+      rows = (await sessions()).filter((r) => !before.has(r.id) && !r.cmcd);
+      return rows.length === 1 && Number(rows[0]!.bytes_served) > 100_000;
+    }).catch(() => {});
     assert.equal(rows.length, 1, JSON.stringify(rows));
     const row = rows[0]!;
     assert.equal(row.kind, 'hls');

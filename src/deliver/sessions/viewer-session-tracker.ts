@@ -57,6 +57,8 @@ export interface ViewerSessionTrackerOptions {
   idleMs?: number;
   /** how often dirty sessions are written (2 s) */
   flushIntervalMs?: number;
+  /** a session whose only changes are its counters is written at most this often (10 s) */
+  rowRefreshMs?: number;
   now?: () => number;
   /** start the flush timer (true); tests call flush() themselves */
   autoStart?: boolean;
@@ -108,6 +110,13 @@ export class ViewerSession {
   bufferLengthMs = NaN;
   /** changed since the last write */
   dirty = true;
+  /**
+   * changed in a way a reader of the row would notice at once (new, a stall, a rendition or
+   * protocol change, the end); counters alone (requests, bytes, watch time) wait for rowRefreshMs
+   */
+  notable = true;
+  /** when the row was last written (0: never) */
+  writtenAt = 0;
   reportedWatchMs = 0;
   reportedRebufferMs = 0;
 
@@ -142,6 +151,7 @@ export class ViewerSession {
       if (start < this.rebufferedUntil) start = this.rebufferedUntil;
       if (start < now - MAX_STALL_MS) start = now - MAX_STALL_MS;
       if (now - this.rebufferedUntil > SAME_STALL_MS) this.rebufferCount++;
+      this.notable = true;
       if (start < now) this.rebufferMs += now - start;
       this.rebufferedUntil = now;
     }
@@ -221,6 +231,7 @@ export class ViewerSessionTracker {
   private readonly now: () => number;
   private readonly maxSessions: number;
   private readonly idleMs: number;
+  private readonly rowRefreshMs: number;
   private size = 0;
   /** sessions ended since the last flush (their last write) */
   private ended: ViewerSession[] = [];
@@ -242,6 +253,7 @@ export class ViewerSessionTracker {
     this.now = options.now ?? Date.now;
     this.maxSessions = options.maxSessions ?? 100_000;
     this.idleMs = options.idleMs ?? 30_000;
+    this.rowRefreshMs = options.rowRefreshMs ?? 10_000;
     const registry = options.registry;
     const tracker = this;
     new Gauge({
@@ -315,10 +327,17 @@ export class ViewerSessionTracker {
    */
   served(session: ViewerSession, kind: ServedKind, bodyBytes: number, rendition: string | null): void {
     session.bytesServed += bodyBytes;
-    if (kind === 'part' && session.protocol === 'hls') session.protocol = 'llhls';
+    if (kind === 'part' && session.protocol === 'hls') {
+      session.protocol = 'llhls';
+      session.notable = true;
+    }
     if (rendition === null) return;
-    if (session.firstMediaAt === 0) session.firstMediaAt = this.now();
+    if (session.firstMediaAt === 0) {
+      session.firstMediaAt = this.now();
+      session.notable = true;
+    }
     if (rendition !== session.rendition) {
+      session.notable = true;
       if (session.rendition !== null) session.renditionSwitches++;
       session.rendition = rendition;
       if (!session.renditions.includes(rendition)) session.renditions.push(rendition);
@@ -436,8 +455,11 @@ export class ViewerSessionTracker {
             session.reportedWatchMs = watch;
             session.reportedRebufferMs = session.rebufferMs;
           }
-          if (session.dirty) {
+          // a thousand viewers' counters rewritten every flush was most of the tracker's cost
+          if (session.dirty && (session.notable || now - session.writtenAt >= this.rowRefreshMs)) {
             session.dirty = false;
+            session.notable = false;
+            session.writtenAt = now;
             records.push(session.record(this.instanceId));
           }
         }
