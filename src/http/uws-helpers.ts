@@ -16,16 +16,23 @@ export interface RequestContext {
   aborted: boolean;
 }
 
+// Per request, on the one HTTP thread: one decoder and one header callback for all, not a Buffer and a closure each.
+const addressDecoder = new TextDecoder();
+let collecting: Map<string, string> | null = null;
+const collectHeader = (key: string, value: string): void => void collecting!.set(key, value);
+
 /** Copies what the route needs out of uWS's stack-allocated request (invalid after the first await). */
 export function captureRequest(res: HttpResponse, req: HttpRequest): RequestContext {
   const headers = new Map<string, string>();
-  req.forEach((key, value) => headers.set(key, value));
+  collecting = headers;
+  req.forEach(collectHeader);
+  collecting = null;
   const ctx: RequestContext = {
     method: req.getCaseSensitiveMethod ? req.getCaseSensitiveMethod() : req.getMethod().toUpperCase(),
     url: req.getUrl(),
     query: req.getQuery() ?? '',
     headers,
-    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    remoteAddress: addressDecoder.decode(res.getRemoteAddressAsText()),
     aborted: false,
   };
   res.onAborted(() => {

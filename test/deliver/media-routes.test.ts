@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -61,6 +62,26 @@ async function startServer(config: Partial<MediaRoutesConfig> = {}, storeOptions
       uWS.us_listen_socket_close(socket);
     },
   };
+}
+
+/** One request on a raw socket: the response as it came off the wire (its head and Content-Length bytes of body, none for HEAD and 304), its Date line left out. */
+async function rawExchange(base: string, method: string, path: string, headers: Record<string, string> = {}): Promise<string> {
+  const socket = net.connect(Number(new URL(base).port), '127.0.0.1');
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.write(`${method} ${path} HTTP/1.1\r\nHost: test\r\n${lines.join('')}\r\n`);
+  let received = '';
+  try {
+    for await (const chunk of socket) {
+      received += (chunk as Buffer).toString('latin1');
+      const headEnd = received.indexOf('\r\n\r\n');
+      if (headEnd === -1) continue;
+      const length = method === 'HEAD' || received.startsWith('HTTP/1.1 304') ? 0 : Number(/\r\nContent-Length: (\d+)/.exec(received)?.[1] ?? 0);
+      if (received.length >= headEnd + 4 + length) break;
+    }
+  } finally {
+    socket.destroy();
+  }
+  return received.replace(/\r\nDate: [^\r]*/, '');
 }
 
 describe('media routes over HTTP', () => {
@@ -375,6 +396,40 @@ describe('media routes: private streams, CDN, CORS allow-list', () => {
       assert.equal((await fetch(`${server.base}/hls/open1/master.m3u8`)).status, 200);
     } finally {
       server.close();
+    }
+  });
+
+  it("a playlist's answer is header for header, byte for byte, the one written a header at a time (any origin and allow-list; GET, HEAD, 304)", async () => {
+    const exposed = 'access-control-expose-headers: Content-Length, Content-Range, ETag, Accept-Ranges, Date\r\n';
+    for (const corsOrigins of ['*', ['https://ok.example']] as const) {
+      const server = await startServer({ corsOrigins: corsOrigins === '*' ? '*' : [...corsOrigins] });
+      try {
+        feed(server.store, 'live1', 0, 3);
+        const path = '/hls/live1/source/video.m3u8';
+        const body = await (await fetch(server.base + path)).text();
+        const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
+        const cors =
+          corsOrigins === '*' ? `access-control-allow-origin: *\r\n${exposed}` : `access-control-allow-origin: https://ok.example\r\nvary: Origin\r\n${exposed}`;
+        const head = (status: string, length: number): string =>
+          `HTTP/1.1 ${status}\r\ncontent-type: application/vnd.apple.mpegurl\r\ncache-control: public, max-age=1\r\netag: ${etag}\r\n${cors}` +
+          `uWebSockets: 20\r\nContent-Length: ${length}\r\n\r\n`;
+        const origin = { origin: 'https://ok.example' };
+        // twice: the first answer prepares the text, the second is answered from what was prepared
+        for (let round = 0; round < 2; round++) {
+          assert.equal(await rawExchange(server.base, 'GET', path, origin), head('200 OK', Buffer.byteLength(body)) + body, `GET ${round}`);
+          assert.equal(await rawExchange(server.base, 'HEAD', path, origin), head('200 OK', Buffer.byteLength(body)), `HEAD ${round}`);
+        }
+        const notModified = await rawExchange(server.base, 'GET', path, { ...origin, 'if-none-match': etag });
+        assert.match(notModified, /^HTTP\/1\.1 304 Not Modified\r\ncontent-type: application\/vnd\.apple\.mpegurl\r\ncache-control: public, max-age=1\r\n/);
+        assert.ok(notModified.includes(`etag: ${etag}\r\n${cors}`), notModified);
+        // once the stream ended: the ended Cache-Control, not the live one prepared before
+        server.store.endStream('live1');
+        const ended = await fetch(server.base + path);
+        assert.equal(ended.headers.get('cache-control'), 'public, max-age=60');
+        await ended.text();
+      } finally {
+        server.close();
+      }
     }
   });
 

@@ -11,7 +11,12 @@ const EXPOSED_HEADERS = 'Content-Length, Content-Range, ETag, Accept-Ranges, Dat
  * cache keeps one copy per origin).
  */
 export class CorsPolicy {
-  constructor(private readonly origins: readonly string[] | '*') {}
+  /** The CORS headers when they are the same for every request (any origin), else null: answers may be prepared with them. */
+  readonly fixedHeaders: HeaderList | null;
+
+  constructor(private readonly origins: readonly string[] | '*') {
+    this.fixedHeaders = origins === '*' ? ['access-control-allow-origin', '*', 'access-control-expose-headers', EXPOSED_HEADERS] : null;
+  }
 
   /** Appends the CORS headers for this request to `into` and returns it. */
   headers(ctx: RequestContext, into: HeaderList): HeaderList {

@@ -78,9 +78,10 @@ export class HlsPlaylists {
       return;
     }
     if (!rendition || !trackIsPlayable(track)) throw notFound(`no ${trackName} playlist for ${stream.id}/${renditionName}`);
-    const options = this.playlistOptions(uriSuffix);
     const render = (): string | null =>
-      this.cache.get(stream, `${renditionName}/${trackName}${uriSuffix}`, () => buildMediaPlaylist(stream, req.streamPath, rendition, trackName, options));
+      this.cache.get(stream, `${renditionName}/${trackName}${uriSuffix}`, () =>
+        buildMediaPlaylist(stream, req.streamPath, rendition, trackName, this.playlistOptions(uriSuffix)),
+      );
     const respond = (): void => this.respond.playlist(res, ctx, stream, render(), 'playlist', PLAYLIST_TYPE);
     this.onPlayback(req);
     const blocking = trackName === 'ts' ? ({ kind: 'none' } as const) : parseBlockingReload(req.params);

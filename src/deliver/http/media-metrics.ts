@@ -22,6 +22,8 @@ export class MediaMetrics {
   private readonly renditionSeconds: Counter<'rendition'>;
   /** the labelled children by rendition name: a label object per segment request is garbage we can skip */
   private readonly renditionChildren = new Map<string, Counter.Internal>();
+  /** the served counters' children by kind, made once: a label object and its hash per response are garbage we can skip */
+  private readonly servedChildren = new Map<ServedKind, { served: Counter.Internal; bytes: Counter.Internal }>();
   private readonly renderHits: Counter.Internal;
   private readonly renderMisses: Counter.Internal;
   private readonly refused: Counter<'protocol' | 'reason'>;
@@ -172,7 +174,12 @@ export class MediaMetrics {
 
   /** A response went out (not aborted); `bodyBytes` null for a HEAD. */
   countServed(kind: ServedKind, bodyBytes: number | null): void {
-    this.served.inc({ kind });
-    if (bodyBytes !== null) this.bytesServed.inc({ kind }, bodyBytes);
+    let children = this.servedChildren.get(kind);
+    if (children === undefined) {
+      children = { served: this.served.labels(kind), bytes: this.bytesServed.labels(kind) };
+      this.servedChildren.set(kind, children);
+    }
+    children.served.inc();
+    if (bodyBytes !== null) children.bytes.inc(bodyBytes);
   }
 }

@@ -2,10 +2,11 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { StreamStore } from '../store/segment-store.js';
 import { parseByteRange } from './byte-range.js';
 import type { CorsPolicy } from './cors.js';
-import { etagMatches, strongEtag } from '../../http/etag.js';
+import { etagMatches } from '../../http/etag.js';
 import { HttpProblem, notFound, sendProblem } from './http-problem.js';
 import type { MediaMetrics, ServedKind } from './media-metrics.js';
-import { chunksLength, sliceChunks, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';
+import { chunksLength, sliceChunks, writePrepared, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';
+import { PreparedTexts } from './prepared-texts.js';
 import type { RequestContext } from '../../http/uws-helpers.js';
 import type { ViewerContext, ViewerSessionTracker } from '../sessions/viewer-session-tracker.js';
 
@@ -19,6 +20,8 @@ const ENDED_PLAYLIST_CACHE = 'public, max-age=60';
  */
 const PRIVATE_IMMUTABLE = 'private, max-age=31536000, immutable';
 const PRIVATE_ENDED_PLAYLIST_CACHE = 'private, max-age=60';
+/** playlist and MPD texts kept prepared: every rendition's playlists of the streams watched now, a few hundred KB */
+const PREPARED_TEXTS = 256;
 
 /**
  * The answers of the media routes, each with CORS headers, conditional GET
@@ -28,9 +31,8 @@ const PRIVATE_ENDED_PLAYLIST_CACHE = 'private, max-age=60';
  * to the request's viewer session, when the routes found one (ViewerContext).
  */
 export class MediaResponder {
-  // parked reloads released together get the same cached string: hash it once
-  private lastHashedText = '';
-  private lastHashedEtag = '';
+  /** texts answered lately, hashed and encoded once (parked reloads released together, every viewer of a public playlist) */
+  private readonly prepared: PreparedTexts;
   private readonly livePlaylistCache: string;
   private readonly privateLivePlaylistCache: string;
 
@@ -45,6 +47,7 @@ export class MediaResponder {
     const maxAge = Math.max(1, Math.floor(targetDurationSec / 2));
     this.livePlaylistCache = `public, max-age=${maxAge}`;
     this.privateLivePlaylistCache = `private, max-age=${maxAge}`;
+    this.prepared = new PreparedTexts(PREPARED_TEXTS, cors.fixedHeaders ?? []);
   }
 
   problem(res: HttpResponse, ctx: RequestContext, problem: HttpProblem, extra?: HeaderList): void {
@@ -68,20 +71,18 @@ export class MediaResponder {
   }
 
   text(res: HttpResponse, ctx: ViewerContext, kind: ServedKind, contentType: string, cacheControl: string, text: string): void {
-    if (text !== this.lastHashedText) {
-      this.lastHashedText = text;
-      this.lastHashedEtag = strongEtag(text);
-    }
-    const etag = this.lastHashedEtag;
-    const headers = this.cors.headers(ctx, ['content-type', contentType, 'cache-control', cacheControl, 'etag', etag]);
-    if (etagMatches(ctx.headers.get('if-none-match'), etag)) {
-      writeResponse(res, ctx, 304, headers, null, true);
+    // HLS playlists come from the render cache, the same text until the stream changes; an MPD is rendered per request (it carries the time)
+    const prepared = this.prepared.get(text, contentType, cacheControl, kind !== 'mpd');
+    // CORS headers that depend on the request's Origin follow the prepared ones, as they did one by one
+    const extra = this.cors.fixedHeaders === null ? this.cors.headers(ctx, []) : null;
+    if (etagMatches(ctx.headers.get('if-none-match'), prepared.etag)) {
+      writePrepared(res, ctx, 304, prepared.headers, extra, null, true);
       return;
     }
     const head = ctx.method === 'HEAD';
-    writeResponse(res, ctx, 200, headers, text, head);
+    writePrepared(res, ctx, 200, prepared.headers, extra, prepared.body, head);
     if (ctx.aborted) return;
-    const bodyBytes = head ? 0 : Buffer.byteLength(text);
+    const bodyBytes = head ? 0 : prepared.body.byteLength;
     this.metrics.countServed(kind, head ? null : bodyBytes);
     if (ctx.viewer) this.sessions!.served(ctx.viewer, kind, bodyBytes, null);
   }

@@ -1,5 +1,6 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { statusLine, type RequestContext } from '../../http/uws-helpers.js';
+import type { HeaderBlock } from './prepared-texts.js';
 
 /**
  * Writes one media or playlist response from memory: status, headers and
@@ -71,7 +72,8 @@ export function writeResponse(
   }
   const single = body as Uint8Array | string | null;
   res.cork(() => {
-    res.writeStatus(statusLine(status));
+    // uWS writes "200 OK" itself before the first header: one native call less per answer, the same bytes
+    if (status !== 200) res.writeStatus(statusLine(status));
     for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
     if (single === null) {
       res.endWithoutBody();
@@ -87,6 +89,32 @@ export function writeResponse(
       return;
     }
     streamBody(res, ctx, single);
+  });
+}
+
+/**
+ * A prepared answer (prepared-texts.ts): its header block, then `extra`
+ * headers that depend on the request (CORS for an allow-list), then the
+ * body; null body: none (304). The same bytes as writeResponse with the
+ * headers one by one and the text as a string.
+ */
+export function writePrepared(
+  res: HttpResponse,
+  ctx: RequestContext,
+  status: 200 | 304,
+  headers: HeaderBlock,
+  extra: HeaderList | null,
+  body: Uint8Array | null,
+  headOnly: boolean,
+): void {
+  if (ctx.aborted) return;
+  res.cork(() => {
+    if (status !== 200) res.writeStatus(statusLine(status));
+    res.writeHeader(headers.key, headers.value);
+    if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+    if (body === null) res.endWithoutBody();
+    else if (headOnly) res.endWithoutBody(body.byteLength);
+    else res.end(body);
   });
 }
 

@@ -82,7 +82,12 @@ export interface MediaRoutesDeps {
   now?: () => number;
 }
 
+/** The parameters of a request without a query: shared, never written to (routes and the session tracker only read them). */
+const NO_PARAMS: URLSearchParams = new URLSearchParams();
+
 function decodeSegment(text: string): string | null {
+  // nothing to decode in most paths: skip the call (and its try)
+  if (!text.includes('%')) return text;
   try {
     return decodeURIComponent(text);
   } catch {
@@ -148,7 +153,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
         if (ctx.aborted) return;
         if (stream === null) throw notFound(`stream ${streamId} is not live here`);
         if (stream instanceof HttpProblem) throw stream;
-        const params = new URLSearchParams(ctx.query);
+        const params = ctx.query === '' ? NO_PARAMS : new URLSearchParams(ctx.query);
         let uriSuffix = '';
         if (stream.private) {
           const token = params.get('token');
