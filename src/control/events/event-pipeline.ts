@@ -71,7 +71,7 @@ export async function startEventPipeline(
       ? new PostgresLeadership({ url: config.databaseUrl, log: logger.child({ component: 'relay-leadership' }) })
       : new SoleLeadership();
   const relay = new OutboxRelay({
-    outbox: new OutboxRepository(database.db),
+    outbox: new OutboxRepository(leadership.session ?? database.db),
     log,
     leadership,
     registry,
