@@ -14,6 +14,8 @@ export interface WebhookRoutesDeps {
   allowInternal: boolean;
   /** a webhook deleted: its breaker goes with it */
   onDeleted(id: string): void;
+  /** a webhook was enabled again: its waiting deliveries are due */
+  onEnabled?(id: string): void;
   now?: () => number;
   logger: Logger;
 }
@@ -100,6 +102,7 @@ export function registerWebhookRoutes(app: TemplatedApp, deps: WebhookRoutesDeps
     res.onData(() => {});
     guarded(res, ctx, async () => {
       const webhook = await deps.repo.enable((await webhookOf(id)).id);
+      deps.onEnabled?.(webhook!.id);
       sendJson(res, ctx, 200, view(webhook!));
     });
   });

@@ -44,6 +44,8 @@ export function startWebhooks(
     retryBaseMs: config.webhooks.retryBaseMs,
     concurrency: config.webhooks.concurrency,
     breakerResetMs: config.webhooks.breakerResetMs,
+    // the embedded database has one instance, which wakes its own dispatcher; on PostgreSQL others may enqueue
+    ...(database.kind === 'pglite' ? {} : { maxSleepMs: 500 }),
   });
   const consumer = events.consumer({ group: 'webhooks', position: 'resume', handle: (event) => dispatcher.handle(event) });
   void consumer.start();
@@ -53,6 +55,7 @@ export function startWebhooks(
     adminToken,
     allowInternal: config.webhooks.allowPrivate,
     onDeleted: (id) => breakers.remove(breakerName(id)),
+    onEnabled: () => dispatcher.wake(),
     logger: log.child({ component: 'webhooks-api' }),
   });
   return {
