@@ -445,7 +445,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
     },
     onDelete: (streamId) => void ingest.stopStream(streamId, 'deleted'),
-    webhooks: { repo: webhookRepo, allowInternal: config.webhooks.allowPrivate, onDeleted: (id) => breakers.remove(breakerName(id)) },
+    webhooks: {
+      repo: webhookRepo,
+      allowInternal: config.webhooks.allowPrivate,
+      onDeleted: (id) => breakers.remove(breakerName(id)),
+      // the dispatcher starts after the API is built; an enable before that has nothing to wake
+      onEnabled: () => webhooks?.dispatcher.wake(),
+    },
     eventLog: events.log,
     viewers: (streamId) => viewers.count(streamId),
     // Here: whether this instance holds one. A stream ingested elsewhere: an edge serves its origin's
@@ -472,7 +478,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
   });
   api = controlApi;
-  const webhooks = startWebhooks(config, webhookRepo, events, breakers, registry, log.child({ component: 'webhooks' }));
+  const webhooks = startWebhooks(config, webhookRepo, database.kind, events, breakers, registry, log.child({ component: 'webhooks' }));
   registerOpsRoutes(app, {
     registry,
     checks: [{ name: 'rtmp', check: () => ({ ok: true, detail: `${ingest.liveStreamIds.length} live` }) }],

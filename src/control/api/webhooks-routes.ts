@@ -10,6 +10,8 @@ export interface WebhookRoutesDeps {
   allowInternal: boolean;
   /** a webhook deleted: its breaker goes with it */
   onDeleted(id: string): void;
+  /** a webhook was enabled again: its waiting deliveries are due */
+  onEnabled?(id: string): void;
   now?: () => number;
 }
 
@@ -71,6 +73,8 @@ export function registerWebhookRoutes(router: ApiRouter, deps: WebhookRoutesDeps
     const webhook = await deps.repo.enable((await visibleWebhook(request)).id);
     // deleted between the two statements: as if it never was
     if (!webhook) throw new NovaError('NOVA_ERR_NOT_FOUND', `no webhook ${JSON.stringify(String(request.params.id))}`);
+    // its deliveries due meanwhile go now, not when the dispatcher next looks
+    deps.onEnabled?.(webhook.id);
     return { status: 200, body: view(webhook) };
   });
 

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DurableEvent } from '../events/durable-event.js';
 import type { DurableStreamEvent } from '../events/stream-events.js';
-import type { Schema } from './schema.js';
+import type { EventOutboxRow, Schema } from './schema.js';
 
 /** An outbox row on its way to the event log: the event, and the row to mark once the log holds it. */
 export interface PendingEvent {
@@ -21,15 +21,24 @@ export class OutboxRepository {
     this.#db = db;
   }
 
-  /** Unpublished events, oldest first: within a partition, in seq order (see 0003_outbox.sql). */
-  async pending(limit: number): Promise<PendingEvent[]> {
-    const rows = await this.#db
-      .selectFrom('event_outbox')
-      .select(['id', 'event_id', 'partition', 'seq', 'stream_id', 'type', 'payload', 'created_at'])
-      .where('published_at', 'is', null)
-      .orderBy('id')
-      .limit(limit)
-      .execute();
+  /**
+   * Unpublished events, oldest first: within a partition, in seq order (see
+   * 0003_outbox.sql). With `mark`, first marks those rows published at `at`
+   * (the event log holds them) in the same statement: a relay under load
+   * spends one round trip per batch, not two.
+   */
+  async pending(limit: number, mark: readonly number[] = [], at: Date = new Date()): Promise<PendingEvent[]> {
+    const ids = `{${mark.join(',')}}`;
+    // The SELECT sees the table as it was before the UPDATE (one snapshot): it leaves the marked rows out itself.
+    const marking =
+      mark.length === 0
+        ? sql``
+        : sql`WITH marked AS (UPDATE event_outbox SET published_at = ${at} WHERE id = ANY(${ids}::bigint[]) RETURNING id) `;
+    const unmarked = mark.length === 0 ? sql`` : sql`AND NOT (id = ANY(${ids}::bigint[]))`;
+    const { rows } = await sql<Pick<EventOutboxRow, 'id' | 'event_id' | 'partition' | 'seq' | 'stream_id' | 'type' | 'payload' | 'created_at'>>`
+      ${marking}SELECT id, event_id, partition, seq, stream_id, type, payload, created_at FROM event_outbox
+      WHERE published_at IS NULL ${unmarked} ORDER BY id LIMIT ${limit}
+    `.execute(this.#db);
     return rows.map((row) => ({
       rowId: Number(row.id),
       event: {

@@ -71,7 +71,7 @@ export async function startEventPipeline(
       ? new PostgresLeadership({ url: config.databaseUrl, log: logger.child({ component: 'relay-leadership' }) })
       : new SoleLeadership();
   const relay = new OutboxRelay({
-    outbox: new OutboxRepository(database.db),
+    outbox: new OutboxRepository(leadership.session ?? database.db),
     log,
     leadership,
     registry,
@@ -79,6 +79,9 @@ export async function startEventPipeline(
     logger: logger.child({ component: 'outbox-relay' }),
     batchSize: events.outboxBatchSize,
     retentionMs: events.outboxRetentionMs,
+    // The embedded database has one process, whose every writer wakes the relay after its commit (onCommit below):
+    // the poll only runs the prune schedule. On PostgreSQL it catches a NOTIFY lost while the session reconnected.
+    pollMs: database.kind === 'pglite' ? 60_000 : 1000,
   });
   const consumers: EventConsumer[] = [];
   const consumer: EventPipeline['consumer'] = (options) => {

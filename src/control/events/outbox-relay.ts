@@ -32,8 +32,10 @@ export interface OutboxRelayOptions {
  * Publishes the outbox to the event log, in order, on the instance that
  * holds the lead (relay-leadership.ts): reads unpublished rows in id order,
  * appends each partition's events (the log refuses what it holds already and
- * anything out of order), marks what the log holds as published, and
- * repeats while rows remain. A failure (Redis or the database away) is
+ * anything out of order), and repeats until a round finds nothing; each
+ * round's statement first marks published what the previous round put in
+ * the log (a relay that dies in between leaves them unmarked: the next one
+ * appends them again and the log drops them). A failure (Redis or the database away) is
  * retried with backoff; the rows wait in the outbox meanwhile.
  *
  * When the log lost entries (a Redis without persistence restarted: it holds
@@ -53,6 +55,8 @@ export class OutboxRelay {
   #reconcile = true;
   #failures = 0;
   #lastPrune = 0;
+  /** rows the log holds that are not marked published yet: the next round's statement marks them */
+  #unmarked: number[] = [];
   readonly #unsubscribe: Array<() => void> = [];
   readonly #published: Counter;
   readonly #republished: Counter;
@@ -119,6 +123,8 @@ export class OutboxRelay {
     this.#unsubscribe.push(
       leadership.onChange((leader) => {
         if (leader) this.#reconcile = true;
+        // another relay may have relayed (and marked) meanwhile; what is left unmarked is appended again and dropped by the log
+        this.#unmarked = [];
         this.#wakeNow();
       }),
       leadership.onNotify(() => this.wake()),
@@ -174,7 +180,12 @@ export class OutboxRelay {
     for (;;) {
       const { rows, published } = await this.#round();
       total += published;
-      if (rows < this.#o.batchSize || this.#closed) return total;
+      if (rows === 0 && this.#unmarked.length === 0) return total;
+      if (this.#closed && rows < this.#o.batchSize) {
+        // closing: no round to mark them in after this one
+        await this.#markUnmarked();
+        return total;
+      }
     }
   }
 
@@ -218,7 +229,9 @@ export class OutboxRelay {
 
   async #round(): Promise<{ rows: number; published: number }> {
     this.stats.rounds++;
-    const pending = await this.#db(() => this.#o.outbox.pending(this.#o.batchSize));
+    const mark = this.#unmarked;
+    const pending = await this.#db(() => this.#o.outbox.pending(this.#o.batchSize, mark, new Date(this.#o.now())));
+    if (this.#unmarked === mark) this.#unmarked = [];
     if (pending.length === 0) return { rows: 0, published: 0 };
     const byPartition = new Map<number, PendingEvent[]>();
     for (const row of pending) {
@@ -249,10 +262,18 @@ export class OutboxRelay {
         for (let i = 0; i < result.stored; i++) stored.push(rows[i]!.rowId);
       }),
     );
-    await this.#db(() => this.#o.outbox.markPublished(stored, new Date(this.#o.now())));
+    // marked by the next round's statement (relayAll runs one until nothing is left to mark)
+    this.#unmarked.push(...stored);
     this.stats.published += stored.length;
     this.#published.inc(stored.length);
     return { rows: pending.length, published: stored.length };
+  }
+
+  async #markUnmarked(): Promise<void> {
+    const mark = this.#unmarked;
+    if (mark.length === 0 || !this.#o.leadership.isLeader) return;
+    await this.#db(() => this.#o.outbox.markPublished(mark, new Date(this.#o.now())));
+    if (this.#unmarked === mark) this.#unmarked = [];
   }
 
   #db<R>(call: () => Promise<R>): Promise<R> {
@@ -265,6 +286,8 @@ export class OutboxRelay {
 
   /** Republishes what the log lost while this instance was not looking (see the class comment). */
   async #reconcileWithLog(): Promise<void> {
+    // rows the log held before it reconnected may be gone from it: they are read and appended again
+    this.#unmarked = [];
     const identity = await this.#db(() => this.#o.outbox.identity());
     const owner = await this.#log(() => this.#o.log.claimOwner(identity));
     if (owner !== identity) {

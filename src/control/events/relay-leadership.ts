@@ -1,5 +1,7 @@
+import { Kysely, PostgresDialect, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../../log.js';
+import type { Schema } from '../db/schema.js';
 import { reconnectDelay } from './redis-bus.js';
 
 /**
@@ -8,10 +10,18 @@ import { reconnectDelay } from './redis-bus.js';
  * connection of its own. When that instance dies its connection closes and
  * PostgreSQL releases the lock; the others try for it every retryMs, so one
  * of them takes over within about that. The same connection LISTENs for the
- * outbox trigger's NOTIFY, which wakes the relay at each commit.
+ * outbox trigger's NOTIFY, which wakes the relay at each commit, and runs
+ * the relay's own statements (`session`).
  */
 export interface RelayLeadership {
   readonly isLeader: boolean;
+  /**
+   * The database handle the relay's statements run on, or null for the
+   * process' shared one. PostgreSQL: the lock session itself, so a round
+   * never waits in the pool behind the writes it relays, and no statement of
+   * a relay that lost its lock can run.
+   */
+  readonly session: Kysely<Schema> | null;
   /** called when this instance gains or loses the lead */
   onChange(listener: (leader: boolean) => void): () => void;
   /** called when another session committed outbox rows */
@@ -22,6 +32,7 @@ export interface RelayLeadership {
 /** The embedded database serves one process: it always relays, and its writers wake it in-process. */
 export class SoleLeadership implements RelayLeadership {
   readonly isLeader = true;
+  readonly session = null;
   onChange(): () => void {
     return () => {};
   }
@@ -54,10 +65,27 @@ export class PostgresLeadership implements RelayLeadership {
   readonly #changeListeners = new Set<(leader: boolean) => void>();
   readonly #notifyListeners = new Set<() => void>();
   readonly #options: Required<PostgresLeadershipOptions>;
+  readonly #sessionClients = new WeakMap<pg.Client, PostgresPoolClient>();
+  readonly session: Kysely<Schema>;
 
   constructor(options: PostgresLeadershipOptions) {
     this.#options = { retryMs: 1000, maxReconnectDelayMs: 5000, ...options };
+    // A "pool" of the one lock session: pg.Client queues the relay's statements behind the lock check.
+    this.session = new Kysely<Schema>({
+      dialect: new PostgresDialect({ pool: { connect: async () => this.#sessionClient(), end: async () => {} } }),
+    });
     this.#schedule(0);
+  }
+
+  #sessionClient(): PostgresPoolClient {
+    const client = this.#client;
+    if (!this.#leader || client === null) throw new Error('the outbox relay holds no PostgreSQL session: not relaying');
+    let wrapped = this.#sessionClients.get(client);
+    if (!wrapped) {
+      wrapped = { query: client.query.bind(client) as PostgresPoolClient['query'], release: () => {} };
+      this.#sessionClients.set(client, wrapped);
+    }
+    return wrapped;
   }
 
   get isLeader(): boolean {

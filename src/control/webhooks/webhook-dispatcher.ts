@@ -24,8 +24,14 @@ export interface WebhookDispatcherOptions {
   perWebhook?: number;
   /** how long a webhook's breaker stays open (WEBHOOK_BREAKER_RESET_MS, 30 s) */
   breakerResetMs: number;
-  /** look for due deliveries at least this often (500 ms) */
+  /** how long to wait before looking again while due deliveries wait for a free slot or a breaker (500 ms) */
   pollMs?: number;
+  /**
+   * The longest sleep until the next due delivery (60 s). Deliveries another
+   * instance enqueues wake only that instance, so with several instances on
+   * one PostgreSQL this is pollMs: each looks that often (webhooks.ts).
+   */
+  maxSleepMs?: number;
   now?: () => number;
 }
 
@@ -55,7 +61,7 @@ export class WebhookDispatcher {
   readonly #latency: Histogram;
 
   constructor(options: WebhookDispatcherOptions) {
-    this.#o = { perWebhook: 2, pollMs: 500, now: Date.now, ...options };
+    this.#o = { perWebhook: 2, pollMs: 500, maxSleepMs: 60_000, now: Date.now, ...options };
     const registers = [options.registry];
     this.#attempts = new Counter({ name: 'nova_streaming_webhook_attempts_total', help: 'Webhook delivery attempts by result', labelNames: ['result'], registers });
     this.#disabled = new Counter({ name: 'nova_streaming_webhooks_disabled_total', help: 'Webhooks disabled after failing for their whole retry window', registers });
@@ -91,10 +97,16 @@ export class WebhookDispatcher {
     await Promise.all(this.#inFlight);
   }
 
+  /**
+   * Takes what is due, then sleeps until the next delivery is due, or until
+   * woken: a delivery enqueued here, an attempt finished (a slot free), a
+   * webhook enabled again.
+   */
   async #run(): Promise<void> {
     while (!this.#closed) {
+      let sleepMs = this.#o.pollMs;
       try {
-        await this.#claim();
+        if (await this.#claim()) sleepMs = await this.#untilNextDue();
       } catch (err) {
         this.#o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'taking webhook deliveries failed');
       }
@@ -104,7 +116,7 @@ export class WebhookDispatcher {
         continue;
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.#o.pollMs);
+        const timer = setTimeout(done, sleepMs);
         function done(): void {
           clearTimeout(timer);
           resolve();
@@ -116,9 +128,18 @@ export class WebhookDispatcher {
     }
   }
 
-  async #claim(): Promise<void> {
+  /** ms until the earliest pending delivery is due; pollMs when one is due already (it waits for a slot or a breaker) */
+  async #untilNextDue(): Promise<number> {
+    const due = await this.#o.breakers.run('postgres', () => this.#o.repo.nextDueAt());
+    if (due === null) return this.#o.maxSleepMs;
+    const ms = due.getTime() - this.#o.now();
+    return ms <= 0 ? this.#o.pollMs : Math.min(ms, this.#o.maxSleepMs);
+  }
+
+  /** Takes due deliveries into free slots; true when it took all that were due (then nothing due is left waiting). */
+  async #claim(): Promise<boolean> {
     const free = this.#o.concurrency - this.#inFlight.size;
-    if (free <= 0) return;
+    if (free <= 0) return false;
     const exclude = [...this.#busy].filter(([, n]) => n >= this.#o.perWebhook).map(([id]) => id);
     const now = this.#o.now();
     const claimed = await this.#o.breakers.run('postgres', () => this.#o.repo.claimDue(free, exclude, new Date(now), new Date(now + this.#o.timeoutMs + 5000)));
@@ -141,6 +162,7 @@ export class WebhookDispatcher {
     }
     // an open breaker's deliveries wait for it to half-open; the others are due again at once
     await this.#o.repo.release(giveBack, new Date(now));
+    return claimed.length < free && giveBack.length === 0 && exclude.length === 0;
   }
 
   async #attempt(delivery: ClaimedDelivery): Promise<void> {

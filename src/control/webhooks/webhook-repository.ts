@@ -187,6 +187,18 @@ export class WebhookRepository {
     }));
   }
 
+  /** When the earliest pending delivery of an enabled webhook is due (a leased one: when its lease ends), or null when none is pending. */
+  async nextDueAt(): Promise<Date | null> {
+    const row = await this.#db
+      .selectFrom('webhook_deliveries as d')
+      .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
+      .select((eb) => eb.fn.min('d.next_attempt_at').as('due'))
+      .where('d.status', '=', 'pending')
+      .where('w.enabled', '=', true)
+      .executeTakeFirst();
+    return row?.due ? new Date(row.due) : null;
+  }
+
   /** Gives claimed deliveries back untried (a per-webhook limit, a breaker that opened meanwhile). */
   async release(ids: readonly string[], at: Date): Promise<void> {
     if (ids.length === 0) return;

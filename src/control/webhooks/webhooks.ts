@@ -22,6 +22,8 @@ export interface Webhooks {
 export function startWebhooks(
   config: Pick<Config, 'webhooks'>,
   repo: WebhookRepository,
+  /** the embedded database's one instance wakes its own dispatcher; with PostgreSQL others enqueue too */
+  databaseKind: 'pglite' | 'postgres',
   events: EventPipeline,
   breakers: Breakers,
   registry: Registry,
@@ -38,6 +40,8 @@ export function startWebhooks(
     retryBaseMs: config.webhooks.retryBaseMs,
     concurrency: config.webhooks.concurrency,
     breakerResetMs: config.webhooks.breakerResetMs,
+    // the embedded database has one instance, which wakes its own dispatcher; on PostgreSQL others may enqueue
+    ...(databaseKind === 'pglite' ? {} : { maxSleepMs: 500 }),
   });
   const consumer = events.consumer({ group: 'webhooks', position: 'resume', handle: (event) => dispatcher.handle(event) });
   void consumer.start();
