@@ -203,6 +203,11 @@ export interface Config {
   };
   /** WORKER_THREADS (cores, at least 1): size of the demux/package pool. */
   workerThreads: number;
+  /**
+   * WARM_START (on): at start, run the ingest path over a recorded publish session until V8 has
+   * optimized it (src/ingest/warm-start.ts), so the first publishers cost what later ones do.
+   */
+  warmStart: 'on' | 'off';
   /** SHUTDOWN_GRACE_MS (5000): how long shutdown waits for streams to finish cleanly. */
   shutdownGraceMs: number;
   /**
@@ -412,6 +417,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       redisPrefix: env.RATE_LIMIT_REDIS_PREFIX && env.RATE_LIMIT_REDIS_PREFIX !== '' ? env.RATE_LIMIT_REDIS_PREFIX : 'nova:rl',
     },
     workerThreads: int(env, 'WORKER_THREADS', Math.max(1, cores), 1, 256),
+    warmStart: oneOf(env, 'WARM_START', 'on', ['on', 'off'] as const),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5000, 0, 600_000),
     drainGraceMs: int(env, 'DRAIN_GRACE_MS', 5000, 0, 600_000),
   };

@@ -42,6 +42,7 @@ import { REFUSE_PRIVATE, type PlaybackGate } from './deliver/playback-gate.js';
 import { captureRequest, sendJson } from './http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
+import { warmStart, type WarmStartResult } from './ingest/warm-start.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
 import { nativeIngressReader, type NativeIngressReader } from './ingest/native-ingress-reader.js';
 import { TranscodeService } from './transcode/transcode-service.js';
@@ -82,6 +83,8 @@ export interface NovaServer {
   readonly hub: WebSocketHub;
   /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
   readonly transcode: TranscodeService;
+  /** what the start-up warm-up of the ingest path did (WARM_START), null when off or it could not run */
+  readonly warmStart: WarmStartResult | null;
   /**
    * Drain (SIGTERM, before stop): the RTMP listener closes, publishers that support it are asked
    * to reconnect elsewhere, and after graceMs (DRAIN_GRACE_MS) the connections left are closed;
@@ -231,6 +234,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     concurrentTasksPerWorker: 256,
     idleTimeout: 60_000,
   });
+  const limits = ingestLimits(config);
+  // Runs in the pool while the rest starts; awaited before the HTTP listener opens (and so /ready).
+  const warming =
+    config.warmStart === 'on'
+      ? warmStart(
+          pool,
+          { limits, store: { windowSegments: config.delivery.playlistWindow, maxBytes: config.delivery.storeMaxBytes } },
+          registry,
+          log.child({ component: 'warm-start' }),
+        )
+      : Promise.resolve(null);
   // Probed before the RTMP port opens: the first publisher already gets its ladder.
   const transcode = await TranscodeService.start(
     {
@@ -288,7 +302,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     stats: (streamId, bytes, videoFrames) => lifecycle.stats(streamId, bytes, videoFrames),
     ended: (streamId, reason) => lifecycle.ended(streamId, reason),
   };
-  const limits = ingestLimits(config);
   const rtmpLog = log.child({ component: 'rtmp' });
   const ingestLogLimiter = new LogRateLimiter(rtmpLog, registry);
   const tsOnDemand = config.delivery.tsMuxing === 'on-demand';
@@ -494,6 +507,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     sendJson(res, ctx, 404, { error: { code: 'NOVA_ERR_NOT_FOUND', message: `no route for ${ctx.method} ${ctx.url}` } });
   });
 
+  // A publisher that came meanwhile was served (the worker interleaves it between warm-up connections).
+  const warmed = await warming;
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.httpPort, (token) => {
       if (token) resolve(token);
@@ -554,6 +569,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     sessions,
     hub,
     transcode,
+    warmStart: warmed,
     drain: (graceMs = config.drainGraceMs) => ingest.drain(graceMs),
     api: controlApi,
     stop,

@@ -11,6 +11,10 @@ import {
   type WorkerToMain,
 } from '../src/ingest/ingest-messages.js';
 import { WorkerOutbox } from '../src/ingest/worker-outbox.js';
+import { runWarmUp } from '../src/ingest/warm-start-worker.js';
+
+/** Piscina task by name (`pool.run(task, { name: 'warmUp' })`): the start-up warm-up, see src/ingest/warm-start.ts. */
+export const warmUp = runWarmUp;
 
 const STATS_INTERVAL_MS = 1000;
 const WAIT_SLICE_MS = 250;

@@ -144,3 +144,38 @@ export type MainToWorker =
   | { type: 'publish_rejected'; code: 'NetStream.Publish.BadName' | 'NetStream.Publish.Denied'; description: string }
   /** drain: send the publisher Enhanced RTMP v2's Reconnect Request */
   | { type: 'reconnect_request'; request: ReconnectRequest };
+
+/**
+ * The pool's start-up warm-up task (warm-start.ts): the worker replays a recorded publish
+ * session into this many fresh IngestConnections, posting what they emit on `port` as a
+ * connection's port would; the main thread answers their publish and takes their media.
+ */
+export interface WarmUpTask {
+  /** an FLV file of H.264 + AAC (the session's media, looped) */
+  flv: Uint8Array;
+  limits: IngestLimits;
+  /** rounds of connections; the worker collects its garbage after each (see warm-start-worker.ts) */
+  rounds: number;
+  connectionsPerRound: number;
+  /** media time per connection, ms */
+  durationMs: number;
+  bitrateBps: number;
+  /** every how many connections one muxes MPEG-TS too (0: none) */
+  tsEvery: number;
+  port: MessagePort;
+}
+
+export interface WarmUpResult {
+  connections: number;
+  /** socket bytes replayed */
+  bytes: number;
+  /** the worker's wall time for it, ms */
+  ms: number;
+}
+
+/** On a warm-up port, besides the connection's own messages (WorkerToMain[], MainToWorker). */
+export type WarmUpControl =
+  /** worker → main: the connection finished; the main thread drops what it stored of it, then acks */
+  | { type: 'warm_up_connection_done' }
+  /** main → worker: the last connection's media is released */
+  | { type: 'warm_up_ack' };

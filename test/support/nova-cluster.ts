@@ -77,6 +77,7 @@ export async function createCluster(baseEnv: Record<string, string> = {}): Promi
           HTTP_PORT: '0',
           WORKER_THREADS: '1',
           TRANSCODE: 'off',
+          WARM_START: 'off',
           LOG_LEVEL: 'info',
           INSTANCE_ID: instanceId,
           DATABASE_URL: databaseUrl,

@@ -57,6 +57,7 @@ export function startInstance(name: string, env: Record<string, string>, adminTo
       HTTP_PORT: '0',
       WORKER_THREADS: '1',
       TRANSCODE: 'off',
+      WARM_START: 'off',
       LOG_LEVEL: 'info',
       INSTANCE_ID: `${name}-${process.pid}`,
       ADMIN_TOKEN: adminToken,

@@ -56,6 +56,8 @@ export async function startNova(options: NovaFixtureOptions = {}): Promise<NovaF
       WORKER_THREADS: '2',
       // FFmpeg's ladder costs cores the other tests need: tests that check the ladder opt in with TRANSCODE: 'on'.
       TRANSCODE: 'off',
+      // the start-up warm-up costs seconds per server; test/e2e/warm-start.test.ts turns it on
+      WARM_START: 'off',
       ...options.env,
     },
     2,

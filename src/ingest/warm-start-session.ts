@@ -1,0 +1,200 @@
+/**
+ * The publisher side of the start-up warm-up (see warm-start.ts): one real RTMP publish
+ * session, made in memory from an FLV file of H.264 + AAC, as the socket reads a publishing
+ * connection receives. The session is made once by a real RtmpClientSession talking to a real
+ * IngestConnection (so it has what FFmpeg and OBS send: handshake, connect, createStream,
+ * publish, metadata, then media), and replayed by the warm-up into fresh connections.
+ */
+import { FlvReader } from '../transcode/flv-reader.js';
+import { RtmpClientSession, type RtmpMetadata } from './rtmp/rtmp-client-session.js';
+import { decodeAmf0 } from './rtmp/amf0.js';
+import { flattenMetadata } from './rtmp/rtmp-command.js';
+import { IngestConnection } from './ingest-connection.js';
+import { PartArenaReader } from '../package/media-message.js';
+import { NovaError } from '../errors.js';
+import type { IngestLimits, WorkerToMain } from './ingest-messages.js';
+
+/** 4-byte length + NAL header + rbsp trailing byte */
+export const FILLER_NAL_OVERHEAD = 6;
+
+/**
+ * Copies an FLV AVC picture into `out`, rescaling its composition time by `ctsScale` and
+ * appending one filler-data NAL unit (type 12, discarded by decoders) of about `pad` bytes,
+ * so a short fixture stands for a stream of any bitrate. Returns the size written.
+ */
+export function paddedPicture(out: Uint8Array, picture: Uint8Array, ctsScale: number, pad: number): number {
+  out.set(picture, 0);
+  const rawCts = (picture[2]! << 16) | (picture[3]! << 8) | picture[4]!;
+  const cts = Math.round(((rawCts << 8) >> 8) * ctsScale); // sign-extend 24 bits
+  out[2] = (cts >> 16) & 0xff;
+  out[3] = (cts >> 8) & 0xff;
+  out[4] = cts & 0xff;
+  let size = picture.length;
+  if (pad < FILLER_NAL_OVERHEAD) return size;
+  const nalSize = pad - 4;
+  out[size] = nalSize >>> 24;
+  out[size + 1] = (nalSize >>> 16) & 0xff;
+  out[size + 2] = (nalSize >>> 8) & 0xff;
+  out[size + 3] = nalSize & 0xff;
+  out[size + 4] = 0x0c; // nal_unit_type 12: filler data
+  out.fill(0xff, size + 5, size + pad - 1);
+  out[size + pad - 1] = 0x80; // rbsp_trailing_bits
+  size += pad;
+  return size;
+}
+
+interface FixtureTags {
+  metadata: RtmpMetadata;
+  videoConfig: Uint8Array;
+  audioConfig: Uint8Array;
+  pictures: { timestamp: number; body: Uint8Array }[];
+  audioFrames: Uint8Array[];
+}
+
+function fixtureTags(flv: Uint8Array): FixtureTags {
+  const tags: FixtureTags = { metadata: {}, videoConfig: new Uint8Array(0), audioConfig: new Uint8Array(0), pictures: [], audioFrames: [] };
+  const reader = new FlvReader({
+    tag(type, timestamp, body) {
+      const copy = body.slice(); // the reader's view is valid only during the call
+      if (type === 18) {
+        const values = decodeAmf0(copy);
+        for (const [k, v] of Object.entries(flattenMetadata(values[1]))) if (v !== null) tags.metadata[k] = v;
+      } else if (type === 9 && (copy[0]! & 0x0f) === 7) {
+        if (copy[1] === 0) tags.videoConfig = copy;
+        else if (copy[1] === 1) tags.pictures.push({ timestamp, body: copy });
+      } else if (type === 8 && copy[0]! >> 4 === 10) {
+        if (copy[1] === 0) tags.audioConfig = copy;
+        else tags.audioFrames.push(copy);
+      }
+    },
+  });
+  reader.push(flv);
+  if (tags.videoConfig.length === 0 || tags.audioConfig.length === 0 || tags.pictures.length < 2 || tags.audioFrames.length === 0) {
+    throw new NovaError('NOVA_ERR_FLV', 'the warm-up file needs H.264 and AAC sequence headers and frames');
+  }
+  return tags;
+}
+
+export interface WarmUpSessionOptions {
+  /** media time the session publishes, ms (the fixture is looped) */
+  durationMs: number;
+  /** what the stream is padded to, bits/s */
+  bitrateBps: number;
+  /** the publisher's chunk size (FFmpeg and OBS: 4096) */
+  chunkSize: number;
+  /** the largest socket read the session is cut into (as a ring record) */
+  readBytes: number;
+}
+
+export interface WarmUpSession {
+  /** the socket reads, in order */
+  reads: Uint8Array[];
+  /** index of the read whose push makes the connection ask to publish: the replay waits for the answer after it */
+  publishRead: number;
+  bytes: number;
+}
+
+/**
+ * Records the session: the client's bytes go to a real IngestConnection (which answers the
+ * handshake and commands), deliveries deferred to microtasks so neither side is re-entered.
+ */
+export async function recordWarmUpSession(flv: Uint8Array, limits: IngestLimits, options: WarmUpSessionOptions): Promise<WarmUpSession> {
+  const tags = fixtureTags(flv);
+  const sent: Uint8Array[] = [];
+  let publishRead = -1;
+  const parts = new PartArenaReader(() => undefined);
+  let client: RtmpClientSession | null = null;
+  const server: IngestConnection = new IngestConnection(limits, (message: WorkerToMain) => {
+    if (message.type === 'send') {
+      const bytes = message.bytes;
+      queueMicrotask(() => client?.push(bytes));
+    } else if (message.type === 'publish') {
+      if (publishRead < 0) publishRead = sent.length - 1;
+      queueMicrotask(() =>
+        server.handle({ type: 'publish_accepted', streamId: 'warm-up', frameQueue: null, resume: null, tsWanted: false }),
+      );
+    } else if (message.type === 'part_arena') {
+      parts.attach(message.buffer);
+    } else if (message.type === 'media') {
+      parts.received(message, false); // releases the part's region
+    }
+  });
+  client = new RtmpClientSession(
+    (bytes) => {
+      const copy = bytes.slice();
+      sent.push(copy);
+      queueMicrotask(() => server.push(copy, Date.now()));
+    },
+    { chunkSize: options.chunkSize },
+  );
+  client.start();
+  await client.connect('live', 'rtmp://127.0.0.1/live');
+  await client.publish('warm-up');
+  const first = tags.pictures[0]!.timestamp;
+  const frameDurationMs = (tags.pictures[tags.pictures.length - 1]!.timestamp - first) / (tags.pictures.length - 1);
+  const audioBytes = tags.audioFrames.reduce((n, f) => n + f.length, 0);
+  const asc = tags.audioConfig.subarray(2);
+  const sampleRate = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350][((asc[0]! & 0x07) << 1) | (asc[1]! >> 7)] ?? 48000;
+  const audioFrameMs = (1024 * 1000) / sampleRate;
+  const audioBytesPerSecond = (audioBytes / (tags.audioFrames.length * audioFrameMs)) * 1000;
+  const fps = Math.round(1000 / frameDurationMs);
+  const videoBytesPerFrame = Math.max(0, options.bitrateBps / 8 - audioBytesPerSecond) / fps;
+  client.sendMetadata({ ...tags.metadata, duration: 0, framerate: fps });
+  client.sendVideo(0, tags.videoConfig);
+  client.sendAudio(0, tags.audioConfig);
+  const largest = tags.pictures.reduce((n, p) => Math.max(n, p.body.length), 0);
+  const scratch = new Uint8Array(largest + Math.ceil(videoBytesPerFrame * 4) + FILLER_NAL_OVERHEAD);
+  let pictures = 0;
+  let audioFrames = 0;
+  let budget = 0;
+  let videoBytes = 0;
+  for (;;) {
+    const videoTs = Math.round(pictures * frameDurationMs);
+    const audioTs = Math.round(audioFrames * audioFrameMs);
+    if (Math.min(videoTs, audioTs) >= options.durationMs) break;
+    if (videoTs <= audioTs) {
+      const picture = tags.pictures[pictures % tags.pictures.length]!.body;
+      budget += videoBytesPerFrame;
+      const pad = Math.min(Math.floor(budget - videoBytes - picture.length), Math.ceil(videoBytesPerFrame * 4));
+      const size = paddedPicture(scratch, picture, 1, pad);
+      client.sendVideo(videoTs, scratch.subarray(0, size));
+      videoBytes += size;
+      pictures++;
+    } else {
+      client.sendAudio(audioTs, tags.audioFrames[audioFrames % tags.audioFrames.length]!);
+      audioFrames++;
+    }
+  }
+  client.unpublish('warm-up');
+  await new Promise((resolve) => setImmediate(resolve)); // the last deliveries
+  server.finishStream('unpublished');
+  if (publishRead < 0) throw new NovaError('NOVA_ERR_INTERNAL', 'the warm-up session never asked to publish');
+  // Cut into socket reads of at most readBytes; the publish command's read ends a read of its own.
+  const reads: Uint8Array[] = [];
+  let publishIndex = -1;
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  const flush = (): void => {
+    if (pendingBytes === 0) return;
+    const read = new Uint8Array(pendingBytes);
+    let at = 0;
+    for (const piece of pending) {
+      read.set(piece, at);
+      at += piece.length;
+    }
+    reads.push(read);
+    pending = [];
+    pendingBytes = 0;
+  };
+  for (let i = 0; i < sent.length; i++) {
+    const piece = sent[i]!;
+    if (pendingBytes + piece.length > options.readBytes) flush();
+    pending.push(piece);
+    pendingBytes += piece.length;
+    // the handshake and commands are round trips: each arrives as a read of its own
+    if (i <= publishRead) flush();
+    if (i === publishRead) publishIndex = reads.length - 1;
+  }
+  flush();
+  return { reads, publishRead: publishIndex, bytes: reads.reduce((n, r) => n + r.length, 0) };
+}
