@@ -14,11 +14,13 @@ import { NovaError } from '../../src/errors.js';
 import { SOURCE, T0, initOf, segmentMedia } from '../deliver/synthetic-media.js';
 
 const log = createLogger('silent');
+/** two segments kept past the window, origins and edges alike: the moving-on test reads msn 0 after eight segments */
+const KEEP_AFTER_WINDOW = 2;
 const OPTIONS: PlaylistBuildOptions = { windowSegments: 6, partSegments: 3, partTargetMs: 200, targetDurationMs: 2000, uriSuffix: '', cdnBaseUrl: null };
 
 /** An edge as the wire sees it: every frame written to it is split into random-sized chunks and reassembled. */
 class WireEdge implements FeedOutput {
-  readonly store = new SegmentStore({ now: () => T0 });
+  readonly store = new SegmentStore({ now: () => T0, keepAfterWindow: KEEP_AFTER_WINDOW });
   readonly reader = new FeedFrameReader();
   readonly kinds: string[] = [];
   closed = false;
@@ -64,7 +66,7 @@ function etags(stream: StreamStore): string[] {
 }
 
 function originWith(segments: number, partsOfNext: number): { origin: SegmentStore; feeds: OriginFeeds } {
-  const origin = new SegmentStore({ now: () => T0 });
+  const origin = new SegmentStore({ now: () => T0, keepAfterWindow: KEEP_AFTER_WINDOW });
   const feeds = new OriginFeeds(origin, new EdgeMetrics(new Registry()), log);
   feeds.beginStream('S', [SOURCE]);
   for (const track of ['video', 'audio'] as const) feeds.add('S', initOf(track));
@@ -114,7 +116,7 @@ test('a publisher moving on: the replica continues with a new generation, a disc
   const continuity = feeds.continuity('S');
   assert.deepEqual(continuity && { nextMsn: continuity.nextMsn, discontinuitySequence: continuity.discontinuitySequence }, { nextMsn: 7, discontinuitySequence: 1 });
   // another instance's origin continues the stream (from the shared continuity) and the edge follows it
-  const next = new SegmentStore({ now: () => T0 + 20_000 });
+  const next = new SegmentStore({ now: () => T0 + 20_000, keepAfterWindow: KEEP_AFTER_WINDOW });
   const nextFeeds = new OriginFeeds(next, new EdgeMetrics(new Registry()), log);
   next.beginStream('S', [SOURCE], {
     discontinuitySequence: continuity!.discontinuitySequence,
