@@ -42,7 +42,7 @@ import { REFUSE_PRIVATE, type PlaybackGate } from './deliver/playback-gate.js';
 import { captureRequest, sendJson } from './http/uws-helpers.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
-import { warmStart, type WarmStartResult } from './ingest/warm-start.js';
+import { warmStart, type WarmStartResult } from './warm-start.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
 import { nativeIngressReader, type NativeIngressReader } from './ingest/native-ingress-reader.js';
 import { TranscodeService } from './transcode/transcode-service.js';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { strongEtag } from '../../src/http/etag.js';
-import { headerBlock, PreparedTexts } from '../../src/deliver/http/prepared-texts.js';
+import { PreparedTexts } from '../../src/deliver/http/prepared-texts.js';
+import { headerBlock } from '../../src/deliver/http/media-response.js';
 
 const CORS = ['access-control-allow-origin', '*'];
 

@@ -15,10 +15,10 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Gauge, type Registry } from 'prom-client';
 import type { Piscina } from 'piscina';
-import type { Logger } from '../log.js';
-import { PartArenaReader } from '../package/media-message.js';
-import { SegmentStore, type SegmentStoreOptions } from '../deliver/store/segment-store.js';
-import type { IngestLimits, MainToWorker, WarmUpControl, WarmUpResult, WarmUpTask, WorkerToMain } from './ingest-messages.js';
+import type { Logger } from './log.js';
+import { PartArenaReader } from './package/media-message.js';
+import { SegmentStore, type SegmentStoreOptions } from './deliver/store/segment-store.js';
+import type { IngestLimits, MainToWorker, WarmUpControl, WarmUpResult, WarmUpTask, WorkerToMain } from './ingest/ingest-messages.js';
 
 /** The committed 720p30 H.264 + AAC fixture (2 s, B-frames), shipped in the image at the same path. */
 const FIXTURE = join('test', 'fixtures', 'rtmp', 'testsrc2-720p30-2s.flv');
