@@ -283,7 +283,7 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
                 stream_id: '6f1c2b8e-3d4a-4e5f-9a0b-1c2d3e4f5a6b',
                 items: [
                   {
-                    id: 'hls:3f9a0c51-2b7d-4e1a-8c6f-0d4e5a6b7c8d',
+                    id: '9b2e4c7a-5d1f-4a3b-8e6c-2f7a9d0b1c3e',
                     kind: 'hls',
                     instance_id: 'nova-0',
                     started_at: '2030-01-01T00:00:00.000Z',
