@@ -109,6 +109,8 @@ describe('every route × every credential', () => {
     { operation: 'deleteStream', scope: 'streams:write', success: 200, owned: true, request: async (c) => ({ method: 'DELETE', path: `/api/v1/streams/${await streamFor(c)}` }) },
     { operation: 'createPlaybackToken', scope: 'streams:write', success: 201, owned: true, request: async (c) => ({ method: 'POST', path: `/api/v1/streams/${await streamFor(c)}/playback-tokens`, body: {} }) },
     { operation: 'getStreamMetrics', scope: 'analytics:read', success: 200, owned: true, request: async (c) => ({ method: 'GET', path: `/api/v1/streams/${await streamFor(c)}/metrics` }) },
+    { operation: 'listStreamViewers', scope: 'analytics:read', success: 200, owned: true, request: async (c) => ({ method: 'GET', path: `/api/v1/streams/${await streamFor(c)}/viewers?limit=5` }) },
+    { operation: 'getAnalyticsSummary', scope: 'analytics:read', success: 200, owned: false, request: async () => ({ method: 'GET', path: '/api/v1/analytics/summary' }) },
     { operation: 'createClient', scope: 'admin', success: 201, owned: false, request: async () => ({ method: 'POST', path: '/api/v1/clients', body: { scopes: ['chat:write'] } }) },
     { operation: 'listClients', scope: 'admin', success: 200, owned: false, request: async () => ({ method: 'GET', path: '/api/v1/clients' }) },
     { operation: 'getClient', scope: 'admin', success: 200, owned: false, request: async () => ({ method: 'GET', path: `/api/v1/clients/${await victimClient()}` }) },

@@ -260,6 +260,108 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           responses: { '200': { description: 'the series', content: json(ref('StreamMetricsSeries')) }, ...errors(400, ...BEARER_ERRORS, 404) },
         },
       },
+      '/api/v1/streams/{id}/viewers': {
+        get: {
+          operationId: 'listStreamViewers',
+          summary: 'A stream\'s viewer sessions, newest first',
+          description:
+            'One item per viewer session the delivery layer tracked (HLS, LL-HLS, DASH, WebSocket): what it fetched and what its player reported through CMCD. ' +
+            'Rows are written in batches while a session lives, so a live session\'s figures lag by up to the flush interval. ' +
+            'Newest first (by start); pages follow `next_cursor` while `has_more`. `live=true`: only sessions not ended. Owner or admin only.',
+          tags: ['analytics'],
+          security: bearer('analytics:read'),
+          parameters: [
+            STREAM_ID,
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
+            { name: 'cursor', in: 'query', required: false, schema: { type: 'string', maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' }, description: '`next_cursor` of the previous page' },
+            { name: 'live', in: 'query', required: false, schema: { type: 'boolean', default: false }, description: 'only sessions that have not ended' },
+          ],
+          responses: {
+            '200': {
+              description: 'a page',
+              content: json(ref('ViewerSessionPage'), {
+                stream_id: '6f1c2b8e-3d4a-4e5f-9a0b-1c2d3e4f5a6b',
+                items: [
+                  {
+                    id: '9b2e4c7a-5d1f-4a3b-8e6c-2f7a9d0b1c3e',
+                    kind: 'hls',
+                    instance_id: 'nova-0',
+                    started_at: '2030-01-01T00:00:00.000Z',
+                    last_seen_at: '2030-01-01T00:10:00.000Z',
+                    ended_at: null,
+                    renditions: ['720p', '480p'],
+                    rendition_switches: 1,
+                    bytes_served: 187_500_000,
+                    startup_ms: 850,
+                    watch_ms: 598_000,
+                    cmcd: true,
+                    cmcd_sid: '3f9a0c51-2b7d-4e1a-8c6f-0d4e5a6b7c8d',
+                    content_id: 'keynote',
+                    stream_format: 'h',
+                    avg_bitrate_kbps: 2480,
+                    avg_throughput_kbps: 14_000,
+                    buffer_length_ms: 6200,
+                    rebuffer_count: 1,
+                    rebuffer_ms: 1200,
+                    rebuffer_ratio: 0.002,
+                  },
+                ],
+                has_more: true,
+                next_cursor: 'WzE4OTM0NTYwMDAwMDAsImhsczozZjlhIl0',
+              }),
+            },
+            ...errors(400, ...BEARER_ERRORS, 404),
+          },
+        },
+      },
+      '/api/v1/analytics/summary': {
+        get: {
+          operationId: 'getAnalyticsSummary',
+          summary: 'Viewing over a window: minutes watched, viewers, peak concurrency, QoE',
+          description:
+            'Over the caller\'s streams (a client: its own; the admin token and `admin` clients: every stream) in [from, to) ' +
+            '(default: the 24 hours before `to`, default now; at most 31 days, 400 beyond). ' +
+            'A session counts when it overlaps the window, with all its watch time: `minutes_watched` is the sum of those sessions\' `watch_ms`, ' +
+            'not clipped to the window (a session that crosses an edge counts whole). ' +
+            '`unique_viewers`: distinct viewer keys (the CMCD session id, else the client key), a session without one counting once. ' +
+            '`peak_concurrent_viewers`: the most viewers in one second of the window, summed over the streams in scope (stream_metrics); ' +
+            'each stream\'s `peak_viewers` is its own most in one second. QoE: `mean_startup_ms` over sessions that reported one; ' +
+            '`rebuffer_ratio` = stalled time over watch time of the CMCD sessions; `avg_bitrate_kbps` = the players\' reported bitrate weighted by watch time. ' +
+            '`streams`: the top 50 by minutes watched.',
+          tags: ['analytics'],
+          security: bearer('analytics:read'),
+          parameters: [
+            { name: 'from', in: 'query', required: false, schema: { type: 'string', format: 'date-time', maxLength: 64 }, description: 'inclusive (RFC 3339)' },
+            { name: 'to', in: 'query', required: false, schema: { type: 'string', format: 'date-time', maxLength: 64 }, description: 'exclusive (RFC 3339)' },
+          ],
+          responses: {
+            '200': {
+              description: 'the summary',
+              content: json(ref('AnalyticsSummary'), {
+                from: '2030-01-01T00:00:00.000Z',
+                to: '2030-01-02T00:00:00.000Z',
+                minutes_watched: 1250.5,
+                sessions: 180,
+                unique_viewers: 142,
+                qoe: { mean_startup_ms: 910.2, rebuffer_ratio: 0.004, avg_bitrate_kbps: 2310.7, cmcd_sessions: 120 },
+                peak_concurrent_viewers: 64,
+                streams: [
+                  {
+                    stream_id: '6f1c2b8e-3d4a-4e5f-9a0b-1c2d3e4f5a6b',
+                    title: 'Keynote',
+                    minutes_watched: 1250.5,
+                    sessions: 180,
+                    unique_viewers: 142,
+                    qoe: { mean_startup_ms: 910.2, rebuffer_ratio: 0.004, avg_bitrate_kbps: 2310.7, cmcd_sessions: 120 },
+                    peak_viewers: 64,
+                  },
+                ],
+              }),
+            },
+            ...errors(400, ...BEARER_ERRORS),
+          },
+        },
+      },
       '/api/v1/discover/live': {
         get: {
           operationId: 'discoverLive',
@@ -690,6 +792,88 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
                 },
               },
             },
+          },
+        },
+        ViewerSession: {
+          type: 'object',
+          required: [
+            'id', 'kind', 'instance_id', 'started_at', 'last_seen_at', 'ended_at', 'renditions', 'rendition_switches', 'bytes_served', 'startup_ms', 'watch_ms',
+            'cmcd', 'cmcd_sid', 'content_id', 'stream_format', 'avg_bitrate_kbps', 'avg_throughput_kbps', 'buffer_length_ms', 'rebuffer_count', 'rebuffer_ms', 'rebuffer_ratio',
+          ],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string' },
+            kind: { type: 'string', enum: ['ws', 'hls', 'llhls', 'dash'] },
+            instance_id: { ...nullable({ type: 'string' }), description: 'the instance that served it' },
+            started_at: dateTime,
+            last_seen_at: { ...nullable(dateTime), description: 'its last request as of the last flush' },
+            ended_at: { ...nullable(dateTime), description: 'null while live' },
+            renditions: { type: 'array', items: { type: 'string' }, description: 'renditions in the order first watched' },
+            rendition_switches: { type: 'integer', minimum: 0 },
+            bytes_served: { type: 'integer', minimum: 0 },
+            startup_ms: { ...nullable({ type: 'integer', minimum: 0 }), description: 'first request to the first media served; null before any' },
+            watch_ms: { type: 'integer', minimum: 0, description: 'first media served to the last request' },
+            cmcd: { type: 'boolean', description: 'whether the player sent CMCD' },
+            cmcd_sid: { ...nullable({ type: 'string' }), description: 'CMCD `sid`' },
+            content_id: { ...nullable({ type: 'string' }), description: 'CMCD `cid`' },
+            stream_format: { ...nullable({ type: 'string' }), description: 'CMCD `sf` (h: HLS, d: DASH, …)' },
+            avg_bitrate_kbps: { ...nullable({ type: 'number', minimum: 0 }), description: 'mean of the CMCD `br` reported' },
+            avg_throughput_kbps: { ...nullable({ type: 'number', minimum: 0 }), description: 'mean of the CMCD `mtp` reported' },
+            buffer_length_ms: { ...nullable({ type: 'number', minimum: 0 }), description: 'the last CMCD `bl`' },
+            rebuffer_count: { type: 'integer', minimum: 0, description: 'stalls reported (CMCD `bs`)' },
+            rebuffer_ms: { type: 'integer', minimum: 0 },
+            rebuffer_ratio: { ...nullable({ type: 'number', minimum: 0, maximum: 1 }), description: 'stalled time over watch time; null without CMCD' },
+          },
+        },
+        ViewerSessionPage: {
+          type: 'object',
+          required: ['stream_id', 'items', 'has_more', 'next_cursor'],
+          additionalProperties: false,
+          properties: {
+            stream_id: uuid,
+            items: { type: 'array', items: ref('ViewerSession') },
+            has_more: { type: 'boolean' },
+            next_cursor: { ...nullable({ type: 'string' }), description: 'pass as `cursor` for the next page; null when `has_more` is false' },
+          },
+        },
+        ViewerQoe: {
+          type: 'object',
+          required: ['mean_startup_ms', 'rebuffer_ratio', 'avg_bitrate_kbps', 'cmcd_sessions'],
+          additionalProperties: false,
+          properties: {
+            mean_startup_ms: { ...nullable({ type: 'number', minimum: 0 }), description: 'null: no session reported a startup time' },
+            rebuffer_ratio: { ...nullable({ type: 'number', minimum: 0 }), description: 'the CMCD sessions\' stalled time over their watch time; null without CMCD watch time' },
+            avg_bitrate_kbps: { ...nullable({ type: 'number', minimum: 0 }), description: 'reported bitrate weighted by watch time; null when no player reported one' },
+            cmcd_sessions: { type: 'integer', minimum: 0 },
+          },
+        },
+        StreamViewingSummary: {
+          type: 'object',
+          required: ['stream_id', 'title', 'minutes_watched', 'sessions', 'unique_viewers', 'qoe', 'peak_viewers'],
+          additionalProperties: false,
+          properties: {
+            stream_id: uuid,
+            title: { type: 'string' },
+            minutes_watched: { type: 'number', minimum: 0 },
+            sessions: { type: 'integer', minimum: 0 },
+            unique_viewers: { type: 'integer', minimum: 0 },
+            qoe: ref('ViewerQoe'),
+            peak_viewers: { type: 'integer', minimum: 0, description: 'the stream\'s most viewers in one second of the window' },
+          },
+        },
+        AnalyticsSummary: {
+          type: 'object',
+          required: ['from', 'to', 'minutes_watched', 'sessions', 'unique_viewers', 'qoe', 'peak_concurrent_viewers', 'streams'],
+          additionalProperties: false,
+          properties: {
+            from: dateTime,
+            to: dateTime,
+            minutes_watched: { type: 'number', minimum: 0 },
+            sessions: { type: 'integer', minimum: 0 },
+            unique_viewers: { type: 'integer', minimum: 0 },
+            qoe: ref('ViewerQoe'),
+            peak_concurrent_viewers: { type: 'integer', minimum: 0, description: 'per second, summed over the streams in scope; the window\'s most' },
+            streams: { type: 'array', maxItems: 50, items: ref('StreamViewingSummary'), description: 'the top 50 by minutes watched' },
           },
         },
         DiscoveredStream: {
