@@ -14,6 +14,7 @@ import { flattenMetadata } from '../../src/ingest/rtmp/rtmp-command.js';
 import type { RtmpMetadata } from '../../src/ingest/rtmp/rtmp-client-session.js';
 import { isAacSequenceHeader, isAvcPicture, isAvcSequenceHeader, isVideoKeyframe, readFlvTags, type FlvTag } from './flv-file.js';
 import { HandOffClient, type HandOffEvent } from './handoff-client.js';
+import { FILLER_NAL_OVERHEAD, paddedPicture } from '../../src/ingest/warm-start-session.js';
 
 export const DEFAULT_FIXTURE = fileURLToPath(new URL('../../test/fixtures/rtmp/testsrc2-720p30-2s.flv', import.meta.url));
 
@@ -47,8 +48,6 @@ export interface SyntheticPublishResult {
 }
 
 const AAC_SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
-/** 4-byte length + NAL header + rbsp trailing byte */
-const FILLER_OVERHEAD = 6;
 
 interface LoopSource {
   videoConfig: Uint8Array;
@@ -111,7 +110,7 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
   const videoBytesPerFrame = Math.max(0, options.bitrateBps / 8 - audioBytesPerSecond) / fps;
   const largestPicture = source.pictures.reduce((n, t) => Math.max(n, t.body.length), 0);
   // One scratch buffer for every picture: the chunk writer copies the payload, so it can be reused.
-  const scratch = new Uint8Array(largestPicture + Math.ceil(videoBytesPerFrame * 4) + FILLER_OVERHEAD);
+  const scratch = new Uint8Array(largestPicture + Math.ceil(videoBytesPerFrame * 4) + FILLER_NAL_OVERHEAD);
 
   const client = await HandOffClient.open(options.url, { chunkSize: options.chunkSize ?? 4096, onEvent: options.onEvent });
   let framesSent = 0;
@@ -147,7 +146,7 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
         const picture = source.pictures[index].body;
         videoBudget += videoBytesPerFrame;
         const pad = Math.min(Math.floor(videoBudget - videoBytes - picture.length), Math.ceil(videoBytesPerFrame * 4));
-        const size = buildPicture(scratch, picture, ctsScale, pad);
+        const size = paddedPicture(scratch, picture, ctsScale, pad);
         client.sendVideo(videoTs, scratch.subarray(0, size), source.keyframes[index]);
         videoBytes += size;
         framesSent++;
@@ -161,29 +160,4 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
     await client.close();
   }
   return { framesSent, audioFramesSent, bytesSent: client.bytesSent, durationMs: timeline, handOffs: client.handOffs };
-}
-
-/**
- * Copies an FLV AVC picture into `out`, rescaling its composition time and
- * appending one filler NAL unit of about `pad` bytes. Returns the size.
- */
-function buildPicture(out: Uint8Array, picture: Uint8Array, ctsScale: number, pad: number): number {
-  out.set(picture, 0);
-  const rawCts = (picture[2] << 16) | (picture[3] << 8) | picture[4];
-  const cts = Math.round(((rawCts << 8) >> 8) * ctsScale); // sign-extend 24 bits
-  out[2] = (cts >> 16) & 0xff;
-  out[3] = (cts >> 8) & 0xff;
-  out[4] = cts & 0xff;
-  let size = picture.length;
-  if (pad < FILLER_OVERHEAD) return size;
-  const nalSize = pad - 4;
-  out[size] = nalSize >>> 24;
-  out[size + 1] = (nalSize >>> 16) & 0xff;
-  out[size + 2] = (nalSize >>> 8) & 0xff;
-  out[size + 3] = nalSize & 0xff;
-  out[size + 4] = 0x0c; // nal_unit_type 12: filler data
-  out.fill(0xff, size + 5, size + pad - 1);
-  out[size + pad - 1] = 0x80; // rbsp_trailing_bits
-  size += pad;
-  return size;
 }
