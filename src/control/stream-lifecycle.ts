@@ -126,7 +126,7 @@ export class StreamLifecycle implements IngestLifecycle {
     if (!looksLikeStreamKey(key)) return null;
     const keyHash = hashStreamKey(key);
     try {
-      const stream = await this.repo.findStreamByKey(key);
+      const stream = await this.repo.findStreamByKeyHash(keyHash);
       if (stream === null) {
         this.keys.forgetKey(keyHash);
         return null;

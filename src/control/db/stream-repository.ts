@@ -271,7 +271,11 @@ export class StreamRepository {
   /** The stream a plaintext key publishes to, or null for an unknown, malformed or revoked key. */
   async findStreamByKey(plaintextKey: string): Promise<StreamRecord | null> {
     if (!looksLikeStreamKey(plaintextKey)) return null;
-    const hash = hashStreamKey(plaintextKey);
+    return this.findStreamByKeyHash(hashStreamKey(plaintextKey));
+  }
+
+  /** The same by the key's hash, for a caller that has hashed it already (the lifecycle keeps hashes, never keys). */
+  async findStreamByKeyHash(hash: string): Promise<StreamRecord | null> {
     const row = await this.#db
       .selectFrom('stream_keys')
       .innerJoin('streams', 'streams.id', 'stream_keys.stream_id')
