@@ -13,22 +13,13 @@ import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
 import { chooseVariant, resolveUri } from './lib/hls-playlist.ts';
 import { parseDashManifest, type DashManifest, type DashRepresentation } from './lib/dash-manifest.ts';
-import { viewerParamsFrom } from './lib/scenario-params.ts';
+import { rampingViewers, viewerParamsFrom } from './lib/scenario-params.ts';
 
 const params = viewerParamsFrom(__ENV);
 
 export const options = {
   scenarios: {
-    dash_viewers: {
-      executor: 'ramping-vus',
-      startVUs: 0,
-      stages: [
-        { duration: `${params.rampSeconds}s`, target: params.vus },
-        { duration: `${params.durationSeconds}s`, target: params.vus },
-      ],
-      gracefulRampDown: '5s',
-      gracefulStop: '10s',
-    },
+    dash_viewers: rampingViewers(params),
   },
   thresholds: {
     http_req_failed: ['rate<0.01'],

@@ -24,23 +24,14 @@ import {
   segmentsAfter,
   type HlsMediaPlaylist,
 } from './lib/hls-playlist.ts';
-import { viewerParamsFrom } from './lib/scenario-params.ts';
+import { rampingViewers, viewerParamsFrom } from './lib/scenario-params.ts';
 
 const params = viewerParamsFrom(__ENV);
 const stallRate = stallRateFrom(__ENV);
 
 export const options = {
   scenarios: {
-    hls_viewers_cmcd: {
-      executor: 'ramping-vus',
-      startVUs: 0,
-      stages: [
-        { duration: `${params.rampSeconds}s`, target: params.vus },
-        { duration: `${params.durationSeconds}s`, target: params.vus },
-      ],
-      gracefulRampDown: '5s',
-      gracefulStop: '10s',
-    },
+    hls_viewers_cmcd: rampingViewers(params),
   },
   thresholds: {
     http_req_failed: ['rate<0.01'],

@@ -20,22 +20,13 @@ import {
   segmentsAfter,
   type HlsMediaPlaylist,
 } from './lib/hls-playlist.ts';
-import { viewerParamsFrom } from './lib/scenario-params.ts';
+import { rampingViewers, viewerParamsFrom } from './lib/scenario-params.ts';
 
 const params = viewerParamsFrom(__ENV);
 
 export const options = {
   scenarios: {
-    hls_viewers: {
-      executor: 'ramping-vus',
-      startVUs: 0,
-      stages: [
-        { duration: `${params.rampSeconds}s`, target: params.vus },
-        { duration: `${params.durationSeconds}s`, target: params.vus },
-      ],
-      gracefulRampDown: '5s',
-      gracefulStop: '10s',
-    },
+    hls_viewers: rampingViewers(params),
   },
   thresholds: {
     http_req_failed: ['rate<0.01'],

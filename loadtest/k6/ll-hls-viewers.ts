@@ -23,22 +23,13 @@ import {
   withQuery,
   type HlsMediaPlaylist,
 } from './lib/hls-playlist.ts';
-import { viewerParamsFrom } from './lib/scenario-params.ts';
+import { rampingViewers, viewerParamsFrom } from './lib/scenario-params.ts';
 
 const params = viewerParamsFrom(__ENV);
 
 export const options = {
   scenarios: {
-    ll_hls_viewers: {
-      executor: 'ramping-vus',
-      startVUs: 0,
-      stages: [
-        { duration: `${params.rampSeconds}s`, target: params.vus },
-        { duration: `${params.durationSeconds}s`, target: params.vus },
-      ],
-      gracefulRampDown: '5s',
-      gracefulStop: '10s',
-    },
+    ll_hls_viewers: rampingViewers(params),
   },
   thresholds: {
     http_req_failed: ['rate<0.01'],

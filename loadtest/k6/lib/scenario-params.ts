@@ -100,3 +100,17 @@ export function apiParamsFrom(source: Record<string, string | undefined>): ApiSc
     vus: source['VUS'] ? positiveInt('VUS', source['VUS']) : API_DEFAULTS.vus,
   };
 }
+
+/** The k6 scenario every viewer script runs: ramp to `vus` viewers, hold them, wind down. */
+export function rampingViewers(params: ViewerScenarioParams) {
+  return {
+    executor: 'ramping-vus',
+    startVUs: 0,
+    stages: [
+      { duration: `${params.rampSeconds}s`, target: params.vus },
+      { duration: `${params.durationSeconds}s`, target: params.vus },
+    ],
+    gracefulRampDown: '5s',
+    gracefulStop: '10s',
+  };
+}
