@@ -43,8 +43,8 @@ const SAMPLES: Record<string, () => string[]> = {
     wsMessages.streamMetricsMessage(ID, 8, 1_700_000_000_000, 0, Number.NaN, Number.POSITIVE_INFINITY, []),
   ],
   snapshotMessage: () => [
-    wsMessages.snapshotMessage(ID, 0, 1_700_000_000_000, { live: false, viewers: 1, peak: 1, renditions: [], state: STATE }),
-    wsMessages.snapshotMessage('legacy_id-1', 9, 1_700_000_000_000, { live: true, viewers: 2, peak: 5, renditions: RENDITIONS, state: STATE }),
+    wsMessages.snapshotMessage(ID, 0, 1_700_000_000_000, { live: false, viewers: 1, peak: 1, interrupted: false, renditions: [], state: STATE }),
+    wsMessages.snapshotMessage('legacy_id-1', 9, 1_700_000_000_000, { live: true, viewers: 2, peak: 5, interrupted: true, renditions: RENDITIONS, state: STATE }),
   ],
   pongMessage: () => [wsMessages.pongMessage(ID, 9, 1_700_000_000_000)],
 };

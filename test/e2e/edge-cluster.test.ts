@@ -228,11 +228,18 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
     const viewer = new TestViewer(c.ws(onA.id));
     viewers.push(viewer);
     await viewer.opened;
+    // C follows A's feed now (a replica that lost it during set-up says so in the snapshot, and is waited for)
+    const snapshot = await viewer.waitFor((m) => m.type === 'snapshot');
+    if (snapshot.interrupted === true) await viewer.waitFor((m) => m.type === 'stream_resumed', 8000);
 
     await cluster.signal(a, 'SIGSTOP');
     const stoppedAt = Date.now();
     try {
-      const interrupted = await viewer.waitFor((m) => m.type === 'stream_interrupted', 5000);
+      const interrupted = await viewer.waitFor((m) => m.type === 'stream_interrupted', 5000).catch((err: Error) => {
+        // what C's edge said about the stream, for whoever reads a failure
+        const edgeLines = c.logs.filter((line) => line.stream === onA.id || String(line.msg ?? '').includes('origin'));
+        throw new Error(`${err.message}; C's log about it: ${JSON.stringify(edgeLines.slice(-20))}`);
+      });
       assert.equal(interrupted.reason, 'origin_unreachable');
       assert.ok(Date.now() - stoppedAt < 2000, `stream_interrupted ${Date.now() - stoppedAt} ms after the origin stopped`);
       const answer = await waitFor('503 for the hung origin’s stream at the edge', 10_000, async () => {

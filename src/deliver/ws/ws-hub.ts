@@ -147,6 +147,8 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
     broadcastPending = false;
   };
   let closed = false;
+  /** streams whose origin this server lost (an edge), until it has them back */
+  const interruptedStreams = new Set<string>();
 
   function channelOf(streamId: string): StreamChannel {
     let channel = channels.get(streamId);
@@ -218,6 +220,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
         channel.live = false;
         channel.renditions = [];
         channel.renditionsKey = '[]';
+        interruptedStreams.delete(streamId);
         broadcast(channel, (seq, ts) => streamEndedMessage(streamId, seq, ts, event.reason));
         if (peakLabelled.delete(streamId)) {
           metrics.peakViewers.remove({ stream: streamId });
@@ -404,6 +407,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
           viewers: count,
           // The counter raises its peak at its next tick; the joiner is already counted now.
           peak: Math.max(viewers.peak(data.streamId), count),
+          interrupted: interruptedStreams.has(data.streamId),
           renditions: channel.renditions,
           state: data.state,
         }),
@@ -437,6 +441,9 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
     connectionCount: () => sockets.size,
     lastSeq: (streamId) => channels.get(streamId)?.seq ?? 0,
     streamInterrupted(streamId, interrupted) {
+      // remembered for viewers who join while it lasts: their snapshot says so
+      if (interrupted) interruptedStreams.add(streamId);
+      else interruptedStreams.delete(streamId);
       const channel = channels.get(streamId);
       if (!channel) return;
       broadcast(channel, (seq, ts) => (interrupted ? streamInterruptedMessage(streamId, seq, ts, 1) : streamResumedMessage(streamId, seq, ts)));

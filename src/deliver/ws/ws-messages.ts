@@ -71,12 +71,14 @@ export interface SnapshotFields {
   live: boolean;
   viewers: number;
   peak: number;
+  /** this server lost the stream's origin and has not got it back (see stream_interrupted) */
+  interrupted: boolean;
   renditions: readonly RenditionInfo[];
   state: object;
 }
 
 export function snapshotMessage(streamId: string, seq: number, ts: number, fields: SnapshotFields): string {
-  return `${head('snapshot', streamId, seq, ts)},"live":${fields.live},"viewers":${fields.viewers},"peak":${fields.peak},"renditions":${JSON.stringify(
+  return `${head('snapshot', streamId, seq, ts)},"live":${fields.live},"viewers":${fields.viewers},"peak":${fields.peak},"interrupted":${fields.interrupted},"renditions":${JSON.stringify(
     renditionMessages(fields.renditions),
   )},"state":${JSON.stringify(fields.state)}}`;
 }
