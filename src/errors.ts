@@ -23,6 +23,7 @@ export type NovaErrorCode =
   | 'NOVA_ERR_DATABASE_UNAVAILABLE'
   | 'NOVA_ERR_UNPROCESSABLE'
   | 'NOVA_ERR_RATE_LIMITED'
+  | 'NOVA_ERR_UPSTREAM'
   | 'NOVA_ERR_INTERNAL';
 
 export class NovaError extends Error {

@@ -59,6 +59,7 @@ const STATUS_TEXT: Record<number, string> = {
   422: '422 Unprocessable Content',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
+  502: '502 Bad Gateway',
   503: '503 Service Unavailable',
 };
 
@@ -93,6 +94,7 @@ const ERROR_STATUS: Partial<Record<NovaErrorCode, number>> = {
   NOVA_ERR_PAYLOAD_TOO_LARGE: 413,
   NOVA_ERR_UNPROCESSABLE: 422,
   NOVA_ERR_RATE_LIMITED: 429,
+  NOVA_ERR_UPSTREAM: 502,
 };
 
 /** The HTTP status a coded error answers with (500 for codes that are the server's fault). */
