@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { NovaError, type NovaErrorCode } from '../errors.js';
+import { takeForwardedAddress } from './forwarded-address.js';
 
 /**
  * The few uWebSockets.js invariants every route must keep, in one place:
@@ -32,7 +33,8 @@ export function captureRequest(res: HttpResponse, req: HttpRequest): RequestCont
     url: req.getUrl(),
     query: req.getQuery() ?? '',
     headers,
-    remoteAddress: addressDecoder.decode(res.getRemoteAddressAsText()),
+    // a request a delivery thread forwarded carries its client's address (forwarded-address.ts); anyone else gets the socket's
+    remoteAddress: takeForwardedAddress(headers) ?? addressDecoder.decode(res.getRemoteAddressAsText()),
     aborted: false,
   };
   res.onAborted(() => {
