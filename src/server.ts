@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Piscina } from 'piscina';
 import uWS from 'uWebSockets.js';
@@ -35,18 +36,22 @@ import { registerInternalRoutes } from './deliver/edge/internal-routes.js';
 import { edgeStreamLookup } from './deliver/edge/edge-access.js';
 import { InstanceRegistry, type SharedContinuity } from './control/instances/instance-registry.js';
 import type { StreamResumeState } from './ingest/ingest-messages.js';
-import { registerMediaRoutes } from './deliver/http/media-routes.js';
+import { registerMediaRoutes, type StreamLookup } from './deliver/http/media-routes.js';
+import { MirroredSegmentStore } from './deliver/threads/mirrored-segment-store.js';
+import { DeliveryThreads } from './deliver/threads/delivery-threads.js';
+import { portForSharing } from './deliver/threads/shared-port.js';
 import { ViewerSessionTracker } from './deliver/sessions/viewer-session-tracker.js';
-import { registerWebSocketHub, type WebSocketHub } from './deliver/ws/ws-hub.js';
+import { registerWebSocketHub, type StreamInfo, type WebSocketHub, type WebSocketHubConfig } from './deliver/ws/ws-hub.js';
 import { REFUSE_PRIVATE, type PlaybackGate } from './deliver/playback-gate.js';
 import { captureRequest, sendJson } from './http/uws-helpers.js';
+import { trustForwardedRequests } from './http/forwarded-address.js';
 import { IngestMetrics } from './ingest/ingest-metrics.js';
 import { ingestLimits } from './ingest/ingest-messages.js';
 import { warmStart, type WarmStartResult } from './warm-start.js';
 import { RtmpIngestServer, type IngestLifecycle } from './ingest/rtmp-ingest-server.js';
 import { nativeIngressReader, type NativeIngressReader } from './ingest/native-ingress-reader.js';
 import { TranscodeService } from './transcode/transcode-service.js';
-import { workerFile } from './worker-file.js';
+import { startWorker, workerFile } from './worker-file.js';
 import { LogRateLimiter } from './ops/log-rate-limiter.js';
 import { MetricsRepository } from './control/db/metrics-repository.js';
 import { StreamMetricsRecorder } from './control/stream-metrics-recorder.js';
@@ -80,6 +85,8 @@ export interface NovaServer {
   readonly viewerQoe: ViewerQoeMetrics;
   /** viewer sessions of the media routes and the WebSocket hub (flush() writes them now); null with VIEWER_SESSIONS=off */
   readonly sessions: ViewerSessionTracker | null;
+  /** the threads serving the public port (DELIVERY_THREADS); null when the main thread serves it */
+  readonly deliveryThreads: DeliveryThreads | null;
   readonly hub: WebSocketHub;
   /** the ABR ladder: encoder in use, per-stream FFmpeg status (PID, speed, lag) */
   readonly transcode: TranscodeService;
@@ -167,11 +174,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     sessionIdleMs: config.ws.playbackSessionIdleMs,
   });
 
-  const store = new SegmentStore({
+  const storeOptions = {
     windowSegments: config.delivery.playlistWindow,
     keepAfterWindow: config.delivery.keepAfterWindow,
     maxBytes: config.delivery.storeMaxBytes,
-  });
+  };
+  // With delivery threads each keeps a copy of the store, fed from this one (deliver/threads/).
+  const mirrored = config.delivery.threads > 0 ? new MirroredSegmentStore(storeOptions) : null;
+  const store = mirrored ?? new SegmentStore(storeOptions);
+  let deliveryThreads: DeliveryThreads | null = null;
   // Origin–edge: on when instances can find each other (Redis) and trust each other (the secret).
   const edgeLog = log.child({ component: 'edge' });
   const edgeMetrics = new EdgeMetrics(registry);
@@ -372,7 +383,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         lostGraceMs: config.edge.lostGraceMs,
         idleMs: config.edge.idleMs,
       },
-      onInterrupted: (streamId, interrupted) => hub.streamInterrupted(streamId, interrupted),
+      onInterrupted: (streamId, interrupted) => {
+        hub.streamInterrupted(streamId, interrupted);
+        deliveryThreads?.streamInterrupted(streamId, interrupted);
+      },
     });
     edgeLog.info({ internalUrl: config.edge.internalUrl ?? `http://${advertisedHost}:${internalPort}` }, 'origin–edge delivery on: streams ingested elsewhere are replicated here on demand');
   }
@@ -389,57 +403,62 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // the REST API builds below; nothing is served before listen, by when it exists.
   let api: ControlApi | null = null;
   const playback: PlaybackGate = (streamId, token) => (api === null ? REFUSE_PRIVATE(streamId, token) : api.playback.verify(streamId, token));
+  const wsConfig: WebSocketHubConfig = {
+    idleTimeoutSec: config.ws.idleTimeoutSec,
+    maxBackpressureBytes: config.ws.maxBackpressureBytes,
+    maxPayloadBytes: 4096,
+    maxConnectionsPerIp: config.ws.maxConnectionsPerIp,
+  };
   const hub = registerWebSocketHub(app, {
     bus,
     viewers,
     sessions: sessions ?? undefined,
     metrics: registry,
     log: log.child({ component: 'ws' }),
-    config: {
-      idleTimeoutSec: config.ws.idleTimeoutSec,
-      maxBackpressureBytes: config.ws.maxBackpressureBytes,
-      maxPayloadBytes: 4096,
-      maxConnectionsPerIp: config.ws.maxConnectionsPerIp,
-    },
+    config: wsConfig,
     playback,
-    streamInfo: async (streamId) => {
-      const stream = await repo.get(streamId);
-      if (!stream) return { exists: false, private: false, state: {} };
-      const live = lifecycle.liveInfo(streamId);
-      return {
-        exists: true,
-        private: stream.private,
-        state: {
-          status: stream.status,
-          viewers: viewers.count(streamId),
-          peak_viewers: Math.max(stream.peakViewers, viewers.peak(streamId)),
-          renditions: live?.renditions ?? stream.renditions,
-          started_at: stream.startedAt?.toISOString() ?? null,
-        },
-      };
-    },
+    streamInfo: (streamId) => streamInfo(streamId),
   });
+  async function streamInfo(streamId: string): Promise<StreamInfo> {
+    const stream = await repo.get(streamId);
+    if (!stream) return { exists: false, private: false, state: {} };
+    const live = lifecycle.liveInfo(streamId);
+    return {
+      exists: true,
+      private: stream.private,
+      state: {
+        status: stream.status,
+        viewers: viewers.count(streamId),
+        peak_viewers: Math.max(stream.peakViewers, viewers.peak(streamId)),
+        renditions: live?.renditions ?? stream.renditions,
+        started_at: stream.startedAt?.toISOString() ?? null,
+      },
+    };
+  }
+  const mediaConfig = {
+    corsOrigins: config.delivery.corsOrigins,
+    cdnBaseUrl: config.delivery.cdnBaseUrl,
+    partTargetMs: config.delivery.partTargetMs,
+    targetDurationMs: config.delivery.targetDurationMs,
+    renderCacheBytes: config.delivery.playlistCacheBytes,
+    thumbnailMaxAgeSec: Math.max(1, config.transcode.thumbnailIntervalSec),
+  };
+  const onTsRequested = tsOnDemand
+    ? (streamId: string): void => {
+        if (!edge?.requestTs(streamId)) ingest.requestTs(streamId);
+      }
+    : undefined;
+  const lookupStream: StreamLookup = edge === null ? (streamId, found) => found(store.getStream(streamId) ?? null) : edgeStreamLookup(store, edge);
   registerMediaRoutes(app, {
     store,
-    config: {
-      corsOrigins: config.delivery.corsOrigins,
-      cdnBaseUrl: config.delivery.cdnBaseUrl,
-      partTargetMs: config.delivery.partTargetMs,
-      targetDurationMs: config.delivery.targetDurationMs,
-      renderCacheBytes: config.delivery.playlistCacheBytes,
-      thumbnailMaxAgeSec: Math.max(1, config.transcode.thumbnailIntervalSec),
-    },
+    config: mediaConfig,
     metrics: registry,
     log: log.child({ component: 'media' }),
     onPlaybackRequest: (streamId, _kind, clientKey) => viewers.touchPlayback(streamId, clientKey),
     playback,
     sessions: sessions ?? undefined,
-    onTsRequested: tsOnDemand
-      ? (streamId) => {
-          if (!edge?.requestTs(streamId)) ingest.requestTs(streamId);
-        }
-      : undefined,
-    lookupStream: edge === null ? undefined : edgeStreamLookup(store, edge),
+    onTsRequested,
+    lookupStream,
   });
   let httpPort = config.httpPort;
   const webhookRepo = new WebhookRepository(database.db, events.outboxSettings);
@@ -500,6 +519,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     // balancers that check /ready stop sending publishers to a draining instance
     accepting: () => !ingest.draining,
     warnings: () => (transcode.warning !== null ? [transcode.warning] : []),
+    // the delivery threads' metrics added to this thread's
+    collect: () => deliveryThreads?.metrics() ?? registry.metrics(),
   });
   await registerConsoleRoutes(app, { dir: config.consoleDir ?? defaultConsoleDir(), log: log.child({ component: 'console' }) });
   app.any('/*', (res, req) => {
@@ -509,13 +530,49 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   // A publisher that came meanwhile was served (the worker interleaves it between warm-up connections).
   const warmed = await warming;
-  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
-    app.listen(config.host, config.httpPort, (token) => {
-      if (token) resolve(token);
-      else reject(new Error(`cannot listen on ${config.host}:${config.httpPort}`));
-    });
-  });
-  httpPort = uWS.us_socket_local_port(listenSocket);
+  let listenSocket: uWS.us_listen_socket;
+  if (mirrored === null) {
+    listenSocket = await listen(app, config.host, config.httpPort);
+    httpPort = uWS.us_socket_local_port(listenSocket);
+  } else {
+    // The delivery threads share the public port; this app answers on loopback what they forward to it.
+    listenSocket = await listen(app, '127.0.0.1', 0);
+    const forward = { port: uWS.us_socket_local_port(listenSocket), secret: randomBytes(32).toString('base64url') };
+    trustForwardedRequests(forward.secret);
+    const publicPort = await portForSharing(config.host, config.httpPort);
+    deliveryThreads = await DeliveryThreads.start(
+      config.delivery.threads,
+      {
+        store: mirrored,
+        spawn: (setup) => startWorker(workerFile('delivery-thread.worker'), { workerData: setup }),
+        lookupStream,
+        playback,
+        streamInfo,
+        sessions,
+        viewers,
+        bus,
+        liveStreams: () => hub.liveStreams(),
+        instanceId: config.instanceId,
+        onTsRequested,
+        touch: edge === null ? undefined : (streamId) => void edge!.touch(streamId),
+        registry,
+        log: log.child({ component: 'delivery-threads' }),
+      },
+      {
+        host: config.host,
+        port: publicPort,
+        forward,
+        store: storeOptions,
+        media: mediaConfig,
+        ws: wsConfig,
+        sessions: sessions !== null,
+        tsOnDemand,
+        instanceId: config.instanceId,
+        logLevel: config.logLevel,
+      },
+    );
+    httpPort = publicPort;
+  }
 
   let stopped: Promise<void> | null = null;
   const stop = (): Promise<void> => {
@@ -523,6 +580,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await ingest.close(config.shutdownGraceMs);
       // Streams ended above stop their transcoders; this waits for them and kills any FFmpeg left.
       await transcode.close();
+      await deliveryThreads?.close();
       edge?.close();
       feeds.close();
       if (internalSocket !== null) uWS.us_listen_socket_close(internalSocket);
@@ -567,6 +625,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     viewers,
     viewerQoe,
     sessions,
+    get deliveryThreads() {
+      return deliveryThreads;
+    },
     hub,
     transcode,
     warmStart: warmed,

@@ -11,7 +11,11 @@ export type PlaybackRefusal = 'missing' | 'invalid' | 'expired' | 'revoked' | 'w
 
 export type PlaybackCheck = { ok: true } | { ok: false; reason: PlaybackRefusal };
 
-export type PlaybackGate = (streamId: string, token: string | null) => PlaybackCheck;
+/**
+ * Synchronous where the verifier lives in this thread; a delivery thread asks
+ * the main thread's and gets its answer later (see deliver/threads/).
+ */
+export type PlaybackGate = (streamId: string, token: string | null) => PlaybackCheck | Promise<PlaybackCheck>;
 
 /** A gate that lets nobody into a private stream (no token can be checked): what delivery uses when it was given none. */
 export const REFUSE_PRIVATE: PlaybackGate = (_streamId, token) => ({ ok: false, reason: token === null || token === '' ? 'missing' : 'invalid' });

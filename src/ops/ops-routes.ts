@@ -40,8 +40,11 @@ export function registerOpsRoutes(
     warnings: () => string[];
     /** false while the instance drains (SIGTERM): /ready answers 503 so balancers send new work elsewhere */
     accepting?: () => boolean;
+    /** the exposition /metrics serves; the registry's own when absent (delivery threads add theirs: deliver/threads/) */
+    collect?: () => Promise<string>;
   },
 ): void {
+  const collect = deps.collect ?? (() => deps.registry.metrics());
   const probes = deps.dependencies.map((d) => new DependencyProbe(d.name, () => d.probe(), d.detail, DEPENDENCY_TIMEOUT_MS));
   new Gauge({
     name: 'nova_streaming_dependency_up',
@@ -57,7 +60,7 @@ export function registerOpsRoutes(
 
   app.get('/metrics', (res, req) => {
     const ctx = captureRequest(res, req);
-    deps.registry.metrics().then(
+    collect().then(
       (text) => {
         if (ctx.aborted) return;
         res.cork(() => {

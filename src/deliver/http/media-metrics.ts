@@ -87,6 +87,8 @@ export class MediaMetrics {
           name: 'nova_streaming_segment_store_bytes',
           help: 'Bytes of packaged media held in memory',
           registers: [registry],
+          // every delivery thread's copy of the store holds the same (shared) bytes: not added up
+          aggregator: 'max',
           collect() {
             this.set(store.memoryBytes);
           },

@@ -8,7 +8,7 @@ import type { MediaMetrics, ServedKind } from './media-metrics.js';
 import { chunksLength, sliceChunks, writePrepared, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';
 import { PreparedTexts } from './prepared-texts.js';
 import type { RequestContext } from '../../http/uws-helpers.js';
-import type { ViewerContext, ViewerSessionTracker } from '../sessions/viewer-session-tracker.js';
+import type { ViewerContext, ViewerSessions } from '../sessions/viewer-session-tracker.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 /** ended playlists no longer change except for going away after the grace period */
@@ -40,7 +40,7 @@ export class MediaResponder {
     private readonly cors: CorsPolicy,
     private readonly metrics: MediaMetrics,
     targetDurationMs: number,
-    private readonly sessions: ViewerSessionTracker | null = null,
+    private readonly sessions: ViewerSessions | null = null,
   ) {
     const targetDurationSec = Math.max(1, Math.ceil(targetDurationMs / 1000));
     // about half a target duration: a player reloading every target duration never sees a stale list twice

@@ -15,8 +15,8 @@ import { PlaylistRenderCache } from './playlist-render-cache.js';
 import { ThumbnailFile } from './thumbnail-file.js';
 import type { StreamRequest } from './stream-request.js';
 import { captureRequest, type RequestContext } from '../../http/uws-helpers.js';
-import { REFUSE_PRIVATE, type PlaybackGate } from '../playback-gate.js';
-import type { ViewerContext, ViewerSessionTracker } from '../sessions/viewer-session-tracker.js';
+import { REFUSE_PRIVATE, type PlaybackCheck, type PlaybackGate } from '../playback-gate.js';
+import type { ViewerContext, ViewerSessions } from '../sessions/viewer-session-tracker.js';
 
 /**
  * HLS (CMAF + LL-HLS, and MPEG-TS) and DASH delivery from the segment store:
@@ -77,7 +77,7 @@ export interface MediaRoutesDeps {
   /** checks a private stream's viewer token; absent: private streams refuse everyone */
   playback?: PlaybackGate;
   /** viewer sessions (CMCD, bytes, renditions, startup): every media request is added to its session */
-  sessions?: ViewerSessionTracker;
+  sessions?: ViewerSessions;
   /** epoch ms; tests inject a fake clock */
   now?: () => number;
 }
@@ -154,27 +154,41 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
         if (stream === null) throw notFound(`stream ${streamId} is not live here`);
         if (stream instanceof HttpProblem) throw stream;
         const params = ctx.query === '' ? NO_PARAMS : new URLSearchParams(ctx.query);
-        let uriSuffix = '';
-        if (stream.private) {
-          const token = params.get('token');
-          const check = gate(streamId, token);
+        if (!stream.private) {
+          serve(res, ctx, protocol, path, { res, ctx, stream, streamPath, params, uriSuffix: '' });
+          return;
+        }
+        const token = params.get('token');
+        const admitted = (check: PlaybackCheck): void => {
           if (!check.ok) {
             metrics.countRefused(protocol, check.reason);
             throw playbackRefused(check.reason);
           }
-          uriSuffix = `?token=${encodeURIComponent(token!)}`;
-        }
-        // a listing's picture, not playback: no viewer session for it
-        if (protocol === 'hls' && path.length === 4 && path[3] === 'thumbnail.jpg') {
-          thumbnails.serve(res, ctx, stream);
+          serve(res, ctx, protocol, path, { res, ctx, stream, streamPath, params, uriSuffix: `?token=${encodeURIComponent(token!)}` });
+        };
+        const check = gate(streamId, token);
+        if (!(check instanceof Promise)) {
+          admitted(check);
           return;
         }
-        if (sessions !== null) (ctx as ViewerContext).viewer = sessions.request(streamId, protocol, ctx, params);
-        const request: StreamRequest = { res, ctx, stream, streamPath, params, uriSuffix };
-        if (protocol === 'dash') routeDash(request, path);
-        else routeHls(request, path);
+        check.then(
+          (answer) => res.cork(() => guarded(res, ctx, () => !ctx.aborted && admitted(answer))),
+          (err: unknown) => res.cork(() => guarded(res, ctx, () => { throw err; })),
+        );
       }),
     );
+  }
+
+  /** A request admitted to its stream: the thumbnail, or playback (a viewer session) by protocol. */
+  function serve(res: HttpResponse, ctx: RequestContext, protocol: 'hls' | 'dash', path: string[], request: StreamRequest): void {
+    // a listing's picture, not playback: no viewer session for it
+    if (protocol === 'hls' && path.length === 4 && path[3] === 'thumbnail.jpg') {
+      thumbnails.serve(res, ctx, request.stream);
+      return;
+    }
+    if (sessions !== null) (ctx as ViewerContext).viewer = sessions.request(request.stream.id, protocol, ctx, request.params);
+    if (protocol === 'dash') routeDash(request, path);
+    else routeHls(request, path);
   }
 
   function routeDash(req: StreamRequest, path: string[]): void {

@@ -26,6 +26,8 @@ export class ThumbnailFile {
       name: 'nova_streaming_thumbnail_bytes',
       help: 'Bytes of thumbnail JPEGs held in memory (one per live stream)',
       registers: [registry],
+      // the same stream's thumbnail in every delivery thread's copy of the store: not added up
+      aggregator: 'max',
       collect() {
         this.set(store.thumbnailBytes);
       },

@@ -65,8 +65,24 @@ export interface ViewerSessionTrackerOptions {
 }
 
 /** The media context as the routes see it once the session is known (set after the stream is found). */
+/** What delivery holds of a viewer session: its key (also the viewer counter's). */
+export interface SessionHandle {
+  readonly clientKey: string;
+}
+
+/**
+ * The sessions as delivery feeds them: the tracker itself on the thread that
+ * owns it, or a delivery thread's messenger to it (deliver/threads/).
+ */
+export interface ViewerSessions {
+  request(streamId: string, family: 'hls' | 'dash', ctx: RequestContext, params: URLSearchParams): SessionHandle | null;
+  served(session: SessionHandle, kind: ServedKind, bodyBytes: number, rendition: string | null): void;
+  openWs(streamId: string, address: string): SessionHandle | null;
+  closeWs(session: SessionHandle): void;
+}
+
 export interface ViewerContext extends RequestContext {
-  viewer?: ViewerSession | null;
+  viewer?: SessionHandle | null;
 }
 
 /** a bs with no earlier media request of the session to measure from counts this much at most */
@@ -222,7 +238,7 @@ interface StreamSessions {
  * never on the request path; a session idle for `idleMs` ends and is written
  * one last time. The QoE counters are fed from the same pass.
  */
-export class ViewerSessionTracker {
+export class ViewerSessionTracker implements ViewerSessions {
   private readonly streams = new Map<string, StreamSessions>();
   private readonly cmcd = new CmcdData();
   private readonly instanceId: string;
@@ -298,12 +314,20 @@ export class ViewerSessionTracker {
    * Null when the tracker is full.
    */
   request(streamId: string, family: 'hls' | 'dash', ctx: RequestContext, params: URLSearchParams): ViewerSession | null {
-    const now = this.now();
     const cmcd = this.cmcd;
     const hasCmcd = readCmcd(ctx, params, cmcd);
+    return this.requestKeyed(streamId, family, cmcd.sid ?? clientKey(ctx, params), hasCmcd ? cmcd : null);
+  }
+
+  /**
+   * request() once the request is read: its session key (CMCD sid, or the
+   * client's fingerprint) and its CMCD, if any. A delivery thread reads its
+   * requests itself and hands the main thread's tracker only this.
+   */
+  requestKeyed(streamId: string, family: 'hls' | 'dash', key: string, cmcd: CmcdData | null): ViewerSession | null {
+    const now = this.now();
     const sessions = this.sessionsOf(streamId);
     const map = family === 'dash' ? sessions.dash : sessions.hls;
-    const key = cmcd.sid ?? clientKey(ctx, params);
     let session = map.get(key);
     if (session === undefined) {
       if (this.size >= this.maxSessions) {
@@ -317,7 +341,7 @@ export class ViewerSessionTracker {
     session.lastSeenAt = now;
     session.requests++;
     session.dirty = true;
-    if (hasCmcd) session.applyCmcd(cmcd, now);
+    if (cmcd !== null) session.applyCmcd(cmcd, now);
     return session;
   }
 

@@ -63,18 +63,6 @@ export function segmentBody(segment: StoredSegment): readonly Uint8Array[] {
   return body;
 }
 
-/** The part lets go of its bytes; a region of a PartArena becomes reusable. */
-function releasePart(part: StoredPart): void {
-  if (part.bytes === null) return;
-  PartArena.release(part.bytes);
-  part.bytes = null;
-}
-
-/** Every part's bytes of a track that leaves the store. */
-function releaseTrackParts(track: TrackStore): void {
-  for (const segment of track.segments) for (const p of segment.parts) releasePart(p);
-  for (const p of track.pendingParts) releasePart(p);
-}
 
 export interface StoredInit {
   /** 0 for the first init of the stream; a reconnect with a different decoder config adds one */
@@ -285,6 +273,12 @@ export interface SegmentStoreOptions {
   maxBytes: number;
   /** one stream (64 MiB: ~20 s of 6 Mb/s video in three renditions and TS twice over) */
   maxStreamBytes: number;
+  /**
+   * Lets go of a part's bytes (PartArena.release: a region of an arena becomes reusable). The
+   * main thread's store, mirrored to delivery threads, holds releases back until every thread's
+   * copy of the store has let go too (see deliver/threads/store-mirror.ts).
+   */
+  releaseBytes: (bytes: Uint8Array) => void;
   /** how long an ended stream's media stays served with ENDLIST (60 s) */
   endedGraceMs: number;
   /**
@@ -306,6 +300,7 @@ export const DEFAULT_SEGMENT_STORE_OPTIONS: SegmentStoreOptions = {
   maxStreamBytes: 64 * 1024 * 1024,
   endedGraceMs: 60_000,
   reconnectGraceMs: 5000,
+  releaseBytes: PartArena.release,
   now: Date.now,
 };
 
@@ -468,7 +463,7 @@ export class SegmentStore implements MediaSink {
     stream.changes++;
     for (const track of rendition.tracks.values()) {
       this.account(stream, track, -track.bytes);
-      releaseTrackParts(track);
+      this.releaseTrackParts(track);
       this.releaseAll(track, 'gone');
     }
   }
@@ -477,7 +472,7 @@ export class SegmentStore implements MediaSink {
   add(streamId: string, media: PackagedMedia): boolean {
     const stream = this.streams.get(streamId);
     if (!stream || stream.ended) {
-      if (media.kind === 'part') PartArena.release(media.bytes);
+      if (media.kind === 'part') this.options.releaseBytes(media.bytes);
       return false;
     }
     stream.changes++;
@@ -608,7 +603,7 @@ export class SegmentStore implements MediaSink {
     this.totalBytes -= stream.bytes;
     for (const rendition of stream.renditions.values()) {
       for (const track of rendition.tracks.values()) {
-        releaseTrackParts(track);
+        this.releaseTrackParts(track);
         this.releaseAll(track, 'gone');
       }
     }
@@ -689,12 +684,12 @@ export class SegmentStore implements MediaSink {
   private addPart(stream: StreamStore, track: TrackStore, media: PackagedPart): void {
     const last = track.lastSegment();
     if (last && media.msn <= last.msn) {
-      PartArena.release(media.bytes); // late part of a segment already complete
+      this.options.releaseBytes(media.bytes); // late part of a segment already complete
       return;
     }
     const newest = track.pendingParts.length > 0 ? track.pendingParts[track.pendingParts.length - 1]! : null;
     if (media.msn === track.pendingMsn && newest !== null && media.part.index <= newest.index) {
-      PartArena.release(media.bytes); // a part already here (a replica resyncing from its origin's snapshot)
+      this.options.releaseBytes(media.bytes); // a part already here (a replica resyncing from its origin's snapshot)
       return;
     }
     if (media.msn !== track.pendingMsn) {
@@ -728,7 +723,7 @@ export class SegmentStore implements MediaSink {
         let had = 0;
         for (const p of byIndex) {
           had += p.bytes ? p.bytes.byteLength : 0;
-          if (p.bytes !== null && !parts.some((stored) => stored.bytes === p.bytes)) releasePart(p);
+          if (p.bytes !== null && !parts.some((stored) => stored.bytes === p.bytes)) this.releasePart(p);
         }
         this.account(stream, track, kept - had);
       }
@@ -750,7 +745,7 @@ export class SegmentStore implements MediaSink {
     }
     if (ownBytes === null && !partsComplete) {
       this.account(stream, track, -partBytes);
-      for (const p of parts) releasePart(p);
+      for (const p of parts) this.releasePart(p);
       return;
     }
     const byteLength = ownBytes === null ? partBytes : ownBytes.byteLength;
@@ -783,7 +778,7 @@ export class SegmentStore implements MediaSink {
       for (const p of old.parts) {
         if (p.bytes) {
           freed += p.bytes.byteLength;
-          releasePart(p);
+          this.releasePart(p);
         }
       }
       if (freed > 0) this.account(stream, track, -freed);
@@ -798,7 +793,7 @@ export class SegmentStore implements MediaSink {
     let freed = 0;
     for (const p of track.pendingParts) {
       freed += p.bytes ? p.bytes.byteLength : 0;
-      releasePart(p);
+      this.releasePart(p);
     }
     track.pendingParts.length = 0;
     track.pendingMsn = -1;
@@ -813,7 +808,7 @@ export class SegmentStore implements MediaSink {
     let freed = segment.bytes !== null ? segment.bytes.byteLength : 0;
     for (const p of segment.parts) {
       freed += p.bytes ? p.bytes.byteLength : 0;
-      releasePart(p);
+      this.releasePart(p);
     }
     this.account(stream, track, -freed);
   }
@@ -887,6 +882,19 @@ export class SegmentStore implements MediaSink {
         i++;
       }
     }
+  }
+
+  /** The part lets go of its bytes; a region of a PartArena becomes reusable. */
+  private releasePart(part: StoredPart): void {
+    if (part.bytes === null) return;
+    this.options.releaseBytes(part.bytes);
+    part.bytes = null;
+  }
+
+  /** Every part's bytes of a track that leaves the store. */
+  private releaseTrackParts(track: TrackStore): void {
+    for (const segment of track.segments) for (const p of segment.parts) this.releasePart(p);
+    for (const p of track.pendingParts) this.releasePart(p);
   }
 
   private releaseAll(track: TrackStore, outcome: WaitOutcome): void {

@@ -1,7 +1,6 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { EventBus, StreamEvent } from '../../control/events/stream-events.js';
 import type { RenditionInfo } from '../../package/rendition-info.js';
-import type { ViewerCounter } from '../../control/viewers/viewer-counter.js';
 import type { Logger } from '../../log.js';
 import type { Registry } from '../../ops/metrics.js';
 import { every } from '../../ops/periodic.js';
@@ -20,7 +19,7 @@ import {
   streamStartedMessage,
   viewerCountMessage,
 } from './ws-messages.js';
-import type { ViewerSession, ViewerSessionTracker } from '../sessions/viewer-session-tracker.js';
+import type { SessionHandle, ViewerSessions } from '../sessions/viewer-session-tracker.js';
 import { createWsMetrics, type WsMetrics, type WsRejectReason } from './ws-metrics.js';
 
 /**
@@ -54,6 +53,11 @@ export interface WebSocketHubConfig {
   metricsIntervalMs?: number;
   /** How many streams get a nova_streaming_peak_viewers label (100). */
   peakGaugeTopStreams?: number;
+  /**
+   * Observe every live stream's viewers once a period (the viewers histogram, the peak gauges): true.
+   * A delivery thread's hub does not: the main thread's hub sees every stream and observes each once.
+   */
+  observeViewers?: boolean;
 }
 
 export interface StreamInfo {
@@ -63,11 +67,25 @@ export interface StreamInfo {
   state: object;
 }
 
+/**
+ * The viewer counts the hub reads and feeds: the control plane's counter on
+ * the main thread, a delivery thread's messenger to it elsewhere.
+ */
+export interface HubViewers {
+  readonly instanceId: string;
+  wsJoined(streamId: string): void;
+  wsLeft(streamId: string): void;
+  /** viewers of the stream across instances (WebSocket and HLS/DASH sessions) */
+  count(streamId: string): number;
+  peak(streamId: string): number;
+}
+
 export interface WebSocketHubDeps {
-  bus: EventBus;
-  viewers: ViewerCounter;
+  /** the hub only listens */
+  bus: Pick<EventBus, 'subscribe'>;
+  viewers: HubViewers;
   /** a joined socket is a viewer session (protocol ws) from join to close */
-  sessions?: ViewerSessionTracker;
+  sessions?: ViewerSessions;
   metrics: Registry;
   log: Logger;
   config: WebSocketHubConfig;
@@ -88,6 +106,8 @@ export interface WebSocketHub {
    * back: its sockets here are told (stream_interrupted / stream_resumed). Local, not on the bus.
    */
   streamInterrupted(streamId: string, interrupted: boolean): void;
+  /** The streams this hub knows live, with their renditions (a delivery thread started late learns them from these). */
+  liveStreams(): Array<{ streamId: string; renditions: RenditionInfo[] }>;
   /** Stops listening to the bus and closes every socket with 1001. */
   close(): void;
 }
@@ -99,7 +119,7 @@ interface SocketData {
   /** Set when the socket is admitted only to be closed with a reason (auth failures). */
   closeWith: { code: number; reason: string; why: WsRejectReason } | null;
   joined: boolean;
-  session: ViewerSession | null;
+  session: SessionHandle | null;
   serverClosing: boolean;
   windowStartMs: number;
   messagesInWindow: number;
@@ -136,16 +156,18 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
   const peakLabelled = new Set<string>();
   const path = '/api/v1/streams/:id/ws';
   /**
-   * uWS flushes published messages after the current JS callback returns and
-   * closes, right then, sockets whose backlog passed the limit; those closes
-   * arrive with 1006 before any setImmediate. A 1006 inside that window is
-   * counted as a slow-consumer drop (a client vanishing in the same loop
-   * iteration is miscounted; rare, and bounded by one per broadcast).
+   * uWS sends published messages when its loop drains its topics (at the end
+   * of a uWS callback, or in the loop's next turn for a publish from a timer,
+   * a bus socket or a thread's port) and closes, right then, sockets whose
+   * backlog passed the limit, with 1006. A 1006 within two turns of a
+   * broadcast is counted as a slow-consumer drop (a client vanishing in that
+   * window is miscounted; rare, and bounded by one per broadcast).
    */
   let broadcastPending = false;
   const clearBroadcastPending = (): void => {
     broadcastPending = false;
   };
+  const clearBroadcastPendingLater = (): void => void setImmediate(clearBroadcastPending);
   let closed = false;
   /** streams whose origin this server lost (an edge), until it has them back */
   const interruptedStreams = new Set<string>();
@@ -184,16 +206,16 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
   function broadcast(channel: StreamChannel, build: (seq: number, ts: number) => string): void {
     if (app.numSubscribers(channel.topic) === 0) return;
     channel.seq++;
+    // set before the publish: a socket it closes for its backlog closes inside it
+    if (!broadcastPending) {
+      broadcastPending = true;
+      setImmediate(clearBroadcastPendingLater);
+    }
     try {
       app.publish(channel.topic, build(channel.seq, Date.now()), false);
     } catch (err) {
       metrics.broadcastErrors.inc();
       log.error({ err, topic: channel.topic }, 'websocket broadcast failed');
-      return;
-    }
-    if (!broadcastPending) {
-      broadcastPending = true;
-      setImmediate(clearBroadcastPending);
     }
   }
 
@@ -309,7 +331,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
       info = await deps.streamInfo(streamId);
       // the same check as the stream's HLS and DASH; a public stream's viewers need no token and any they send is ignored
       if (info.exists && info.private) {
-        const check = gate(streamId, extractToken(query, protocolHeader));
+        const check = await gate(streamId, extractToken(query, protocolHeader));
         if (!check.ok) {
           const forbidden = isForbidden(check.reason);
           closeWith = { code: forbidden ? CLOSE_FORBIDDEN : CLOSE_UNAUTHORIZED, reason: refusalMessage(check.reason), why: forbidden ? 'forbidden' : 'unauthorized' };
@@ -433,7 +455,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
   });
 
   const unsubscribe = bus.subscribe(onEvent);
-  const metricsTimer = every(metricsIntervalMs, observeViewers);
+  const metricsTimer = config.observeViewers === false ? null : every(metricsIntervalMs, observeViewers);
 
   return {
     path,
@@ -448,11 +470,16 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
       if (!channel) return;
       broadcast(channel, (seq, ts) => (interrupted ? streamInterruptedMessage(streamId, seq, ts, 1) : streamResumedMessage(streamId, seq, ts)));
     },
+    liveStreams() {
+      const live: Array<{ streamId: string; renditions: RenditionInfo[] }> = [];
+      for (const [streamId, channel] of channels) if (channel.live) live.push({ streamId, renditions: channel.renditions });
+      return live;
+    },
     close() {
       if (closed) return;
       closed = true;
       unsubscribe();
-      metricsTimer.cancel();
+      metricsTimer?.cancel();
       for (const ws of [...sockets]) {
         ws.getUserData().serverClosing = true;
         ws.end(1001, 'server shutting down');

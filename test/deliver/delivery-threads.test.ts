@@ -1,0 +1,190 @@
+/**
+ * Delivery on every core: a server with two delivery threads sharing its
+ * public port (DELIVERY_THREADS=2), a synthetic publisher, real sockets.
+ * The kernel spreads connections over the threads at random, so each test
+ * opens enough of them that both threads get some (checked through the
+ * per-thread gauges; all on one thread has odds of 2^-15 or less).
+ *
+ * One server and one publisher for the file.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.js';
+import { fetchText, parseMediaPlaylist, streamMediaUrls, waitForSegments, type StreamMediaUrls } from '../support/live-media.js';
+import { startNova, type CreatedStream, type NovaFixture } from '../support/nova-server.js';
+import { TestViewer } from '../ws/support/ws-viewer.js';
+
+const VIEWERS = 16;
+
+/** One sample of a metric with the given label text ('' = the unlabelled sample, or the sum of all). */
+function sample(text: string, name: string, labels = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
+    if (labels !== '' && !rest.includes(labels)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | false> | T | false): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** GET over a connection of its own (the kernel picks a thread per connection). */
+function getOnNewConnection(url: string): Promise<{ status: number; body: string; at: number }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body, at: Date.now() }));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('delivery threads: two uWebSockets.js apps on one port', () => {
+  let nova: NovaFixture;
+  let stream: CreatedStream;
+  let urls: StreamMediaUrls;
+  const publishing = new AbortController();
+  const viewers: TestViewer[] = [];
+
+  const metrics = (): Promise<string> => fetchText(`${nova.http}/metrics`);
+  const wsUrl = (): string => stream.ws_url;
+
+  before(async () => {
+    nova = await startNova({ env: { DELIVERY_THREADS: '2', WS_MAX_BACKPRESSURE_BYTES: '1024' } });
+    assert.equal(nova.server.deliveryThreads?.size, 2);
+    stream = await nova.createStream();
+    void publishSynthetic({ url: `${nova.rtmp}/${stream.stream_key}`, bitrateBps: 1_000_000, durationMs: 600_000, signal: publishing.signal }).catch(() => {});
+    urls = streamMediaUrls(nova.http, stream.id);
+    await waitForSegments(urls.video, 2, 20_000);
+  });
+
+  after(async () => {
+    for (const viewer of viewers) viewer.close();
+    publishing.abort();
+    await nova?.stop();
+  });
+
+  it('serves the media and forwards the API: the same playlist from either thread, REST answered by the main thread', async () => {
+    const answers = await Promise.all(Array.from({ length: VIEWERS }, () => getOnNewConnection(urls.hlsMaster)));
+    for (const answer of answers) assert.equal(answer.status, 200);
+    const api = await nova.api('GET', `/api/v1/streams/${stream.id}`);
+    assert.equal(api.status, 200);
+    const text = await metrics();
+    assert.equal(sample(text, 'nova_streaming_delivery_threads'), 2);
+    assert.ok(sample(text, 'nova_streaming_forwarded_requests_total', 'result="ok"') >= 1, 'the API request was forwarded');
+  });
+
+  it('LL-HLS blocking reloads parked on both threads are all released by one new part', async () => {
+    const playlist = parseMediaPlaylist(await fetchText(urls.video));
+    // the next segment's first part: a couple of seconds away, so every request parks first
+    const next = playlist.segments.at(-1)!.msn + 2;
+    const url = `${urls.video}?_HLS_msn=${next}&_HLS_part=0`;
+    const asked = Date.now();
+    const answers = Promise.all(Array.from({ length: VIEWERS }, () => getOnNewConnection(url)));
+    await waitUntil('reloads parked on both threads', 5000, async () => {
+      const text = await metrics();
+      return sample(text, 'nova_streaming_delivery_thread_parked_reloads', 'thread="0"') > 0 && sample(text, 'nova_streaming_delivery_thread_parked_reloads', 'thread="1"') > 0;
+    });
+    const done = await answers;
+    for (const answer of done) {
+      assert.equal(answer.status, 200);
+      assert.ok(answer.body.includes(`part-${next}-0.m4s`) || answer.body.includes(`seg-${next}.m4s`), 'the awaited part is listed');
+    }
+    const times = done.map((answer) => answer.at);
+    assert.ok(Math.max(...times) - Math.min(...times) < 300, `released together (spread ${Math.max(...times) - Math.min(...times)} ms)`);
+    assert.ok(Math.min(...times) - asked > 200, 'they waited for the part');
+  });
+
+  it('WebSocket viewers on both threads get the same events in the same order, no gaps, and counts add up', async () => {
+    for (let i = 0; i < VIEWERS; i++) viewers.push(new TestViewer(wsUrl()));
+    await Promise.all(viewers.map((viewer) => viewer.opened));
+    await waitUntil('viewers on both threads', 5000, async () => {
+      const text = await metrics();
+      return sample(text, 'nova_streaming_delivery_thread_websockets', 'thread="0"') > 0 && sample(text, 'nova_streaming_delivery_thread_websockets', 'thread="1"') > 0;
+    });
+    // the count is the stream's, whichever thread a viewer is on
+    // (HLS clients of the tests before count too, for their session's idle time)
+    await Promise.all(viewers.map((viewer) => viewer.waitFor((m) => (m.type === 'viewer_count_changed' || m.type === 'snapshot') && (m.viewers as number) >= VIEWERS, 5000)));
+    const renditions = [{ name: 'source', width: 640, height: 360, bandwidth: 1_000_000, codecs: 'avc1.64001f', frameRate: 30 }];
+    for (let i = 0; i < 5; i++) {
+      nova.server.bus.publish({ type: 'quality_changed', streamId: stream.id, instanceId: nova.server.config.instanceId, at: Date.now(), renditions: renditions.map((r) => ({ ...r, bandwidth: r.bandwidth + i })) });
+    }
+    await Promise.all(viewers.map((viewer) => waitUntil('five quality_changed', 5000, () => viewer.ofType('quality_changed').length >= 5)));
+    const expected = viewers[0]!.ofType('quality_changed').map((m) => JSON.stringify(m.renditions));
+    for (const viewer of viewers) {
+      assert.deepEqual(viewer.ofType('quality_changed').map((m) => JSON.stringify(m.renditions)), expected, 'same events, same order');
+      const seqs = viewer.messages.slice(1).map((m) => m.seq);
+      assert.deepEqual(seqs, seqs.map((_, i) => viewer.messages[0]!.seq + 1 + i), 'no gap');
+      assert.deepEqual(viewer.schemaErrors, []);
+    }
+  });
+
+  it('a slow consumer on one thread is dropped at its limit and slows no viewer on either thread', async () => {
+    const stuck = net.connect(nova.server.httpPort, '127.0.0.1');
+    await new Promise<void>((resolve) => stuck.once('connect', () => resolve()));
+    stuck.write(
+      `GET /api/v1/streams/${stream.id}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    const upgraded = await new Promise<string>((resolve) => stuck.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
+    assert.match(upgraded, /^HTTP\/1\.1 101/, upgraded);
+    stuck.pause();
+    stuck.on('error', () => {});
+    const before = viewers.map((viewer) => viewer.ofType('quality_changed').length);
+    const big = Array.from({ length: 40 }, (_, i) => ({ name: `r${i}-${'z'.repeat(100)}`, width: 1920, height: 1080, bandwidth: 6_000_000, codecs: 'avc1.640028', frameRate: 30 }));
+    let sent = 0;
+    const deadline = Date.now() + 15_000;
+    while (sample(await metrics(), 'nova_streaming_ws_slow_consumer_drops_total') === 0) {
+      assert.ok(Date.now() < deadline, `the slow consumer was never dropped: ${(await metrics()).split('\n').filter((l) => l.includes('websocket') || l.includes('ws_')).join('\n')}`);
+      for (let i = 0; i < 20; i++, sent++) nova.server.bus.publish({ type: 'quality_changed', streamId: stream.id, instanceId: 'x', at: Date.now(), renditions: big });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await Promise.all(viewers.map((viewer, i) => waitUntil('every viewer gets every message', 10_000, () => viewer.ofType('quality_changed').length === before[i]! + sent)));
+    for (const viewer of viewers) assert.equal(viewer.ws.readyState, viewer.ws.OPEN);
+    stuck.destroy();
+  });
+
+  it('a delivery thread that dies is replaced: its viewers reconnect, the server serves throughout', async () => {
+    const threads = nova.server.deliveryThreads!;
+    const failures: string[] = [];
+    let serving = true;
+    const poller = (async () => {
+      while (serving) {
+        // a request on a connection the dying thread held may fail once; a new connection never
+        const answer = await getOnNewConnection(urls.hlsMaster).catch((err: Error) => ({ status: 0, body: err.message, at: Date.now() }));
+        if (answer.status !== 200) failures.push(`${answer.status} ${answer.body.slice(0, 80)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    threads.injectFault(0);
+    const closed = await waitUntil('a viewer of the failed thread disconnected', 5000, () => viewers.find((viewer) => viewer.ws.readyState !== viewer.ws.OPEN) ?? false);
+    assert.ok(closed);
+    await waitUntil('the thread replaced', 10_000, async () => sample(await metrics(), 'nova_streaming_delivery_thread_restarts_total') === 1 && threads.size === 2);
+    const reconnected = new TestViewer(wsUrl());
+    viewers.push(reconnected);
+    const snapshot = await reconnected.waitFor((m) => m.type === 'snapshot', 5000);
+    assert.equal(snapshot.live, true);
+    serving = false;
+    await poller;
+    assert.ok(failures.length <= 1, `requests failed while a thread died: ${failures.join('; ')}`);
+    // the replacement serves the stream too: enough new connections reach both threads
+    const answers = await Promise.all(Array.from({ length: VIEWERS }, () => getOnNewConnection(urls.video)));
+    for (const answer of answers) assert.equal(answer.status, 200);
+  });
+});
