@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import type { HttpResponse } from 'uWebSockets.js';
 import { etagMatches } from './etag.js';
-import { statusLine, type RequestContext } from './uws-helpers.js';
+import { endHead, statusLine, type RequestContext } from './uws-helpers.js';
 
 /**
  * A folder of built files served from memory: everything is read once at
@@ -105,7 +105,7 @@ export function sendAsset(res: HttpResponse, ctx: RequestContext, asset: StaticA
     if (encoding !== null && !notModified) res.writeHeader('content-encoding', encoding);
     for (const name in headers) res.writeHeader(name, headers[name]!);
     if (notModified) res.endWithoutBody();
-    else if (ctx.method === 'HEAD') res.endWithoutBody(body.byteLength);
+    else if (ctx.method === 'HEAD') endHead(res, body.byteLength);
     else res.end(body);
   });
 }

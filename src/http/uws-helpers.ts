@@ -65,6 +65,17 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
+/**
+ * Ends a HEAD answer with the length a GET would get. uWS 20.30's
+ * endWithoutBody(length) leaves the response open, and the keep-alive
+ * connection's next request then finds it closed: the length goes as a plain
+ * header instead.
+ */
+export function endHead(res: HttpResponse, length: number): void {
+  res.writeHeader('content-length', String(length));
+  res.endWithoutBody();
+}
+
 export function statusLine(status: number): string {
   return STATUS_TEXT[status] ?? String(status);
 }

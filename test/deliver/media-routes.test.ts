@@ -186,6 +186,18 @@ describe('media routes over HTTP', () => {
     assert.ok(Number(playlist.headers.get('content-length')) > 100);
     // the connection is still usable afterwards (no stray body bytes)
     assert.equal((await fetch(`${server.base}/hls/live1/master.m3u8`)).status, 200);
+    // on one raw keep-alive connection (fetch would quietly retry on a new one): HEAD, then a GET that is answered in full
+    const socket = net.connect(Number(new URL(server.base).port), '127.0.0.1');
+    socket.write('HEAD /hls/live1/source/video/seg-5.m4s HTTP/1.1\r\nHost: test\r\n\r\nGET /hls/live1/source/video/seg-5.m4s HTTP/1.1\r\nHost: test\r\n\r\n');
+    let received = Buffer.alloc(0);
+    for await (const chunk of socket) {
+      received = Buffer.concat([received, chunk as Buffer]);
+      if (received.toString('latin1').split('HTTP/1.1 200').length === 3 && received.byteLength > 2000) break;
+    }
+    socket.destroy();
+    const text = received.toString('latin1');
+    assert.equal(text.split('HTTP/1.1 200').length, 3, 'both answers on the one connection');
+    assert.ok(text.endsWith('\r\n\r\n') === false && received.byteLength - text.lastIndexOf('\r\n\r\n') - 4 === 1000, 'the GET got its 1000 bytes');
   });
 
   it('CORS preflight', async () => {

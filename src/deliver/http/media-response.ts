@@ -1,5 +1,5 @@
 import type { HttpResponse } from 'uWebSockets.js';
-import { statusLine, type RequestContext } from '../../http/uws-helpers.js';
+import { endHead, statusLine, type RequestContext } from '../../http/uws-helpers.js';
 
 /**
  * Writes one media or playlist response from memory: status, headers and
@@ -63,7 +63,7 @@ export function writeResponse(
       res.cork(() => {
         res.writeStatus(statusLine(status));
         for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
-        if (headOnly) res.endWithoutBody(total);
+        if (headOnly) endHead(res, total);
         else streamChunks(res, ctx, chunks, total);
       });
     }
@@ -80,7 +80,7 @@ export function writeResponse(
     }
     const size = typeof single === 'string' ? Buffer.byteLength(single) : single.byteLength;
     if (headOnly) {
-      res.endWithoutBody(size);
+      endHead(res, size);
       return;
     }
     if (typeof single === 'string' || size < STREAM_THRESHOLD) {
@@ -112,7 +112,7 @@ export function writePrepared(
     res.writeHeader(headers.key, headers.value);
     if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
     if (body === null) res.endWithoutBody();
-    else if (headOnly) res.endWithoutBody(body.byteLength);
+    else if (headOnly) endHead(res, body.byteLength);
     else res.end(body);
   });
 }
