@@ -50,6 +50,8 @@ import { workerFile } from './worker-file.js';
 import { LogRateLimiter } from './ops/log-rate-limiter.js';
 import { MetricsRepository } from './control/db/metrics-repository.js';
 import { StreamMetricsRecorder } from './control/stream-metrics-recorder.js';
+import { MetricsRollupRepository } from './control/db/metrics-rollup-repository.js';
+import { StreamMetricsRollups } from './control/stream-metrics-rollups.js';
 import { DeferredWrites } from './control/db/deferred-writes.js';
 import { PublishKeyCache } from './control/publish-key-cache.js';
 import { defaultConsoleDir, registerConsoleRoutes } from './control/console/console-routes.js';
@@ -75,6 +77,8 @@ export interface NovaServer {
   readonly lifecycle: StreamLifecycle;
   /** writes each live stream's per-second history to stream_metrics */
   readonly streamMetrics: StreamMetricsRecorder;
+  /** the one-minute roll-ups and the retention of both metrics tables (rollUp()/prune() run a round now) */
+  readonly streamMetricsRollups: StreamMetricsRollups;
   readonly viewers: ViewerCounter;
   /** watch and rebuffer seconds for the QoE alert and panels: fed by CMCD session tracking once it exists */
   readonly viewerQoe: ViewerQoeMetrics;
@@ -222,7 +226,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     instanceId: config.instanceId,
     viewers: (streamId) => viewers.count(streamId),
     rebufferRatio: (streamId) => sessions?.rebufferRatio(streamId) ?? null,
+  });
+  const metricsRollups = new StreamMetricsRollups(new MetricsRollupRepository(database.db), registry, log.child({ component: 'stream-metrics-rollups' }), {
     retentionMs: config.streamMetricsRetentionDays * 86_400_000,
+    rollupRetentionMs: config.streamMetricsRollupRetentionDays * 86_400_000,
   });
 
   const pool = new Piscina({
@@ -537,6 +544,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       // after the streams ended (their last seconds are in), before the database closes
       await sessions?.close();
       await metricsRecorder.close();
+      await metricsRollups.close();
       await webhooks.close();
       await events.close();
       await controlApi.close();
@@ -564,6 +572,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     store,
     lifecycle,
     streamMetrics: metricsRecorder,
+    streamMetricsRollups: metricsRollups,
     viewers,
     viewerQoe,
     sessions,
