@@ -52,6 +52,7 @@ import { MetricsRepository } from './control/db/metrics-repository.js';
 import { StreamMetricsRecorder } from './control/stream-metrics-recorder.js';
 import { MetricsRollupRepository } from './control/db/metrics-rollup-repository.js';
 import { StreamMetricsRollups } from './control/stream-metrics-rollups.js';
+import { StreamHealthGauge } from './control/stream-health-gauge.js';
 import { DeferredWrites } from './control/db/deferred-writes.js';
 import { PublishKeyCache } from './control/publish-key-cache.js';
 import { defaultConsoleDir, registerConsoleRoutes } from './control/console/console-routes.js';
@@ -222,10 +223,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         },
       })
     : null;
+  const healthGauge = new StreamHealthGauge(registry);
   const metricsRecorder = new StreamMetricsRecorder(metricsRepo, bus, registry, log.child({ component: 'stream-metrics' }), {
     instanceId: config.instanceId,
     viewers: (streamId) => viewers.count(streamId),
     rebufferRatio: (streamId) => sessions?.rebufferRatio(streamId) ?? null,
+    observe: (sample) => healthGauge.observe(sample),
   });
   const metricsRollups = new StreamMetricsRollups(new MetricsRollupRepository(database.db), registry, log.child({ component: 'stream-metrics-rollups' }), {
     retentionMs: config.streamMetricsRetentionDays * 86_400_000,

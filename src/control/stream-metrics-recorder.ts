@@ -10,6 +10,8 @@ export interface StreamMetricsRecorderOptions {
   viewers: (streamId: string) => number;
   /** the rebuffering ratio of the stream's CMCD viewers on this instance now; null when none report */
   rebufferRatio?: (streamId: string) => number | null;
+  /** sees each sample as it is taken (the live health gauge) */
+  observe?: (sample: StreamMetricsSample) => void;
   /** default 10 s */
   flushIntervalMs?: number;
 }
@@ -87,14 +89,16 @@ export class StreamMetricsRecorder {
       this.pending.shift();
       this.rowsDropped.inc();
     }
-    this.pending.push({
+    const sample: StreamMetricsSample = {
       streamId: event.streamId,
       at: new Date(event.at),
       viewers: this.options.viewers(event.streamId),
       ingressBitrate: event.ingressBitrate,
       fps: event.fps,
       rebufferRatio: this.options.rebufferRatio?.(event.streamId) ?? null,
-    });
+    };
+    this.pending.push(sample);
+    this.options.observe?.(sample);
   }
 
   private async write(): Promise<void> {

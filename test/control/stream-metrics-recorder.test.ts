@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { Registry } from 'prom-client';
 import { LocalEventBus } from '../../src/control/events/local-bus.js';
 import type { StreamEvent } from '../../src/control/events/stream-events.js';
-import { MetricsRepository } from '../../src/control/db/metrics-repository.js';
+import { MetricsRepository, type StreamMetricsSample } from '../../src/control/db/metrics-repository.js';
 import { StreamRepository } from '../../src/control/db/stream-repository.js';
 import { StreamMetricsRecorder } from '../../src/control/stream-metrics-recorder.js';
 import { BACKENDS, openBackend, silentLog, type TestDatabase } from './database-fixture.js';
@@ -38,8 +38,8 @@ for (const backend of BACKENDS) {
       await handle?.dispose();
     });
     /** instance node-a's recorder, flushed only when a test says so */
-    function flushedByHand(bus: LocalEventBus, registry: Registry, viewers: () => number): StreamMetricsRecorder {
-      return new StreamMetricsRecorder(metrics, bus, registry, silentLog, { instanceId: 'node-a', viewers, flushIntervalMs: 60_000 });
+    function flushedByHand(bus: LocalEventBus, registry: Registry, viewers: () => number, observe?: (sample: StreamMetricsSample) => void): StreamMetricsRecorder {
+      return new StreamMetricsRecorder(metrics, bus, registry, silentLog, { instanceId: 'node-a', viewers, observe, flushIntervalMs: 60_000 });
     }
 
     beforeEach(async () => {
@@ -50,12 +50,14 @@ for (const backend of BACKENDS) {
       if (!handle) return t.skip();
       const bus = new LocalEventBus();
       const registry = new Registry();
-      const recorder = flushedByHand(bus, registry, () => 12);
+      const observed: StreamMetricsSample[] = [];
+      const recorder = flushedByHand(bus, registry, () => 12, (sample) => observed.push(sample));
       const { stream } = await streams.create();
       for (let s = 0; s < 5; s++) bus.publish(metricsEvent(stream.id, 'node-a', T0 + s * 1000 + 7, 4_000_000 + s));
       bus.publish(metricsEvent(stream.id, 'node-b', T0 + 9000)); // another instance's stream: its own instance writes it
       bus.publish({ type: 'viewer_count_changed', streamId: stream.id, instanceId: 'node-a', at: T0, viewers: 3, peak: 3 });
       assert.equal(recorder.pendingRows, 5);
+      assert.deepEqual(observed.map((o) => [o.at.getTime() - T0, o.viewers]), [0, 1, 2, 3, 4].map((s) => [s * 1000 + 7, 12]), 'the health gauge sees each sample taken');
       assert.deepEqual(await metrics.listMetrics(stream.id), [], 'nothing written before the flush');
 
       await recorder.flush();
