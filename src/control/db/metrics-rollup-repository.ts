@@ -6,7 +6,7 @@ import { stddevOf } from '../series-stats.js';
 const MINUTE_MS = 60_000;
 
 export interface RollUpOptions {
-  /** minutes before the mark rolled up again, for rows that were written late (default 5) */
+  /** minutes before the mark rolled up again, for rows that were written late (default 2) */
   lookbackMinutes?: number;
   /** at most this many minutes past the mark in one round, so a backlog goes in bounded steps (default 60) */
   maxMinutes?: number;
@@ -56,7 +56,7 @@ export class MetricsRollupRepository {
    * by one with at least as many seconds, so rows pruned meanwhile never shrink it.
    */
   async rollUp(until: Date, options: RollUpOptions = {}): Promise<RollUpResult | null> {
-    const lookbackMs = (options.lookbackMinutes ?? 5) * MINUTE_MS;
+    const lookbackMs = (options.lookbackMinutes ?? 2) * MINUTE_MS;
     const maxMs = Math.max(1, options.maxMinutes ?? 60) * MINUTE_MS;
     const end = floorMinute(until.getTime());
     return this.#db.transaction().execute(async (trx) => {
