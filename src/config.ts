@@ -38,8 +38,10 @@ export interface Config {
   instanceId: string;
   /** CONSOLE_DIR (dist/console in the repository): the built web console served at / (npm run build writes it). */
   consoleDir: string | null;
-  /** STREAM_METRICS_RETENTION_DAYS (7): per-second stream metrics rows older than this are deleted; 0 keeps them. */
+  /** STREAM_METRICS_RETENTION_DAYS (7): per-second stream metrics rows older than this are deleted (once rolled up); 0 keeps them. */
   streamMetricsRetentionDays: number;
+  /** STREAM_METRICS_ROLLUP_RETENTION_DAYS (30): one-minute roll-ups of the stream metrics older than this are deleted; 0 keeps them. */
+  streamMetricsRollupRetentionDays: number;
   /** VIEWER_SESSIONS (on): track viewer sessions (CMCD, bytes, renditions) into viewer_sessions; "off" puts no tracker on the request path at all. */
   viewerSessions: boolean;
   /** Durable events: outbox → relay → event log (Redis Streams, or in-process) → consumers. */
@@ -345,6 +347,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
     instanceId: env.INSTANCE_ID && env.INSTANCE_ID !== '' ? env.INSTANCE_ID : `${process.env.HOSTNAME ?? 'nova'}-${process.pid}`,
     consoleDir: env.CONSOLE_DIR && env.CONSOLE_DIR !== '' ? env.CONSOLE_DIR : null,
     streamMetricsRetentionDays: int(env, 'STREAM_METRICS_RETENTION_DAYS', 7, 0, 3650),
+    streamMetricsRollupRetentionDays: int(env, 'STREAM_METRICS_ROLLUP_RETENTION_DAYS', 30, 0, 36500),
     viewerSessions: oneOf(env, 'VIEWER_SESSIONS', 'on', ['on', 'off'] as const) === 'on',
     events: {
       partitions: int(env, 'EVENT_PARTITIONS', 16, 1, 1024),

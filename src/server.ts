@@ -55,6 +55,9 @@ import { startWorker, workerFile } from './worker-file.js';
 import { LogRateLimiter } from './ops/log-rate-limiter.js';
 import { MetricsRepository } from './control/db/metrics-repository.js';
 import { StreamMetricsRecorder } from './control/stream-metrics-recorder.js';
+import { MetricsRollupRepository } from './control/db/metrics-rollup-repository.js';
+import { StreamMetricsRollups } from './control/stream-metrics-rollups.js';
+import { StreamHealthGauge } from './control/stream-health-gauge.js';
 import { DeferredWrites } from './control/db/deferred-writes.js';
 import { PublishKeyCache } from './control/publish-key-cache.js';
 import { defaultConsoleDir, registerConsoleRoutes } from './control/console/console-routes.js';
@@ -80,6 +83,8 @@ export interface NovaServer {
   readonly lifecycle: StreamLifecycle;
   /** writes each live stream's per-second history to stream_metrics */
   readonly streamMetrics: StreamMetricsRecorder;
+  /** the one-minute roll-ups and the retention of both metrics tables (rollUp()/prune() run a round now) */
+  readonly streamMetricsRollups: StreamMetricsRollups;
   readonly viewers: ViewerCounter;
   /** watch and rebuffer seconds for the QoE alert and panels: fed by CMCD session tracking once it exists */
   readonly viewerQoe: ViewerQoeMetrics;
@@ -229,11 +234,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         },
       })
     : null;
+  const healthGauge = new StreamHealthGauge(registry);
   const metricsRecorder = new StreamMetricsRecorder(metricsRepo, bus, registry, log.child({ component: 'stream-metrics' }), {
     instanceId: config.instanceId,
     viewers: (streamId) => viewers.count(streamId),
     rebufferRatio: (streamId) => sessions?.rebufferRatio(streamId) ?? null,
+    observe: (sample) => healthGauge.observe(sample),
+  });
+  const metricsRollups = new StreamMetricsRollups(new MetricsRollupRepository(database.db), registry, log.child({ component: 'stream-metrics-rollups' }), {
     retentionMs: config.streamMetricsRetentionDays * 86_400_000,
+    rollupRetentionMs: config.streamMetricsRollupRetentionDays * 86_400_000,
   });
 
   const pool = new Piscina({
@@ -595,6 +605,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       // after the streams ended (their last seconds are in), before the database closes
       await sessions?.close();
       await metricsRecorder.close();
+      await metricsRollups.close();
       await webhooks.close();
       await events.close();
       await controlApi.close();
@@ -622,6 +633,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     store,
     lifecycle,
     streamMetrics: metricsRecorder,
+    streamMetricsRollups: metricsRollups,
     viewers,
     viewerQoe,
     sessions,

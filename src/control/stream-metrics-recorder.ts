@@ -10,13 +10,10 @@ export interface StreamMetricsRecorderOptions {
   viewers: (streamId: string) => number;
   /** the rebuffering ratio of the stream's CMCD viewers on this instance now; null when none report */
   rebufferRatio?: (streamId: string) => number | null;
-  /** rows older than this are deleted, once an hour (0: kept for ever) */
-  retentionMs: number;
+  /** sees each sample as it is taken (the live health gauge) */
+  observe?: (sample: StreamMetricsSample) => void;
   /** default 10 s */
   flushIntervalMs?: number;
-  /** default 1 h */
-  pruneIntervalMs?: number;
-  now?: () => number;
 }
 
 /** ~100 bytes a row: a database that stays away for a long while costs at most a few MB here */
@@ -33,13 +30,13 @@ const MAX_PENDING_ROWS = 50_000;
  * than a publisher's own ingest. Each instance writes only the streams it
  * ingests (the Redis bus carries the others' events too). Rows wait in
  * memory, bounded (the oldest go first, counted), while the database is
- * unreachable; a failed write is retried with the next flush.
+ * unreachable; a failed write is retried with the next flush. Roll-ups and
+ * retention are StreamMetricsRollups' work.
  */
 export class StreamMetricsRecorder {
   private pending: StreamMetricsSample[] = [];
   private readonly unsubscribe: () => void;
   private readonly flushTimer: PeriodicTask;
-  private readonly pruneTimer: PeriodicTask | null;
   private flushing: Promise<void> | null = null;
   private readonly rowsWritten: Counter;
   private readonly rowsDropped: Counter;
@@ -63,7 +60,6 @@ export class StreamMetricsRecorder {
     });
     this.unsubscribe = bus.subscribe((event) => this.onEvent(event));
     this.flushTimer = every(options.flushIntervalMs ?? 10_000, () => void this.flush());
-    this.pruneTimer = options.retentionMs > 0 ? every(options.pruneIntervalMs ?? 3_600_000, () => void this.prune()) : null;
   }
 
   /** Rows not yet written. */
@@ -79,23 +75,10 @@ export class StreamMetricsRecorder {
     return this.flushing;
   }
 
-  /** Deletes rows past the retention; resolves when done, never rejects. */
-  async prune(): Promise<void> {
-    if (this.options.retentionMs <= 0) return;
-    const before = new Date((this.options.now ?? Date.now)() - this.options.retentionMs);
-    try {
-      const deleted = await this.repo.deleteMetricsBefore(before);
-      if (deleted > 0) this.log.info({ rows: deleted, before: before.toISOString() }, 'stream metrics past retention deleted');
-    } catch (err) {
-      this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'deleting old stream metrics failed');
-    }
-  }
-
   /** Stops listening and writes what is pending (before the database closes). */
   async close(): Promise<void> {
     this.unsubscribe();
     this.flushTimer.cancel();
-    this.pruneTimer?.cancel();
     await this.flushing;
     await this.flush();
   }
@@ -106,14 +89,16 @@ export class StreamMetricsRecorder {
       this.pending.shift();
       this.rowsDropped.inc();
     }
-    this.pending.push({
+    const sample: StreamMetricsSample = {
       streamId: event.streamId,
       at: new Date(event.at),
       viewers: this.options.viewers(event.streamId),
       ingressBitrate: event.ingressBitrate,
       fps: event.fps,
       rebufferRatio: this.options.rebufferRatio?.(event.streamId) ?? null,
-    });
+    };
+    this.pending.push(sample);
+    this.options.observe?.(sample);
   }
 
   private async write(): Promise<void> {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { MetricsRepository, type StreamMetricsSample } from '../../src/control/db/metrics-repository.js';
+import { MetricsRepository, type StreamMetricsPoint, type StreamMetricsSample } from '../../src/control/db/metrics-repository.js';
+import { MetricsRollupRepository } from '../../src/control/db/metrics-rollup-repository.js';
+import { healthOf } from '../../src/control/health-score.js';
+import { poolSeriesStats } from '../../src/control/series-stats.js';
 import { StreamRepository } from '../../src/control/db/stream-repository.js';
 import { startControlApiFixture, type ControlApiFixture } from '../support/control-api.js';
 import { BACKENDS, openBackend, openMemoryDatabase, type TestDatabase } from './database-fixture.js';
@@ -14,6 +17,29 @@ function samples(streamId: string): StreamMetricsSample[] {
   return Array.from({ length: 30 }, (_, i) => i)
     .filter((i) => i !== 12)
     .map((i) => ({ streamId, at: new Date(T0 + i * 1000), viewers: i, ingressBitrate: 1000 * i, fps: 30 }));
+}
+
+/**
+ * `minutes` whole minutes of samples from T0 with some spread: bitrate and frame rate moving
+ * with the second, the 7th second of each minute missing, viewers' rebuffering in some seconds.
+ */
+function minutesOfSamples(streamId: string, minutes: number): StreamMetricsSample[] {
+  return Array.from({ length: minutes * 60 }, (_, i) => i)
+    .filter((i) => i % 60 !== 7)
+    .map((i) => ({
+      streamId,
+      at: new Date(T0 + i * 1000),
+      viewers: (i * 13) % 50,
+      ingressBitrate: 3_000_000 + ((i * 7919) % 900_000),
+      fps: i % 10 === 0 ? 24 : 30,
+      rebufferRatio: i % 4 === 0 ? ((i % 9) / 100) : null,
+    }));
+}
+
+/** a point's figures, rounded past float noise (the two paths sum in different orders) */
+function comparable(p: StreamMetricsPoint) {
+  const r = (v: number | null) => (v === null ? null : Math.round(v * 1e6) / 1e6);
+  return [p.at.getTime(), p.samples, r(p.viewers), p.peakViewers, r(p.ingressBitrate), r(p.fps), r(p.rebufferRatio), r(p.stats.ingressBitrate.stddev), r(p.stats.fps.stddev), p.stats.firstAt, p.stats.lastAt, p.stats.rebufferSamples];
 }
 
 for (const backend of BACKENDS) {
@@ -42,7 +68,9 @@ for (const backend of BACKENDS) {
 
       const perSecond = await metrics.series(stream, new Date(T0 + 5000), new Date(T0 + 15_000), 1);
       assert.deepEqual(perSecond.map((p) => (p.at.getTime() - T0) / 1000), [5, 6, 7, 8, 9, 10, 11, 13, 14]);
-      assert.deepEqual(perSecond[0], { at: new Date(T0 + 5000), viewers: 5, peakViewers: 5, ingressBitrate: 5000, fps: 30, rebufferRatio: null, samples: 1 });
+      const { stats, ...first } = perSecond[0]!;
+      assert.deepEqual(first, { at: new Date(T0 + 5000), viewers: 5, peakViewers: 5, ingressBitrate: 5000, fps: 30, rebufferRatio: null, samples: 1 });
+      assert.deepEqual(stats, { samples: 1, firstAt: T0 + 5000, lastAt: T0 + 5000, ingressBitrate: { mean: 5000, stddev: 0 }, fps: { mean: 30, stddev: 0 }, rebufferRatio: null, rebufferSamples: 0 });
 
       const rolled = await metrics.series(stream, new Date(T0), new Date(T0 + 60_000), 10);
       assert.deepEqual(
@@ -55,6 +83,28 @@ for (const backend of BACKENDS) {
         ].map((p) => ({ ...p, viewers: p.viewers, bitrate: p.bitrate })),
       );
       assert.deepEqual(await metrics.series(stream, new Date(T0 + 30_000), new Date(T0 + 60_000), 1), []);
+    });
+
+    it('gives the same series from the roll-ups as from the per-second rows, the newest minutes from the latter', async (t) => {
+      if (!handle) return t.skip();
+      await sql`TRUNCATE streams CASCADE`.execute(handle.database.db);
+      await sql`UPDATE stream_metrics_rollup_state SET rolled_to = NULL`.execute(handle.database.db);
+      const stream = (await new StreamRepository(handle.database.db).create({ title: 'r' })).stream.id;
+      const metrics = new MetricsRepository(handle.database.db);
+      const rollups = new MetricsRollupRepository(handle.database.db);
+      await metrics.insertMetrics(minutesOfSamples(stream, 5));
+      // minutes 0..2 rolled up; 3 and 4 only in the per-second rows
+      assert.equal((await rollups.rollUp(new Date(T0 + 3 * 60_000)))?.rolledTo.getTime(), T0 + 3 * 60_000);
+      assert.equal((await rollups.listRollups(stream)).length, 3);
+      const window = [new Date(T0), new Date(T0 + 5 * 60_000)] as const;
+      for (const step of [60, 120, 300]) {
+        const rolled = await rollups.series(stream, ...window, step);
+        const perSecond = await metrics.series(stream, ...window, step);
+        assert.equal(rolled.length, Math.ceil(300 / step), `step ${step}`);
+        assert.deepEqual(rolled.map(comparable), perSecond.map(comparable), `step ${step}`);
+        const health = (points: StreamMetricsPoint[]) => healthOf(poolSeriesStats(points.map((p) => p.stats))!).score;
+        assert.equal(health(rolled), health(perSecond), `window health at step ${step}`);
+      }
     });
   });
 }
@@ -87,7 +137,9 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     step: number;
     from: string;
     to: string;
-    points: Array<{ at: string; viewers: number; peak_viewers: number; samples: number }>;
+    resolution: number;
+    health: { score: number; components: Record<string, number | null> } | null;
+    points: Array<{ at: string; viewers: number; peak_viewers: number; ingress_bitrate: number; samples: number; rebuffer_ratio: number | null; health_score: number }>;
   }
   const window = `from=${new Date(T0).toISOString()}&to=${new Date(T0 + 30_000).toISOString()}`;
 
@@ -95,8 +147,16 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     const perSecond = await f.call<Series>('GET', `/api/v1/streams/${streamId}/metrics?${window}`, { token: owner.accessToken });
     assert.equal(perSecond.status, 200, JSON.stringify(perSecond.body));
     assert.equal(perSecond.body.step, 1);
+    assert.equal(perSecond.body.resolution, 1);
     assert.equal(perSecond.body.points.length, 29);
-    assert.deepEqual(perSecond.body.points[12], { at: new Date(T0 + 13_000).toISOString(), viewers: 13, peak_viewers: 13, ingress_bitrate: 13_000, fps: 30, rebuffer_ratio: null, samples: 1 });
+    assert.deepEqual(perSecond.body.points[12], { at: new Date(T0 + 13_000).toISOString(), viewers: 13, peak_viewers: 13, ingress_bitrate: 13_000, fps: 30, rebuffer_ratio: null, samples: 1, health_score: 100 });
+    // the window: second 12 missing of the 30, and a bitrate climbing from 0 to 29 kb/s (very unsteady); no CMCD viewer
+    assert.ok(perSecond.body.health !== null && perSecond.body.health.score < 100 && perSecond.body.health.score > 0, JSON.stringify(perSecond.body.health));
+    assert.equal(perSecond.body.health.components.rebuffering, null);
+    assert.equal(perSecond.body.health.components.dropped_frames, null);
+    assert.ok(perSecond.body.health.components.ingest_continuity! < 100);
+    const bitrate = perSecond.body.health.components.bitrate_steadiness!;
+    assert.ok(bitrate < 100 && bitrate > 0, String(bitrate));
     const rolled = await f.call<Series>('GET', `/api/v1/streams/${streamId}/metrics?${window}&step=15`, { token: owner.accessToken });
     assert.equal(rolled.status, 200);
     assert.deepEqual(rolled.body.points.map((p) => [p.at, p.peak_viewers, p.samples]), [
@@ -105,6 +165,43 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     ]);
     // the admin token sees every stream
     assert.equal((await f.call<Series>('GET', `/api/v1/streams/${streamId}/metrics?${window}&step=30`)).body.points.length, 1);
+  });
+
+  it('answers whole-minute steps from the roll-ups, which outlive the per-second rows', async () => {
+    const db = handle.database.db;
+    const created = await f.call<{ id: string }>('POST', '/api/v1/streams', { token: owner.accessToken, body: { title: 'rolled' } });
+    const id = created.body.id;
+    // 10 minutes a day before T0: rolled up, then the per-second rows pruned as their retention would
+    const day = T0 - 86_400_000;
+    await new MetricsRepository(db).insertMetrics(
+      Array.from({ length: 600 }, (_, i) => ({ streamId: id, at: new Date(day + i * 1000), viewers: Math.floor(i / 60), ingressBitrate: 2_000_000, fps: 30, rebufferRatio: i < 300 ? 0 : 0.01 })),
+    );
+    const rollups = new MetricsRollupRepository(db);
+    await rollups.rollUp(new Date(day + 10 * 60_000));
+    await sql`DELETE FROM stream_metrics WHERE stream_id = ${id}`.execute(db);
+
+    // from and to inside minutes: the window covers the minutes they touch
+    const window = `from=${new Date(day + 30_000).toISOString()}&to=${new Date(day + 10 * 60_000 - 30_000).toISOString()}`;
+    const perMinute = await f.call<Series>('GET', `/api/v1/streams/${id}/metrics?${window}&step=60`, { token: owner.accessToken });
+    assert.equal(perMinute.status, 200, JSON.stringify(perMinute.body));
+    assert.equal(perMinute.body.resolution, 60);
+    assert.deepEqual([perMinute.body.from, perMinute.body.to], [new Date(day).toISOString(), new Date(day + 10 * 60_000).toISOString()]);
+    assert.deepEqual(perMinute.body.points.map((p) => [p.at, p.viewers, p.peak_viewers, p.samples]), Array.from({ length: 10 }, (_, m) => [new Date(day + m * 60_000).toISOString(), m, m, 60]));
+    assert.deepEqual(perMinute.body.points.map((p) => Math.round(p.rebuffer_ratio! * 1e9) / 1e9), [0, 0, 0, 0, 0, 0.01, 0.01, 0.01, 0.01, 0.01]);
+    // steady ingest: only the viewers' rebuffering costs anything: 1 % is a fifth of the way to its worst,
+    // a fifth of its 25 points of the 75 the recorded components weigh; over the window 0.5 %, a tenth
+    assert.deepEqual(perMinute.body.points.map((p) => p.health_score), [100, 100, 100, 100, 100, 93.3, 93.3, 93.3, 93.3, 93.3]);
+    assert.equal(perMinute.body.health?.score, 96.7);
+    assert.equal(perMinute.body.health?.components.rebuffering, 90);
+
+    const fiveMinutes = await f.call<Series>('GET', `/api/v1/streams/${id}/metrics?${window}&step=300`, { token: owner.accessToken });
+    assert.deepEqual(fiveMinutes.body.points.map((p) => [p.viewers, p.peak_viewers, p.samples]), [[2, 4, 300], [7, 9, 300]]);
+    assert.equal(fiveMinutes.body.health?.score, 96.7, 'the window scores the same at any step');
+
+    // a step that is not whole minutes reads the per-second rows, which are gone
+    const perSecond = await f.call<Series>('GET', `/api/v1/streams/${id}/metrics?${window}&step=30`, { token: owner.accessToken });
+    assert.equal(perSecond.body.resolution, 1);
+    assert.deepEqual([perSecond.body.points, perSecond.body.health], [[], null]);
   });
 
   it('is 404 for another client, 403 without analytics:read, 401 without a token', async () => {

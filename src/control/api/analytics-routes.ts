@@ -1,6 +1,9 @@
 import { NovaError } from '../../errors.js';
 import { seesEverything } from '../auth/principal.js';
 import type { MetricsRepository } from '../db/metrics-repository.js';
+import { floorMinute, type MetricsRollupRepository } from '../db/metrics-rollup-repository.js';
+import { healthOf } from '../health-score.js';
+import { poolSeriesStats } from '../series-stats.js';
 import type { StreamRepository } from '../db/stream-repository.js';
 import type { ViewerAnalyticsRepository, ViewerFigures } from '../db/viewer-analytics-repository.js';
 import type { ApiRequest, ApiRouter } from './api-router.js';
@@ -16,13 +19,15 @@ const STREAM_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 export interface AnalyticsRoutesDeps {
   streams: StreamRepository;
   metrics: MetricsRepository;
+  rollups: MetricsRollupRepository;
   viewers: ViewerAnalyticsRepository;
   now?: () => number;
 }
 
 /**
  * The analytics routes, all needing `analytics:read`: GET /api/v1/streams/{id}/metrics (a
- * stream's per-second history over a window, at 1 s or rolled up by `step` in SQL),
+ * stream's history over a window with its health score: at 1 s or rolled up by `step` in SQL
+ * from the per-second rows, or from the one-minute roll-ups when `step` is whole minutes),
  * GET /api/v1/streams/{id}/viewers (its viewer sessions, paginated) and
  * GET /api/v1/analytics/summary (viewing over a window, per owner). Like the streams
  * routes, another client's stream is a 404.
@@ -47,14 +52,23 @@ export function registerAnalyticsRoutes(router: ApiRouter, deps: AnalyticsRoutes
     if ((to - from) / 1000 / step > MAX_SERIES_POINTS) {
       throw new NovaError('NOVA_ERR_BAD_REQUEST', `the window holds more than ${MAX_SERIES_POINTS} steps of ${step} s: narrow it or raise step`);
     }
-    const points = await deps.metrics.series(stream.id, new Date(from), new Date(to), step);
+    // whole minutes: the roll-ups answer (long windows stay cheap and outlive the per-second rows), over the minutes the window touches
+    const perMinute = step % 60 === 0;
+    const start = perMinute ? floorMinute(from) : from;
+    const end = perMinute ? floorMinute(to + 59_999) : to;
+    const points = perMinute
+      ? await deps.rollups.series(stream.id, new Date(start), new Date(end), step)
+      : await deps.metrics.series(stream.id, new Date(start), new Date(end), step);
+    const window = poolSeriesStats(points.map((p) => p.stats));
     return {
       status: 200,
       body: {
         stream_id: stream.id,
-        from: new Date(from).toISOString(),
-        to: new Date(to).toISOString(),
+        from: new Date(start).toISOString(),
+        to: new Date(end).toISOString(),
         step,
+        resolution: perMinute ? 60 : 1,
+        health: window === null ? null : healthOf(window),
         points: points.map((p) => ({
           at: p.at.toISOString(),
           viewers: p.viewers,
@@ -63,6 +77,7 @@ export function registerAnalyticsRoutes(router: ApiRouter, deps: AnalyticsRoutes
           fps: p.fps,
           rebuffer_ratio: p.rebufferRatio,
           samples: p.samples,
+          health_score: healthOf(p.stats).score,
         })),
       },
     };

@@ -20,6 +20,7 @@ import { registerDiscoverRoutes } from './discover-routes.js';
 import { registerAnalyticsRoutes } from './analytics-routes.js';
 import { ViewerAnalyticsRepository } from '../db/viewer-analytics-repository.js';
 import { MetricsRepository } from '../db/metrics-repository.js';
+import { MetricsRollupRepository } from '../db/metrics-rollup-repository.js';
 import { LiveDirectory } from '../discovery/live-directory.js';
 import { MAX_PLAYBACK_TOKEN_SECONDS, openApiDocument, type OpenApiDocument } from './openapi-document.js';
 import { OpenApiValidator } from './openapi-validator.js';
@@ -119,7 +120,12 @@ export async function startControlApi(deps: ControlApiDeps): Promise<ControlApi>
     onDelete: deps.onDelete,
     liveInfo: deps.liveInfo,
   });
-  registerAnalyticsRoutes(router, { streams: repo, metrics: new MetricsRepository(database.db), viewers: new ViewerAnalyticsRepository(database.db) });
+  registerAnalyticsRoutes(router, {
+    streams: repo,
+    metrics: new MetricsRepository(database.db),
+    rollups: new MetricsRollupRepository(database.db),
+    viewers: new ViewerAnalyticsRepository(database.db),
+  });
   registerClientRoutes(router, { clients, revocations });
   registerAuthRoutes(router, { clients, tokens, keys, issuer });
   registerDocsRoutes(router, document, issuer);

@@ -243,12 +243,19 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
       '/api/v1/streams/{id}/metrics': {
         get: {
           operationId: 'getStreamMetrics',
-          summary: 'A stream\'s metrics over a window, at 1 s or rolled up',
+          summary: 'A stream\'s metrics and health over a window, at 1 s or rolled up',
           description:
-            'The per-second samples (viewers, ingress bitrate, frame rate) kept for `STREAM_METRICS_RETENTION_DAYS`, in [from, to): ' +
-            'at `step=1` one point per stored second; at a larger step one point per step with samples, aligned on multiples of the step since the epoch, ' +
-            'with the mean viewers, bitrate and frame rate, the peak viewers and how many seconds had a sample. Seconds without a sample have no point. ' +
-            'Default window: the hour before `to` (default now). At most 10,800 steps a window. Owner or admin only.',
+            'The stream\'s history in [from, to): viewers, ingress bitrate, frame rate and its viewers\' rebuffering ratio, with a health score. ' +
+            'Which table answers depends on `step`. A `step` that is not a whole number of minutes reads the per-second rows (`stream_metrics`, ' +
+            'kept `STREAM_METRICS_RETENTION_DAYS`): at `step=1` one point per stored second; at a larger step one point per step with samples, ' +
+            'aligned on multiples of the step since the epoch. A `step` of whole minutes (60, 120, … 86,400) reads the one-minute roll-ups ' +
+            '(`stream_metrics_1m`, kept `STREAM_METRICS_ROLLUP_RETENTION_DAYS`, so long windows stay cheap and outlive the per-second rows), ' +
+            'with the newest minutes, not rolled up yet (about the last one to two), taken from the per-second rows in the same shape; the window then ' +
+            'covers the whole minutes it touches (`from` rounded down, `to` up, as the answer says). `resolution` says which: 1 or 60. ' +
+            'Each point has the mean viewers, bitrate and frame rate, the peak viewers, how many seconds had a sample, and its `health_score`; ' +
+            'seconds without a sample have no point. `health` scores the whole window (the same from either table: roll-ups keep what it needs). ' +
+            'The score, 0–100, combines ingest continuity, bitrate and frame-rate steadiness and viewer rebuffering; see docs/operations.md, ' +
+            '"Stream health score". Default window: the hour before `to` (default now). At most 10,800 steps a window. Owner or admin only.',
           tags: ['analytics'],
           security: bearer('analytics:read'),
           parameters: [
@@ -765,18 +772,46 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
         },
         StreamMetricsSeries: {
           type: 'object',
-          required: ['stream_id', 'from', 'to', 'step', 'points'],
+          required: ['stream_id', 'from', 'to', 'step', 'resolution', 'health', 'points'],
           additionalProperties: false,
           properties: {
             stream_id: uuid,
             from: dateTime,
             to: dateTime,
             step: { type: 'integer', minimum: 1 },
+            resolution: {
+              type: 'integer',
+              enum: [1, 60],
+              description: 'seconds per row read: 1, the per-second rows (stream_metrics); 60, the one-minute roll-ups (stream_metrics_1m, a step of whole minutes)',
+            },
+            health: {
+              ...nullable({
+                type: 'object',
+                required: ['score', 'components'],
+                additionalProperties: false,
+                properties: {
+                  score: { type: 'number', minimum: 0, maximum: 100 },
+                  components: {
+                    type: 'object',
+                    description: "each component's own score (0-100); null when nothing measures it (no CMCD viewer, no video; dropped frames and transcode lag are not recorded)",
+                    required: ['ingest_continuity', 'bitrate_steadiness', 'frame_rate_steadiness', 'dropped_frames', 'transcode_lag', 'rebuffering'],
+                    additionalProperties: false,
+                    properties: Object.fromEntries(
+                      ['ingest_continuity', 'bitrate_steadiness', 'frame_rate_steadiness', 'dropped_frames', 'transcode_lag', 'rebuffering'].map((name) => [
+                        name,
+                        nullable({ type: 'number', minimum: 0, maximum: 100 }),
+                      ]),
+                    ),
+                  },
+                },
+              }),
+              description: 'the health of the whole window; null when it has no sample',
+            },
             points: {
               type: 'array',
               items: {
                 type: 'object',
-                required: ['at', 'viewers', 'peak_viewers', 'ingress_bitrate', 'fps', 'rebuffer_ratio', 'samples'],
+                required: ['at', 'viewers', 'peak_viewers', 'ingress_bitrate', 'fps', 'rebuffer_ratio', 'samples', 'health_score'],
                 additionalProperties: false,
                 properties: {
                   at: dateTime,
@@ -789,6 +824,12 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
                     description: "the CMCD-reporting viewers' stalled time over their watch time, mean over the step; null when none reported",
                   },
                   samples: { type: 'integer', minimum: 1, description: 'seconds of the step with a sample' },
+                  health_score: {
+                    type: 'number',
+                    minimum: 0,
+                    maximum: 100,
+                    description: "the step's health (as `health.score`); a 1 s point has no spread or gap to judge, only rebuffering moves it",
+                  },
                 },
               },
             },

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Schema, StreamMetricsRow, ViewerSessionKind, ViewerSessionRow } from './schema.js';
 import type { ViewerSessionRecord } from '../../deliver/sessions/viewer-session-tracker.js';
+import type { SeriesStats } from '../series-stats.js';
 
 export interface StreamMetricsSample {
   streamId: string;
@@ -35,6 +36,8 @@ export interface StreamMetricsPoint {
   rebufferRatio: number | null;
   /** seconds of the step that have a sample */
   samples: number;
+  /** the step's samples' spread and extent, for its health score */
+  stats: SeriesStats;
 }
 
 /** Rows per INSERT: 5 parameters each stays far below PostgreSQL's 65535-parameter limit. */
@@ -92,12 +95,6 @@ export class MetricsRepository {
     }
   }
 
-  /** Deletes samples older than `before` (retention); returns how many. */
-  async deleteMetricsBefore(before: Date): Promise<number> {
-    const result = await this.#db.deleteFrom('stream_metrics').where('at', '<', before).executeTakeFirst();
-    return Number(result.numDeletedRows);
-  }
-
   /** Samples of one stream in [from, to), oldest first. */
   async listMetrics(streamId: string, range: { from?: Date; to?: Date } = {}): Promise<StreamMetricsRow[]> {
     let query = this.#db.selectFrom('stream_metrics').selectAll().where('stream_id', '=', streamId);
@@ -107,30 +104,61 @@ export class MetricsRepository {
   }
 
   /**
-   * The stream's series in [from, to): one point per `stepSeconds` that has samples, aligned
-   * on multiples of the step since the epoch, rolled up in SQL (at 1 s each point is a sample).
+   * The stream's series in [from, to) from the per-second rows: one point per `stepSeconds` that
+   * has samples, aligned on multiples of the step since the epoch, rolled up in SQL (at 1 s each
+   * point is a sample). Steps of whole minutes read the roll-ups instead (MetricsRollupRepository).
    */
   async series(streamId: string, from: Date, to: Date, stepSeconds: number): Promise<StreamMetricsPoint[]> {
     const step = Math.max(1, Math.floor(stepSeconds));
-    const result = await sql<{ at: Date; viewers: number; peak_viewers: number; ingress_bitrate: number; fps: number; rebuffer_ratio: number | null; samples: number }>`
+    const result = await sql<{
+      at: Date;
+      viewers: number;
+      peak_viewers: number;
+      ingress_bitrate: number;
+      bitrate_stddev: number;
+      fps: number;
+      fps_stddev: number;
+      rebuffer_ratio: number | null;
+      rebuffer_samples: number;
+      samples: number;
+      first_at: Date;
+      last_at: Date;
+    }>`
       SELECT to_timestamp((floor(extract(epoch FROM at) / ${step}::int) * ${step}::int)::float8) AS at,
              avg(viewers)::float8 AS viewers, max(viewers) AS peak_viewers,
-             avg(ingress_bitrate)::float8 AS ingress_bitrate, avg(fps)::float8 AS fps,
-             avg(rebuffer_ratio)::float8 AS rebuffer_ratio, count(*)::int AS samples
+             avg(ingress_bitrate)::float8 AS ingress_bitrate, coalesce(stddev_pop(ingress_bitrate), 0)::float8 AS bitrate_stddev,
+             avg(fps)::float8 AS fps, coalesce(stddev_pop(fps), 0)::float8 AS fps_stddev,
+             avg(rebuffer_ratio)::float8 AS rebuffer_ratio, count(rebuffer_ratio)::int AS rebuffer_samples,
+             count(*)::int AS samples, min(at) AS first_at, max(at) AS last_at
       FROM stream_metrics
       WHERE stream_id = ${streamId} AND at >= ${from} AND at < ${to}
       GROUP BY 1
       ORDER BY 1
     `.execute(this.#db);
-    return result.rows.map((row) => ({
-      at: new Date(row.at),
-      viewers: Number(row.viewers),
-      peakViewers: Number(row.peak_viewers),
-      ingressBitrate: Number(row.ingress_bitrate),
-      fps: Number(row.fps),
-      rebufferRatio: row.rebuffer_ratio === null ? null : Number(row.rebuffer_ratio),
-      samples: Number(row.samples),
-    }));
+    return result.rows.map((row) => {
+      const ingressBitrate = Number(row.ingress_bitrate);
+      const fps = Number(row.fps);
+      const rebufferRatio = row.rebuffer_ratio === null ? null : Number(row.rebuffer_ratio);
+      const samples = Number(row.samples);
+      return {
+        at: new Date(row.at),
+        viewers: Number(row.viewers),
+        peakViewers: Number(row.peak_viewers),
+        ingressBitrate,
+        fps,
+        rebufferRatio,
+        samples,
+        stats: {
+          samples,
+          firstAt: new Date(row.first_at).getTime(),
+          lastAt: new Date(row.last_at).getTime(),
+          ingressBitrate: { mean: ingressBitrate, stddev: Number(row.bitrate_stddev) },
+          fps: { mean: fps, stddev: Number(row.fps_stddev) },
+          rebufferRatio,
+          rebufferSamples: Number(row.rebuffer_samples),
+        },
+      };
+    });
   }
 
   /**

@@ -77,6 +77,31 @@ export interface StreamMetricsTable {
   rebuffer_ratio: Nullable<number>;
 }
 
+/** One stream's minute of stream_metrics rolled up (migration 0007). */
+export interface StreamMetrics1mTable {
+  stream_id: string;
+  minute: Date;
+  samples: number;
+  first_at: Date;
+  last_at: Date;
+  viewers_avg: number;
+  viewers_max: number;
+  ingress_bitrate_avg: number;
+  ingress_bitrate_min: number;
+  ingress_bitrate_max: number;
+  ingress_bitrate_stddev: number;
+  fps_avg: number;
+  fps_min: number;
+  fps_stddev: number;
+  rebuffer_ratio_avg: Nullable<number>;
+  rebuffer_samples: number;
+}
+
+export interface StreamMetricsRollupStateTable {
+  singleton: Defaulted<boolean>;
+  rolled_to: Nullable<Date>;
+}
+
 export interface QualityLevelsTable {
   stream_id: string;
   name: string;
@@ -212,6 +237,8 @@ export interface Schema {
   stream_keys: StreamKeysTable;
   viewer_sessions: ViewerSessionsTable;
   stream_metrics: StreamMetricsTable;
+  stream_metrics_1m: StreamMetrics1mTable;
+  stream_metrics_rollup_state: StreamMetricsRollupStateTable;
   quality_levels: QualityLevelsTable;
   schema_migrations: SchemaMigrationsTable;
   event_log_identity: EventLogIdentityTable;
@@ -231,6 +258,7 @@ export type StreamRow = Selectable<StreamsTable>;
 export type NewStreamRow = Insertable<StreamsTable>;
 export type StreamKeyRow = Selectable<StreamKeysTable>;
 export type StreamMetricsRow = Selectable<StreamMetricsTable>;
+export type StreamMetrics1mRow = Selectable<StreamMetrics1mTable>;
 export type ViewerSessionRow = Selectable<ViewerSessionsTable>;
 export type QualityLevelRow = Selectable<QualityLevelsTable>;
 export type EventOutboxRow = Selectable<EventOutboxTable>;
