@@ -554,6 +554,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       config.delivery.threads,
       {
         store: mirrored,
+        playlistConfig: mediaConfig,
         spawn: (setup) => startWorker(workerFile('delivery-thread.worker'), { workerData: setup }),
         lookupStream,
         playback,

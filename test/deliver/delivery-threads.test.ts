@@ -90,6 +90,33 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
     assert.ok(sample(text, 'nova_streaming_forwarded_requests_total', 'result="ok"') >= 1, 'the API request was forwarded');
   });
 
+  it('a public playlist is rendered once per change for both threads, by the main thread', async () => {
+    const renders = async (): Promise<{ shared: number; miss: number; hit: number }> => {
+      const text = await metrics();
+      return {
+        shared: sample(text, 'nova_streaming_playlist_renders_total', 'result="shared"'),
+        miss: sample(text, 'nova_streaming_playlist_renders_total', 'result="miss"'),
+        hit: sample(text, 'nova_streaming_playlist_renders_total', 'result="hit"'),
+      };
+    };
+    const poll = async (ms: number): Promise<void> => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        const answers = await Promise.all(Array.from({ length: 8 }, () => getOnNewConnection(urls.video)));
+        for (const answer of answers) assert.equal(answer.status, 200);
+      }
+    };
+    // the threads report what their viewers watch once a second: from then on the main thread renders it
+    await poll(2500);
+    const before = await renders();
+    await poll(3000);
+    const after = await renders();
+    assert.ok(after.shared - before.shared >= 10, `the main thread rendered the playlist at its changes (${after.shared - before.shared})`);
+    assert.ok(after.hit - before.hit > 50, 'requests answered from the cache');
+    // a thread renders only when a request comes between a change and its shared text (same loop turn): rare
+    assert.ok(after.miss - before.miss <= (after.shared - before.shared) / 4, `threads rendered ${after.miss - before.miss} times against ${after.shared - before.shared} shared renders`);
+  });
+
   it('LL-HLS blocking reloads parked on both threads are all released by one new part', async () => {
     const playlist = parseMediaPlaylist(await fetchText(urls.video));
     // the next segment's first part: a couple of seconds away, so every request parks first

@@ -8,7 +8,7 @@ import {
   trackIsPlayable,
   type PlaylistBuildOptions,
 } from '../hls/playlist-builder.js';
-import type { SegmentStore } from '../store/segment-store.js';
+import type { SegmentStore, StreamStore } from '../store/segment-store.js';
 import type { CorsPolicy } from './cors.js';
 import { badRequest, HttpProblem, notFound } from './http-problem.js';
 import type { MediaResponder } from './media-responder.js';
@@ -18,11 +18,41 @@ import type { StreamRequest } from './stream-request.js';
 
 export const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 
+/** How a store's playlists are built under this configuration. */
+export function playlistOptions(store: SegmentStore, config: HlsPlaylistsConfig, uriSuffix: string): PlaylistBuildOptions {
+  return {
+    windowSegments: store.options.windowSegments,
+    partSegments: store.options.partSegments,
+    partTargetMs: config.partTargetMs,
+    targetDurationMs: config.targetDurationMs,
+    uriSuffix,
+    cdnBaseUrl: config.cdnBaseUrl,
+  };
+}
+
 export interface HlsPlaylistsConfig {
   partTargetMs: number;
   targetDurationMs: number;
   /** "https://cdn.example" (no trailing slash): segment URIs in playlists go there */
   cdnBaseUrl: string | null;
+}
+
+/**
+ * Which playlist of a stream: its render cache key without the token suffix,
+ * "master", "ts-master" or "<rendition>/<track>" (the main thread renders a
+ * public stream's watched playlists for every delivery thread by these keys).
+ */
+export type PlaylistKey = string;
+
+/** The playlist a key names, rendered from the stream as it is now; null when the key names none. */
+export function renderPlaylist(stream: StreamStore, streamPath: string, key: PlaylistKey, options: PlaylistBuildOptions): string | null {
+  if (key === 'master') return buildMasterPlaylist(stream, options);
+  if (key === 'ts-master') return buildTsMasterPlaylist(stream, options);
+  const slash = key.lastIndexOf('/');
+  const track = key.slice(slash + 1);
+  const rendition = slash > 0 ? stream.renditions.get(key.slice(0, slash)) : undefined;
+  if (rendition === undefined || (track !== 'video' && track !== 'audio' && track !== 'ts')) return null;
+  return buildMediaPlaylist(stream, streamPath, rendition, track, options);
 }
 
 /**
@@ -47,7 +77,7 @@ export class HlsPlaylists {
   master(req: StreamRequest): void {
     const { stream, uriSuffix } = req;
     this.onPlayback(req);
-    const text = this.cache.get(stream, `master${uriSuffix}`, () => buildMasterPlaylist(stream, { uriSuffix }));
+    const text = this.cache.get(stream, `master${uriSuffix}`, () => renderPlaylist(stream, req.streamPath, 'master', this.playlistOptions(uriSuffix)));
     this.respond.playlist(req.res, req.ctx, stream, text, 'playlist', PLAYLIST_TYPE);
   }
 
@@ -57,7 +87,7 @@ export class HlsPlaylists {
     // the ingested rendition (the first one stored) gets its TS on demand; transcoded ones always have it
     const ingested = stream.renditions.keys().next();
     this.afterTs(req, ingested.done ? null : ingested.value, () => {
-      const text = this.cache.get(stream, `ts-master${uriSuffix}`, () => buildTsMasterPlaylist(stream, { uriSuffix }));
+      const text = this.cache.get(stream, `ts-master${uriSuffix}`, () => renderPlaylist(stream, req.streamPath, 'ts-master', this.playlistOptions(uriSuffix)));
       this.respond.playlist(req.res, req.ctx, stream, text, 'playlist', PLAYLIST_TYPE);
     });
   }
@@ -78,10 +108,8 @@ export class HlsPlaylists {
       return;
     }
     if (!rendition || !trackIsPlayable(track)) throw notFound(`no ${trackName} playlist for ${stream.id}/${renditionName}`);
-    const render = (): string | null =>
-      this.cache.get(stream, `${renditionName}/${trackName}${uriSuffix}`, () =>
-        buildMediaPlaylist(stream, req.streamPath, rendition, trackName, this.playlistOptions(uriSuffix)),
-      );
+    const key: PlaylistKey = `${renditionName}/${trackName}`;
+    const render = (): string | null => this.cache.get(stream, `${key}${uriSuffix}`, () => renderPlaylist(stream, req.streamPath, key, this.playlistOptions(uriSuffix)));
     const respond = (): void => this.respond.playlist(res, ctx, stream, render(), 'playlist', PLAYLIST_TYPE);
     this.onPlayback(req);
     const blocking = trackName === 'ts' ? ({ kind: 'none' } as const) : parseBlockingReload(req.params);
@@ -134,13 +162,6 @@ export class HlsPlaylists {
   }
 
   private playlistOptions(uriSuffix: string): PlaylistBuildOptions {
-    return {
-      windowSegments: this.store.options.windowSegments,
-      partSegments: this.store.options.partSegments,
-      partTargetMs: this.config.partTargetMs,
-      targetDurationMs: this.config.targetDurationMs,
-      uriSuffix,
-      cdnBaseUrl: this.config.cdnBaseUrl,
-    };
+    return playlistOptions(this.store, this.config, uriSuffix);
   }
 }

@@ -11,6 +11,25 @@ function metricOnce<T>(registry: Registry, name: string, create: () => T): T {
 }
 
 /**
+ * Playlist renders: requests answered from the render cache (hit) or
+ * rendered for them (miss), and playlists the main thread rendered once for
+ * every delivery thread (shared).
+ */
+export function playlistRenders(registry: Registry): Counter<'result'> {
+  return metricOnce(
+    registry,
+    'nova_streaming_playlist_renders_total',
+    () =>
+      new Counter({
+        name: 'nova_streaming_playlist_renders_total',
+        help: 'Playlist requests answered from the render cache (hit) or rendered (miss); playlists rendered once by the main thread for every delivery thread (shared)',
+        labelNames: ['result'] as const,
+        registers: [registry],
+      }),
+  );
+}
+
+/**
  * The media plane's metrics: what was served (count and bytes by kind), the
  * store's memory and parked requests, the playlist render cache, and how long
  * a completed segment took to be listed. Registered once per registry (two
@@ -120,17 +139,7 @@ export class MediaMetrics {
           },
         }),
     );
-    const renders = metricOnce(
-      registry,
-      'nova_streaming_playlist_renders_total',
-      () =>
-        new Counter({
-          name: 'nova_streaming_playlist_renders_total',
-          help: 'Playlist requests answered from the render cache (hit) or rendered (miss)',
-          labelNames: ['result'] as const,
-          registers: [registry],
-        }),
-    );
+    const renders = playlistRenders(registry);
     this.renderHits = renders.labels('hit');
     this.renderMisses = renders.labels('miss');
     const segmentGeneration = metricOnce(

@@ -78,6 +78,8 @@ export interface MediaRoutesDeps {
   playback?: PlaybackGate;
   /** viewer sessions (CMCD, bytes, renditions, startup): every media request is added to its session */
   sessions?: ViewerSessions;
+  /** makes the playlist render cache (a delivery thread's is one the main thread's renders seed); a plain one when absent */
+  renderCache?: (maxBytes: number, onLookup: (hit: boolean) => void) => PlaylistRenderCache;
   /** epoch ms; tests inject a fake clock */
   now?: () => number;
 }
@@ -104,7 +106,9 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   const cors = new CorsPolicy(config.corsOrigins);
   // the gauge reads the cache at scrape time; the cache counts its lookups into the metrics
   const metrics = new MediaMetrics(deps.metrics, store, () => renderCache.bytes);
-  const renderCache = new PlaylistRenderCache(config.renderCacheBytes, (hit) => metrics.countRender(hit));
+  const renderCache = (deps.renderCache ?? ((maxBytes, onLookup) => new PlaylistRenderCache(maxBytes, onLookup)))(config.renderCacheBytes, (hit) =>
+    metrics.countRender(hit),
+  );
   const sessions = deps.sessions ?? null;
   const respond = new MediaResponder(cors, metrics, config.targetDurationMs, sessions);
   const files = new MediaFiles(store, respond, cors, config.targetDurationMs);

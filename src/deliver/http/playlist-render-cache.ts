@@ -46,6 +46,20 @@ export class PlaylistRenderCache {
     return this.entries.size;
   }
 
+  /**
+   * Takes a text rendered elsewhere for the stream as it is now (a delivery
+   * thread's copy is given what the main thread rendered once for all).
+   */
+  seed(stream: StreamStore, key: string, text: string | null): void {
+    const cacheKey = `${stream.generation}/${stream.id}/${key}`;
+    const previous = this.entries.get(cacheKey);
+    if (previous !== undefined) {
+      this.entries.delete(cacheKey);
+      this.held -= previous.bytes;
+    }
+    this.keep(cacheKey, stream.changes, text);
+  }
+
   /** The text of `key` for the stream as it is now: `render` runs only when the stream changed since the last one. */
   get(stream: StreamStore, key: string, render: () => string | null): string | null {
     const cacheKey = `${stream.generation}/${stream.id}/${key}`;
@@ -60,9 +74,14 @@ export class PlaylistRenderCache {
       this.entries.delete(cacheKey);
       this.held -= previous.bytes;
     }
+    this.keep(cacheKey, stream.changes, text);
+    return text;
+  }
+
+  private keep(cacheKey: string, changes: number, text: string | null): void {
     const bytes = ENTRY_OVERHEAD_BYTES + cacheKey.length + (text === null ? 0 : text.length);
-    if (bytes > this.maxBytes) return text;
-    this.entries.set(cacheKey, { changes: stream.changes, text, bytes });
+    if (bytes > this.maxBytes) return;
+    this.entries.set(cacheKey, { changes, text, bytes });
     this.held += bytes;
     // a Map iterates in insertion order: the first key is the one written longest ago
     while (this.held > this.maxBytes) {
@@ -70,6 +89,5 @@ export class PlaylistRenderCache {
       this.held -= this.entries.get(oldest)!.bytes;
       this.entries.delete(oldest);
     }
-    return text;
   }
 }

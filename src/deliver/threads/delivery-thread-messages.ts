@@ -73,8 +73,11 @@ export type ThreadToMain =
   | { t: 'authorize'; id: number; streamId: string; token: string | null }
   | { t: 'stream-info'; id: number; streamId: string }
   | { t: 'ts'; streamId: string }
-  /** streams this thread served in the last second: the main thread keeps their replicas (an edge's) as in use */
-  | { t: 'touch'; streamIds: string[] }
+  /**
+   * streams this thread served in the last second (the main thread keeps an edge's replicas of them in use),
+   * with the public playlists asked for (rendered by the main thread from then on, see shared-playlists.ts)
+   */
+  | { t: 'touch'; streams: Array<[streamId: string, playlists: string[]]> }
   /** playlists and MPDs requested since the last turn, once per stream and client */
   | { t: 'playback'; requests: Array<[streamId: string, clientKey: string]> }
   | { t: 'sessions'; ops: SessionOp[] }

@@ -17,6 +17,7 @@ import type { RequestContext } from '../../http/uws-helpers.js';
 import { MainForwarder } from './forward-to-main.js';
 import type { DeliveryThreadSetup, LookupOutcome, MainToThread, SessionOp, ThreadToMain } from './delivery-thread-messages.js';
 import { applyStoreChange } from './store-changes.js';
+import { WatchedPlaylistCache } from './shared-playlists.js';
 
 /** a thread's copy of the store never ends or removes a stream by itself: the main thread's timers do, and say so */
 const NEVER_MS = 2 ** 31 - 1;
@@ -67,12 +68,16 @@ export function runDeliveryThread(setup: DeliveryThreadSetup, port: MessagePort)
   const authorizations = new Pending<PlaybackCheck>();
   const streamInfos = new Pending<StreamInfo | null>();
 
-  // streams served since the last report
+  // streams served since the last report, and the public playlists asked for
   const touched = new Set<string>();
+  // made by the media routes (with their render metrics), below
+  let playlists: WatchedPlaylistCache | undefined;
   const touchTimer = every(TOUCH_INTERVAL_MS, () => {
-    if (touched.size === 0) return;
-    post({ t: 'touch', streamIds: [...touched] });
+    const watched = playlists?.takeWatched() ?? [];
+    for (const [streamId] of watched) touched.delete(streamId);
+    for (const streamId of touched) watched.push([streamId, []]);
     touched.clear();
+    if (watched.length > 0) post({ t: 'touch', streams: watched });
   });
 
   const lookupStream: StreamLookup = (streamId, found) => {
@@ -131,6 +136,7 @@ export function runDeliveryThread(setup: DeliveryThreadSetup, port: MessagePort)
     sessions: sessions ?? undefined,
     onPlaybackRequest: (streamId, _kind, key) => playbackRequested(streamId, key),
     onTsRequested: setup.tsOnDemand ? (streamId) => post({ t: 'ts', streamId }) : undefined,
+    renderCache: (maxBytes, onLookup) => (playlists = new WatchedPlaylistCache(maxBytes, onLookup)),
   });
   // per thread, so an operator sees how the kernel spreads viewers (the rest of this registry is added up across threads)
   const thread = String(setup.index);
@@ -181,7 +187,7 @@ export function runDeliveryThread(setup: DeliveryThreadSetup, port: MessagePort)
   port.on('message', (message: MainToThread) => {
     switch (message.t) {
       case 'changes':
-        for (const entry of message.entries) applyStoreChange(store, entry);
+        for (const entry of message.entries) applyStoreChange(store, entry, playlists);
         post({ t: 'applied', seq: message.seq });
         return;
       case 'lookup':

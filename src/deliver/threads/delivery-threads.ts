@@ -12,6 +12,8 @@ import type { ViewerSession, ViewerSessionTracker } from '../sessions/viewer-ses
 import type { StreamInfo } from '../ws/ws-hub.js';
 import type { DeliveryThreadSetup, LookupOutcome, MainToThread, SessionOp, ThreadToMain } from './delivery-thread-messages.js';
 import type { MirroredSegmentStore } from './mirrored-segment-store.js';
+import { SharedPlaylists } from './shared-playlists.js';
+import type { HlsPlaylistsConfig } from '../http/hls-playlists.js';
 
 /** One registry's metrics as JSON (what AggregatorRegistry adds up). */
 type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -28,6 +30,8 @@ export interface ThreadViewers {
 
 export interface DeliveryThreadsDeps {
   store: MirroredSegmentStore;
+  /** how playlists are built: the main thread renders the public ones threads watch, once for all */
+  playlistConfig: HlsPlaylistsConfig;
   /** starts one thread running deliver/threads/delivery-thread.ts with this setup */
   spawn(setup: DeliveryThreadSetup): Worker;
   lookupStream: StreamLookup;
@@ -84,12 +88,15 @@ export class DeliveryThreads {
   private nextMetricsId = 1;
   private readonly metricsWaiting = new Map<number, (metrics: MetricsJson | null) => void>();
   private readonly scratchCmcd = new CmcdData();
+  private readonly playlists: SharedPlaylists;
 
   private constructor(
     private readonly deps: DeliveryThreadsDeps,
     private readonly setup: Omit<DeliveryThreadSetup, 'index'>,
   ) {
     this.unsubscribe = deps.bus.subscribe((event) => this.broadcast({ t: 'event', event }));
+    this.playlists = new SharedPlaylists(deps.store, deps.playlistConfig, deps.registry);
+    deps.store.appendToBatches((changed) => this.playlists.render(changed));
     this.viewersTimer = every(VIEWERS_INTERVAL_MS, () => {
       for (const thread of this.threads.values()) this.sendViewers(thread);
     });
@@ -230,7 +237,8 @@ export class DeliveryThreads {
         this.deps.onTsRequested?.(message.streamId);
         return;
       case 'touch':
-        if (this.deps.touch) for (const streamId of message.streamIds) this.deps.touch(streamId);
+        if (this.deps.touch) for (const [streamId] of message.streams) this.deps.touch(streamId);
+        this.playlists.watch(message.streams);
         return;
       case 'playback':
         for (const [streamId, clientKey] of message.requests) this.deps.viewers.touchPlayback(streamId, clientKey);

@@ -58,6 +58,10 @@ export class MirroredSegmentStore extends SegmentStore {
   private seq = 0;
   private flushScheduled = false;
   private readonly held: HeldRelease[] = [];
+  /** streams changed by the batch being gathered */
+  private changed = new Set<string>();
+  /** what goes after a batch's changes: texts rendered for the streams they changed (SharedPlaylists) */
+  private afterChanges: ((changed: ReadonlySet<string>) => StoreChangeEntry[]) | null = null;
   private readonly flushNow = (): void => this.flush();
 
   constructor(options: Partial<SegmentStoreOptions> = {}) {
@@ -65,6 +69,11 @@ export class MirroredSegmentStore extends SegmentStore {
     const box: { store: MirroredSegmentStore | null } = { store: null };
     super({ ...options, releaseBytes: (bytes) => box.store!.release(bytes) });
     box.store = this;
+  }
+
+  /** Entries to send after each batch's changes, given the streams the batch changed. */
+  appendToBatches(append: (changed: ReadonlySet<string>) => StoreChangeEntry[]): void {
+    this.afterChanges = append;
   }
 
   /** Delivery threads following the store now. */
@@ -184,6 +193,7 @@ export class MirroredSegmentStore extends SegmentStore {
   private push(streamId: string, change: StoreChange, body: Uint8Array | null = null): void {
     if (this.followers.size === 0) return;
     this.batch.push([streamId, change, body]);
+    this.changed.add(streamId);
     this.schedule();
   }
 
@@ -214,6 +224,8 @@ export class MirroredSegmentStore extends SegmentStore {
     const seq = ++this.seq;
     const entries = this.batch;
     this.batch = [];
+    if (this.afterChanges !== null && this.changed.size > 0) entries.push(...this.afterChanges(this.changed));
+    this.changed = new Set();
     for (const follower of this.followers.values()) follower.post(seq, entries);
     if (this.followers.size === 0) this.releaseApplied();
   }

@@ -1,6 +1,7 @@
 import type { FeedMessage } from '../edge/feed-frames.js';
 import { applyFeedFrame } from '../edge/feed-apply.js';
 import type { SegmentStore } from '../store/segment-store.js';
+import type { PlaylistRenderCache } from '../http/playlist-render-cache.js';
 
 /**
  * What changed in the main thread's segment store, as a delivery thread's
@@ -14,7 +15,9 @@ export type StoreChange =
   | { t: 'interrupt' }
   | { t: 'resume' }
   | { t: 'removeStream' }
-  | { t: 'generation'; g: string };
+  | { t: 'generation'; g: string }
+  /** a public playlist rendered once for every thread, for the stream as the changes before it left it (shared-playlists.ts) */
+  | { t: 'rendered'; key: string; text: string | null };
 
 /**
  * One change of one stream, with its media bytes (a view of shared memory:
@@ -25,7 +28,7 @@ export type StoreChangeEntry = [streamId: string, change: StoreChange, body: Uin
 const EMPTY = new Uint8Array(0);
 
 /** Applies one change to a delivery thread's copy of the store. */
-export function applyStoreChange(store: SegmentStore, [streamId, change, body]: StoreChangeEntry): void {
+export function applyStoreChange(store: SegmentStore, [streamId, change, body]: StoreChangeEntry, playlists?: PlaylistRenderCache): void {
   switch (change.t) {
     case 'seal':
       store.sealPendingParts(streamId);
@@ -39,6 +42,11 @@ export function applyStoreChange(store: SegmentStore, [streamId, change, body]: 
     case 'removeStream':
       store.removeStream(streamId);
       return;
+    case 'rendered': {
+      const stream = store.getStream(streamId);
+      if (stream !== undefined) playlists?.seed(stream, change.key, change.text);
+      return;
+    }
     case 'generation': {
       const stream = store.getStream(streamId);
       if (stream) stream.generation = change.g;

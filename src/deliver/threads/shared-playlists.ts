@@ -1,0 +1,94 @@
+import type { Counter, Registry } from 'prom-client';
+import { playlistRenders } from '../http/media-metrics.js';
+import { PlaylistRenderCache } from '../http/playlist-render-cache.js';
+import { playlistOptions, renderPlaylist, type HlsPlaylistsConfig, type PlaylistKey } from '../http/hls-playlists.js';
+import type { SegmentStore, StreamStore } from '../store/segment-store.js';
+import type { StoreChangeEntry } from './store-changes.js';
+
+/** a playlist no thread has asked for in this long is no longer rendered ahead for them */
+const WATCHED_FOR_MS = 5000;
+
+/**
+ * A delivery thread's playlist render cache: it notes which public playlists
+ * its viewers ask for (reported to the main thread every second) and takes
+ * the texts the main thread renders for them, so a playlist is rendered once
+ * per change for all threads rather than once in each.
+ */
+export class WatchedPlaylistCache extends PlaylistRenderCache {
+  private watched = new Map<string, Set<PlaylistKey>>();
+
+  override get(stream: StreamStore, key: string, render: () => string | null): string | null {
+    // a private stream's keys carry a viewer's token: rendered here, per viewer
+    if (!stream.private) {
+      let keys = this.watched.get(stream.id);
+      if (keys === undefined) this.watched.set(stream.id, (keys = new Set()));
+      keys.add(key);
+    }
+    return super.get(stream, key, render);
+  }
+
+  /** The public playlists asked for since the last call, by stream. */
+  takeWatched(): Array<[streamId: string, keys: PlaylistKey[]]> {
+    const taken: Array<[string, PlaylistKey[]]> = [];
+    for (const [streamId, keys] of this.watched) taken.push([streamId, [...keys]]);
+    this.watched = new Map();
+    return taken;
+  }
+}
+
+/**
+ * The main thread's side: the public playlists some delivery thread asked
+ * for lately, rendered once whenever their stream changes and sent to every
+ * thread with the batch of changes (after them, so each thread's copy of the
+ * stream is in the state the text was rendered from).
+ */
+export class SharedPlaylists {
+  private readonly watched = new Map<string, Map<PlaylistKey, number>>();
+
+  private readonly renders: Counter.Internal;
+
+  constructor(
+    private readonly store: SegmentStore,
+    private readonly config: HlsPlaylistsConfig,
+    registry: Registry,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.renders = playlistRenders(registry).labels('shared');
+  }
+
+  /** Threads asked for these playlists. */
+  watch(streams: ReadonlyArray<readonly [string, readonly PlaylistKey[]]>): void {
+    const now = this.now();
+    for (const [streamId, keys] of streams) {
+      let watched = this.watched.get(streamId);
+      if (watched === undefined) this.watched.set(streamId, (watched = new Map()));
+      for (const key of keys) watched.set(key, now);
+    }
+  }
+
+  /** The texts of the watched playlists of streams that changed. */
+  render(changed: ReadonlySet<string>): StoreChangeEntry[] {
+    const entries: StoreChangeEntry[] = [];
+    const now = this.now();
+    for (const streamId of changed) {
+      const watched = this.watched.get(streamId);
+      if (watched === undefined) continue;
+      const stream = this.store.getStream(streamId);
+      if (stream === undefined || stream.private) {
+        this.watched.delete(streamId);
+        continue;
+      }
+      const options = playlistOptions(this.store, this.config, '');
+      for (const [key, seenAt] of watched) {
+        if (now - seenAt > WATCHED_FOR_MS) {
+          watched.delete(key);
+          continue;
+        }
+        entries.push([streamId, { t: 'rendered', key, text: renderPlaylist(stream, streamId, key, options) }, null]);
+        this.renders.inc();
+      }
+      if (watched.size === 0) this.watched.delete(streamId);
+    }
+    return entries;
+  }
+}
