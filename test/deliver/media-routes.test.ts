@@ -425,11 +425,15 @@ describe('media routes: private streams, CDN, CORS allow-list', () => {
         const head = (status: string, length: number): string =>
           `HTTP/1.1 ${status}\r\ncontent-type: application/vnd.apple.mpegurl\r\ncache-control: public, max-age=1\r\netag: ${etag}\r\n${cors}` +
           `uWebSockets: 20\r\nContent-Length: ${length}\r\n\r\n`;
+        // a HEAD's length goes before uWS's own header (endHead in uws-helpers.ts: uWS's own way breaks keep-alive)
+        const headOnly = (length: number): string =>
+          `HTTP/1.1 200 OK\r\ncontent-type: application/vnd.apple.mpegurl\r\ncache-control: public, max-age=1\r\netag: ${etag}\r\n${cors}` +
+          `content-length: ${length}\r\nuWebSockets: 20\r\n\r\n`;
         const origin = { origin: 'https://ok.example' };
         // twice: the first answer prepares the text, the second is answered from what was prepared
         for (let round = 0; round < 2; round++) {
           assert.equal(await rawExchange(server.base, 'GET', path, origin), head('200 OK', Buffer.byteLength(body)) + body, `GET ${round}`);
-          assert.equal(await rawExchange(server.base, 'HEAD', path, origin), head('200 OK', Buffer.byteLength(body)), `HEAD ${round}`);
+          assert.equal(await rawExchange(server.base, 'HEAD', path, origin), headOnly(Buffer.byteLength(body)), `HEAD ${round}`);
         }
         const notModified = await rawExchange(server.base, 'GET', path, { ...origin, 'if-none-match': etag });
         assert.match(notModified, /^HTTP\/1\.1 304 Not Modified\r\ncontent-type: application\/vnd\.apple\.mpegurl\r\ncache-control: public, max-age=1\r\n/);
