@@ -262,6 +262,27 @@ describe('media routes over HTTP', () => {
     assert.deepEqual(new Uint8Array(await response.arrayBuffer()), fill(100, 'video', 8, next));
   });
 
+  it('the part after the hint and the segment in progress are held too (a delivery thread a batch behind another); further ahead is a 404', async () => {
+    const video = server.store.getStream('live1')!.renditions.get('source')!.tracks.get('video')!;
+    const newest = video.pendingParts[video.pendingParts.length - 1]!.index;
+    const msn = video.pendingMsn;
+    const afterHint = fetch(`${server.base}/hls/live1/source/video/part-${msn}-${newest + 2}.m4s`);
+    const segment = fetch(`${server.base}/hls/live1/source/video/seg-${msn}.m4s`);
+    const tooFar = await fetch(`${server.base}/hls/live1/source/video/part-${msn}-${newest + 3}.m4s`);
+    assert.equal(tooFar.status, 404);
+    await tooFar.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    feedParts(server.store, 'live1', msn, newest + 3, { tracks: ['video'] });
+    const part = await afterHint;
+    assert.equal(part.status, 200);
+    assert.deepEqual(new Uint8Array(await part.arrayBuffer()), fill(100, 'video', msn, newest + 2));
+    // the segment completes with its last part
+    for (const media of segmentMedia(msn, { tracks: ['video'] })) if (media.kind === 'segment') server.store.add('live1', media);
+    const whole = await segment;
+    assert.equal(whole.status, 200);
+    assert.ok((await whole.arrayBuffer()).byteLength > 0);
+  });
+
   it('counts served media in metrics', async () => {
     const text = await server.metrics.getSingleMetricAsString('nova_streaming_segments_served_total');
     assert.match(text, /kind="segment"} [1-9]/);

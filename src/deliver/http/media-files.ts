@@ -38,9 +38,28 @@ export class MediaFiles {
     const segmentMatch = SEGMENT_FILE.exec(file);
     if (segmentMatch && (segmentMatch[2] === 'ts') === (track.track === 'ts')) {
       const msn = Number(segmentMatch[1]);
-      const segment = track.findSegment(msn);
-      if (!segment) throw notFound(`segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`);
-      this.respond.bytes(res, ctx, stream, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
+      const missing = `segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
+      const send = (): void => {
+        const segment = track.findSegment(msn);
+        if (!segment) {
+          this.respond.problem(res, ctx, notFound(missing));
+          return;
+        }
+        this.respond.bytes(res, ctx, stream, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
+      };
+      if (track.findSegment(msn) !== undefined || !isUpcomingSegment(track, msn) || stream.ended) {
+        send();
+        return;
+      }
+      // the segment in progress: listed already by a delivery thread a moment ahead of this one, or asked for early
+      holdRequest(
+        res,
+        ctx,
+        this.cors,
+        (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, -1, targetDurationSeconds(track, this.targetDurationMs) * 1500, onDone),
+        { late: `segment ${msn} not produced in time`, gone: missing, streamId: stream.id },
+        send,
+      );
       return;
     }
     if (track.track === 'ts') throw notFound(`no such file ${file}`);
@@ -65,11 +84,11 @@ export class MediaFiles {
       }
       this.respond.bytes(res, ctx, stream, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes, counted ? { rendition: renditionName, seconds: part.duration } : undefined);
     };
-    if (!isPreloadHint(track, msn, index) || stream.ended) {
+    if (!isUpcomingPart(track, msn, index) || stream.ended) {
       send();
       return;
     }
-    // EXT-X-PRELOAD-HINT: the player asks before the part exists; hold the request until it does
+    // EXT-X-PRELOAD-HINT: the player asks before the part exists (or a delivery thread a moment ahead of this one listed it); hold the request until it does
     const timeoutMs = targetDurationSeconds(track, this.targetDurationMs) * 3000;
     holdRequest(
       res,
@@ -82,11 +101,27 @@ export class MediaFiles {
   }
 }
 
-/** Whether part `index` of `msn` is the next one the packager will produce: what EXT-X-PRELOAD-HINT names. */
-export function isPreloadHint(track: TrackStore, msn: number, index: number): boolean {
+/** parts after the newest one a request may wait for: the preload hint, and one more for a delivery thread a moment behind another */
+const UPCOMING_PARTS = 2;
+
+/**
+ * Whether part `index` of `msn` is among the next ones the packager will
+ * produce: what EXT-X-PRELOAD-HINT names, or the part after it (a delivery
+ * thread's copy of the store may be a batch behind the thread whose playlist
+ * the player read), counting across the segment boundary.
+ */
+export function isUpcomingPart(track: TrackStore, msn: number, index: number): boolean {
   if (track.pendingParts.length > 0) {
-    return msn === track.pendingMsn && index === track.pendingParts[track.pendingParts.length - 1]!.index + 1;
+    const newest = track.pendingParts[track.pendingParts.length - 1]!.index;
+    if (msn === track.pendingMsn) return index > newest && index <= newest + UPCOMING_PARTS;
+    return msn === track.pendingMsn + 1 && index < UPCOMING_PARTS - 1;
   }
   const last = track.lastSegment();
-  return index === 0 && msn === (last ? last.msn + 1 : 0);
+  return msn === (last ? last.msn + 1 : 0) && index < UPCOMING_PARTS;
+}
+
+/** Whether segment `msn` is the one in progress (its parts, if any, still coming). */
+export function isUpcomingSegment(track: TrackStore, msn: number): boolean {
+  const last = track.lastSegment();
+  return msn === (last ? last.msn + 1 : 0);
 }
