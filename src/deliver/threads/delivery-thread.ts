@@ -169,6 +169,7 @@ export function runDeliveryThread(setup: DeliveryThreadSetup, port: MessagePort)
     flushSessions();
     hub.close();
     closeEverySocket(app);
+    forwarder.close();
   };
   let failing = false;
   process.on('uncaughtException', (err) => {
