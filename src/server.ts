@@ -565,7 +565,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         liveStreams: () => hub.liveStreams(),
         instanceId: config.instanceId,
         onTsRequested,
-        touch: edge === null ? undefined : (streamId) => void edge!.touch(streamId),
+        touch: edge === null ? undefined : (streamId, requests) => void edge!.touch(streamId, requests),
         registry,
         log: log.child({ component: 'delivery-threads' }),
       },

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { NovaError } from '../errors.js';
 import { RtmpServerSession } from './rtmp/rtmp-server-session.js';
+import { CapsExMask } from './rtmp/reconnect-request.js';
 import { FlvDemuxer } from '../demux/flv/flv-demuxer.js';
 import { FrameQueueWriter } from '../stream/frame-queue.js';
 import { ByteRing } from '../stream/byte-ring.js';
@@ -35,6 +36,15 @@ export class IngestConnection implements FrameSink {
   private video: VideoTrackConfig | null = null;
   private audio: AudioTrackConfig | null = null;
   private publishing = false;
+  /**
+   * Asked to reconnect elsewhere (a drain) and able to: the next keyframe starts the publisher's
+   * segment on the other instance, which numbers on from the segment in progress here (the stream's
+   * shared continuity). Packaging stops at that keyframe (handedOff), so this instance never begins
+   * a segment the other one begins too: an edge following the stream would keep the first it got
+   * and drop the other's, discontinuity and all.
+   */
+  private handingOff = false;
+  private handedOff = false;
   private closed = false;
   private chunkReceivedAt = 0;
   /** true while socket bytes are processed: a segment emitted then was completed by those bytes */
@@ -71,10 +81,15 @@ export class IngestConnection implements FrameSink {
         onUnpublish: () => this.unpublish(),
         onMetadata: (meta) => this.demuxer.metadata(meta),
         onVideo: (timestamp, body) => {
-          if (this.publishing) this.demuxer.video(timestamp, body);
+          if (!this.publishing || this.handedOff) return;
+          if (this.handingOff && isKeyframe(body)) {
+            this.handedOff = true;
+            return;
+          }
+          this.demuxer.video(timestamp, body);
         },
         onAudio: (timestamp, body) => {
-          if (this.publishing) this.demuxer.audio(timestamp, body);
+          if (this.publishing && !this.handedOff) this.demuxer.audio(timestamp, body);
         },
       },
       { maxMessageBytes: limits.maxMessageBytes, maxChunkSize: limits.maxChunkSize },
@@ -116,7 +131,8 @@ export class IngestConnection implements FrameSink {
       // sent only for a live stream, so after publish_accepted on this port: the segmenter exists
       this.segmenter?.enableTs();
     } else if (message.type === 'reconnect_request') {
-      this.session.requestReconnect(message.request);
+      // a client that announced Reconnect support moves at its next keyframe: packaging stops there
+      if (this.session.requestReconnect(message.request) && (this.session.peerCapsEx & CapsExMask.reconnect) !== 0) this.handingOff = true;
     }
   }
 
@@ -297,4 +313,16 @@ export class IngestConnection implements FrameSink {
 
 export function isProtocolError(err: unknown): err is NovaError {
   return err instanceof NovaError;
+}
+
+/**
+ * An FLV video tag body is a keyframe's coded picture: its frame type (bits 4-6 of the first byte,
+ * the same place in legacy and Enhanced RTMP tags) is 1, and it is not a sequence header (legacy:
+ * AVCPacketType 1, NALUs; Enhanced: packet type CodedFrames or CodedFramesX).
+ */
+function isKeyframe(body: Uint8Array): boolean {
+  if (body.byteLength < 2 || ((body[0]! >> 4) & 0x07) !== 1) return false;
+  if ((body[0]! & 0x80) === 0) return body[1] === 1;
+  const packetType = body[0]! & 0x0f;
+  return packetType === 1 || packetType === 3;
 }

@@ -122,4 +122,42 @@ describe('IngestConnection and the Reconnect Request', () => {
     reader.push(new Uint8Array(Buffer.concat(sent.map((m) => m.bytes))).subarray(1 + 2 * HANDSHAKE_PACKET_SIZE));
     assert.deepEqual(commands.at(-1), { streamId: 0, request: { description: 'draining' } });
   });
+
+  for (const capsEx of [1, 0]) {
+    it(`a publisher ${capsEx === 1 ? 'that can reconnect is packaged up to its next keyframe after the request, not past it' : 'that cannot reconnect is packaged as before the request'}`, () => {
+      // FFmpeg's media from the golden capture, sent by a client whose connect announces capsEx
+      const media: Array<{ typeId: number; timestamp: number; payload: Uint8Array }> = [];
+      new ChunkReader(
+        (typeId, _streamId, timestamp, payload) => {
+          if (typeId === 8 || typeId === 9) media.push({ typeId, timestamp, payload: payload.slice() });
+        },
+        { maxMessageBytes: 1 << 24, maxChunkSize: 1 << 24 },
+      ).push(ffmpegPublishCapture().subarray(1 + 2 * HANDSHAKE_PACKET_SIZE));
+      const isKey = (m: (typeof media)[number]): boolean => m.typeId === 9 && m.payload[0]! >> 4 === 1 && m.payload[1] === 1;
+      const keyframes = media.filter(isKey).map((m) => m.timestamp);
+      assert.ok(keyframes.length >= 2, `the capture has keyframes at ${keyframes.join(', ')}`);
+
+      const videoDurations: number[] = [];
+      const connection = new IngestConnection(limits, (message) => {
+        if (message.type === 'media' && message.media.kind === 'segment' && message.media.track === 'video') videoDurations.push(message.media.duration);
+      });
+      const client = new ClientBytes()
+        .handshake()
+        .command(0, 'connect', 1, { app: 'live', tcUrl: 'rtmp://lb/live', capsEx })
+        .command(0, 'createStream', 2, null)
+        .command(1, 'publish', 0, null, 'key1', 'live');
+      connection.push(client.bytes(), Date.now());
+      connection.handle({ type: 'publish_accepted', streamId: 'test', frameQueue: null, resume: null, tsWanted: false });
+      // the request comes just after the first keyframe: the second is where the publisher moves
+      const requestAfter = media.findIndex((m) => isKey(m) && m.timestamp === keyframes[0]);
+      media.forEach((m, i) => {
+        connection.push(new ClientBytes().message(m.typeId === 9 ? 6 : 4, m.typeId, 1, m.timestamp, m.payload).bytes(), Date.now());
+        if (i === requestAfter) connection.handle({ type: 'reconnect_request', request: {} });
+      });
+      connection.finishStream('test');
+      const packagedMs = videoDurations.reduce((sum, d) => sum + d * 1000, 0);
+      if (capsEx === 1) assert.ok(Math.abs(packagedMs - (keyframes[1]! - keyframes[0]!)) < 50, `${packagedMs} ms packaged: up to the keyframe at ${keyframes[1]} ms`);
+      else assert.ok(packagedMs > keyframes[1]! - keyframes[0]! + 300, `${packagedMs} ms packaged: past the keyframe at ${keyframes[1]} ms`);
+    });
+  }
 });

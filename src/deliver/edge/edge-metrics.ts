@@ -5,7 +5,7 @@ export class EdgeMetrics {
   /** media requests for a stream this instance replicates: served from the replica (hit) or after establishing it (miss) */
   readonly requests: Counter<'result'>;
   /** the hit child bound once: counted on every media request a replica serves */
-  readonly requestHits: { inc(): void };
+  readonly requestHits: { inc(value?: number): void };
   /** objects received from an origin, by kind: each is fetched once however many viewers ask */
   readonly upstreamObjects: Counter<'kind'>;
   /** objects received that the replica held already (a resync's snapshot): every other one crossed once */

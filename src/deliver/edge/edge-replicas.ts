@@ -149,15 +149,16 @@ export class EdgeReplicas {
   }
 
   /**
-   * A media request for a stream in the store. 'local': not a replica (ingested
+   * A media request (or `requests` of them, a delivery thread's count since
+   * its last report) for a stream in the store. 'local': not a replica (ingested
    * here). 'hit': a replica serving. 'unavailable': a replica whose origin has
    * been lost for longer than lostGraceMs (answer 503).
    */
-  touch(streamId: string): 'local' | 'hit' | 'unavailable' {
+  touch(streamId: string, requests = 1): 'local' | 'hit' | 'unavailable' {
     const replica = this.replicas.get(streamId);
     if (!replica) return 'local';
     replica.lastUsedAt = Date.now();
-    this.deps.metrics.requestHits.inc();
+    this.deps.metrics.requestHits.inc(requests);
     return replica.interrupted ? 'unavailable' : 'hit';
   }
 

@@ -74,10 +74,10 @@ export type ThreadToMain =
   | { t: 'stream-info'; id: number; streamId: string }
   | { t: 'ts'; streamId: string }
   /**
-   * streams this thread served in the last second (the main thread keeps an edge's replicas of them in use),
+   * streams this thread served in the last second, with how many requests (the main thread keeps an edge's replicas of them in use),
    * with the public playlists asked for (rendered by the main thread from then on, see shared-playlists.ts)
    */
-  | { t: 'touch'; streams: Array<[streamId: string, playlists: string[]]> }
+  | { t: 'touch'; streams: Array<[streamId: string, requests: number, playlists: string[]]> }
   /** playlists and MPDs requested since the last turn, once per stream and client */
   | { t: 'playback'; requests: Array<[streamId: string, clientKey: string]> }
   | { t: 'sessions'; ops: SessionOp[] }

@@ -68,22 +68,23 @@ export function runDeliveryThread(setup: DeliveryThreadSetup, port: MessagePort)
   const authorizations = new Pending<PlaybackCheck>();
   const streamInfos = new Pending<StreamInfo | null>();
 
-  // streams served since the last report, and the public playlists asked for
-  const touched = new Set<string>();
+  // requests per stream served since the last report, and the public playlists asked for
+  const touched = new Map<string, number>();
   // made by the media routes (with their render metrics), below
   let playlists: WatchedPlaylistCache | undefined;
   const touchTimer = every(TOUCH_INTERVAL_MS, () => {
-    const watched = playlists?.takeWatched() ?? [];
-    for (const [streamId] of watched) touched.delete(streamId);
-    for (const streamId of touched) watched.push([streamId, []]);
+    if (touched.size === 0) return;
+    const watched = new Map(playlists?.takeWatched());
+    const streams: Array<[string, number, string[]]> = [];
+    for (const [streamId, requests] of touched) streams.push([streamId, requests, watched.get(streamId) ?? []]);
     touched.clear();
-    if (watched.length > 0) post({ t: 'touch', streams: watched });
+    post({ t: 'touch', streams });
   });
 
   const lookupStream: StreamLookup = (streamId, found) => {
     const stream = store.getStream(streamId);
     if (stream !== undefined) {
-      touched.add(streamId);
+      touched.set(streamId, (touched.get(streamId) ?? 0) + 1);
       found(stream.unavailable ? originUnavailable(streamId) : stream);
       return;
     }

@@ -44,8 +44,8 @@ export interface DeliveryThreadsDeps {
   liveStreams(): Array<{ streamId: string; renditions: RenditionInfo[] }>;
   instanceId: string;
   onTsRequested?(streamId: string): void;
-  /** a thread served the stream lately: an edge keeps its replica */
-  touch?(streamId: string): void;
+  /** a thread served the stream `requests` times lately: an edge keeps its replica */
+  touch?(streamId: string, requests: number): void;
   registry: Registry;
   log: Logger;
 }
@@ -237,8 +237,10 @@ export class DeliveryThreads {
         this.deps.onTsRequested?.(message.streamId);
         return;
       case 'touch':
-        if (this.deps.touch) for (const [streamId] of message.streams) this.deps.touch(streamId);
-        this.playlists.watch(message.streams);
+        for (const [streamId, requests, playlists] of message.streams) {
+          this.deps.touch?.(streamId, requests);
+          if (playlists.length > 0) this.playlists.watch(streamId, playlists);
+        }
         return;
       case 'playback':
         for (const [streamId, clientKey] of message.requests) this.deps.viewers.touchPlayback(streamId, clientKey);

@@ -56,14 +56,12 @@ export class SharedPlaylists {
     this.renders = playlistRenders(registry).labels('shared');
   }
 
-  /** Threads asked for these playlists. */
-  watch(streams: ReadonlyArray<readonly [string, readonly PlaylistKey[]]>): void {
+  /** A thread's viewers asked for these playlists of the stream. */
+  watch(streamId: string, keys: readonly PlaylistKey[]): void {
     const now = this.now();
-    for (const [streamId, keys] of streams) {
-      let watched = this.watched.get(streamId);
-      if (watched === undefined) this.watched.set(streamId, (watched = new Map()));
-      for (const key of keys) watched.set(key, now);
-    }
+    let watched = this.watched.get(streamId);
+    if (watched === undefined) this.watched.set(streamId, (watched = new Map()));
+    for (const key of keys) watched.set(key, now);
   }
 
   /** The texts of the watched playlists of streams that changed. */
