@@ -319,6 +319,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       return marked;
     },
     tracksChanged: (streamId, video, audio) => lifecycle.tracksChanged(streamId, video, audio),
+    handingOff: (streamId, openMsn) => {
+      // the store learns of a segment with its first part, 200+ ms after its keyframe: the worker knows now
+      const continuity = instances === null ? null : feeds.continuity(streamId);
+      if (continuity !== null) instances!.writeContinuity(streamId, { ...continuity, nextMsn: Math.max(continuity.nextMsn, openMsn + 1) });
+    },
     longGop: (streamId, observedMs) => lifecycle.longGop(streamId, observedMs),
     stats: (streamId, bytes, videoFrames) => lifecycle.stats(streamId, bytes, videoFrames),
     ended: (streamId, reason) => lifecycle.ended(streamId, reason),

@@ -132,7 +132,10 @@ export class IngestConnection implements FrameSink {
       this.segmenter?.enableTs();
     } else if (message.type === 'reconnect_request') {
       // a client that announced Reconnect support moves at its next keyframe: packaging stops there
-      if (this.session.requestReconnect(message.request) && (this.session.peerCapsEx & CapsExMask.reconnect) !== 0) this.handingOff = true;
+      if (this.session.requestReconnect(message.request) && (this.session.peerCapsEx & CapsExMask.reconnect) !== 0 && !this.handingOff) {
+        this.handingOff = true;
+        this.emit({ type: 'handing_off', openMsn: this.segmenter?.currentVideoMsn ?? -1 });
+      }
     }
   }
 

@@ -100,6 +100,11 @@ export type WorkerToMain =
   /** capsEx: what the connect command announced of Enhanced RTMP v2 (Reconnect Request support) */
   | { type: 'publish'; app: string; streamName: string; tcUrl: string; capsEx: number }
   | { type: 'unpublish' }
+  /**
+   * Asked to reconnect elsewhere and able to: `openMsn` is the segment in progress (-1 before the
+   * first), the last this instance packages; the other instance numbers on after it.
+   */
+  | { type: 'handing_off'; openMsn: number }
   | { type: 'tracks'; video: VideoTrackConfig | null; audio: AudioTrackConfig | null }
   /** the connection's parts are written here from now on (PartArena.attach it); sent before the first media in it */
   | { type: 'part_arena'; buffer: SharedArrayBuffer }

@@ -33,6 +33,12 @@ export interface IngestLifecycle {
   authorize(app: string, streamName: string): Promise<{ streamId: string; resume?: StreamResumeState | null } | null>;
   started(streamId: string): Promise<void>;
   tracksChanged(streamId: string, video: VideoTrackConfig | null, audio: AudioTrackConfig | null): void;
+  /**
+   * The publisher was asked to reconnect elsewhere and will move at its next keyframe, where this
+   * instance stops packaging: `openMsn` is the last segment it begins (the stream's continuity, shared
+   * with the instance it moves to, must say so before it arrives there).
+   */
+  handingOff?(streamId: string, openMsn: number): void;
   longGop(streamId: string, observedMs: number): void;
   stats(streamId: string, bytes: number, videoFrames: number): void;
   ended(streamId: string, reason: StreamEndReason): Promise<void>;
@@ -463,6 +469,9 @@ export class RtmpIngestServer {
         break;
       case 'unpublish':
         if (connection.streamId) log.info({ stream: connection.streamId }, 'publisher unpublished');
+        break;
+      case 'handing_off':
+        if (connection.streamId) this.lifecycle.handingOff?.(connection.streamId, message.openMsn);
         break;
       case 'tracks':
         if (connection.streamId) this.lifecycle.tracksChanged(connection.streamId, message.video, message.audio);
