@@ -15,31 +15,11 @@ import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.j
 import { fetchText, parseMediaPlaylist, streamMediaUrls, waitForSegments, type StreamMediaUrls } from '../support/live-media.js';
 import { startNova, type CreatedStream, type NovaFixture } from '../support/nova-server.js';
 import { TestViewer } from '../ws/support/ws-viewer.js';
+import { metricSum } from '../support/metrics-text.js';
+import { waitFor } from '../support/tools.js';
 
 const VIEWERS = 16;
 
-/** One sample of a metric with the given label text ('' = the unlabelled sample, or the sum of all). */
-function sample(text: string, name: string, labels = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
-    if (labels !== '' && !rest.includes(labels)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
-async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | false> | T | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** GET over a connection of its own (the kernel picks a thread per connection). */
 function getOnNewConnection(url: string): Promise<{ status: number; body: string; at: number }> {
@@ -86,17 +66,17 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
     const api = await nova.api('GET', `/api/v1/streams/${stream.id}`);
     assert.equal(api.status, 200);
     const text = await metrics();
-    assert.equal(sample(text, 'nova_streaming_delivery_threads'), 2);
-    assert.ok(sample(text, 'nova_streaming_forwarded_requests_total', 'result="ok"') >= 1, 'the API request was forwarded');
+    assert.equal(metricSum(text, 'nova_streaming_delivery_threads'), 2);
+    assert.ok(metricSum(text, 'nova_streaming_forwarded_requests_total', 'result="ok"') >= 1, 'the API request was forwarded');
   });
 
   it('a public playlist is rendered once per change for both threads, by the main thread', async () => {
     const renders = async (): Promise<{ shared: number; miss: number; hit: number }> => {
       const text = await metrics();
       return {
-        shared: sample(text, 'nova_streaming_playlist_renders_total', 'result="shared"'),
-        miss: sample(text, 'nova_streaming_playlist_renders_total', 'result="miss"'),
-        hit: sample(text, 'nova_streaming_playlist_renders_total', 'result="hit"'),
+        shared: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="shared"'),
+        miss: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="miss"'),
+        hit: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="hit"'),
       };
     };
     const poll = async (ms: number): Promise<void> => {
@@ -124,9 +104,9 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
     const url = `${urls.video}?_HLS_msn=${next}&_HLS_part=0`;
     const asked = Date.now();
     const answers = Promise.all(Array.from({ length: VIEWERS }, () => getOnNewConnection(url)));
-    await waitUntil('reloads parked on both threads', 5000, async () => {
+    await waitFor('reloads parked on both threads', 5000, async () => {
       const text = await metrics();
-      return sample(text, 'nova_streaming_delivery_thread_parked_reloads', 'thread="0"') > 0 && sample(text, 'nova_streaming_delivery_thread_parked_reloads', 'thread="1"') > 0;
+      return metricSum(text, 'nova_streaming_delivery_thread_parked_reloads', 'thread="0"') > 0 && metricSum(text, 'nova_streaming_delivery_thread_parked_reloads', 'thread="1"') > 0;
     });
     const done = await answers;
     for (const answer of done) {
@@ -141,9 +121,9 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
   it('WebSocket viewers on both threads get the same events in the same order, no gaps, and counts add up', async () => {
     for (let i = 0; i < VIEWERS; i++) viewers.push(new TestViewer(wsUrl()));
     await Promise.all(viewers.map((viewer) => viewer.opened));
-    await waitUntil('viewers on both threads', 5000, async () => {
+    await waitFor('viewers on both threads', 5000, async () => {
       const text = await metrics();
-      return sample(text, 'nova_streaming_delivery_thread_websockets', 'thread="0"') > 0 && sample(text, 'nova_streaming_delivery_thread_websockets', 'thread="1"') > 0;
+      return metricSum(text, 'nova_streaming_delivery_thread_websockets', 'thread="0"') > 0 && metricSum(text, 'nova_streaming_delivery_thread_websockets', 'thread="1"') > 0;
     });
     // the count is the stream's, whichever thread a viewer is on
     // (HLS clients of the tests before count too, for their session's idle time)
@@ -152,7 +132,7 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
     for (let i = 0; i < 5; i++) {
       nova.server.bus.publish({ type: 'quality_changed', streamId: stream.id, instanceId: nova.server.config.instanceId, at: Date.now(), renditions: renditions.map((r) => ({ ...r, bandwidth: r.bandwidth + i })) });
     }
-    await Promise.all(viewers.map((viewer) => waitUntil('five quality_changed', 5000, () => viewer.ofType('quality_changed').length >= 5)));
+    await Promise.all(viewers.map((viewer) => waitFor('five quality_changed', 5000, () => viewer.ofType('quality_changed').length >= 5)));
     const expected = viewers[0]!.ofType('quality_changed').map((m) => JSON.stringify(m.renditions));
     for (const viewer of viewers) {
       assert.deepEqual(viewer.ofType('quality_changed').map((m) => JSON.stringify(m.renditions)), expected, 'same events, same order');
@@ -177,12 +157,12 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
     const big = Array.from({ length: 40 }, (_, i) => ({ name: `r${i}-${'z'.repeat(100)}`, width: 1920, height: 1080, bandwidth: 6_000_000, codecs: 'avc1.640028', frameRate: 30 }));
     let sent = 0;
     const deadline = Date.now() + 15_000;
-    while (sample(await metrics(), 'nova_streaming_ws_slow_consumer_drops_total') === 0) {
+    while (metricSum(await metrics(), 'nova_streaming_ws_slow_consumer_drops_total') === 0) {
       assert.ok(Date.now() < deadline, `the slow consumer was never dropped: ${(await metrics()).split('\n').filter((l) => l.includes('websocket') || l.includes('ws_')).join('\n')}`);
       for (let i = 0; i < 20; i++, sent++) nova.server.bus.publish({ type: 'quality_changed', streamId: stream.id, instanceId: 'x', at: Date.now(), renditions: big });
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    await Promise.all(viewers.map((viewer, i) => waitUntil('every viewer gets every message', 10_000, () => viewer.ofType('quality_changed').length === before[i]! + sent)));
+    await Promise.all(viewers.map((viewer, i) => waitFor('every viewer gets every message', 10_000, () => viewer.ofType('quality_changed').length === before[i]! + sent)));
     for (const viewer of viewers) assert.equal(viewer.ws.readyState, viewer.ws.OPEN);
     stuck.destroy();
   });
@@ -200,9 +180,9 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
       }
     })();
     threads.injectFault(0);
-    const closed = await waitUntil('a viewer of the failed thread disconnected', 5000, () => viewers.find((viewer) => viewer.ws.readyState !== viewer.ws.OPEN) ?? false);
+    const closed = await waitFor('a viewer of the failed thread disconnected', 5000, () => viewers.find((viewer) => viewer.ws.readyState !== viewer.ws.OPEN) ?? false);
     assert.ok(closed);
-    await waitUntil('the thread replaced', 10_000, async () => sample(await metrics(), 'nova_streaming_delivery_thread_restarts_total') === 1 && threads.size === 2);
+    await waitFor('the thread replaced', 10_000, async () => metricSum(await metrics(), 'nova_streaming_delivery_thread_restarts_total') === 1 && threads.size === 2);
     const reconnected = new TestViewer(wsUrl());
     viewers.push(reconnected);
     const snapshot = await reconnected.waitFor((m) => m.type === 'snapshot', 5000);

@@ -18,22 +18,10 @@ import { TestViewer } from '../ws/support/ws-viewer.js';
 import { redisReachable, SHARED_REDIS_URL } from '../ws/support/redis-helpers.js';
 import { startHaproxy, haveHaproxy } from '../support/haproxy.js';
 import pg from 'pg';
+import { metricSum } from '../support/metrics-text.js';
 
 const gate = { ...toolGate('ffmpeg', haveTool('ffmpeg')), ...toolGate('chromium', chromiumInstalled()), ...toolGate('haproxy', haveHaproxy()) };
 const EDGE_ENV = { INTERNAL_SECRET: 'edge-test-secret-0123456789', INTERNAL_PORT: '0', EDGE_ORIGIN_LOST_GRACE_MS: '1000' };
-
-/** Sums a metric's samples (every label set) from a Prometheus text page. */
-function metric(text: string, name: string, labels = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
-    if (labels !== '' && !rest.includes(labels)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
 async function metricsOf(instance: ClusterInstance): Promise<string> {
   return fetchText(`${instance.http}/metrics`);
@@ -168,13 +156,13 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
       const had = partsOf(before);
       for (const uri of partsOf(after)) if (!had.has(uri)) appeared++;
     }
-    const transfers = metric(metricsAfter, 'nova_streaming_edge_upstream_objects_total', 'kind="part"') - metric(metricsBefore, 'nova_streaming_edge_upstream_objects_total', 'kind="part"');
+    const transfers = metricSum(metricsAfter, 'nova_streaming_edge_upstream_objects_total', 'kind="part"') - metricSum(metricsBefore, 'nova_streaming_edge_upstream_objects_total', 'kind="part"');
     assert.ok(appeared >= 1, 'the hinted part appeared');
     assert.ok(transfers >= appeared && transfers <= appeared + 4, `${transfers} part transfers for ${appeared} new parts while 200 requests waited`);
-    assert.equal(metric(metricsAfter, 'nova_streaming_edge_upstream_duplicates_total'), 0);
+    assert.equal(metricSum(metricsAfter, 'nova_streaming_edge_upstream_duplicates_total'), 0);
     assert.equal(
-      metric(metricsAfter, 'nova_streaming_edge_origin_lookups_total'),
-      metric(metricsBefore, 'nova_streaming_edge_origin_lookups_total'),
+      metricSum(metricsAfter, 'nova_streaming_edge_origin_lookups_total'),
+      metricSum(metricsBefore, 'nova_streaming_edge_origin_lookups_total'),
       'the burst opened no new feed',
     );
 
@@ -205,8 +193,8 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     const bMetrics = await metricsOf(b);
-    assert.ok(metric(bMetrics, 'nova_streaming_edge_requests_total', 'result="hit"') > 200);
-    assert.ok(metric(await metricsOf(a), 'nova_streaming_edge_feed_subscribers') >= 2, 'B and C follow A');
+    assert.ok(metricSum(bMetrics, 'nova_streaming_edge_requests_total', 'result="hit"') > 200);
+    assert.ok(metricSum(await metricsOf(a), 'nova_streaming_edge_feed_subscribers') >= 2, 'B and C follow A');
     await publisher.kill();
     for (const instance of [a, b, c]) await cluster.signal(instance, 'SIGKILL');
   });
@@ -297,7 +285,7 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
       assert.ok(stalled <= 3000, `hls.js stood still ${stalled} ms in all across the move (${Date.now() - killedAt} ms since the kill)`);
       t.diagnostic(`hls.js on C stood still ${stalled} ms across the SIGKILL move`);
       assert.ok(encoder.starts() >= 2, 'the encoder reconnected');
-      assert.equal(metric(await metricsOf(c), 'nova_streaming_stream_moves_total', 'kind="followed"'), 1);
+      assert.equal(metricSum(await metricsOf(c), 'nova_streaming_stream_moves_total', 'kind="followed"'), 1);
     } finally {
       await encoder.stop();
       await balancer.stop();
