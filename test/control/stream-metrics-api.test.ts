@@ -12,11 +12,27 @@ import { BACKENDS, openBackend, openMemoryDatabase, type TestDatabase } from './
 // A whole minute (epoch multiple of 60 s and of 10 s) so that rolled-up steps start at T0.
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 
-/** 30 seconds of samples from T0 (viewers = the second's index, bitrate 1000 × it, fps 30), second 12 missing. */
+/**
+ * 30 seconds of samples from T0 (viewers = the second's index, bitrate 1000 × it, fps 30), second 12 missing;
+ * egress 10 kb/s × the index, and the viewers split between two renditions (720p: the odd indexes' share,
+ * none before second 1) except in seconds 20…24, which have no egress or distribution (not measured).
+ */
 function samples(streamId: string): StreamMetricsSample[] {
   return Array.from({ length: 30 }, (_, i) => i)
     .filter((i) => i !== 12)
-    .map((i) => ({ streamId, at: new Date(T0 + i * 1000), viewers: i, ingressBitrate: 1000 * i, fps: 30 }));
+    .map((i): StreamMetricsSample => {
+      const measured = i < 20 || i >= 25;
+      const high = Math.ceil(i / 2);
+      return {
+        streamId,
+        at: new Date(T0 + i * 1000),
+        viewers: i,
+        ingressBitrate: 1000 * i,
+        fps: 30,
+        egressBitrate: measured ? 10_000 * i : null,
+        viewersByRendition: measured ? (i === 0 ? {} : { '720p': high, '360p': i - high }) : null,
+      };
+    });
 }
 
 /**
@@ -26,20 +42,24 @@ function samples(streamId: string): StreamMetricsSample[] {
 function minutesOfSamples(streamId: string, minutes: number): StreamMetricsSample[] {
   return Array.from({ length: minutes * 60 }, (_, i) => i)
     .filter((i) => i % 60 !== 7)
-    .map((i) => ({
+    .map((i): StreamMetricsSample => ({
       streamId,
       at: new Date(T0 + i * 1000),
       viewers: (i * 13) % 50,
       ingressBitrate: 3_000_000 + ((i * 7919) % 900_000),
       fps: i % 10 === 0 ? 24 : 30,
       rebufferRatio: i % 4 === 0 ? ((i % 9) / 100) : null,
+      // egress and the distribution unmeasured in some seconds (tracking off a while), a rendition coming and going
+      egressBitrate: i % 11 === 3 ? null : 2_000_000 + ((i * 104_729) % 5_000_000),
+      viewersByRendition: i % 11 === 3 ? null : i % 5 === 0 ? { source: (i * 3) % 7 } : { source: (i * 3) % 7, '480p': i % 4 },
     }));
 }
 
 /** a point's figures, rounded past float noise (the two paths sum in different orders) */
 function comparable(p: StreamMetricsPoint) {
   const r = (v: number | null) => (v === null ? null : Math.round(v * 1e6) / 1e6);
-  return [p.at.getTime(), p.samples, r(p.viewers), p.peakViewers, r(p.ingressBitrate), r(p.fps), r(p.rebufferRatio), r(p.stats.ingressBitrate.stddev), r(p.stats.fps.stddev), p.stats.firstAt, p.stats.lastAt, p.stats.rebufferSamples];
+  const byRendition = p.viewersByRendition === null ? null : Object.fromEntries(Object.entries(p.viewersByRendition).map(([k, v]) => [k, r(v)]).sort());
+  return [p.at.getTime(), p.samples, r(p.viewers), p.peakViewers, r(p.ingressBitrate), r(p.fps), r(p.rebufferRatio), r(p.stats.ingressBitrate.stddev), r(p.stats.fps.stddev), p.stats.firstAt, p.stats.lastAt, p.stats.rebufferSamples, r(p.egressBitrate), r(p.peakEgressBitrate), byRendition];
 }
 
 for (const backend of BACKENDS) {
@@ -69,7 +89,18 @@ for (const backend of BACKENDS) {
       const perSecond = await metrics.series(stream, new Date(T0 + 5000), new Date(T0 + 15_000), 1);
       assert.deepEqual(perSecond.map((p) => (p.at.getTime() - T0) / 1000), [5, 6, 7, 8, 9, 10, 11, 13, 14]);
       const { stats, ...first } = perSecond[0]!;
-      assert.deepEqual(first, { at: new Date(T0 + 5000), viewers: 5, peakViewers: 5, ingressBitrate: 5000, fps: 30, rebufferRatio: null, samples: 1 });
+      assert.deepEqual(first, {
+        at: new Date(T0 + 5000),
+        viewers: 5,
+        peakViewers: 5,
+        ingressBitrate: 5000,
+        fps: 30,
+        rebufferRatio: null,
+        egressBitrate: 50_000,
+        peakEgressBitrate: 50_000,
+        viewersByRendition: { '720p': 3, '360p': 2 },
+        samples: 1,
+      });
       assert.deepEqual(stats, { samples: 1, firstAt: T0 + 5000, lastAt: T0 + 5000, ingressBitrate: { mean: 5000, stddev: 0 }, fps: { mean: 30, stddev: 0 }, rebufferRatio: null, rebufferSamples: 0 });
 
       const rolled = await metrics.series(stream, new Date(T0), new Date(T0 + 60_000), 10);
@@ -83,6 +114,15 @@ for (const backend of BACKENDS) {
         ].map((p) => ({ ...p, viewers: p.viewers, bitrate: p.bitrate })),
       );
       assert.deepEqual(await metrics.series(stream, new Date(T0 + 30_000), new Date(T0 + 60_000), 1), []);
+      // egress and the distribution: means over the seconds that have one; a rendition absent from a second counts 0 there
+      const at20 = rolled[2]!;
+      assert.deepEqual([at20.egressBitrate, at20.peakEgressBitrate], [270_000, 290_000], 'seconds 25…29 only');
+      assert.deepEqual(at20.viewersByRendition, { '720p': (13 + 13 + 14 + 14 + 15) / 5, '360p': (12 + 13 + 13 + 14 + 14) / 5 });
+      assert.deepEqual(rolled[0]!.viewersByRendition, { '720p': 25 / 10, '360p': 20 / 10 }, 'second 0 has a distribution, empty: it counts');
+      const empty = await metrics.series(stream, new Date(T0), new Date(T0 + 1000), 1);
+      assert.deepEqual([empty[0]!.egressBitrate, empty[0]!.viewersByRendition], [0, {}], 'measured, nobody watching: 0 and {}, not null');
+      const unmeasured = await metrics.series(stream, new Date(T0 + 20_000), new Date(T0 + 25_000), 5);
+      assert.deepEqual([unmeasured[0]!.egressBitrate, unmeasured[0]!.peakEgressBitrate, unmeasured[0]!.viewersByRendition], [null, null, null]);
     });
 
     it('gives the same series from the roll-ups as from the per-second rows, the newest minutes from the latter', async (t) => {
