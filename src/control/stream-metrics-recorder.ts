@@ -1,5 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { MetricsRepository, StreamMetricsSample } from './db/metrics-repository.js';
+import type { ViewersByRendition } from './db/rendition-means-sql.js';
 import type { EventBus, StreamEvent } from './events/stream-events.js';
 import type { Logger } from '../log.js';
 import { every, type PeriodicTask } from '../ops/periodic.js';
@@ -10,19 +11,29 @@ export interface StreamMetricsRecorderOptions {
   viewers: (streamId: string) => number;
   /** the rebuffering ratio of the stream's CMCD viewers on this instance now; null when none report */
   rebufferRatio?: (streamId: string) => number | null;
+  /**
+   * bytes served to the stream's viewers on this instance since the previous call for it
+   * (called once per sample); absent: egress is not measured, written as null
+   */
+  bytesServed?: (streamId: string) => number;
+  /** the stream's viewers on this instance by rendition now; absent: not measured, written as null */
+  viewersByRendition?: (streamId: string) => ViewersByRendition;
   /** sees each sample as it is taken (the live health gauge) */
   observe?: (sample: StreamMetricsSample) => void;
   /** default 10 s */
   flushIntervalMs?: number;
 }
 
-/** ~100 bytes a row: a database that stays away for a long while costs at most a few MB here */
+/** the lifecycle's stream_metrics events come once a second per live stream */
+const SAMPLE_PERIOD_MS = 1000;
+/** ~100 bytes a row, ~200 with a few renditions' viewers: a database that stays away for a long while costs at most ~10 MB here */
 const MAX_PENDING_ROWS = 50_000;
 
 /**
  * The per-second history of each stream this instance ingests, in the
  * stream_metrics table: one row per stream per second (viewers, ingress
- * bitrate, frame rate, viewers' rebuffering ratio), taken from the lifecycle's stream_metrics events.
+ * bitrate, frame rate, viewers' rebuffering ratio, egress bitrate, viewers by
+ * rendition), taken from the lifecycle's stream_metrics events.
  *
  * Rows are written in one statement every flush interval rather than one per
  * stream per second: on the embedded database each statement is a round trip
@@ -35,6 +46,8 @@ const MAX_PENDING_ROWS = 50_000;
  */
 export class StreamMetricsRecorder {
   private pending: StreamMetricsSample[] = [];
+  /** each sampled stream's previous sample (epoch ms), for its egress interval; dropped when it ends */
+  private readonly lastSampleAt = new Map<string, number>();
   private readonly unsubscribe: () => void;
   private readonly flushTimer: PeriodicTask;
   private flushing: Promise<void> | null = null;
@@ -84,6 +97,7 @@ export class StreamMetricsRecorder {
   }
 
   private onEvent(event: StreamEvent): void {
+    if (event.type === 'stream_ended') this.lastSampleAt.delete(event.streamId);
     if (event.type !== 'stream_metrics' || event.instanceId !== this.options.instanceId) return;
     if (this.pending.length >= MAX_PENDING_ROWS) {
       this.pending.shift();
@@ -96,9 +110,26 @@ export class StreamMetricsRecorder {
       ingressBitrate: event.ingressBitrate,
       fps: event.fps,
       rebufferRatio: this.options.rebufferRatio?.(event.streamId) ?? null,
+      egressBitrate: this.egressBitrate(event.streamId, event.at),
+      viewersByRendition: this.options.viewersByRendition?.(event.streamId) ?? null,
     };
     this.pending.push(sample);
     this.options.observe?.(sample);
+  }
+
+  /**
+   * Bits per second served to the stream's viewers between its previous sample and this one:
+   * the bytes served meanwhile over that interval, so the rows' bits add up to what was served.
+   * A stream's first sample takes the lifecycle's period (1 s) for its interval: its bytes since
+   * the first viewer arrived all land in that second.
+   */
+  private egressBitrate(streamId: string, at: number): number | null {
+    const bytesServed = this.options.bytesServed;
+    if (bytesServed === undefined) return null;
+    const previous = this.lastSampleAt.get(streamId);
+    this.lastSampleAt.set(streamId, at);
+    const intervalMs = previous === undefined || at <= previous ? SAMPLE_PERIOD_MS : at - previous;
+    return (bytesServed(streamId) * 8 * 1000) / intervalMs;
   }
 
   private async write(): Promise<void> {

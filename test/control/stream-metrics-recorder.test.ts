@@ -76,6 +76,52 @@ for (const backend of BACKENDS) {
       assert.equal(recorder.pendingRows, 0, 'closed: no longer listening');
     });
 
+    it('writes egress (bytes served since the previous sample, per second) and viewers by rendition; null when not measured', async (t) => {
+      if (!handle) return t.skip();
+      const bus = new LocalEventBus();
+      const { stream } = await streams.create();
+      const served = [250_000, 500_000, 0, 1_000_000, 300_000];
+      const taken: number[] = [];
+      const distribution = { '720p': 2, source: 1 };
+      const recorder = new StreamMetricsRecorder(metrics, bus, new Registry(), silentLog, {
+        instanceId: 'node-a',
+        viewers: () => 3,
+        bytesServed: (streamId) => {
+          assert.equal(streamId, stream.id);
+          const bytes = served[taken.length]!;
+          taken.push(bytes);
+          return bytes;
+        },
+        viewersByRendition: () => distribution,
+        flushIntervalMs: 60_000,
+      });
+      // samples at 0, 1, 2, 4 s (one missed: its bytes are over 2 s), then the stream ends and goes live again
+      for (const at of [0, 1000, 2000, 4000]) bus.publish(metricsEvent(stream.id, 'node-a', T0 + at));
+      bus.publish(metricsEvent(stream.id, 'node-b', T0 + 5000)); // another instance's: nothing taken for it
+      bus.publish({ type: 'stream_ended', streamId: stream.id, instanceId: 'node-a', at: T0 + 4500, reason: 'unpublished' });
+      bus.publish(metricsEvent(stream.id, 'node-a', T0 + 60_000));
+      await recorder.close();
+      assert.equal(taken.length, 5, 'taken once per sample');
+      const rows = await metrics.listMetrics(stream.id);
+      assert.deepEqual(
+        rows.map((r) => [r.at.getTime() - T0, Number(r.egress_bitrate), r.viewers_by_rendition]),
+        [
+          [0, 2_000_000, distribution], // the first sample: its bytes over the lifecycle's 1 s
+          [1000, 4_000_000, distribution],
+          [2000, 0, distribution],
+          [4000, 4_000_000, distribution], // 1 MB over the 2 s since the previous sample
+          [60_000, 2_400_000, distribution], // live again: a first sample once more, not 56 s
+        ],
+      );
+
+      // without session tracking (VIEWER_SESSIONS=off) neither is measured: null, not 0
+      const off = new StreamMetricsRecorder(metrics, bus, new Registry(), silentLog, { instanceId: 'node-a', viewers: () => 3, flushIntervalMs: 60_000 });
+      bus.publish(metricsEvent(stream.id, 'node-a', T0 + 61_000));
+      await off.close();
+      const last = (await metrics.listMetrics(stream.id)).at(-1)!;
+      assert.deepEqual([last.at.getTime() - T0, last.egress_bitrate, last.viewers_by_rendition], [61_000, null, null]);
+    });
+
     it('keeps samples a failed write could not store and writes them with the next flush', async (t) => {
       if (!handle) return t.skip();
       const bus = new LocalEventBus();
