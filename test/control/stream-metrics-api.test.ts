@@ -179,7 +179,18 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     to: string;
     resolution: number;
     health: { score: number; components: Record<string, number | null> } | null;
-    points: Array<{ at: string; viewers: number; peak_viewers: number; ingress_bitrate: number; samples: number; rebuffer_ratio: number | null; health_score: number }>;
+    points: Array<{
+      at: string;
+      viewers: number;
+      peak_viewers: number;
+      ingress_bitrate: number;
+      samples: number;
+      rebuffer_ratio: number | null;
+      egress_bitrate: number | null;
+      peak_egress_bitrate: number | null;
+      viewers_by_rendition: Record<string, number> | null;
+      health_score: number;
+    }>;
   }
   const window = `from=${new Date(T0).toISOString()}&to=${new Date(T0 + 30_000).toISOString()}`;
 
@@ -189,7 +200,24 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     assert.equal(perSecond.body.step, 1);
     assert.equal(perSecond.body.resolution, 1);
     assert.equal(perSecond.body.points.length, 29);
-    assert.deepEqual(perSecond.body.points[12], { at: new Date(T0 + 13_000).toISOString(), viewers: 13, peak_viewers: 13, ingress_bitrate: 13_000, fps: 30, rebuffer_ratio: null, samples: 1, health_score: 100 });
+    assert.deepEqual(perSecond.body.points[12], {
+      at: new Date(T0 + 13_000).toISOString(),
+      viewers: 13,
+      peak_viewers: 13,
+      ingress_bitrate: 13_000,
+      fps: 30,
+      rebuffer_ratio: null,
+      egress_bitrate: 130_000,
+      peak_egress_bitrate: 130_000,
+      viewers_by_rendition: { '720p': 7, '360p': 6 },
+      samples: 1,
+      health_score: 100,
+    });
+    assert.deepEqual(
+      perSecond.body.points.filter((p) => p.egress_bitrate === null).map((p) => [p.at, p.viewers_by_rendition]),
+      [20, 21, 22, 23, 24].map((i) => [new Date(T0 + i * 1000).toISOString(), null]),
+      'seconds that did not measure them: null, not 0',
+    );
     // the window: second 12 missing of the 30, and a bitrate climbing from 0 to 29 kb/s (very unsteady); no CMCD viewer
     assert.ok(perSecond.body.health !== null && perSecond.body.health.score < 100 && perSecond.body.health.score > 0, JSON.stringify(perSecond.body.health));
     assert.equal(perSecond.body.health.components.rebuffering, null);
@@ -203,6 +231,15 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
       [new Date(T0).toISOString(), 14, 14],
       [new Date(T0 + 15_000).toISOString(), 29, 15],
     ]);
+    // egress and the distribution over the seconds that measured them (15…19 and 25…29 in the second step)
+    const rounded = (v: number) => Math.round(v * 1e6) / 1e6;
+    assert.deepEqual(
+      rolled.body.points.map((p) => [rounded(p.egress_bitrate!), p.peak_egress_bitrate, Object.fromEntries(Object.entries(p.viewers_by_rendition!).map(([k, v]) => [k, rounded(v)]))]),
+      [
+        [rounded(930_000 / 14), 140_000, { '720p': rounded(50 / 14), '360p': rounded(43 / 14) }],
+        [220_000, 290_000, { '720p': 11.3, '360p': 10.7 }],
+      ],
+    );
     // the admin token sees every stream
     assert.equal((await f.call<Series>('GET', `/api/v1/streams/${streamId}/metrics?${window}&step=30`)).body.points.length, 1);
   });
@@ -214,7 +251,21 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     // 10 minutes a day before T0: rolled up, then the per-second rows pruned as their retention would
     const day = T0 - 86_400_000;
     await new MetricsRepository(db).insertMetrics(
-      Array.from({ length: 600 }, (_, i) => ({ streamId: id, at: new Date(day + i * 1000), viewers: Math.floor(i / 60), ingressBitrate: 2_000_000, fps: 30, rebufferRatio: i < 300 ? 0 : 0.01 })),
+      Array.from({ length: 600 }, (_, i) => {
+        const m = Math.floor(i / 60);
+        // egress and the distribution measured in the first five minutes only (viewer sessions turned off after)
+        const measured = i < 300;
+        return {
+          streamId: id,
+          at: new Date(day + i * 1000),
+          viewers: m,
+          ingressBitrate: 2_000_000,
+          fps: 30,
+          rebufferRatio: i < 300 ? 0 : 0.01,
+          egressBitrate: measured ? (m + 1) * 1_000_000 : null,
+          viewersByRendition: measured ? { source: m, '480p': 1 } : null,
+        };
+      }),
     );
     const rollups = new MetricsRollupRepository(db);
     await rollups.rollUp(new Date(day + 10 * 60_000));
@@ -228,6 +279,15 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     assert.deepEqual([perMinute.body.from, perMinute.body.to], [new Date(day).toISOString(), new Date(day + 10 * 60_000).toISOString()]);
     assert.deepEqual(perMinute.body.points.map((p) => [p.at, p.viewers, p.peak_viewers, p.samples]), Array.from({ length: 10 }, (_, m) => [new Date(day + m * 60_000).toISOString(), m, m, 60]));
     assert.deepEqual(perMinute.body.points.map((p) => Math.round(p.rebuffer_ratio! * 1e9) / 1e9), [0, 0, 0, 0, 0, 0.01, 0.01, 0.01, 0.01, 0.01]);
+    assert.deepEqual(
+      perMinute.body.points.map((p) => [p.egress_bitrate, p.peak_egress_bitrate, p.viewers_by_rendition]),
+      [
+        // a rendition with no viewer is not stored: source is absent from the first minute
+        [1_000_000, 1_000_000, { '480p': 1 }],
+        ...[1, 2, 3, 4].map((m) => [(m + 1) * 1_000_000, (m + 1) * 1_000_000, { source: m, '480p': 1 }]),
+        ...Array.from({ length: 5 }, () => [null, null, null]),
+      ],
+    );
     // steady ingest: only the viewers' rebuffering costs anything: 1 % is a fifth of the way to its worst,
     // a fifth of its 25 points of the 75 the recorded components weigh; over the window 0.5 %, a tenth
     assert.deepEqual(perMinute.body.points.map((p) => p.health_score), [100, 100, 100, 100, 100, 93.3, 93.3, 93.3, 93.3, 93.3]);
@@ -236,6 +296,14 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
 
     const fiveMinutes = await f.call<Series>('GET', `/api/v1/streams/${id}/metrics?${window}&step=300`, { token: owner.accessToken });
     assert.deepEqual(fiveMinutes.body.points.map((p) => [p.viewers, p.peak_viewers, p.samples]), [[2, 4, 300], [7, 9, 300]]);
+    // pooled from the minutes: (0 + 1 + 2 + 3 + 4) × 60 source viewer-seconds over 300 seconds
+    assert.deepEqual(
+      fiveMinutes.body.points.map((p) => [p.egress_bitrate, p.peak_egress_bitrate, p.viewers_by_rendition]),
+      [
+        [3_000_000, 5_000_000, { source: 2, '480p': 1 }],
+        [null, null, null],
+      ],
+    );
     assert.equal(fiveMinutes.body.health?.score, 96.7, 'the window scores the same at any step');
 
     // a step that is not whole minutes reads the per-second rows, which are gone
