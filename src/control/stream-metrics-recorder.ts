@@ -103,14 +103,18 @@ export class StreamMetricsRecorder {
       this.pending.shift();
       this.rowsDropped.inc();
     }
+    // The lifecycle ticks on the wall clock's whole seconds (ops/periodic.ts), a millisecond or two
+    // early or some late: truncated, an early tick fell into the second before, onto the previous
+    // tick's row (which it replaced), leaving a second without a row. The nearest second is the tick's own.
+    const at = Math.round(event.at / 1000) * 1000;
     const sample: StreamMetricsSample = {
       streamId: event.streamId,
-      at: new Date(event.at),
+      at: new Date(at),
       viewers: this.options.viewers(event.streamId),
       ingressBitrate: event.ingressBitrate,
       fps: event.fps,
       rebufferRatio: this.options.rebufferRatio?.(event.streamId) ?? null,
-      egressBitrate: this.egressBitrate(event.streamId, event.at),
+      egressBitrate: this.egressBitrate(event.streamId, at),
       viewersByRendition: this.options.viewersByRendition?.(event.streamId) ?? null,
     };
     this.pending.push(sample);

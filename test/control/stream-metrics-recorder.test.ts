@@ -57,7 +57,7 @@ for (const backend of BACKENDS) {
       bus.publish(metricsEvent(stream.id, 'node-b', T0 + 9000)); // another instance's stream: its own instance writes it
       bus.publish({ type: 'viewer_count_changed', streamId: stream.id, instanceId: 'node-a', at: T0, viewers: 3, peak: 3 });
       assert.equal(recorder.pendingRows, 5);
-      assert.deepEqual(observed.map((o) => [o.at.getTime() - T0, o.viewers]), [0, 1, 2, 3, 4].map((s) => [s * 1000 + 7, 12]), 'the health gauge sees each sample taken');
+      assert.deepEqual(observed.map((o) => [o.at.getTime() - T0, o.viewers]), [0, 1, 2, 3, 4].map((s) => [s * 1000, 12]), 'the health gauge sees each sample taken');
       assert.deepEqual(await metrics.listMetrics(stream.id), [], 'nothing written before the flush');
 
       await recorder.flush();
@@ -120,6 +120,20 @@ for (const backend of BACKENDS) {
       await off.close();
       const last = (await metrics.listMetrics(stream.id)).at(-1)!;
       assert.deepEqual([last.at.getTime() - T0, last.egress_bitrate, last.viewers_by_rendition], [61_000, null, null]);
+    });
+
+    it("gives each tick its own second: one a millisecond early no longer lands on the previous tick's row", async (t) => {
+      if (!handle) return t.skip();
+      const bus = new LocalEventBus();
+      const recorder = flushedByHand(bus, new Registry(), () => 1);
+      const { stream } = await streams.create();
+      // the lifecycle's ticks on the whole seconds, as the timer delivers them: late, early, late, on time
+      for (const [i, at] of [12, 999, 2011, 3000].entries()) bus.publish(metricsEvent(stream.id, 'node-a', T0 + at, 1000 + i));
+      await recorder.close();
+      assert.deepEqual(
+        (await metrics.listMetrics(stream.id)).map((r) => [r.at.getTime() - T0, r.ingress_bitrate]),
+        [[0, 1000], [1000, 1001], [2000, 1002], [3000, 1003]],
+      );
     });
 
     it('keeps samples a failed write could not store and writes them with the next flush', async (t) => {
