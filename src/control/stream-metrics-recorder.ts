@@ -24,6 +24,13 @@ export interface StreamMetricsRecorderOptions {
   flushIntervalMs?: number;
 }
 
+/** A stream's latest egress sample: its second, the start of the interval it covers, the bytes served in it. */
+interface EgressSample {
+  at: number;
+  since: number;
+  bytes: number;
+}
+
 /** the lifecycle's stream_metrics events come once a second per live stream */
 const SAMPLE_PERIOD_MS = 1000;
 /** ~100 bytes a row, ~200 with a few renditions' viewers: a database that stays away for a long while costs at most ~10 MB here */
@@ -46,8 +53,8 @@ const MAX_PENDING_ROWS = 50_000;
  */
 export class StreamMetricsRecorder {
   private pending: StreamMetricsSample[] = [];
-  /** each sampled stream's previous sample (epoch ms), for its egress interval; dropped when it ends */
-  private readonly lastSampleAt = new Map<string, number>();
+  /** each sampled stream's previous sample, for its egress interval; dropped when it ends */
+  private readonly lastEgress = new Map<string, EgressSample>();
   private readonly unsubscribe: () => void;
   private readonly flushTimer: PeriodicTask;
   private flushing: Promise<void> | null = null;
@@ -97,7 +104,7 @@ export class StreamMetricsRecorder {
   }
 
   private onEvent(event: StreamEvent): void {
-    if (event.type === 'stream_ended') this.lastSampleAt.delete(event.streamId);
+    if (event.type === 'stream_ended') this.lastEgress.delete(event.streamId);
     if (event.type !== 'stream_metrics' || event.instanceId !== this.options.instanceId) return;
     if (this.pending.length >= MAX_PENDING_ROWS) {
       this.pending.shift();
@@ -122,18 +129,27 @@ export class StreamMetricsRecorder {
   }
 
   /**
-   * Bits per second served to the stream's viewers between its previous sample and this one:
-   * the bytes served meanwhile over that interval, so the rows' bits add up to what was served.
-   * A stream's first sample takes the lifecycle's period (1 s) for its interval: its bytes since
-   * the first viewer arrived all land in that second.
+   * Bits per second served to the stream's viewers between its previous sample and this one
+   * (`at`, its whole second): the bytes served meanwhile over that interval, so the rows' bits
+   * add up to what was served. A stream's first sample takes the lifecycle's period (1 s) for
+   * its interval: its bytes since the first viewer arrived all land in that second. A sample in
+   * the same second as the previous one (a tick over half a second late) replaces its row, so it
+   * carries that sample's bytes and interval on rather than losing them.
    */
   private egressBitrate(streamId: string, at: number): number | null {
     const bytesServed = this.options.bytesServed;
     if (bytesServed === undefined) return null;
-    const previous = this.lastSampleAt.get(streamId);
-    this.lastSampleAt.set(streamId, at);
-    const intervalMs = previous === undefined || at <= previous ? SAMPLE_PERIOD_MS : at - previous;
-    return (bytesServed(streamId) * 8 * 1000) / intervalMs;
+    let bytes = bytesServed(streamId);
+    const previous = this.lastEgress.get(streamId);
+    let since = at - SAMPLE_PERIOD_MS;
+    if (previous !== undefined && previous.at === at) {
+      bytes += previous.bytes;
+      since = previous.since;
+    } else if (previous !== undefined && previous.at < at) {
+      since = previous.at;
+    }
+    this.lastEgress.set(streamId, { at, since, bytes });
+    return (bytes * 8 * 1000) / (at - since);
   }
 
   private async write(): Promise<void> {

@@ -80,7 +80,7 @@ for (const backend of BACKENDS) {
       if (!handle) return t.skip();
       const bus = new LocalEventBus();
       const { stream } = await streams.create();
-      const served = [250_000, 500_000, 0, 1_000_000, 300_000];
+      const served = [250_000, 500_000, 0, 1_000_000, 300_000, 200_000, 300_000];
       const taken: number[] = [];
       const distribution = { '720p': 2, source: 1 };
       const recorder = new StreamMetricsRecorder(metrics, bus, new Registry(), silentLog, {
@@ -100,8 +100,10 @@ for (const backend of BACKENDS) {
       bus.publish(metricsEvent(stream.id, 'node-b', T0 + 5000)); // another instance's: nothing taken for it
       bus.publish({ type: 'stream_ended', streamId: stream.id, instanceId: 'node-a', at: T0 + 4500, reason: 'unpublished' });
       bus.publish(metricsEvent(stream.id, 'node-a', T0 + 60_000));
+      // the 61 s tick 600 ms late takes the next second, whose own tick (on time) replaces it: it carries its bytes on
+      for (const at of [61_600, 62_000]) bus.publish(metricsEvent(stream.id, 'node-a', T0 + at));
       await recorder.close();
-      assert.equal(taken.length, 5, 'taken once per sample');
+      assert.equal(taken.length, 7, 'taken once per sample');
       const rows = await metrics.listMetrics(stream.id);
       assert.deepEqual(
         rows.map((r) => [r.at.getTime() - T0, Number(r.egress_bitrate), r.viewers_by_rendition]),
@@ -111,15 +113,16 @@ for (const backend of BACKENDS) {
           [2000, 0, distribution],
           [4000, 4_000_000, distribution], // 1 MB over the 2 s since the previous sample
           [60_000, 2_400_000, distribution], // live again: a first sample once more, not 56 s
+          [62_000, 2_000_000, distribution], // 200 kB + 300 kB over the 2 s since 60 s (61 s has no row)
         ],
       );
 
       // without session tracking (VIEWER_SESSIONS=off) neither is measured: null, not 0
       const off = new StreamMetricsRecorder(metrics, bus, new Registry(), silentLog, { instanceId: 'node-a', viewers: () => 3, flushIntervalMs: 60_000 });
-      bus.publish(metricsEvent(stream.id, 'node-a', T0 + 61_000));
+      bus.publish(metricsEvent(stream.id, 'node-a', T0 + 70_000));
       await off.close();
       const last = (await metrics.listMetrics(stream.id)).at(-1)!;
-      assert.deepEqual([last.at.getTime() - T0, last.egress_bitrate, last.viewers_by_rendition], [61_000, null, null]);
+      assert.deepEqual([last.at.getTime() - T0, last.egress_bitrate, last.viewers_by_rendition], [70_000, null, null]);
     });
 
     it("gives each tick its own second: one a millisecond early no longer lands on the previous tick's row", async (t) => {
