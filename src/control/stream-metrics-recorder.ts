@@ -33,6 +33,8 @@ interface EgressSample {
 
 /** the lifecycle's stream_metrics events come once a second per live stream */
 const SAMPLE_PERIOD_MS = 1000;
+/** a stream's previous sample further back than this is from before a gap, not the start of this interval */
+const EGRESS_GAP_MS = 10_000;
 /** ~100 bytes a row, ~200 with a few renditions' viewers: a database that stays away for a long while costs at most ~10 MB here */
 const MAX_PENDING_ROWS = 50_000;
 
@@ -55,6 +57,7 @@ export class StreamMetricsRecorder {
   private pending: StreamMetricsSample[] = [];
   /** each sampled stream's previous sample, for its egress interval; dropped when it ends */
   private readonly lastEgress = new Map<string, EgressSample>();
+  private egressSweptAt = 0;
   private readonly unsubscribe: () => void;
   private readonly flushTimer: PeriodicTask;
   private flushing: Promise<void> | null = null;
@@ -134,7 +137,9 @@ export class StreamMetricsRecorder {
    * add up to what was served. A stream's first sample takes the lifecycle's period (1 s) for
    * its interval: its bytes since the first viewer arrived all land in that second. A sample in
    * the same second as the previous one (a tick over half a second late) replaces its row, so it
-   * carries that sample's bytes and interval on rather than losing them.
+   * carries that sample's bytes and interval on rather than losing them. A previous sample from
+   * before a gap (the stream moved to another instance and back) counts as none: its interval
+   * would spread the bytes of this second over the whole gap.
    */
   private egressBitrate(streamId: string, at: number): number | null {
     const bytesServed = this.options.bytesServed;
@@ -145,10 +150,15 @@ export class StreamMetricsRecorder {
     if (previous !== undefined && previous.at === at) {
       bytes += previous.bytes;
       since = previous.since;
-    } else if (previous !== undefined && previous.at < at) {
+    } else if (previous !== undefined && previous.at < at && at - previous.at <= EGRESS_GAP_MS) {
       since = previous.at;
     }
     this.lastEgress.set(streamId, { at, since, bytes });
+    // streams no longer sampled here without an end seen (moved to another instance) go within a gap's time
+    if (at - this.egressSweptAt > EGRESS_GAP_MS) {
+      this.egressSweptAt = at;
+      for (const [id, last] of this.lastEgress) if (at - last.at > EGRESS_GAP_MS) this.lastEgress.delete(id);
+    }
     return (bytes * 8 * 1000) / (at - since);
   }
 

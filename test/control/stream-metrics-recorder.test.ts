@@ -80,7 +80,7 @@ for (const backend of BACKENDS) {
       if (!handle) return t.skip();
       const bus = new LocalEventBus();
       const { stream } = await streams.create();
-      const served = [250_000, 500_000, 0, 1_000_000, 300_000, 200_000, 300_000];
+      const served = [250_000, 500_000, 0, 1_000_000, 300_000, 200_000, 300_000, 400_000];
       const taken: number[] = [];
       const distribution = { '720p': 2, source: 1 };
       const recorder = new StreamMetricsRecorder(metrics, bus, new Registry(), silentLog, {
@@ -102,8 +102,10 @@ for (const backend of BACKENDS) {
       bus.publish(metricsEvent(stream.id, 'node-a', T0 + 60_000));
       // the 61 s tick 600 ms late takes the next second, whose own tick (on time) replaces it: it carries its bytes on
       for (const at of [61_600, 62_000]) bus.publish(metricsEvent(stream.id, 'node-a', T0 + at));
+      // back after a gap with no end seen here (the stream was ingested elsewhere meanwhile): a first sample again
+      bus.publish(metricsEvent(stream.id, 'node-a', T0 + 90_000));
       await recorder.close();
-      assert.equal(taken.length, 7, 'taken once per sample');
+      assert.equal(taken.length, 8, 'taken once per sample');
       const rows = await metrics.listMetrics(stream.id);
       assert.deepEqual(
         rows.map((r) => [r.at.getTime() - T0, Number(r.egress_bitrate), r.viewers_by_rendition]),
@@ -114,15 +116,16 @@ for (const backend of BACKENDS) {
           [4000, 4_000_000, distribution], // 1 MB over the 2 s since the previous sample
           [60_000, 2_400_000, distribution], // live again: a first sample once more, not 56 s
           [62_000, 2_000_000, distribution], // 200 kB + 300 kB over the 2 s since 60 s (61 s has no row)
+          [90_000, 3_200_000, distribution], // not over the 28 s since 62 s
         ],
       );
 
       // without session tracking (VIEWER_SESSIONS=off) neither is measured: null, not 0
       const off = new StreamMetricsRecorder(metrics, bus, new Registry(), silentLog, { instanceId: 'node-a', viewers: () => 3, flushIntervalMs: 60_000 });
-      bus.publish(metricsEvent(stream.id, 'node-a', T0 + 70_000));
+      bus.publish(metricsEvent(stream.id, 'node-a', T0 + 100_000));
       await off.close();
       const last = (await metrics.listMetrics(stream.id)).at(-1)!;
-      assert.deepEqual([last.at.getTime() - T0, last.egress_bitrate, last.viewers_by_rendition], [70_000, null, null]);
+      assert.deepEqual([last.at.getTime() - T0, last.egress_bitrate, last.viewers_by_rendition], [100_000, null, null]);
     });
 
     it("gives each tick its own second: one a millisecond early no longer lands on the previous tick's row", async (t) => {
