@@ -239,6 +239,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     instanceId: config.instanceId,
     viewers: (streamId) => viewers.count(streamId),
     rebufferRatio: (streamId) => sessions?.rebufferRatio(streamId) ?? null,
+    // measured by the session tracker alone (delivery threads' sessions included): without it, not at all (null)
+    bytesServed: sessions === null ? undefined : (streamId) => sessions.takeBytesServed(streamId),
+    viewersByRendition: sessions === null ? undefined : (streamId) => sessions.viewersByRendition(streamId),
     observe: (sample) => healthGauge.observe(sample),
   });
   const metricsRollups = new StreamMetricsRollups(new MetricsRollupRepository(database.db), registry, log.child({ component: 'stream-metrics-rollups' }), {

@@ -42,6 +42,10 @@ export interface MetricsPoint {
   peak_viewers: number;
   ingress_bitrate: number;
   fps: number;
+  /** bits per second served to viewers; null where not measured (viewer sessions off) */
+  egress_bitrate: number | null;
+  peak_egress_bitrate: number | null;
+  viewers_by_rendition: Record<string, number> | null;
   samples: number;
 }
 

@@ -12,11 +12,27 @@ import { BACKENDS, openBackend, openMemoryDatabase, type TestDatabase } from './
 // A whole minute (epoch multiple of 60 s and of 10 s) so that rolled-up steps start at T0.
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 
-/** 30 seconds of samples from T0 (viewers = the second's index, bitrate 1000 × it, fps 30), second 12 missing. */
+/**
+ * 30 seconds of samples from T0 (viewers = the second's index, bitrate 1000 × it, fps 30), second 12 missing;
+ * egress 10 kb/s × the index, and the viewers split between two renditions (720p: the odd indexes' share,
+ * none before second 1) except in seconds 20…24, which have no egress or distribution (not measured).
+ */
 function samples(streamId: string): StreamMetricsSample[] {
   return Array.from({ length: 30 }, (_, i) => i)
     .filter((i) => i !== 12)
-    .map((i) => ({ streamId, at: new Date(T0 + i * 1000), viewers: i, ingressBitrate: 1000 * i, fps: 30 }));
+    .map((i): StreamMetricsSample => {
+      const measured = i < 20 || i >= 25;
+      const high = Math.ceil(i / 2);
+      return {
+        streamId,
+        at: new Date(T0 + i * 1000),
+        viewers: i,
+        ingressBitrate: 1000 * i,
+        fps: 30,
+        egressBitrate: measured ? 10_000 * i : null,
+        viewersByRendition: measured ? (i === 0 ? {} : { '720p': high, '360p': i - high }) : null,
+      };
+    });
 }
 
 /**
@@ -26,20 +42,24 @@ function samples(streamId: string): StreamMetricsSample[] {
 function minutesOfSamples(streamId: string, minutes: number): StreamMetricsSample[] {
   return Array.from({ length: minutes * 60 }, (_, i) => i)
     .filter((i) => i % 60 !== 7)
-    .map((i) => ({
+    .map((i): StreamMetricsSample => ({
       streamId,
       at: new Date(T0 + i * 1000),
       viewers: (i * 13) % 50,
       ingressBitrate: 3_000_000 + ((i * 7919) % 900_000),
       fps: i % 10 === 0 ? 24 : 30,
       rebufferRatio: i % 4 === 0 ? ((i % 9) / 100) : null,
+      // egress and the distribution unmeasured in some seconds (tracking off a while), a rendition coming and going
+      egressBitrate: i % 11 === 3 ? null : 2_000_000 + ((i * 104_729) % 5_000_000),
+      viewersByRendition: i % 11 === 3 ? null : i % 5 === 0 ? { source: (i * 3) % 7 } : { source: (i * 3) % 7, '480p': i % 4 },
     }));
 }
 
 /** a point's figures, rounded past float noise (the two paths sum in different orders) */
 function comparable(p: StreamMetricsPoint) {
   const r = (v: number | null) => (v === null ? null : Math.round(v * 1e6) / 1e6);
-  return [p.at.getTime(), p.samples, r(p.viewers), p.peakViewers, r(p.ingressBitrate), r(p.fps), r(p.rebufferRatio), r(p.stats.ingressBitrate.stddev), r(p.stats.fps.stddev), p.stats.firstAt, p.stats.lastAt, p.stats.rebufferSamples];
+  const byRendition = p.viewersByRendition === null ? null : Object.fromEntries(Object.entries(p.viewersByRendition).map(([k, v]) => [k, r(v)]).sort());
+  return [p.at.getTime(), p.samples, r(p.viewers), p.peakViewers, r(p.ingressBitrate), r(p.fps), r(p.rebufferRatio), r(p.stats.ingressBitrate.stddev), r(p.stats.fps.stddev), p.stats.firstAt, p.stats.lastAt, p.stats.rebufferSamples, r(p.egressBitrate), r(p.peakEgressBitrate), byRendition];
 }
 
 for (const backend of BACKENDS) {
@@ -69,7 +89,18 @@ for (const backend of BACKENDS) {
       const perSecond = await metrics.series(stream, new Date(T0 + 5000), new Date(T0 + 15_000), 1);
       assert.deepEqual(perSecond.map((p) => (p.at.getTime() - T0) / 1000), [5, 6, 7, 8, 9, 10, 11, 13, 14]);
       const { stats, ...first } = perSecond[0]!;
-      assert.deepEqual(first, { at: new Date(T0 + 5000), viewers: 5, peakViewers: 5, ingressBitrate: 5000, fps: 30, rebufferRatio: null, samples: 1 });
+      assert.deepEqual(first, {
+        at: new Date(T0 + 5000),
+        viewers: 5,
+        peakViewers: 5,
+        ingressBitrate: 5000,
+        fps: 30,
+        rebufferRatio: null,
+        egressBitrate: 50_000,
+        peakEgressBitrate: 50_000,
+        viewersByRendition: { '720p': 3, '360p': 2 },
+        samples: 1,
+      });
       assert.deepEqual(stats, { samples: 1, firstAt: T0 + 5000, lastAt: T0 + 5000, ingressBitrate: { mean: 5000, stddev: 0 }, fps: { mean: 30, stddev: 0 }, rebufferRatio: null, rebufferSamples: 0 });
 
       const rolled = await metrics.series(stream, new Date(T0), new Date(T0 + 60_000), 10);
@@ -83,6 +114,15 @@ for (const backend of BACKENDS) {
         ].map((p) => ({ ...p, viewers: p.viewers, bitrate: p.bitrate })),
       );
       assert.deepEqual(await metrics.series(stream, new Date(T0 + 30_000), new Date(T0 + 60_000), 1), []);
+      // egress and the distribution: means over the seconds that have one; a rendition absent from a second counts 0 there
+      const at20 = rolled[2]!;
+      assert.deepEqual([at20.egressBitrate, at20.peakEgressBitrate], [270_000, 290_000], 'seconds 25…29 only');
+      assert.deepEqual(at20.viewersByRendition, { '720p': (13 + 13 + 14 + 14 + 15) / 5, '360p': (12 + 13 + 13 + 14 + 14) / 5 });
+      assert.deepEqual(rolled[0]!.viewersByRendition, { '720p': 25 / 10, '360p': 20 / 10 }, 'second 0 has a distribution, empty: it counts');
+      const empty = await metrics.series(stream, new Date(T0), new Date(T0 + 1000), 1);
+      assert.deepEqual([empty[0]!.egressBitrate, empty[0]!.viewersByRendition], [0, {}], 'measured, nobody watching: 0 and {}, not null');
+      const unmeasured = await metrics.series(stream, new Date(T0 + 20_000), new Date(T0 + 25_000), 5);
+      assert.deepEqual([unmeasured[0]!.egressBitrate, unmeasured[0]!.peakEgressBitrate, unmeasured[0]!.viewersByRendition], [null, null, null]);
     });
 
     it('gives the same series from the roll-ups as from the per-second rows, the newest minutes from the latter', async (t) => {
@@ -139,7 +179,18 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     to: string;
     resolution: number;
     health: { score: number; components: Record<string, number | null> } | null;
-    points: Array<{ at: string; viewers: number; peak_viewers: number; ingress_bitrate: number; samples: number; rebuffer_ratio: number | null; health_score: number }>;
+    points: Array<{
+      at: string;
+      viewers: number;
+      peak_viewers: number;
+      ingress_bitrate: number;
+      samples: number;
+      rebuffer_ratio: number | null;
+      egress_bitrate: number | null;
+      peak_egress_bitrate: number | null;
+      viewers_by_rendition: Record<string, number> | null;
+      health_score: number;
+    }>;
   }
   const window = `from=${new Date(T0).toISOString()}&to=${new Date(T0 + 30_000).toISOString()}`;
 
@@ -149,7 +200,24 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     assert.equal(perSecond.body.step, 1);
     assert.equal(perSecond.body.resolution, 1);
     assert.equal(perSecond.body.points.length, 29);
-    assert.deepEqual(perSecond.body.points[12], { at: new Date(T0 + 13_000).toISOString(), viewers: 13, peak_viewers: 13, ingress_bitrate: 13_000, fps: 30, rebuffer_ratio: null, samples: 1, health_score: 100 });
+    assert.deepEqual(perSecond.body.points[12], {
+      at: new Date(T0 + 13_000).toISOString(),
+      viewers: 13,
+      peak_viewers: 13,
+      ingress_bitrate: 13_000,
+      fps: 30,
+      rebuffer_ratio: null,
+      egress_bitrate: 130_000,
+      peak_egress_bitrate: 130_000,
+      viewers_by_rendition: { '720p': 7, '360p': 6 },
+      samples: 1,
+      health_score: 100,
+    });
+    assert.deepEqual(
+      perSecond.body.points.filter((p) => p.egress_bitrate === null).map((p) => [p.at, p.viewers_by_rendition]),
+      [20, 21, 22, 23, 24].map((i) => [new Date(T0 + i * 1000).toISOString(), null]),
+      'seconds that did not measure them: null, not 0',
+    );
     // the window: second 12 missing of the 30, and a bitrate climbing from 0 to 29 kb/s (very unsteady); no CMCD viewer
     assert.ok(perSecond.body.health !== null && perSecond.body.health.score < 100 && perSecond.body.health.score > 0, JSON.stringify(perSecond.body.health));
     assert.equal(perSecond.body.health.components.rebuffering, null);
@@ -163,6 +231,15 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
       [new Date(T0).toISOString(), 14, 14],
       [new Date(T0 + 15_000).toISOString(), 29, 15],
     ]);
+    // egress and the distribution over the seconds that measured them (15…19 and 25…29 in the second step)
+    const rounded = (v: number) => Math.round(v * 1e6) / 1e6;
+    assert.deepEqual(
+      rolled.body.points.map((p) => [rounded(p.egress_bitrate!), p.peak_egress_bitrate, Object.fromEntries(Object.entries(p.viewers_by_rendition!).map(([k, v]) => [k, rounded(v)]))]),
+      [
+        [rounded(930_000 / 14), 140_000, { '720p': rounded(50 / 14), '360p': rounded(43 / 14) }],
+        [220_000, 290_000, { '720p': 11.3, '360p': 10.7 }],
+      ],
+    );
     // the admin token sees every stream
     assert.equal((await f.call<Series>('GET', `/api/v1/streams/${streamId}/metrics?${window}&step=30`)).body.points.length, 1);
   });
@@ -174,7 +251,21 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     // 10 minutes a day before T0: rolled up, then the per-second rows pruned as their retention would
     const day = T0 - 86_400_000;
     await new MetricsRepository(db).insertMetrics(
-      Array.from({ length: 600 }, (_, i) => ({ streamId: id, at: new Date(day + i * 1000), viewers: Math.floor(i / 60), ingressBitrate: 2_000_000, fps: 30, rebufferRatio: i < 300 ? 0 : 0.01 })),
+      Array.from({ length: 600 }, (_, i) => {
+        const m = Math.floor(i / 60);
+        // egress and the distribution measured in the first five minutes only (viewer sessions turned off after)
+        const measured = i < 300;
+        return {
+          streamId: id,
+          at: new Date(day + i * 1000),
+          viewers: m,
+          ingressBitrate: 2_000_000,
+          fps: 30,
+          rebufferRatio: i < 300 ? 0 : 0.01,
+          egressBitrate: measured ? (m + 1) * 1_000_000 : null,
+          viewersByRendition: measured ? { source: m, '480p': 1 } : null,
+        };
+      }),
     );
     const rollups = new MetricsRollupRepository(db);
     await rollups.rollUp(new Date(day + 10 * 60_000));
@@ -188,6 +279,15 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
     assert.deepEqual([perMinute.body.from, perMinute.body.to], [new Date(day).toISOString(), new Date(day + 10 * 60_000).toISOString()]);
     assert.deepEqual(perMinute.body.points.map((p) => [p.at, p.viewers, p.peak_viewers, p.samples]), Array.from({ length: 10 }, (_, m) => [new Date(day + m * 60_000).toISOString(), m, m, 60]));
     assert.deepEqual(perMinute.body.points.map((p) => Math.round(p.rebuffer_ratio! * 1e9) / 1e9), [0, 0, 0, 0, 0, 0.01, 0.01, 0.01, 0.01, 0.01]);
+    assert.deepEqual(
+      perMinute.body.points.map((p) => [p.egress_bitrate, p.peak_egress_bitrate, p.viewers_by_rendition]),
+      [
+        // a rendition with no viewer is not stored: source is absent from the first minute
+        [1_000_000, 1_000_000, { '480p': 1 }],
+        ...[1, 2, 3, 4].map((m) => [(m + 1) * 1_000_000, (m + 1) * 1_000_000, { source: m, '480p': 1 }]),
+        ...Array.from({ length: 5 }, () => [null, null, null]),
+      ],
+    );
     // steady ingest: only the viewers' rebuffering costs anything: 1 % is a fifth of the way to its worst,
     // a fifth of its 25 points of the 75 the recorded components weigh; over the window 0.5 %, a tenth
     assert.deepEqual(perMinute.body.points.map((p) => p.health_score), [100, 100, 100, 100, 100, 93.3, 93.3, 93.3, 93.3, 93.3]);
@@ -196,6 +296,14 @@ describe('GET /api/v1/streams/{id}/metrics', () => {
 
     const fiveMinutes = await f.call<Series>('GET', `/api/v1/streams/${id}/metrics?${window}&step=300`, { token: owner.accessToken });
     assert.deepEqual(fiveMinutes.body.points.map((p) => [p.viewers, p.peak_viewers, p.samples]), [[2, 4, 300], [7, 9, 300]]);
+    // pooled from the minutes: (0 + 1 + 2 + 3 + 4) × 60 source viewer-seconds over 300 seconds
+    assert.deepEqual(
+      fiveMinutes.body.points.map((p) => [p.egress_bitrate, p.peak_egress_bitrate, p.viewers_by_rendition]),
+      [
+        [3_000_000, 5_000_000, { source: 2, '480p': 1 }],
+        [null, null, null],
+      ],
+    );
     assert.equal(fiveMinutes.body.health?.score, 96.7, 'the window scores the same at any step');
 
     // a step that is not whole minutes reads the per-second rows, which are gone

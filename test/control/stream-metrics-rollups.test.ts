@@ -138,6 +138,46 @@ for (const backend of BACKENDS) {
       assert.deepEqual(later.slice(2).map((r) => [r.minute.getTime() - M0, r.samples]), [[2 * MINUTE, 5]]);
     });
 
+    it('rolls up egress (mean and peak) and each rendition’s mean viewers over the seconds that measured them', async (t) => {
+      if (!handle) return t.skip();
+      const a = (await streams.create()).stream.id;
+      await metrics.insertMetrics([
+        // M0: 4 measured seconds; 480p joins in the third, source leaves in the fourth; 2 seconds unmeasured (tracking off)
+        sample(a, M0, { egressBitrate: 1_000_000, viewersByRendition: { source: 2 } }),
+        sample(a, M0 + 1000, { egressBitrate: 3_000_000, viewersByRendition: { source: 4 } }),
+        sample(a, M0 + 2000, { egressBitrate: 3_500_000_000, viewersByRendition: { source: 3, '480p': 1 } }),
+        sample(a, M0 + 3000, { egressBitrate: 0, viewersByRendition: { '480p': 5 } }),
+        sample(a, M0 + 4000),
+        sample(a, M0 + 5000, { egressBitrate: null, viewersByRendition: null }),
+        // M1: nothing measured
+        sample(a, M0 + MINUTE),
+        // M2: measured, nobody watching
+        sample(a, M0 + 2 * MINUTE, { egressBitrate: 0, viewersByRendition: {} }),
+      ]);
+      await instance({ now: pastMinute(M0 + 3 * MINUTE) }).rollUp();
+      const rows = await rollups.listRollups(a);
+      assert.deepEqual(
+        rows.map((r) => ({
+          minute: r.minute.getTime() - M0,
+          samples: r.samples,
+          egress: [r.egress_bitrate_avg, r.egress_bitrate_max === null ? null : Number(r.egress_bitrate_max), r.egress_samples],
+          renditions: [r.viewers_by_rendition_avg, r.rendition_samples],
+        })),
+        [
+          // over 3.5 Gb/s: past what an integer column holds
+          { minute: 0, samples: 6, egress: [3_504_000_000 / 4, 3_500_000_000, 4], renditions: [{ source: 9 / 4, '480p': 6 / 4 }, 4] },
+          { minute: MINUTE, samples: 1, egress: [null, null, 0], renditions: [null, 0] },
+          { minute: 2 * MINUTE, samples: 1, egress: [0, 0, 1], renditions: [{}, 1] },
+        ],
+      );
+      // the per-second rows as the recorder wrote them: whole counts, bigint bits per second
+      const stored = await metrics.listMetrics(a);
+      assert.deepEqual(
+        stored.slice(0, 3).map((r) => [r.egress_bitrate === null ? null : Number(r.egress_bitrate), r.viewers_by_rendition]),
+        [[1_000_000, { source: 2 }], [3_000_000, { source: 4 }], [3_500_000_000, { source: 3, '480p': 1 }]],
+      );
+    });
+
     it('takes in a second written late, and two instances at once count each second once', async (t) => {
       if (!handle) return t.skip();
       const a = (await streams.create()).stream.id;

@@ -152,4 +152,39 @@ describe('viewer session tracker', () => {
     assert.equal(rebuffer, 4);
     for (const [w, r] of qoe) assert.ok(r <= w);
   });
+  it("a stream's bytes served since the last take, and its live sessions by rendition", async () => {
+    const { sessions, advance } = tracker();
+    const play = (sid: string, stream: string, family: 'hls' | 'dash', bytes: number, rendition: string | null): void => {
+      const r = request(cmcd(`sid="${sid}",ot=v`));
+      sessions.served(sessions.request(stream, family, r.ctx, r.params)!, rendition === null ? 'playlist' : 'segment', bytes, rendition);
+    };
+    assert.equal(sessions.takeBytesServed('s1'), 0, 'no sessions: nothing served');
+    assert.deepEqual(sessions.viewersByRendition('s1'), {});
+    play('a', 's1', 'hls', 500, null); // a playlist: bytes, no rendition yet
+    assert.deepEqual(sessions.viewersByRendition('s1'), {}, 'no media fetched yet: not in the distribution');
+    play('a', 's1', 'hls', 100_000, '720p');
+    play('b', 's1', 'dash', 50_000, '360p');
+    play('c', 's1', 'hls', 50_000, '720p');
+    play('d', 's2', 'hls', 1_000_000, 'source'); // another stream's
+    sessions.openWs('s1', '10.0.0.9'); // a socket carries no media: a viewer, not in the distribution
+    advance(2000);
+    assert.equal(sessions.takeBytesServed('s1'), 200_500, 'every response body since its first session');
+    assert.deepEqual(sessions.viewersByRendition('s1'), { '720p': 2, '360p': 1 });
+    assert.deepEqual(sessions.viewersByRendition('s2'), { source: 1 });
+
+    advance(1000);
+    play('c', 's1', 'hls', 25_000, '360p'); // c switches down
+    assert.equal(sessions.takeBytesServed('s1'), 25_000, 'since the previous take');
+    assert.equal(sessions.takeBytesServed('s1'), 0, 'nothing served since');
+    assert.equal(sessions.takeBytesServed('s2'), 1_000_000, "another stream's count is its own");
+    assert.deepEqual(sessions.viewersByRendition('s1'), { '720p': 1, '360p': 2 });
+
+    // a and b fall idle and end; c plays on
+    for (let i = 0; i < 4; i++) {
+      advance(10_000);
+      play('c', 's1', 'hls', 1000, '360p');
+      await sessions.flush();
+    }
+    assert.deepEqual(sessions.viewersByRendition('s1'), { '360p': 1 });
+  });
 });

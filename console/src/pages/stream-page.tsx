@@ -158,6 +158,8 @@ function History({ api, id }: { api: Api; id: string }) {
   }, [api, id, windowIndex, reload]);
 
   const at = (points ?? []).map((p) => Date.parse(p.at) / 1000);
+  // a point without egress was not measured (viewer sessions off): left out of its chart rather than drawn as 0
+  const egress = (points ?? []).filter((p) => p.egress_bitrate !== null);
   return (
     <div class="history">
       <div class="heading-row">
@@ -181,6 +183,14 @@ function History({ api, id }: { api: Api; id: string }) {
       <div class="charts">
         <TimeChart title={`Mean ingest bitrate per ${chosen.step} s`} at={at} values={(points ?? []).map((p) => p.ingress_bitrate)} version={version} format={bitrate} color="#2f6fdf" />
         <TimeChart title={`Peak viewers per ${chosen.step} s`} at={at} values={(points ?? []).map((p) => p.peak_viewers)} version={version} format={count} color="#c0392b" />
+        <TimeChart
+          title={`Mean egress bitrate per ${chosen.step} s`}
+          at={egress.map((p) => Date.parse(p.at) / 1000)}
+          values={egress.map((p) => p.egress_bitrate!)}
+          version={version}
+          format={bitrate}
+          color="#27ae60"
+        />
       </div>
     </div>
   );

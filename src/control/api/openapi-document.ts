@@ -245,14 +245,17 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
           operationId: 'getStreamMetrics',
           summary: 'A stream\'s metrics and health over a window, at 1 s or rolled up',
           description:
-            'The stream\'s history in [from, to): viewers, ingress bitrate, frame rate and its viewers\' rebuffering ratio, with a health score. ' +
+            'The stream\'s history in [from, to): viewers, ingress bitrate, frame rate, its viewers\' rebuffering ratio, the egress bitrate ' +
+            'served to them and how they spread over the renditions (the quality distribution), with a health score. ' +
             'Which table answers depends on `step`. A `step` that is not a whole number of minutes reads the per-second rows (`stream_metrics`, ' +
             'kept `STREAM_METRICS_RETENTION_DAYS`): at `step=1` one point per stored second; at a larger step one point per step with samples, ' +
             'aligned on multiples of the step since the epoch. A `step` of whole minutes (60, 120, … 86,400) reads the one-minute roll-ups ' +
             '(`stream_metrics_1m`, kept `STREAM_METRICS_ROLLUP_RETENTION_DAYS`, so long windows stay cheap and outlive the per-second rows), ' +
             'with the newest minutes, not rolled up yet (about the last one to two), taken from the per-second rows in the same shape; the window then ' +
             'covers the whole minutes it touches (`from` rounded down, `to` up, as the answer says). `resolution` says which: 1 or 60. ' +
-            'Each point has the mean viewers, bitrate and frame rate, the peak viewers, how many seconds had a sample, and its `health_score`; ' +
+            'Each point has the mean viewers, bitrate and frame rate, the peak viewers, the mean and peak egress bitrate, each rendition\'s mean ' +
+            'viewers, how many seconds had a sample, and its `health_score`; egress and the distribution are null where not measured ' +
+            '(`VIEWER_SESSIONS=off`, rows from before they were recorded). ' +
             'seconds without a sample have no point. `health` scores the whole window (the same from either table: roll-ups keep what it needs). ' +
             'The score, 0–100, combines ingest continuity, bitrate and frame-rate steadiness and viewer rebuffering; see docs/operations.md, ' +
             '"Stream health score". Default window: the hour before `to` (default now). At most 10,800 steps a window. Owner or admin only.',
@@ -811,7 +814,10 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
               type: 'array',
               items: {
                 type: 'object',
-                required: ['at', 'viewers', 'peak_viewers', 'ingress_bitrate', 'fps', 'rebuffer_ratio', 'samples', 'health_score'],
+                required: [
+                  'at', 'viewers', 'peak_viewers', 'ingress_bitrate', 'fps', 'rebuffer_ratio', 'egress_bitrate', 'peak_egress_bitrate', 'viewers_by_rendition',
+                  'samples', 'health_score',
+                ],
                 additionalProperties: false,
                 properties: {
                   at: dateTime,
@@ -822,6 +828,20 @@ export function openApiDocument(serverUrl = ''): OpenApiDocument {
                   rebuffer_ratio: {
                     ...nullable({ type: 'number', minimum: 0, maximum: 1 }),
                     description: "the CMCD-reporting viewers' stalled time over their watch time, mean over the step; null when none reported",
+                  },
+                  egress_bitrate: {
+                    ...nullable({ type: 'number', minimum: 0 }),
+                    description:
+                      'bits per second served to the stream\'s HLS, LL-HLS and DASH viewers by the instance ingesting it (response bodies, playlists included), ' +
+                      'mean over the step\'s seconds that measured it; null when none did (viewer sessions off). Bursty at 1 s: a segment counts in the second its response completed',
+                  },
+                  peak_egress_bitrate: { ...nullable({ type: 'number', minimum: 0 }), description: 'the largest per-second egress bitrate of the step; null when none measured' },
+                  viewers_by_rendition: {
+                    ...nullable({ type: 'object', additionalProperties: { type: 'number', minimum: 0 } }),
+                    description:
+                      'the quality distribution: the stream\'s HLS/DASH viewers by the rendition of the last segment or part they fetched, e.g. {"720p": 12, "source": 3}; ' +
+                      'each rendition\'s mean over the step\'s seconds that measured it (a whole count at 1 s). Viewers who fetched no media yet and WebSocket-only viewers are not in it. ' +
+                      'Null when no second measured it (viewer sessions off)',
                   },
                   samples: { type: 'integer', minimum: 1, description: 'seconds of the step with a sample' },
                   health_score: {

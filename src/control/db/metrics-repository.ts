@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Schema, StreamMetricsRow, ViewerSessionKind, ViewerSessionRow } from './schema.js';
 import type { ViewerSessionRecord } from '../../deliver/sessions/viewer-session-tracker.js';
 import type { SeriesStats } from '../series-stats.js';
+import { readViewersByRendition, renditionMeans, type ViewersByRendition } from './rendition-means-sql.js';
 
 export interface StreamMetricsSample {
   streamId: string;
@@ -14,6 +15,10 @@ export interface StreamMetricsSample {
   fps: number;
   /** the stream's CMCD viewers' rebuffering ratio (0..1); null or absent when none report */
   rebufferRatio?: number | null;
+  /** bits per second served to the stream's viewers; null or absent when not measured (no session tracking) */
+  egressBitrate?: number | null;
+  /** the stream's live HLS/DASH sessions by rendition; null or absent when not measured */
+  viewersByRendition?: ViewersByRendition | null;
 }
 
 export interface StartViewerSessionInput {
@@ -34,13 +39,19 @@ export interface StreamMetricsPoint {
   fps: number;
   /** mean over the step's samples that have one; null when no CMCD viewer reported */
   rebufferRatio: number | null;
+  /** bits per second served to viewers, mean over the step's samples that have one; null when none has */
+  egressBitrate: number | null;
+  /** the largest of those samples */
+  peakEgressBitrate: number | null;
+  /** each rendition's mean viewers over the step's samples that have a distribution; null when none has */
+  viewersByRendition: ViewersByRendition | null;
   /** seconds of the step that have a sample */
   samples: number;
   /** the step's samples' spread and extent, for its health score */
   stats: SeriesStats;
 }
 
-/** Rows per INSERT: 5 parameters each stays far below PostgreSQL's 65535-parameter limit. */
+/** Rows per INSERT: 8 parameters each stays far below PostgreSQL's 65535-parameter limit. */
 const METRICS_BATCH_ROWS = 1000;
 const MAX_INT4 = 2_147_483_647;
 /** 24 parameters a session row: 1000 rows stay far below PostgreSQL's 65535-parameter limit */
@@ -78,6 +89,8 @@ export class MetricsRepository {
       ingress_bitrate: clampInt(s.ingressBitrate),
       fps: Number.isFinite(s.fps) && s.fps > 0 ? s.fps : 0,
       rebuffer_ratio: s.rebufferRatio != null && Number.isFinite(s.rebufferRatio) ? Math.min(1, Math.max(0, s.rebufferRatio)) : null,
+      egress_bitrate: s.egressBitrate == null ? null : clampBigint(s.egressBitrate),
+      viewers_by_rendition: s.viewersByRendition == null ? null : JSON.stringify(countsOnly(s.viewersByRendition)),
     }));
     for (let i = 0; i < rows.length; i += METRICS_BATCH_ROWS) {
       await this.#db
@@ -89,6 +102,8 @@ export class MetricsRepository {
             ingress_bitrate: eb.ref('excluded.ingress_bitrate'),
             fps: eb.ref('excluded.fps'),
             rebuffer_ratio: eb.ref('excluded.rebuffer_ratio'),
+            egress_bitrate: eb.ref('excluded.egress_bitrate'),
+            viewers_by_rendition: eb.ref('excluded.viewers_by_rendition'),
           })),
         )
         .execute();
@@ -120,6 +135,9 @@ export class MetricsRepository {
       fps_stddev: number;
       rebuffer_ratio: number | null;
       rebuffer_samples: number;
+      egress_bitrate: number | null;
+      peak_egress_bitrate: number | null;
+      viewers_by_rendition: unknown;
       samples: number;
       first_at: Date;
       last_at: Date;
@@ -129,6 +147,8 @@ export class MetricsRepository {
              avg(ingress_bitrate)::float8 AS ingress_bitrate, coalesce(stddev_pop(ingress_bitrate), 0)::float8 AS bitrate_stddev,
              avg(fps)::float8 AS fps, coalesce(stddev_pop(fps), 0)::float8 AS fps_stddev,
              avg(rebuffer_ratio)::float8 AS rebuffer_ratio, count(rebuffer_ratio)::int AS rebuffer_samples,
+             avg(egress_bitrate)::float8 AS egress_bitrate, max(egress_bitrate)::float8 AS peak_egress_bitrate,
+             ${renditionMeans('viewers_by_rendition', 1)} AS viewers_by_rendition,
              count(*)::int AS samples, min(at) AS first_at, max(at) AS last_at
       FROM stream_metrics
       WHERE stream_id = ${streamId} AND at >= ${from} AND at < ${to}
@@ -147,6 +167,9 @@ export class MetricsRepository {
         ingressBitrate,
         fps,
         rebufferRatio,
+        egressBitrate: numberOrNull(row.egress_bitrate),
+        peakEgressBitrate: numberOrNull(row.peak_egress_bitrate),
+        viewersByRendition: readViewersByRendition(row.viewers_by_rendition),
         samples,
         stats: {
           samples,
@@ -252,6 +275,27 @@ export class MetricsRepository {
 
 function finiteOrNull(value: number | null): number | null {
   return value !== null && Number.isFinite(value) ? value : null;
+}
+
+/** node-postgres hands float8 back as a number, numeric and bigint as strings: read either */
+export function numberOrNull(value: number | string | null): number | null {
+  return value === null ? null : Number(value);
+}
+
+/** bits per second: a whole number, at most what a JavaScript number holds exactly */
+function clampBigint(value: number): number {
+  if (!Number.isFinite(value) || value <= 0) return 0;
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.round(value));
+}
+
+/** a distribution as stored: whole non-negative counts, the renditions with none left out */
+function countsOnly(byRendition: ViewersByRendition): ViewersByRendition {
+  const out = new Map<string, number>();
+  for (const [rendition, viewers] of Object.entries(byRendition)) {
+    const count = clampInt(viewers);
+    if (count > 0) out.set(rendition, count);
+  }
+  return Object.fromEntries(out);
 }
 
 function clampInt(value: number): number {

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Schema, StreamMetrics1mRow } from './schema.js';
-import type { StreamMetricsPoint } from './metrics-repository.js';
+import { numberOrNull, type StreamMetricsPoint } from './metrics-repository.js';
+import { readViewersByRendition, renditionMeans } from './rendition-means-sql.js';
 import { stddevOf } from '../series-stats.js';
 
 const MINUTE_MS = 60_000;
@@ -32,13 +33,15 @@ const PER_MINUTE_COLUMNS = sql`
   avg(ingress_bitrate)::float8 AS ingress_bitrate_avg, min(ingress_bitrate) AS ingress_bitrate_min,
   max(ingress_bitrate) AS ingress_bitrate_max, coalesce(stddev_pop(ingress_bitrate), 0)::float8 AS ingress_bitrate_stddev,
   avg(fps)::float8 AS fps_avg, min(fps) AS fps_min, coalesce(stddev_pop(fps), 0)::float8 AS fps_stddev,
-  avg(rebuffer_ratio)::float8 AS rebuffer_ratio_avg, count(rebuffer_ratio)::int AS rebuffer_samples`;
+  avg(rebuffer_ratio)::float8 AS rebuffer_ratio_avg, count(rebuffer_ratio)::int AS rebuffer_samples,
+  avg(egress_bitrate)::float8 AS egress_bitrate_avg, max(egress_bitrate) AS egress_bitrate_max, count(egress_bitrate)::int AS egress_samples,
+  ${renditionMeans('viewers_by_rendition', 1)} AS viewers_by_rendition_avg, count(viewers_by_rendition)::int AS rendition_samples`;
 
 /** every minute before it is in stream_metrics_1m (-infinity before the first roll-up) */
 const ROLLED_TO = sql`(SELECT coalesce(max(rolled_to), '-infinity'::timestamptz) FROM stream_metrics_rollup_state)`;
 
 /**
- * The one-minute roll-ups of stream_metrics (migration 0007): filling them, pruning both
+ * The one-minute roll-ups of stream_metrics (migrations 0007, 0008): filling them, pruning both
  * tables past their retention in bounded batches, and reading a stream's series from them.
  */
 export class MetricsRollupRepository {
@@ -80,7 +83,8 @@ export class MetricsRollupRepository {
         const result = await sql`
           INSERT INTO stream_metrics_1m (stream_id, minute, samples, first_at, last_at, viewers_avg, viewers_max,
             ingress_bitrate_avg, ingress_bitrate_min, ingress_bitrate_max, ingress_bitrate_stddev,
-            fps_avg, fps_min, fps_stddev, rebuffer_ratio_avg, rebuffer_samples)
+            fps_avg, fps_min, fps_stddev, rebuffer_ratio_avg, rebuffer_samples,
+            egress_bitrate_avg, egress_bitrate_max, egress_samples, viewers_by_rendition_avg, rendition_samples)
           SELECT stream_id, ${PER_MINUTE_COLUMNS}
           FROM stream_metrics
           WHERE at >= ${new Date(rollFrom)} AND at < ${new Date(chunkEnd)}
@@ -91,7 +95,10 @@ export class MetricsRollupRepository {
             ingress_bitrate_avg = excluded.ingress_bitrate_avg, ingress_bitrate_min = excluded.ingress_bitrate_min,
             ingress_bitrate_max = excluded.ingress_bitrate_max, ingress_bitrate_stddev = excluded.ingress_bitrate_stddev,
             fps_avg = excluded.fps_avg, fps_min = excluded.fps_min, fps_stddev = excluded.fps_stddev,
-            rebuffer_ratio_avg = excluded.rebuffer_ratio_avg, rebuffer_samples = excluded.rebuffer_samples
+            rebuffer_ratio_avg = excluded.rebuffer_ratio_avg, rebuffer_samples = excluded.rebuffer_samples,
+            egress_bitrate_avg = excluded.egress_bitrate_avg, egress_bitrate_max = excluded.egress_bitrate_max,
+            egress_samples = excluded.egress_samples, viewers_by_rendition_avg = excluded.viewers_by_rendition_avg,
+            rendition_samples = excluded.rendition_samples
           WHERE stream_metrics_1m.samples <= excluded.samples
         `.execute(trx);
         rows = Number(result.numAffectedRows ?? 0n);
@@ -143,8 +150,8 @@ export class MetricsRollupRepository {
    * point per `stepSeconds` (a multiple of 60) that has samples, aligned on multiples of the
    * step since the epoch. Minutes before the mark come from stream_metrics_1m; the newest ones,
    * not rolled up yet, from the per-second rows in the same shape, so a window up to now ends
-   * with the current minute. Means, spreads and the rebuffering ratio pool exactly
-   * (weighted by seconds), so a point is what the per-second rows would give.
+   * with the current minute. Means, spreads, the rebuffering ratio, egress and the viewers by
+   * rendition pool exactly (weighted by seconds), so a point is what the per-second rows would give.
    */
   async series(streamId: string, from: Date, to: Date, stepSeconds: number): Promise<StreamMetricsPoint[]> {
     const step = Math.max(60, Math.floor(stepSeconds / 60) * 60);
@@ -161,15 +168,20 @@ export class MetricsRollupRepository {
       fps_squares: number;
       rebuffer_ratio: number | null;
       rebuffer_samples: number;
+      egress_bitrate: number | null;
+      peak_egress_bitrate: number | null;
+      viewers_by_rendition: unknown;
     }>`
       WITH minutes AS (
         SELECT minute, samples, first_at, last_at, viewers_avg, viewers_max, ingress_bitrate_avg, ingress_bitrate_stddev,
-               fps_avg, fps_stddev, rebuffer_ratio_avg, rebuffer_samples
+               fps_avg, fps_stddev, rebuffer_ratio_avg, rebuffer_samples,
+               egress_bitrate_avg, egress_bitrate_max, egress_samples, viewers_by_rendition_avg, rendition_samples
         FROM stream_metrics_1m
         WHERE stream_id = ${streamId} AND minute >= ${from} AND minute < least(${to}::timestamptz, ${ROLLED_TO})
         UNION ALL
         SELECT minute, samples, first_at, last_at, viewers_avg, viewers_max, ingress_bitrate_avg, ingress_bitrate_stddev,
-               fps_avg, fps_stddev, rebuffer_ratio_avg, rebuffer_samples
+               fps_avg, fps_stddev, rebuffer_ratio_avg, rebuffer_samples,
+               egress_bitrate_avg, egress_bitrate_max, egress_samples, viewers_by_rendition_avg, rendition_samples
         FROM (
           SELECT ${PER_MINUTE_COLUMNS}
           FROM stream_metrics
@@ -185,7 +197,10 @@ export class MetricsRollupRepository {
              (sum(fps_avg * samples) / sum(samples))::float8 AS fps_mean,
              (sum((fps_stddev * fps_stddev + fps_avg * fps_avg) * samples) / sum(samples))::float8 AS fps_squares,
              (sum(rebuffer_ratio_avg * rebuffer_samples) / nullif(sum(rebuffer_samples), 0))::float8 AS rebuffer_ratio,
-             sum(rebuffer_samples)::int AS rebuffer_samples
+             sum(rebuffer_samples)::int AS rebuffer_samples,
+             (sum(egress_bitrate_avg * egress_samples) / nullif(sum(egress_samples), 0))::float8 AS egress_bitrate,
+             max(egress_bitrate_max)::float8 AS peak_egress_bitrate,
+             ${renditionMeans('viewers_by_rendition_avg', 'rendition_samples')} AS viewers_by_rendition
       FROM minutes
       GROUP BY 1
       ORDER BY 1
@@ -201,6 +216,9 @@ export class MetricsRollupRepository {
         ingressBitrate: bitrate,
         fps,
         rebufferRatio,
+        egressBitrate: numberOrNull(row.egress_bitrate),
+        peakEgressBitrate: numberOrNull(row.peak_egress_bitrate),
+        viewersByRendition: readViewersByRendition(row.viewers_by_rendition),
         samples: Number(row.samples),
         stats: {
           samples: Number(row.samples),

@@ -75,9 +75,13 @@ export interface StreamMetricsTable {
   ingress_bitrate: Defaulted<number>;
   fps: Defaulted<number>;
   rebuffer_ratio: Nullable<number>;
+  /** bits per second served to the stream's viewers (0008); bigint: a string from node-postgres, a number from PGlite */
+  egress_bitrate: ColumnType<string | number | null, number | null | undefined, number | null>;
+  /** live HLS/DASH sessions by rendition (0008) */
+  viewers_by_rendition: ColumnType<Record<string, number> | null, string | null | undefined, string | null>;
 }
 
-/** One stream's minute of stream_metrics rolled up (migration 0007). */
+/** One stream's minute of stream_metrics rolled up (migrations 0007, 0008). */
 export interface StreamMetrics1mTable {
   stream_id: string;
   minute: Date;
@@ -95,6 +99,14 @@ export interface StreamMetrics1mTable {
   fps_stddev: number;
   rebuffer_ratio_avg: Nullable<number>;
   rebuffer_samples: number;
+  /** migration 0008: over the minute's seconds that have an egress (egress_samples) */
+  egress_bitrate_avg: Nullable<number>;
+  /** bigint: a string from node-postgres, a number from PGlite */
+  egress_bitrate_max: ColumnType<string | number | null, number | null | undefined, number | null>;
+  egress_samples: Defaulted<number>;
+  /** each rendition's mean viewers over the minute's seconds that have a distribution (rendition_samples) */
+  viewers_by_rendition_avg: ColumnType<Record<string, number> | null, string | null | undefined, string | null>;
+  rendition_samples: Defaulted<number>;
 }
 
 export interface StreamMetricsRollupStateTable {

@@ -95,6 +95,15 @@ const MAX_PENDING_RECORDS = 50_000;
 const WRITE_BATCH = 1000;
 
 /**
+ * Bytes served to one stream's sessions since they were last taken (takeBytesServed): every
+ * session of the stream adds to the same object, so a response costs one more field update,
+ * not a map lookup.
+ */
+export interface StreamBytesServed {
+  bytes: number;
+}
+
+/**
  * One viewer: mutable fields updated in place by each of its requests (no
  * object per request). Times are epoch ms.
  */
@@ -142,6 +151,8 @@ export class ViewerSession {
     readonly clientKey: string,
     public protocol: ViewerProtocol,
     readonly startedAt: number,
+    /** its stream's egress, shared by the stream's sessions */
+    readonly streamServed: StreamBytesServed,
   ) {
     this.lastSeenAt = startedAt;
   }
@@ -228,6 +239,7 @@ interface StreamSessions {
   readonly dash: Map<string, ViewerSession>;
   /** WebSocket viewers by session id: each socket is one viewer */
   readonly ws: Map<string, ViewerSession>;
+  readonly served: StreamBytesServed;
 }
 
 /**
@@ -236,7 +248,9 @@ interface StreamSessions {
  * object, one map lookup and field updates. Every flush interval the sessions
  * that changed are snapshotted and written in one upsert through the sink,
  * never on the request path; a session idle for `idleMs` ends and is written
- * one last time. The QoE counters are fed from the same pass.
+ * one last time. The QoE counters are fed from the same pass. Per stream it
+ * also keeps what the per-second stream metrics read: the bytes served (one
+ * field update a response) and, counted when asked, the sessions by rendition.
  */
 export class ViewerSessionTracker implements ViewerSessions {
   private readonly streams = new Map<string, StreamSessions>();
@@ -334,7 +348,7 @@ export class ViewerSessionTracker implements ViewerSessions {
         this.rejected.inc();
         return null;
       }
-      session = new ViewerSession(randomUUID(), streamId, key, family, now);
+      session = new ViewerSession(randomUUID(), streamId, key, family, now, sessions.served);
       map.set(key, session);
       this.size++;
     }
@@ -351,6 +365,7 @@ export class ViewerSessionTracker implements ViewerSessions {
    */
   served(session: ViewerSession, kind: ServedKind, bodyBytes: number, rendition: string | null): void {
     session.bytesServed += bodyBytes;
+    session.streamServed.bytes += bodyBytes;
     if (kind === 'part' && session.protocol === 'hls') {
       session.protocol = 'llhls';
       session.notable = true;
@@ -376,10 +391,11 @@ export class ViewerSessionTracker implements ViewerSessions {
     }
     const now = this.now();
     const key = createHash('sha1').update(address).digest('base64url').slice(0, 16);
-    const session = new ViewerSession(randomUUID(), streamId, key, 'ws', now);
+    const sessions = this.sessionsOf(streamId);
+    const session = new ViewerSession(randomUUID(), streamId, key, 'ws', now, sessions.served);
     // a socket's media is its messages: counted as watched from the join
     session.firstMediaAt = now;
-    this.sessionsOf(streamId).ws.set(session.id, session);
+    sessions.ws.set(session.id, session);
     this.size++;
     return session;
   }
@@ -409,6 +425,40 @@ export class ViewerSessionTracker implements ViewerSessions {
     return watch > 0 ? Math.min(1, rebuffer / watch) : null;
   }
 
+  /**
+   * Bytes served to the stream's sessions (response bodies of every HLS, LL-HLS and DASH
+   * request, playlists included) since the previous call for it, or since its first session
+   * here; the count starts again from 0. 0 without sessions. One reader: the per-second
+   * recorder. A response counts once it has gone out, whole.
+   */
+  takeBytesServed(streamId: string): number {
+    const served = this.streams.get(streamId)?.served;
+    if (served === undefined) return 0;
+    const bytes = served.bytes;
+    served.bytes = 0;
+    return bytes;
+  }
+
+  /**
+   * The stream's live HLS, LL-HLS and DASH sessions by the rendition of the last whole segment
+   * or part they fetched (the quality distribution), e.g. {"720p": 12, "source": 3}. Sessions
+   * that fetched none yet, and WebSocket viewers (their socket carries no media), are not in it.
+   */
+  viewersByRendition(streamId: string): Record<string, number> {
+    // a Map, then fromEntries: any rendition name becomes an own property (no prototype keys)
+    const counts = new Map<string, number>();
+    const sessions = this.streams.get(streamId);
+    if (sessions !== undefined) {
+      for (const map of [sessions.hls, sessions.dash]) {
+        for (const session of map.values()) {
+          const rendition = session.rendition;
+          if (rendition !== null) counts.set(rendition, (counts.get(rendition) ?? 0) + 1);
+        }
+      }
+    }
+    return Object.fromEntries(counts);
+  }
+
   /** Ends idle sessions, feeds the QoE counters, writes what changed (one statement per 1000 rows); never rejects. */
   flush(): Promise<void> {
     this.flushing ??= this.collectAndWrite().finally(() => {
@@ -436,7 +486,7 @@ export class ViewerSessionTracker implements ViewerSessions {
   private sessionsOf(streamId: string): StreamSessions {
     let sessions = this.streams.get(streamId);
     if (sessions === undefined) {
-      sessions = { hls: new Map(), dash: new Map(), ws: new Map() };
+      sessions = { hls: new Map(), dash: new Map(), ws: new Map(), served: { bytes: 0 } };
       this.streams.set(streamId, sessions);
     }
     return sessions;
