@@ -504,9 +504,9 @@ async function benchServer(start: () => Promise<ServerUnderTest>, name: string):
       cpuCores: median(runs.map((r) => r.cpuCores)),
       peakRssMiB: median(runs.map((r) => r.peakRssMiB)),
       rssPerStreamMiB: median(runs.map((r) => r.rssPerStreamMiB)),
-      worstDeficitSeconds: median(runs.map((r) => r.worstDeficitSeconds)),
+      worstDeficitSeconds: medianKeepingInfinity(runs.map((r) => r.worstDeficitSeconds)),
       worstConnectSeconds: median(runs.map((r) => r.worstConnectSeconds)),
-      worstLagAfterConnectSeconds: median(runs.map((r) => r.worstLagAfterConnectSeconds)),
+      worstLagAfterConnectSeconds: medianKeepingInfinity(runs.map((r) => r.worstLagAfterConnectSeconds)),
       publisherCores: median(runs.map((r) => r.publisherCores)),
       publisherElu: median(runs.map((r) => r.publisherElu)),
       latencyP50Ms: withLatency.length > 0 ? median(withLatency.map((r) => r.latencyP50Ms!)) : null,
@@ -521,6 +521,14 @@ async function benchServer(start: () => Promise<ServerUnderTest>, name: string):
     if (!flags['all-levels'] && summary.sustainedOnceConnectedRuns * 2 <= RUNS) break;
   }
   return summaries;
+}
+
+/** A median in which a run whose publisher failed (deficit ∞) counts as the worst, not as missing (`median` leaves it out). */
+function medianKeepingInfinity(values: readonly number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (sorted.length === 0) return Number.NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** The largest N sustained in a majority of runs (a larger N sustained after a smaller one failed counts too: the machine is shared). */
