@@ -45,6 +45,10 @@ export interface SyntheticPublishResult {
   durationMs: number;
   /** times the publisher moved to another server on a Reconnect Request */
   handOffs: number;
+  /** from the call to NetStream.Publish.Start (TCP connect, handshake, connect and publish commands), ms */
+  connectMs: number;
+  /** time spent waiting for the socket to drain (the server not reading as fast as we send), ms */
+  drainMs: number;
 }
 
 const AAC_SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
@@ -61,7 +65,19 @@ interface LoopSource {
   metadata: RtmpMetadata;
 }
 
+/** Parsed fixtures by path: a process publishing many streams parses each file once (nothing in a LoopSource is written to). */
+const sources = new Map<string, LoopSource>();
+
 function loadSource(path: string): LoopSource {
+  let source = sources.get(path);
+  if (source === undefined) {
+    source = parseSource(path);
+    sources.set(path, source);
+  }
+  return source;
+}
+
+function parseSource(path: string): LoopSource {
   const tags = readFlvTags(new Uint8Array(readFileSync(path)));
   const videoConfig = tags.find((t) => t.type === 9 && isAvcSequenceHeader(t.body));
   const audioConfig = tags.find((t) => t.type === 8 && isAacSequenceHeader(t.body));
@@ -112,10 +128,13 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
   // One scratch buffer for every picture: the chunk writer copies the payload, so it can be reused.
   const scratch = new Uint8Array(largestPicture + Math.ceil(videoBytesPerFrame * 4) + FILLER_NAL_OVERHEAD);
 
+  const called = performance.now();
   const client = await HandOffClient.open(options.url, { chunkSize: options.chunkSize ?? 4096, onEvent: options.onEvent });
   let framesSent = 0;
   let audioFramesSent = 0;
   let timeline = 0;
+  let connectMs = 0;
+  let drainMs = 0;
   try {
     await client.publish({
       metadata: {
@@ -129,6 +148,7 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
     });
 
     const start = performance.now();
+    connectMs = start - called;
     let videoBudget = 0;
     let videoBytes = 0;
     for (;;) {
@@ -139,7 +159,11 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
       if (nextTs >= options.durationMs) break;
       const wait = nextTs - (performance.now() - start);
       if (wait > 2) await sleep(wait, options.signal);
-      if (client.congested) await client.drain();
+      if (client.congested) {
+        const waiting = performance.now();
+        await client.drain();
+        drainMs += performance.now() - waiting;
+      }
       timeline = nextTs;
       if (videoTs <= audioTs) {
         const index = framesSent % source.pictures.length;
@@ -159,5 +183,5 @@ export async function publishSynthetic(options: SyntheticPublishOptions): Promis
   } finally {
     await client.close();
   }
-  return { framesSent, audioFramesSent, bytesSent: client.bytesSent, durationMs: timeline, handOffs: client.handOffs };
+  return { framesSent, audioFramesSent, bytesSent: client.bytesSent, durationMs: timeline, handOffs: client.handOffs, connectMs, drainMs };
 }
