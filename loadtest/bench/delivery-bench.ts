@@ -10,7 +10,10 @@
  * segment weighs about 800 KB); the ones not being measured idle meanwhile
  * (their ingest and packaging go on: the bench prints what that costs).
  * Beside them, Debian nginx (--nginx-workers worker processes under a master;
- * sendfile, open_file_cache, keep-alive, no access log) serves from disk the
+ * sendfile, keep-alive, no access log, open_file_cache for the part and the
+ * segment, which never change once written, not for the playlists, which a
+ * live packager rewrites every part: a cached descriptor would serve a stale
+ * playlist; --nginx-cache-playlists caches them too) serves from disk the
  * same playlist text, part bytes and segment bytes, written to its root just
  * before each of its runs, with the Content-Type, Cache-Control and CORS
  * headers nova sent for them.
@@ -30,12 +33,13 @@
  *    Printed per server: req/s, MB/s, bytes per response (headers included,
  *    as wrk counts them), p50/p99 latency, the cores the server used over
  *    the run (CPU seconds ÷ wall seconds from /proc: nova's process, all its
- *    threads; nginx's master and workers summed), the cores the load
- *    generator used, errors; then nova / nginx ratios in req/s and MB/s (each
- *    nova against the nginx whose worker count equals its thread count, or
- *    1 for threads=0, when that one runs, else the one with the most workers)
- *    and the issue's goals for playlists (≥ 1.5× nginx's req/s) and the
- *    segment (≥ 1.0×).
+ *    threads; nginx's master and workers summed) and that per request (µs;
+ *    it moves less than req/s on a shared machine), the cores the load
+ *    generator used, errors; then nova / nginx ratios in req/s, MB/s and
+ *    CPU per request (each nova against the nginx whose worker count equals
+ *    its thread count, or 1 for threads=0, when that one runs, else the one
+ *    with the most workers) and the issue's goals for playlists (≥ 1.5×
+ *    nginx's req/s) and the segment (≥ 1.0×).
  *    Before each nova run, the target is fetched on 8 fresh connections (so
  *    that the kernel spreads them over the threads): a part or segment must
  *    come back byte-identical with the same Content-Type every time, a
@@ -55,11 +59,12 @@
  *    first frame's arrival, so this is ingest-to-screen: encoder and
  *    uplink delay come on top in production.
  *
- * Nothing is pinned to a core: the servers, wrk and the idle instances share
- * every core, as on a machine where the load comes from elsewhere only the
- * servers would. On a machine with few cores the load generator takes a
- * large share (printed as "wrk cores"), so a server at "all cores" gets what
- * wrk leaves it: nova and nginx alike. The load average is printed before
+ * Nothing is pinned to a core (taskset): pinning wrk to some cores and the
+ * server to the others would take cores from the server under test, and on
+ * 2 cores leave it one. The servers, wrk and the idle instances share every
+ * core instead; the load generator takes a large share of few cores
+ * (printed as "wrk cores"), so a server "on all cores" gets what wrk leaves
+ * it, nova and nginx alike. The load average is printed before
  * and after each run; the machine is shared: take final figures holding the
  * lock, `flock /tmp/nova-bench.lock npm run bench:delivery`.
  *
@@ -67,7 +72,8 @@
  *        --nginx-workers <cores> (a list runs one nginx per value)
  *        --targets ll-hls,ts,part,segment --runs 3 --seconds 10
  *        --connections 100 --wrk-threads <cores, at least 2> --bitrate 3300000
- *        --no-nginx --no-autocannon --no-browser --no-glass --glass-seconds 8
+ *        --no-nginx --nginx-cache-playlists --no-autocannon --no-browser
+ *        --no-glass --glass-seconds 8
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -100,6 +106,7 @@ const { values: flags } = parseArgs({
     targets: { type: 'string', default: 'll-hls,ts,part,segment' },
     'glass-seconds': { type: 'string', default: '8' },
     'no-nginx': { type: 'boolean', default: false },
+    'nginx-cache-playlists': { type: 'boolean', default: false },
     'no-autocannon': { type: 'boolean', default: false },
     'no-browser': { type: 'boolean', default: false },
     'no-glass': { type: 'boolean', default: false },
@@ -177,6 +184,8 @@ type LoadResult = WrkResult & {
   serverCores: number;
   /** the load generator's (wrk's or autocannon's) likewise */
   clientCores: number;
+  /** the server's CPU time per request, µs: steadier than req/s when the machine is shared */
+  cpuPerRequestUs: number;
   /** bytes per response as the load generator counted them (headers included) */
   responseBytes: number;
 };
@@ -202,6 +211,7 @@ async function withCpu(pids: () => number[], load: () => Promise<WrkResult>): Pr
     ...result,
     serverCores: (serverCpu() - serverBefore) / wall,
     clientCores: (childrenCpuSeconds() - clientBefore) / wall,
+    cpuPerRequestUs: ((serverCpu() - serverBefore) / (result.requestsPerSec * wall)) * 1e6,
     responseBytes: (result.megabytesPerSec * 1e6) / result.requestsPerSec,
   };
 }
@@ -339,7 +349,8 @@ async function startNginxFiles(workers: number, answers: Map<TargetName, Answer>
   let root = '';
   const locations = SELECTED.map((target) => {
     const answer = answers.get(target.name)!;
-    return `    location = /${target.file} { default_type "${answer.contentType}"; ${nginxHeaders(answer).join(' ')} }`;
+    const fdCache = target.media || flags['nginx-cache-playlists'] ? '' : ' open_file_cache off;';
+    return `    location = /${target.file} { default_type "${answer.contentType}";${fdCache} ${nginxHeaders(answer).join(' ')} }`;
   });
   const peer = await startNginx({
     ports: [port],
@@ -348,7 +359,8 @@ async function startNginxFiles(workers: number, answers: Map<TargetName, Answer>
       root = join(dir, 'www');
       mkdirSync(root, { recursive: true });
       // nginx at its best for static files: sendfile, open file descriptors cached (the bench
-      // writes a new file by renaming, so a cached one is always a whole file), no access log,
+      // writes a new file by renaming, so a cached one is always a whole file; not the playlists'
+      // unless --nginx-cache-playlists, see above), no access log,
       // long keep-alive (as nova's). Each file's Content-Type is the one nova sent for it
       // (types {} empty: default_type decides), plus nova's Cache-Control and CORS headers.
       return `events { worker_connections 4096; }
@@ -471,6 +483,7 @@ interface Summary {
   p99Ms: number;
   serverCores: number;
   clientCores: number;
+  cpuPerRequestUs: number;
   errors: number;
   runs: number;
 }
@@ -485,6 +498,7 @@ function summarize(results: LoadResult[]): Summary {
     p99Ms: m((r) => r.p99Ms),
     serverCores: m((r) => r.serverCores),
     clientCores: m((r) => r.clientCores),
+    cpuPerRequestUs: m((r) => r.cpuPerRequestUs),
     errors: results.reduce((sum, r) => sum + r.errors, 0),
     runs: results.length,
   };
@@ -493,7 +507,7 @@ function summarize(results: LoadResult[]): Summary {
 function resultLine(label: string, r: LoadResult | Summary, tool: Tool): string {
   return (
     `  ${label.padEnd(26)} ${fmt(r.requestsPerSec).padStart(8)} req/s ${fmt(r.megabytesPerSec, 1).padStart(8)} MB/s ${fmt(r.responseBytes).padStart(7)} B/resp` +
-    `  p50 ${fmt(r.p50Ms, 2).padStart(7)} ms  p99 ${fmt(r.p99Ms, 2).padStart(7)} ms  server ${fmt(r.serverCores, 2)} cores  ${tool} ${fmt(r.clientCores, 2)} cores  errors ${r.errors}`
+    `  p50 ${fmt(r.p50Ms, 2).padStart(7)} ms  p99 ${fmt(r.p99Ms, 2).padStart(7)} ms  server ${fmt(r.serverCores, 2)} cores ${fmt(r.cpuPerRequestUs, 1).padStart(6)} µs/req  ${tool} ${fmt(r.clientCores, 2)} cores  errors ${r.errors}`
   );
 }
 
@@ -517,7 +531,8 @@ async function main(): Promise<void> {
   const publishSeconds = Math.ceil(120 + 1.2 * (throughputSeconds + glassSeconds));
 
   console.log(
-    `delivery bench: ${CORES} cores, nova DELIVERY_THREADS ${THREADS.join(', ')}, nginx ${withNginx ? `worker_processes ${NGINX_WORKERS.join(', ')}` : 'no'}; ` +
+    `delivery bench: ${CORES} cores, nova DELIVERY_THREADS ${THREADS.join(', ')}, ` +
+      `nginx ${withNginx ? `worker_processes ${NGINX_WORKERS.join(', ')} (open_file_cache for ${flags['nginx-cache-playlists'] ? 'every file' : 'the part and the segment, not the playlists'})` : 'no'}; ` +
       `${SELECTED.map((t) => t.name).join(', ')}; ${tools.join(' and ')} (wrk -t${WRK_THREADS}), ${CONNECTIONS} connections, ${SECONDS} s per run, ${RUNS} runs (medians); ` +
       `publisher ${(BITRATE / 1e6).toFixed(1)} Mb/s per nova; Chromium ${withBrowser ? 'yes' : 'no'}`,
   );
@@ -594,7 +609,7 @@ async function main(): Promise<void> {
     console.log(`\nthroughput (medians of ${RUNS}; cores: CPU seconds ÷ wall seconds over a run, nova's process with all its threads, nginx's master and workers):`);
     const table: string[] = [];
     for (const tool of tools) {
-      table.push(`| ${tool}: target | server | req/s | MB/s | p50 ms | p99 ms | server cores | ${tool} cores | req/s vs nginx | MB/s vs nginx |`, '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      table.push(`| ${tool}: target | server | req/s | MB/s | p50 ms | p99 ms | server cores | server µs CPU per request | ${tool} cores | req/s vs nginx | MB/s vs nginx |`, '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
       for (const target of SELECTED) {
         console.log(`\n${tool}, ${target.label} (${target.name}):`);
         const summaries = new Map(all.map((s) => [s.label, summarize(results.get(key(tool, target.name, s.label)) ?? [])]));
@@ -610,12 +625,13 @@ async function main(): Promise<void> {
               const bytes = ours.megabytesPerSec / theirs.megabytesPerSec;
               ratios = [`${fmt(requests, 2)} (${peer.label})`, fmt(bytes, 2)];
               const goal = target.goal === null ? '' : `; goal ≥ ${target.goal.toFixed(1)}× in req/s: ${requests >= target.goal ? 'met' : 'NOT met'}`;
-              console.log(`    ${server.label} / ${peer.label}: ${fmt(requests, 2)} in req/s, ${fmt(bytes, 2)} in MB/s${goal}`);
+              const cpu = ours.cpuPerRequestUs / theirs.cpuPerRequestUs;
+              console.log(`    ${server.label} / ${peer.label}: ${fmt(requests, 2)} in req/s, ${fmt(bytes, 2)} in MB/s, ${fmt(cpu, 2)} in CPU per request${goal}`);
             }
           }
           table.push(
             `| ${target.name} | ${server.label} | ${fmt(ours.requestsPerSec)} | ${fmt(ours.megabytesPerSec, 1)} | ${fmt(ours.p50Ms, 2)} | ${fmt(ours.p99Ms, 2)} | ` +
-              `${fmt(ours.serverCores, 2)} | ${fmt(ours.clientCores, 2)} | ${ratios[0]} | ${ratios[1]} |`,
+              `${fmt(ours.serverCores, 2)} | ${fmt(ours.cpuPerRequestUs, 1)} | ${fmt(ours.clientCores, 2)} | ${ratios[0]} | ${ratios[1]} |`,
           );
         }
       }
