@@ -33,13 +33,13 @@
  *    Printed per server: req/s, MB/s, bytes per response (headers included,
  *    as wrk counts them), p50/p99 latency, the cores the server used over
  *    the run (CPU seconds ÷ wall seconds from /proc: nova's process, all its
- *    threads; nginx's master and workers summed) and that per request (µs;
- *    it moves less than req/s on a shared machine), the cores the load
- *    generator used, errors; then nova / nginx ratios in req/s, MB/s and
- *    CPU per request (each nova against the nginx whose worker count equals
- *    its thread count, or 1 for threads=0, when that one runs, else the one
- *    with the most workers) and the issue's goals for playlists (≥ 1.5×
- *    nginx's req/s) and the segment (≥ 1.0×).
+ *    threads, and its main thread's share; nginx's master and workers
+ *    summed) and that per request (µs; it moves less than req/s on a shared
+ *    machine), the cores the load generator used, errors; then nova / nginx
+ *    ratios in req/s, MB/s and CPU per request (each nova against the nginx
+ *    whose worker count equals its thread count, or 1 for threads=0, when
+ *    that one runs, else the one with the most workers) and the issue's
+ *    goals for playlists (≥ 1.5× nginx's req/s) and the segment (≥ 1.0×).
  *    Before each nova run, the target is fetched on 8 fresh connections (so
  *    that the kernel spreads them over the threads): a part or segment must
  *    come back byte-identical with the same Content-Type every time, a
@@ -88,7 +88,7 @@ import { chromiumInstalled, launchPlayerBrowser, type PlayerEngine } from '../..
 import { fetchMediaPlaylist, fetchText, parseMediaPlaylist, streamMediaUrls, waitForSegments, type StreamMediaUrls } from '../../test/support/live-media.js';
 import { nginxInstalled, startNginx, type NginxPeer } from '../peers/nginx.js';
 import { freePort } from '../peers/ports.js';
-import { cpuSeconds, median } from './lib/measure.js';
+import { cpuSeconds, median, threadCpu } from './lib/measure.js';
 import { numberFlag, numberListFlag } from './lib/number-flag.js';
 import { runCommand, runWrk, wrkInstalled, type WrkResult } from './lib/wrk.js';
 import { startNovaProcess, type NovaProcess } from '../peers/nova-process.js';
@@ -186,6 +186,11 @@ type LoadResult = WrkResult & {
   clientCores: number;
   /** the server's CPU time per request, µs: steadier than req/s when the machine is shared */
   cpuPerRequestUs: number;
+  /**
+   * nova's main thread alone, cores: with delivery threads it still takes every request's viewer
+   * session op (batched per turn) and the requests they forward; NaN for nginx
+   */
+  mainThreadCores: number;
   /** bytes per response as the load generator counted them (headers included) */
   responseBytes: number;
 };
@@ -199,19 +204,31 @@ function loadAverage(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 }
 
-/** Runs `load` while counting the server's (its processes') and the load generator's CPU time. */
-async function withCpu(pids: () => number[], load: () => Promise<WrkResult>): Promise<LoadResult> {
+/** CPU seconds of a process's main thread (its thread id is the process id). */
+function mainThreadCpuSeconds(pid: number): number {
+  return threadCpu(pid).get(String(pid))?.seconds ?? Number.NaN;
+}
+
+/**
+ * Runs `load` while counting the server's (its processes') and the load generator's CPU time,
+ * and with `mainThreadOf`, that process's main thread's.
+ */
+async function withCpu(pids: () => number[], load: () => Promise<WrkResult>, mainThreadOf: number | null): Promise<LoadResult> {
   const serverCpu = (): number => pids().reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const mainCpu = (): number => (mainThreadOf === null ? Number.NaN : mainThreadCpuSeconds(mainThreadOf));
   const serverBefore = serverCpu();
+  const mainBefore = mainCpu();
   const clientBefore = childrenCpuSeconds();
   const started = performance.now();
   const result = await load();
   const wall = (performance.now() - started) / 1000;
+  const server = serverCpu() - serverBefore;
   return {
     ...result,
-    serverCores: (serverCpu() - serverBefore) / wall,
+    serverCores: server / wall,
     clientCores: (childrenCpuSeconds() - clientBefore) / wall,
-    cpuPerRequestUs: ((serverCpu() - serverBefore) / (result.requestsPerSec * wall)) * 1e6,
+    cpuPerRequestUs: (server / (result.requestsPerSec * wall)) * 1e6,
+    mainThreadCores: (mainCpu() - mainBefore) / wall,
     responseBytes: (result.megabytesPerSec * 1e6) / result.requestsPerSec,
   };
 }
@@ -484,6 +501,7 @@ interface Summary {
   serverCores: number;
   clientCores: number;
   cpuPerRequestUs: number;
+  mainThreadCores: number;
   errors: number;
   runs: number;
 }
@@ -499,6 +517,7 @@ function summarize(results: LoadResult[]): Summary {
     serverCores: m((r) => r.serverCores),
     clientCores: m((r) => r.clientCores),
     cpuPerRequestUs: m((r) => r.cpuPerRequestUs),
+    mainThreadCores: m((r) => r.mainThreadCores),
     errors: results.reduce((sum, r) => sum + r.errors, 0),
     runs: results.length,
   };
@@ -507,7 +526,7 @@ function summarize(results: LoadResult[]): Summary {
 function resultLine(label: string, r: LoadResult | Summary, tool: Tool): string {
   return (
     `  ${label.padEnd(26)} ${fmt(r.requestsPerSec).padStart(8)} req/s ${fmt(r.megabytesPerSec, 1).padStart(8)} MB/s ${fmt(r.responseBytes).padStart(7)} B/resp` +
-    `  p50 ${fmt(r.p50Ms, 2).padStart(7)} ms  p99 ${fmt(r.p99Ms, 2).padStart(7)} ms  server ${fmt(r.serverCores, 2)} cores ${fmt(r.cpuPerRequestUs, 1).padStart(6)} µs/req  ${tool} ${fmt(r.clientCores, 2)} cores  errors ${r.errors}`
+    `  p50 ${fmt(r.p50Ms, 2).padStart(7)} ms  p99 ${fmt(r.p99Ms, 2).padStart(7)} ms  server ${fmt(r.serverCores, 2)} cores ${fmt(r.cpuPerRequestUs, 1).padStart(6)} µs/req${Number.isFinite(r.mainThreadCores) ? ` (main thread ${fmt(r.mainThreadCores, 2)})` : ''}  ${tool} ${fmt(r.clientCores, 2)} cores  errors ${r.errors}`
   );
 }
 
@@ -580,11 +599,13 @@ async function main(): Promise<void> {
           for (const server of order) {
             let url: string;
             let pids: () => number[];
+            let mainThreadOf: number | null = null;
             if (server.kind === 'nova') {
               url = await target.url(server.nova.urls);
               const checked = await checkAnswers(target, url);
               problems.push(...checked.problems.map((p) => `${server.label}: ${p}`));
               pids = () => [server.nova.nova.pid];
+              mainThreadOf = server.nova.nova.pid;
             } else {
               // the bytes nova's first instance serves now for this target
               const checked = await checkAnswers(target, await target.url(reference.urls));
@@ -596,7 +617,7 @@ async function main(): Promise<void> {
               }
               pids = () => [server.nginx.peer.pid, ...server.nginx.peer.workerPids()];
             }
-            const result = await withCpu(pids, () => loadWith(tool, url));
+            const result = await withCpu(pids, () => loadWith(tool, url), mainThreadOf);
             const k = key(tool, target.name, server.label);
             results.set(k, [...(results.get(k) ?? []), result]);
             console.log(resultLine(`${target.name} ${server.label}`, result, tool));
@@ -609,7 +630,7 @@ async function main(): Promise<void> {
     console.log(`\nthroughput (medians of ${RUNS}; cores: CPU seconds ÷ wall seconds over a run, nova's process with all its threads, nginx's master and workers):`);
     const table: string[] = [];
     for (const tool of tools) {
-      table.push(`| ${tool}: target | server | req/s | MB/s | p50 ms | p99 ms | server cores | server µs CPU per request | ${tool} cores | req/s vs nginx | MB/s vs nginx |`, '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      table.push(`| ${tool}: target | server | req/s | MB/s | p50 ms | p99 ms | server cores (nova's main thread) | server µs CPU per request | ${tool} cores | req/s vs nginx | MB/s vs nginx |`, '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
       for (const target of SELECTED) {
         console.log(`\n${tool}, ${target.label} (${target.name}):`);
         const summaries = new Map(all.map((s) => [s.label, summarize(results.get(key(tool, target.name, s.label)) ?? [])]));
@@ -631,7 +652,7 @@ async function main(): Promise<void> {
           }
           table.push(
             `| ${target.name} | ${server.label} | ${fmt(ours.requestsPerSec)} | ${fmt(ours.megabytesPerSec, 1)} | ${fmt(ours.p50Ms, 2)} | ${fmt(ours.p99Ms, 2)} | ` +
-              `${fmt(ours.serverCores, 2)} | ${fmt(ours.cpuPerRequestUs, 1)} | ${fmt(ours.clientCores, 2)} | ${ratios[0]} | ${ratios[1]} |`,
+              `${fmt(ours.serverCores, 2)}${Number.isFinite(ours.mainThreadCores) ? ` (${fmt(ours.mainThreadCores, 2)})` : ''} | ${fmt(ours.cpuPerRequestUs, 1)} | ${fmt(ours.clientCores, 2)} | ${ratios[0]} | ${ratios[1]} |`,
           );
         }
       }
