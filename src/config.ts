@@ -126,10 +126,9 @@ export interface Config {
      */
     playlistCacheBytes: number;
     /**
-     * DELIVERY_THREADS (0): threads serving the public port (HLS, LL-HLS, DASH, the WebSocket), each a
+     * DELIVERY_THREADS (cores): threads serving the public port (HLS, LL-HLS, DASH, the WebSocket), each a
      * uWebSockets.js app sharing the port; everything else they forward to the main thread. 0: the main
-     * thread serves it all itself (deliver/threads/, docs/operations.md). Opt-in until an intermittent
-     * WebSocket delivery failure on a thread is understood (docs/operations.md, "Delivery threads").
+     * thread serves it all itself (deliver/threads/, docs/operations.md).
      */
     threads: number;
     /** CORS_ORIGINS (*): comma-separated origins allowed to fetch playlists and segments. */
@@ -384,7 +383,7 @@ export function loadConfig(env: Env = process.env, cores = 1): Config {
       tsMuxing: oneOf(env, 'TS_MUXING', 'on-demand', ['on-demand', 'always'] as const),
       storeMaxBytes: int(env, 'SEGMENT_STORE_BYTES', 512 * 1024 * 1024, 8 * 1024 * 1024, 64 * 1024 * 1024 * 1024),
       playlistCacheBytes: int(env, 'PLAYLIST_CACHE_BYTES', 16 * 1024 * 1024, 0, 1024 * 1024 * 1024),
-      threads: int(env, 'DELIVERY_THREADS', 0, 0, 256),
+      threads: int(env, 'DELIVERY_THREADS', cores, 0, 256),
       corsOrigins: origins(env, 'CORS_ORIGINS'),
       cdnBaseUrl: url(env, 'CDN_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? null,
     },

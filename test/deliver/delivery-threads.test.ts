@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.js';
 import { fetchText, parseMediaPlaylist, streamMediaUrls, waitForSegments, type StreamMediaUrls } from '../support/live-media.js';
@@ -117,9 +118,54 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
     assert.ok(Math.min(...times) - asked > 200, 'they waited for the part');
   });
 
-  // WebSocket viewers on threads: see docs/operations.md "Delivery threads" (opt-in): one of two viewers joining
-  // a thread at once was sometimes closed (1006) right after its snapshot; the tests of event order, counts
-  // and slow consumers across threads come back with the fix.
+  it('WebSocket viewers on both threads get the same events in the same order, no gaps, and counts add up', async () => {
+    for (let i = 0; i < VIEWERS; i++) viewers.push(new TestViewer(wsUrl()));
+    await Promise.all(viewers.map((viewer) => viewer.opened));
+    await waitFor('viewers on both threads', 15_000, async () => {
+      const text = await metrics();
+      return metricSum(text, 'nova_streaming_delivery_thread_websockets', 'thread="0"') > 0 && metricSum(text, 'nova_streaming_delivery_thread_websockets', 'thread="1"') > 0;
+    });
+    // the count is the stream's, whichever thread a viewer is on
+    // (HLS clients of the tests before count too, for their session's idle time)
+    await Promise.all(viewers.map((viewer) => viewer.waitFor((m) => (m.type === 'viewer_count_changed' || m.type === 'snapshot') && (m.viewers as number) >= VIEWERS, 15_000)));
+    const renditions = [{ name: 'source', width: 640, height: 360, bandwidth: 1_000_000, codecs: 'avc1.64001f', frameRate: 30 }];
+    for (let i = 0; i < 5; i++) {
+      nova.server.bus.publish({ type: 'quality_changed', streamId: stream.id, instanceId: nova.server.config.instanceId, at: Date.now(), renditions: renditions.map((r) => ({ ...r, bandwidth: r.bandwidth + i })) });
+    }
+    await Promise.all(viewers.map((viewer) => waitFor('five quality_changed', 15_000, () => viewer.ofType('quality_changed').length >= 5)));
+    const expected = viewers[0]!.ofType('quality_changed').map((m) => JSON.stringify(m.renditions));
+    for (const viewer of viewers) {
+      assert.deepEqual(viewer.ofType('quality_changed').map((m) => JSON.stringify(m.renditions)), expected, 'same events, same order');
+      const seqs = viewer.messages.slice(1).map((m) => m.seq);
+      assert.deepEqual(seqs, seqs.map((_, i) => viewer.messages[0]!.seq + 1 + i), 'no gap');
+      assert.deepEqual(viewer.schemaErrors, []);
+    }
+  });
+
+  it('a slow consumer on one thread is dropped at its limit and slows no viewer on either thread', async () => {
+    const stuck = net.connect(nova.server.httpPort, '127.0.0.1');
+    await new Promise<void>((resolve) => stuck.once('connect', () => resolve()));
+    stuck.write(
+      `GET /api/v1/streams/${stream.id}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    const upgraded = await new Promise<string>((resolve) => stuck.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
+    assert.match(upgraded, /^HTTP\/1\.1 101/, upgraded);
+    stuck.pause();
+    stuck.on('error', () => {});
+    const before = viewers.map((viewer) => viewer.ofType('quality_changed').length);
+    const big = Array.from({ length: 40 }, (_, i) => ({ name: `r${i}-${'z'.repeat(100)}`, width: 1920, height: 1080, bandwidth: 6_000_000, codecs: 'avc1.640028', frameRate: 30 }));
+    let sent = 0;
+    const deadline = Date.now() + 30_000;
+    while (metricSum(await metrics(), 'nova_streaming_ws_slow_consumer_drops_total') === 0) {
+      assert.ok(Date.now() < deadline, `the slow consumer was never dropped: ${(await metrics()).split('\n').filter((l) => l.includes('websocket') || l.includes('ws_')).join('\n')}`);
+      for (let i = 0; i < 20; i++, sent++) nova.server.bus.publish({ type: 'quality_changed', streamId: stream.id, instanceId: 'x', at: Date.now(), renditions: big });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await Promise.all(viewers.map((viewer, i) => waitFor('every viewer gets every message', 30_000, () => viewer.ofType('quality_changed').length === before[i]! + sent)));
+    for (const viewer of viewers) assert.equal(viewer.ws.readyState, viewer.ws.OPEN);
+    stuck.destroy();
+  });
 
   it('a delivery thread that dies is replaced: its viewers reconnect, the server serves throughout', async (t) => {
     const threads = nova.server.deliveryThreads!;
@@ -133,12 +179,6 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
-    for (let i = 0; i < VIEWERS; i++) viewers.push(new TestViewer(wsUrl()));
-    await Promise.all(viewers.map((viewer) => viewer.opened));
-    await waitFor('viewers on both threads', 15_000, async () => {
-      const text = await metrics();
-      return metricSum(text, 'nova_streaming_delivery_thread_websockets', 'thread="0"') > 0 && metricSum(text, 'nova_streaming_delivery_thread_websockets', 'thread="1"') > 0;
-    });
     threads.injectFault(0);
     const closed = await waitFor('a viewer of the failed thread disconnected', 5000, () => viewers.find((viewer) => viewer.ws.readyState !== viewer.ws.OPEN) ?? false);
     assert.ok(closed);

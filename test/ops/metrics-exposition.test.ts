@@ -12,14 +12,13 @@ import { haveTool, toolGate, waitFor } from '../support/tools.js';
 // labelled series and histograms, then promtool lints the exposition Prometheus would scrape.
 const tools = toolGate('ffmpeg and promtool', haveTool('ffmpeg') && haveTool('promtool', ['--version']));
 
+/** The close code of a WebSocket the server refuses once it has looked the stream up. */
 function wsRefused(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url);
-    socket.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      socket.terminate();
-    });
-    socket.once('open', () => reject(new Error(`${url} opened`)));
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`${url} refused with HTTP ${res.statusCode}`)));
+    socket.once('message', () => reject(new Error(`${url} got a message`)));
+    socket.once('close', (code) => resolve(code));
     socket.once('error', () => {});
   });
 }
@@ -38,7 +37,7 @@ test('a live /metrics passes promtool check metrics, with broadcast duration, me
     assert.ok(Math.abs((await metricValue(nova, 'nova_streaming_rendition_media_seconds_served_total', { rendition: 'source' })) - segment.duration) < 0.01);
 
     const missing = stream.ws_url.replace(stream.id, '00000000-0000-4000-8000-000000000000');
-    assert.equal(await wsRefused(missing), 404);
+    assert.equal(await wsRefused(missing), 4404);
     assert.equal(await metricValue(nova, 'nova_streaming_websocket_connection_failures_total', { reason: 'not_found' }), 1);
 
     assert.equal(await publisher.exited, 0, publisher.stderr());

@@ -102,8 +102,9 @@ export function asyncApiDocument(wsSchema: WsMessagesSchema, httpBase: string): 
       description:
         'Live status of one stream: a `snapshot` on join, then what happens to the stream (went live, ended, ladder changed, ' +
         'viewer count, per-second metrics). Private streams need a viewer token (`POST /api/v1/streams/{id}/playback-tokens`) ' +
-        'as `?token=` or as a `bearer.<token>` entry of Sec-WebSocket-Protocol. Close codes: 4401 no or bad token, 4403 token for ' +
-        'another stream, 1003 binary frame, 1007 not JSON, 1008 unsupported message or flood, 1009 message too big, 1001 shutting down. ' +
+        'as `?token=` or as a `bearer.<token>` entry of Sec-WebSocket-Protocol. Before the upgrade: HTTP 400 bad stream id, 429 too many ' +
+        'connections from one address, 503 shutting down. Close codes: 4404 no such stream, 1013 stream lookup failed (try again), ' +
+        '4401 no or bad token, 4403 token for another stream, 1003 binary frame, 1007 not JSON, 1008 unsupported message or flood, 1009 message too big, 1001 shutting down. ' +
         'The message schemas are those of /api/v1/schemas/ws-messages.schema.json.',
     },
     servers: {

@@ -6,9 +6,12 @@
  * (playback-gate.ts) like every other playback path's.
  */
 
-/** Private-protocol close codes (4000–4999 are the application's): 4401 = who are you, 4403 = not for you. */
+/** Private-protocol close codes (4000–4999 are the application's): 4401 = who are you, 4403 = not for you, 4404 = no such stream. */
 export const CLOSE_UNAUTHORIZED = 4401;
 export const CLOSE_FORBIDDEN = 4403;
+export const CLOSE_NOT_FOUND = 4404;
+/** RFC 6455's "Try Again Later": the stream could not be looked up (the database is away). */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 const BEARER_PREFIX = 'bearer.';
 

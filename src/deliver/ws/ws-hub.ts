@@ -5,7 +5,7 @@ import type { Logger } from '../../log.js';
 import type { Registry } from '../../ops/metrics.js';
 import { every } from '../../ops/periodic.js';
 import { statusLine } from '../../http/uws-helpers.js';
-import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, chooseProtocol, extractToken } from './ws-auth.js';
+import { CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED, chooseProtocol, extractToken } from './ws-auth.js';
 import { REFUSE_PRIVATE, isForbidden, refusalMessage, type PlaybackGate } from '../playback-gate.js';
 import {
   STREAM_ID_PATTERN,
@@ -26,8 +26,10 @@ import { createWsMetrics, type WsMetrics, type WsRejectReason } from './ws-metri
  * GET /api/v1/streams/:id/ws — live status of one stream.
  *
  * Refused before the upgrade (HTTP status, nothing allocated):
- *   400 bad stream id · 404 unknown stream · 429 per-IP connection cap · 503 lookup failed.
- * Closed after the upgrade (so browsers, which never see an upgrade's HTTP status, learn why):
+ *   400 bad stream id · 429 per-IP connection cap · 503 server shutting down.
+ * Closed after the upgrade, once the stream is looked up (so browsers, which never see an
+ * upgrade's HTTP status, learn why):
+ *   4404 unknown stream · 1013 stream lookup failed (try again later) ·
  *   4401 private stream without a good viewer token (missing, invalid, expired, revoked) ·
  *   4403 a viewer token for another stream ·
  *   1003 binary frame · 1007 text that is not JSON · 1008 unsupported message type or more than
@@ -115,10 +117,12 @@ export interface WebSocketHub {
 interface SocketData {
   streamId: string;
   ip: string;
-  state: object;
-  /** Set when the socket is admitted only to be closed with a reason (auth failures). */
-  closeWith: { code: number; reason: string; why: WsRejectReason } | null;
+  /** a private stream's viewer token, from the query or Sec-WebSocket-Protocol */
+  token: string | null;
+  /** subscribed and counted: the stream was found and the viewer admitted */
   joined: boolean;
+  /** closed (set in close(), so an admission still under way stops there) */
+  gone: boolean;
   session: SessionHandle | null;
   serverClosing: boolean;
   windowStartMs: number;
@@ -301,69 +305,86 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
     }
   }
 
-  async function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): Promise<void> {
-    // uWS's request is gone after the first await: copy everything now.
+  /**
+   * Upgrades at once, in uWS's own callback: the stream is looked up after the
+   * socket opens (admit). An upgrade made later, from res.cork() after an
+   * await, trips a uWS 20.30 bug: when the socket's memory is resized in place
+   * on adoption, cork() reads the freed HTTP state, may find "connection:
+   * close" there and shuts the new WebSocket down right after its snapshot
+   * (fixed upstream in uWebSockets fe7c01a, 2026, in builds that need a newer glibc).
+   */
+  function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
     const streamId = req.getParameter(0) ?? '';
-    const secKey = req.getHeader('sec-websocket-key');
-    const protocolHeader = req.getHeader('sec-websocket-protocol');
-    const extensions = req.getHeader('sec-websocket-extensions');
-    const query = req.getQuery() ?? '';
-    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-    let aborted = false;
-    let reserved = false;
-    res.onAborted(() => {
-      if (aborted) return;
-      aborted = true;
-      if (reserved) releaseIp(ip);
-    });
-
     if (closed) return refuse(res, 503, 'lookup_failed', 'server shutting down');
     if (!STREAM_ID_PATTERN.test(streamId)) return refuse(res, 400, 'bad_stream_id', 'invalid stream id');
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
     const current = connectionsPerIp.get(ip) ?? 0;
     if (current >= config.maxConnectionsPerIp) return refuse(res, 429, 'ip_limit', 'too many connections from this address');
-    // Reserved before the await so a storm of parallel upgrades cannot all pass the check.
+    // the socket holds this reservation until close()
     connectionsPerIp.set(ip, current + 1);
-    reserved = true;
-
-    let info: StreamInfo;
-    let closeWith: SocketData['closeWith'] = null;
-    try {
-      info = await deps.streamInfo(streamId);
-      // the same check as the stream's HLS and DASH; a public stream's viewers need no token and any they send is ignored
-      if (info.exists && info.private) {
-        const check = await gate(streamId, extractToken(query, protocolHeader));
-        if (!check.ok) {
-          const forbidden = isForbidden(check.reason);
-          closeWith = { code: forbidden ? CLOSE_FORBIDDEN : CLOSE_UNAUTHORIZED, reason: refusalMessage(check.reason), why: forbidden ? 'forbidden' : 'unauthorized' };
-        }
-      }
-    } catch (err) {
-      if (aborted) return;
-      releaseIp(ip);
-      reserved = false;
-      log.error({ err, streamId }, 'stream lookup failed during websocket upgrade');
-      return refuse(res, 503, 'lookup_failed', 'stream lookup failed');
-    }
-    if (aborted) return;
-    if (!info.exists) {
-      releaseIp(ip);
-      reserved = false;
-      return refuse(res, 404, 'not_found', 'no such stream');
-    }
+    const protocolHeader = req.getHeader('sec-websocket-protocol');
     const data: SocketData = {
       streamId,
       ip,
-      state: info.state,
-      closeWith,
+      token: extractToken(req.getQuery() ?? '', protocolHeader),
       joined: false,
+      gone: false,
       session: null,
       serverClosing: false,
       windowStartMs: 0,
       messagesInWindow: 0,
     };
-    // From here the reservation belongs to the socket and is released in close().
-    reserved = false;
-    res.cork(() => res.upgrade(data, secKey, chooseProtocol(protocolHeader), extensions, context));
+    res.upgrade(data, req.getHeader('sec-websocket-key'), chooseProtocol(protocolHeader), req.getHeader('sec-websocket-extensions'), context);
+  }
+
+  /** Looks the stream up (and a private stream's token), then joins the socket or closes it with the reason. */
+  async function admit(ws: WebSocket<SocketData>, data: SocketData): Promise<void> {
+    let info: StreamInfo;
+    let refusal: { code: number; reason: string; why: WsRejectReason } | null = null;
+    try {
+      info = await deps.streamInfo(data.streamId);
+      // the same check as the stream's HLS and DASH; a public stream's viewers need no token and any they send is ignored
+      if (info.exists && info.private) {
+        const check = await gate(data.streamId, data.token);
+        if (!check.ok) {
+          const forbidden = isForbidden(check.reason);
+          refusal = { code: forbidden ? CLOSE_FORBIDDEN : CLOSE_UNAUTHORIZED, reason: refusalMessage(check.reason), why: forbidden ? 'forbidden' : 'unauthorized' };
+        }
+      }
+      if (!info.exists) refusal = { code: CLOSE_NOT_FOUND, reason: 'no such stream', why: 'not_found' };
+    } catch (err) {
+      if (data.gone) return;
+      log.error({ err, streamId: data.streamId }, 'stream lookup failed for a websocket');
+      info = { exists: false, private: false, state: {} };
+      refusal = { code: CLOSE_TRY_AGAIN_LATER, reason: 'stream lookup failed', why: 'lookup_failed' };
+    }
+    if (data.gone || data.serverClosing) return;
+    if (refusal) {
+      metrics.connectionFailures.inc({ reason: refusal.why });
+      return endSocket(ws, refusal.code, refusal.reason, refusal.why);
+    }
+    ws.cork(() => join(ws, data, info.state));
+  }
+
+  function join(ws: WebSocket<SocketData>, data: SocketData, state: object): void {
+    const channel = channelOf(data.streamId);
+    ws.subscribe(channel.topic);
+    viewers.wsJoined(data.streamId);
+    data.joined = true;
+    data.session = deps.sessions?.openWs(data.streamId, data.ip) ?? null;
+    const count = viewers.count(data.streamId);
+    ws.send(
+      snapshotMessage(data.streamId, channel.seq, Date.now(), {
+        live: channel.live,
+        viewers: count,
+        // The counter raises its peak at its next tick; the joiner is already counted now.
+        peak: Math.max(viewers.peak(data.streamId), count),
+        interrupted: interruptedStreams.has(data.streamId),
+        renditions: channel.renditions,
+        state,
+      }),
+      false,
+    );
   }
 
   function endSocket(ws: WebSocket<SocketData>, code: number, reason: string, why: WsRejectReason | null): void {
@@ -392,7 +413,7 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
       return endSocket(ws, 1007, 'message is not valid JSON', 'invalid_json');
     }
     if (typeof parsed === 'object' && parsed !== null && (parsed as { type?: unknown }).type === 'ping') {
-      ws.send(pongMessage(data.streamId, channelOf(data.streamId).seq, now), false);
+      ws.send(pongMessage(data.streamId, channels.get(data.streamId)?.seq ?? 0, now), false);
       return;
     }
     endSocket(ws, 1008, 'unsupported message type', 'unsupported_message');
@@ -405,42 +426,19 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
     maxBackpressure: config.maxBackpressureBytes,
     // Typed as a number in this uWS build's .d.ts; the addon reads it as a boolean.
     closeOnBackpressureLimit: 1,
-    upgrade: (res, req, context) => {
-      upgrade(res, req, context).catch((err: unknown) => log.error({ err }, 'websocket upgrade failed'));
-    },
+    upgrade,
     open: (ws) => {
       sockets.add(ws);
       metrics.connections.inc();
       const data = ws.getUserData();
-      if (data.closeWith) {
-        const { code, reason, why } = data.closeWith;
-        metrics.connectionFailures.inc({ reason: why });
-        return endSocket(ws, code, reason, why);
-      }
-      const channel = channelOf(data.streamId);
-      ws.subscribe(channel.topic);
-      viewers.wsJoined(data.streamId);
-      data.joined = true;
-      data.session = deps.sessions?.openWs(data.streamId, data.ip) ?? null;
-      const count = viewers.count(data.streamId);
-      ws.send(
-        snapshotMessage(data.streamId, channel.seq, Date.now(), {
-          live: channel.live,
-          viewers: count,
-          // The counter raises its peak at its next tick; the joiner is already counted now.
-          peak: Math.max(viewers.peak(data.streamId), count),
-          interrupted: interruptedStreams.has(data.streamId),
-          renditions: channel.renditions,
-          state: data.state,
-        }),
-        false,
-      );
+      admit(ws, data).catch((err: unknown) => log.error({ err }, 'websocket admission failed'));
     },
     message: onMessage,
     close: (ws, code, message) => {
       sockets.delete(ws);
       metrics.connections.dec();
       const data = ws.getUserData();
+      data.gone = true;
       releaseIp(data.ip);
       if (data.joined) {
         viewers.wsLeft(data.streamId);
