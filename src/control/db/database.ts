@@ -87,6 +87,10 @@ function openPostgres(url: string, log: Logger, poolSize: number): Database {
   });
   // An idle client losing its connection emits on the pool; unhandled, that kills the process.
   pool.on('error', (err) => log.error({ err: err.message }, 'PostgreSQL pool client error'));
+  // A checked-out client has no pool listener (pg-pool removes it), and one that loses its connection
+  // between two queries (a transaction's, or right after checkout) emits 'error' with nobody listening:
+  // the process died on a PostgreSQL restart. Its next query fails instead and the pool drops it on release.
+  pool.on('connect', (client) => client.on('error', (err) => log.debug({ err: err.message }, 'PostgreSQL connection lost')));
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   log.info({ host: safeHost(url) }, 'PostgreSQL database pool created');
   let closed = false;
