@@ -29,8 +29,20 @@ const FIXTURE = join('test', 'fixtures', 'rtmp', 'testsrc2-720p30-2s.flv');
  * per-frame functions are optimized within the first round and the per-connection ones
  * (constructors, publish, segment starts) by the third; the collection after each round
  * moves the "weak objects" deoptimizations into the warm-up (see warm-start-worker.ts).
+ * One connection of the first round is long (50 s at 1 Mb/s, on the replay's own clock): what
+ * a live stream reaches only after a while ran under the first publisher otherwise, each a
+ * deoptimization there (the RTMP acknowledgement at 2.5 MB, the part arena's growth after
+ * 500 ms and resizing after its retention time, audio timestamps × sample rate past 2^31 at 44.7 s).
  */
-export const WARM_UP_PLAN = { rounds: 4, connectionsPerRound: 10, durationMs: 4000, bitrateBps: 4_000_000, tsEvery: 3 } as const;
+export const WARM_UP_PLAN = {
+  rounds: 4,
+  connectionsPerRound: 10,
+  durationMs: 4000,
+  bitrateBps: 4_000_000,
+  tsEvery: 3,
+  longDurationMs: 50_000,
+  longBitrateBps: 1_000_000,
+} as const;
 
 /** The checkout's (or image's) root: the folder above this file with package.json. */
 function repoRoot(): string {
@@ -142,6 +154,7 @@ class WarmUpConsumer {
   }
 
   private connectionDone(): void {
+    this.store.endStream(this.streamId); // as the lifecycle ends a stream, so its code paths have run
     this.store.removeStream(this.streamId); // releases its parts' regions: the worker's arena drains
     this.parts = new PartArenaReader(() => undefined);
     this.streamId = `warm-up-${++this.count}`;

@@ -167,6 +167,9 @@ export interface WarmUpTask {
   bitrateBps: number;
   /** every how many connections one muxes MPEG-TS too (0: none) */
   tsEvery: number;
+  /** the one long connection (the last of the first round): media time, ms, and bitrate */
+  longDurationMs: number;
+  longBitrateBps: number;
   port: MessagePort;
 }
 
