@@ -78,6 +78,8 @@ function fixtureTags(flv: Uint8Array): FixtureTags {
 export interface WarmUpSessionOptions {
   /** media time the session publishes, ms (the fixture is looped) */
   durationMs: number;
+  /** the stream's first timestamp, ms (a publisher's clock need not start at 0) */
+  startMs?: number;
   /** what the stream is padded to, bits/s */
   bitrateBps: number;
   /** the publisher's chunk size (FFmpeg and OBS: 4096) */
@@ -146,8 +148,9 @@ export async function recordWarmUpSession(flv: Uint8Array, limits: IngestLimits,
   const fps = Math.round(1000 / frameDurationMs);
   const videoBytesPerFrame = Math.max(0, options.bitrateBps / 8 - audioBytesPerSecond) / fps;
   client.sendMetadata({ ...tags.metadata, duration: 0, framerate: fps });
-  client.sendVideo(0, tags.videoConfig);
-  client.sendAudio(0, tags.audioConfig);
+  const start = options.startMs ?? 0;
+  client.sendVideo(start, tags.videoConfig);
+  client.sendAudio(start, tags.audioConfig);
   const largest = tags.pictures.reduce((n, p) => Math.max(n, p.body.length), 0);
   const scratch = new Uint8Array(largest + Math.ceil(videoBytesPerFrame * 4) + FILLER_NAL_OVERHEAD);
   let pictures = 0;
@@ -164,12 +167,12 @@ export async function recordWarmUpSession(flv: Uint8Array, limits: IngestLimits,
       const pad = Math.min(Math.floor(budget - videoBytes - picture.length), Math.ceil(videoBytesPerFrame * 4));
       const size = paddedPicture(scratch, picture, 1, pad);
       writingAtMs = videoTs;
-      client.sendVideo(videoTs, scratch.subarray(0, size));
+      client.sendVideo(start + videoTs, scratch.subarray(0, size));
       videoBytes += size;
       pictures++;
     } else {
       writingAtMs = audioTs;
-      client.sendAudio(audioTs, tags.audioFrames[audioFrames % tags.audioFrames.length]!);
+      client.sendAudio(start + audioTs, tags.audioFrames[audioFrames % tags.audioFrames.length]!);
       audioFrames++;
     }
   }

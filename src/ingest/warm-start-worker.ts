@@ -55,6 +55,7 @@ export async function runWarmUp(task: WarmUpTask): Promise<WarmUpResult> {
     durationMs: task.longDurationMs,
     bitrateBps: task.longBitrateBps,
     chunkSize: CHUNK_SIZE,
+    startMs: task.longStartMs,
   });
   const port = task.port;
   const ring = ByteRing.create(RING_BYTES);
