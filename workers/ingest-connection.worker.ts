@@ -12,6 +12,7 @@ import {
 } from '../src/ingest/ingest-messages.js';
 import { WorkerOutbox } from '../src/ingest/worker-outbox.js';
 import { runWarmUp } from '../src/ingest/warm-start-worker.js';
+import { nextLookAt, pushRingRecords, tickSlot } from '../src/ingest/ingest-look.js';
 
 /** Piscina task by name (`pool.run(task, { name: 'warmUp' })`): the start-up warm-up, see src/ingest/warm-start.ts. */
 export const warmUp = runWarmUp;
@@ -21,12 +22,8 @@ const WAIT_SLICE_MS = 250;
 /** a connection that saw no bytes for this long goes back to being woken by notify() */
 const POLL_WHILE_ACTIVE_MS = 200;
 
-const RECEIVED_AT_BYTES = 8;
 /** C0 + C1 + C2 */
 const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_PACKET_SIZE;
-
-/** the longest a publishing connection's bytes wait in its ring for their part to be due */
-const MAX_BATCH_MS = 250;
 
 /**
  * A claimed socket (this thread reads it at its looks) is read by the native reader thread
@@ -47,7 +44,7 @@ const wakeSlots = new Map<number, Promise<void>>();
  * plain atomic add (a cross-thread wake per read was the main thread's largest cost at ingest).
  */
 function wakeAtSlot(at: number, tickMs: number): Promise<void> {
-  const slot = Math.ceil(at / tickMs) * tickMs;
+  const slot = tickSlot(at, tickMs);
   let wake = wakeSlots.get(slot);
   if (wake === undefined) {
     wake = new Promise((resolve) =>
@@ -59,17 +56,6 @@ function wakeAtSlot(at: number, tickMs: number): Promise<void> {
     wakeSlots.set(slot, wake);
   }
   return wake;
-}
-
-/**
- * A publishing connection next looks at its ring when its next part is due (each wake costs
- * ~40–100 µs of a thread's CPU on a VM, more than the few frames a tick brings at one
- * publisher), or on the next tick when frames are wanted as they come or a part is overdue.
- */
-function nextLookAt(connection: IngestConnection, now: number, limits: IngestTask['limits']): number {
-  const due = connection.nextPartDueAt();
-  if (Number.isNaN(due)) return now + limits.pollTickMs;
-  return Math.min(Math.max(due, now), now + Math.min(limits.partTargetMs, MAX_BATCH_MS));
 }
 
 /**
@@ -104,13 +90,7 @@ export default async function runIngestConnection(task: IngestTask): Promise<Ing
     for (;;) {
       outbox.begin(); // what this look emits leaves as one message
       if (claimed && socketReader?.read(handle) === 'gone') claimed = false; // closed: socketClosed is set, the loop ends below
-      let record = ring.read();
-      while (record !== null) {
-        const receivedAt = new DataView(record.buffer, record.byteOffset, RECEIVED_AT_BYTES).getFloat64(0, true);
-        connection.push(record.subarray(RECEIVED_AT_BYTES), receivedAt);
-        lastDataAt = Date.now();
-        record = ring.read();
-      }
+      if (pushRingRecords(ring, connection) > 0) lastDataAt = Date.now();
       if (Atomics.load(control, IngressControl.producerPaused) === 1) {
         Atomics.store(control, IngressControl.producerPaused, 0);
         emit({ type: 'resume_producer' });

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { startNovaProcess } from '../peers/nova-process.js';
+import { prepareNpmStart, startNovaProcess } from '../peers/nova-process.js';
 import { runPublisherProcess } from '../publisher/publish-process.js';
 import { cpuReading, cpuSeconds, cpuSecondsBetween, median } from './lib/measure.js';
 import { numberFlag } from './lib/number-flag.js';
@@ -67,6 +67,7 @@ console.log(
   `warm start: a fresh nova (npm start, TRANSCODE=off), one synthetic 720p publisher at ${(BITRATE / 1e6).toFixed(1)} Mb/s for ${SECONDS} s, ` +
     `then a second one for ${SECONDS} s; nova CPU (all threads) per MB sent; WARM_START ${MODES.join(' and ')}, ${RUNS} runs each (shared machine: noisy)`,
 );
+prepareNpmStart(); // the build, once, before any clock starts: else the first run's ready time includes it
 const results = new Map<string, RunFigures[]>();
 for (let r = 0; r < RUNS; r++) {
   for (const mode of MODES) {

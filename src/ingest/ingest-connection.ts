@@ -95,7 +95,7 @@ export class IngestConnection implements FrameSink {
       { maxMessageBytes: limits.maxMessageBytes, maxChunkSize: limits.maxChunkSize },
     );
     this.demuxer = new FlvDemuxer(this);
-    this.parts = new PartArenaWriter(limits.partArena, (buffer) => this.emit({ type: 'part_arena', buffer }));
+    this.parts = new PartArenaWriter(limits.partArena, (buffer) => this.emit({ type: 'part_arena', buffer }), undefined, now);
   }
 
   get state(): RtmpServerSession['state'] {

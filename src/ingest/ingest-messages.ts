@@ -167,6 +167,10 @@ export interface WarmUpTask {
   bitrateBps: number;
   /** every how many connections one muxes MPEG-TS too (0: none) */
   tsEvery: number;
+  /** the one long connection (the last of the first round): media time, ms, bitrate, and first timestamp, ms */
+  longDurationMs: number;
+  longBitrateBps: number;
+  longStartMs: number;
   port: MessagePort;
 }
 

@@ -78,19 +78,23 @@ function fixtureTags(flv: Uint8Array): FixtureTags {
 export interface WarmUpSessionOptions {
   /** media time the session publishes, ms (the fixture is looped) */
   durationMs: number;
+  /** the stream's first timestamp, ms (a publisher's clock need not start at 0) */
+  startMs?: number;
   /** what the stream is padded to, bits/s */
   bitrateBps: number;
   /** the publisher's chunk size (FFmpeg and OBS: 4096) */
   chunkSize: number;
-  /** the largest socket read the session is cut into (as a ring record) */
-  readBytes: number;
 }
 
 export interface WarmUpSession {
-  /** the socket reads, in order */
-  reads: Uint8Array[];
-  /** index of the read whose push makes the connection ask to publish: the replay waits for the answer after it */
-  publishRead: number;
+  /** the handshake and commands up to publish, in order, each a socket read of its own (round trips) */
+  commandReads: Uint8Array[];
+  /** the bytes after the publish command, in order: metadata, sequence headers, media, the unpublish */
+  media: Uint8Array;
+  /** per message written after publish: where its bytes end in `media` */
+  mediaEnds: Uint32Array;
+  /** per message written after publish: when a real-time publisher writes it, ms after publishing (its timestamp) */
+  mediaSentAtMs: Float64Array;
   bytes: number;
 }
 
@@ -101,6 +105,9 @@ export interface WarmUpSession {
 export async function recordWarmUpSession(flv: Uint8Array, limits: IngestLimits, options: WarmUpSessionOptions): Promise<WarmUpSession> {
   const tags = fixtureTags(flv);
   const sent: Uint8Array[] = [];
+  /** per piece in `sent`: the media time being written when it was */
+  const sentAtMs: number[] = [];
+  let writingAtMs = 0;
   let publishRead = -1;
   const parts = new PartArenaReader(() => undefined);
   let client: RtmpClientSession | null = null;
@@ -123,6 +130,7 @@ export async function recordWarmUpSession(flv: Uint8Array, limits: IngestLimits,
     (bytes) => {
       const copy = bytes.slice();
       sent.push(copy);
+      sentAtMs.push(writingAtMs);
       queueMicrotask(() => server.push(copy, Date.now()));
     },
     { chunkSize: options.chunkSize },
@@ -140,8 +148,9 @@ export async function recordWarmUpSession(flv: Uint8Array, limits: IngestLimits,
   const fps = Math.round(1000 / frameDurationMs);
   const videoBytesPerFrame = Math.max(0, options.bitrateBps / 8 - audioBytesPerSecond) / fps;
   client.sendMetadata({ ...tags.metadata, duration: 0, framerate: fps });
-  client.sendVideo(0, tags.videoConfig);
-  client.sendAudio(0, tags.audioConfig);
+  const start = options.startMs ?? 0;
+  client.sendVideo(start, tags.videoConfig);
+  client.sendAudio(start, tags.audioConfig);
   const largest = tags.pictures.reduce((n, p) => Math.max(n, p.body.length), 0);
   const scratch = new Uint8Array(largest + Math.ceil(videoBytesPerFrame * 4) + FILLER_NAL_OVERHEAD);
   let pictures = 0;
@@ -157,11 +166,13 @@ export async function recordWarmUpSession(flv: Uint8Array, limits: IngestLimits,
       budget += videoBytesPerFrame;
       const pad = Math.min(Math.floor(budget - videoBytes - picture.length), Math.ceil(videoBytesPerFrame * 4));
       const size = paddedPicture(scratch, picture, 1, pad);
-      client.sendVideo(videoTs, scratch.subarray(0, size));
+      writingAtMs = videoTs;
+      client.sendVideo(start + videoTs, scratch.subarray(0, size));
       videoBytes += size;
       pictures++;
     } else {
-      client.sendAudio(audioTs, tags.audioFrames[audioFrames % tags.audioFrames.length]!);
+      writingAtMs = audioTs;
+      client.sendAudio(start + audioTs, tags.audioFrames[audioFrames % tags.audioFrames.length]!);
       audioFrames++;
     }
   }
@@ -169,32 +180,20 @@ export async function recordWarmUpSession(flv: Uint8Array, limits: IngestLimits,
   await new Promise((resolve) => setImmediate(resolve)); // the last deliveries
   server.finishStream('unpublished');
   if (publishRead < 0) throw new NovaError('NOVA_ERR_INTERNAL', 'the warm-up session never asked to publish');
-  // Cut into socket reads of at most readBytes; the publish command's read ends a read of its own.
-  const reads: Uint8Array[] = [];
-  let publishIndex = -1;
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  const flush = (): void => {
-    if (pendingBytes === 0) return;
-    const read = new Uint8Array(pendingBytes);
-    let at = 0;
-    for (const piece of pending) {
-      read.set(piece, at);
-      at += piece.length;
-    }
-    reads.push(read);
-    pending = [];
-    pendingBytes = 0;
-  };
-  for (let i = 0; i < sent.length; i++) {
-    const piece = sent[i]!;
-    if (pendingBytes + piece.length > options.readBytes) flush();
-    pending.push(piece);
-    pendingBytes += piece.length;
-    // the handshake and commands are round trips: each arrives as a read of its own
-    if (i <= publishRead) flush();
-    if (i === publishRead) publishIndex = reads.length - 1;
+  // The handshake and commands are round trips: each arrives as a read of its own. What follows
+  // the publish command is cut into reads at replay, by when a real-time publisher sends it.
+  const commandReads = sent.slice(0, publishRead + 1);
+  const after = sent.slice(publishRead + 1);
+  const mediaEnds = new Uint32Array(after.length);
+  const mediaSentAtMs = new Float64Array(after.length);
+  const media = new Uint8Array(after.reduce((n, piece) => n + piece.length, 0));
+  let at = 0;
+  for (let i = 0; i < after.length; i++) {
+    media.set(after[i]!, at);
+    at += after[i]!.length;
+    mediaEnds[i] = at;
+    mediaSentAtMs[i] = sentAtMs[publishRead + 1 + i]!;
   }
-  flush();
-  return { reads, publishRead: publishIndex, bytes: reads.reduce((n, r) => n + r.length, 0) };
+  const bytes = commandReads.reduce((n, read) => n + read.length, media.length);
+  return { commandReads, media, mediaEnds, mediaSentAtMs, bytes };
 }

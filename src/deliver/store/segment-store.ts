@@ -814,6 +814,9 @@ export class SegmentStore implements MediaSink {
   }
 
   private account(stream: StreamStore, track: TrackStore, delta: number): void {
+    // callers pass -freed: with nothing freed that is -0, a heap number, which turned these small-integer
+    // fields into doubles at a stream's end and deoptimized the store's optimized code under the first stream
+    if (delta === 0) return;
     track.bytes += delta;
     stream.bytes += delta;
     this.totalBytes += delta;
