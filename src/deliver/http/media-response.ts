@@ -49,20 +49,22 @@ export function writeResponse(
   headers: HeaderList,
   body: Uint8Array | BodyChunks | string | null,
   headOnly: boolean,
+  /** headers prepared once (headerBlock), written before `headers`; null: none */
+  block: HeaderBlock | null = null,
 ): void {
   if (ctx.aborted) return;
   if (Array.isArray(body)) {
     const chunks = body as BodyChunks;
     const total = chunksLength(chunks);
     if (chunks.length === 1) {
-      writeResponse(res, ctx, status, headers, chunks[0]!, headOnly);
+      writeResponse(res, ctx, status, headers, chunks[0]!, headOnly, block);
     } else if (total < STREAM_THRESHOLD && !headOnly) {
       // small enough that one copy (uWS would make its own anyway) beats streaming pieces
-      writeResponse(res, ctx, status, headers, Buffer.concat(chunks, total), false);
+      writeResponse(res, ctx, status, headers, Buffer.concat(chunks, total), false, block);
     } else {
       res.cork(() => {
         res.writeStatus(statusLine(status));
-        for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+        writeHeaders(res, block, headers);
         if (headOnly) endHead(res, total);
         else streamChunks(res, ctx, chunks, total);
       });
@@ -73,7 +75,7 @@ export function writeResponse(
   res.cork(() => {
     // uWS writes "200 OK" itself before the first header: one native call less per answer, the same bytes
     if (status !== 200) res.writeStatus(statusLine(status));
-    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+    writeHeaders(res, block, headers);
     if (single === null) {
       res.endWithoutBody();
       return;
@@ -89,6 +91,11 @@ export function writeResponse(
     }
     streamBody(res, ctx, single);
   });
+}
+
+function writeHeaders(res: HttpResponse, block: HeaderBlock | null, headers: HeaderList): void {
+  if (block !== null) res.writeHeader(block.key, block.value);
+  for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
 }
 
 /**
