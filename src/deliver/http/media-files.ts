@@ -1,14 +1,17 @@
 import { targetDurationSeconds } from '../hls/playlist-builder.js';
-import { segmentBody, type SegmentStore, type TrackStore } from '../store/segment-store.js';
+import type { SegmentStore, TrackStore } from '../store/segment-store.js';
 import type { CorsPolicy } from './cors.js';
 import { notFound } from './http-problem.js';
 import type { MediaResponder } from './media-responder.js';
+import { JoinedSegments } from './joined-segments.js';
 import { holdRequest } from './request-hold.js';
 import type { StreamRequest } from './stream-request.js';
 
 const SEGMENT_FILE = /^seg-(\d{1,15})\.(m4s|ts)$/;
 const PART_FILE = /^part-(\d{1,15})-(\d{1,6})\.m4s$/;
 const INIT_FILE = /^init(?:-v(\d{1,6}))?\.mp4$/;
+/** joined copies of live segments kept per route set (see joined-segments.ts): ten of ~800 KB, the newest few of a handful of renditions */
+const JOINED_SEGMENT_BYTES = 8 * 1024 * 1024;
 
 /**
  * The immutable files of a track, the same for HLS and DASH:
@@ -17,6 +20,8 @@ const INIT_FILE = /^init(?:-v(\d{1,6}))?\.mp4$/;
  * never changes while it serves bytes. Throws HttpProblem for what is not there.
  */
 export class MediaFiles {
+  private readonly joined = new JoinedSegments(JOINED_SEGMENT_BYTES);
+
   constructor(
     private readonly store: SegmentStore,
     private readonly respond: MediaResponder,
@@ -45,7 +50,7 @@ export class MediaFiles {
           this.respond.problem(res, ctx, notFound(missing));
           return;
         }
-        this.respond.bytes(res, ctx, stream, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
+        this.respond.bytes(res, ctx, stream, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, this.joined.body(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
       };
       if (track.findSegment(msn) !== undefined || !isUpcomingSegment(track, msn) || stream.ended) {
         send();
