@@ -43,11 +43,12 @@ export class MediaFiles {
     const segmentMatch = SEGMENT_FILE.exec(file);
     if (segmentMatch && (segmentMatch[2] === 'ts') === (track.track === 'ts')) {
       const msn = Number(segmentMatch[1]);
-      const missing = `segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
+      // built when needed only: most requests find what they ask for
+      const missing = (): string => `segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
       const send = (): void => {
         const segment = track.findSegment(msn);
         if (!segment) {
-          this.respond.problem(res, ctx, notFound(missing));
+          this.respond.problem(res, ctx, notFound(missing()));
           return;
         }
         this.respond.bytes(res, ctx, stream, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, this.joined.body(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
@@ -62,7 +63,7 @@ export class MediaFiles {
         ctx,
         this.cors,
         (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, -1, targetDurationSeconds(track, this.targetDurationMs) * 1500, onDone),
-        { late: `segment ${msn} not produced in time`, gone: missing, streamId: stream.id },
+        { late: `segment ${msn} not produced in time`, gone: missing(), streamId: stream.id },
         send,
       );
       return;
@@ -80,11 +81,11 @@ export class MediaFiles {
     if (!partMatch) throw notFound(`no such file ${file}`);
     const msn = Number(partMatch[1]);
     const index = Number(partMatch[2]);
-    const missing = `part ${msn}.${index} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
+    const missing = (): string => `part ${msn}.${index} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
     const send = (): void => {
       const part = track.findPart(msn, index);
       if (!part || !part.bytes) {
-        this.respond.problem(res, ctx, notFound(missing));
+        this.respond.problem(res, ctx, notFound(missing()));
         return;
       }
       this.respond.bytes(res, ctx, stream, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes, counted ? { rendition: renditionName, seconds: part.duration } : undefined);
@@ -100,7 +101,7 @@ export class MediaFiles {
       ctx,
       this.cors,
       (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, index, timeoutMs, onDone),
-      { late: `part ${msn}.${index} not produced in time`, gone: missing, streamId: stream.id },
+      { late: `part ${msn}.${index} not produced in time`, gone: missing(), streamId: stream.id },
       send,
     );
   }
