@@ -503,6 +503,10 @@ describe('media routes: private streams, CDN, CORS allow-list', () => {
       assert.equal(ranged.status, 206);
       assert.equal(ranged.headers.get('content-range'), 'bytes 299990-750009/1500000');
       assert.deepEqual(new Uint8Array(await ranged.arrayBuffer()), partsOf(1, 150_000).subarray(299_990, 750_010));
+      // asked for again: from the segment's joined copy (joined-segments.ts), the same bytes
+      const again = await fetch(`${server.base}/hls/large/source/video/seg-1.m4s`);
+      assert.equal(again.headers.get('etag'), large.headers.get('etag'));
+      assert.deepEqual(new Uint8Array(await again.arrayBuffer()), partsOf(1, 150_000));
       const head = await fetch(`${server.base}/dash/large/source/video/seg-1.m4s`, { method: 'HEAD' });
       assert.equal(head.status, 200);
       assert.equal(head.headers.get('content-length'), '1500000');

@@ -1,14 +1,17 @@
 import { targetDurationSeconds } from '../hls/playlist-builder.js';
-import { segmentBody, type SegmentStore, type TrackStore } from '../store/segment-store.js';
+import type { SegmentStore, TrackStore } from '../store/segment-store.js';
 import type { CorsPolicy } from './cors.js';
 import { notFound } from './http-problem.js';
 import type { MediaResponder } from './media-responder.js';
+import { JoinedSegments } from './joined-segments.js';
 import { holdRequest } from './request-hold.js';
 import type { StreamRequest } from './stream-request.js';
 
 const SEGMENT_FILE = /^seg-(\d{1,15})\.(m4s|ts)$/;
 const PART_FILE = /^part-(\d{1,15})-(\d{1,6})\.m4s$/;
 const INIT_FILE = /^init(?:-v(\d{1,6}))?\.mp4$/;
+/** joined copies of live segments kept per route set (see joined-segments.ts): ten of ~800 KB, the newest few of a handful of renditions */
+const JOINED_SEGMENT_BYTES = 8 * 1024 * 1024;
 
 /**
  * The immutable files of a track, the same for HLS and DASH:
@@ -17,6 +20,8 @@ const INIT_FILE = /^init(?:-v(\d{1,6}))?\.mp4$/;
  * never changes while it serves bytes. Throws HttpProblem for what is not there.
  */
 export class MediaFiles {
+  private readonly joined = new JoinedSegments(JOINED_SEGMENT_BYTES);
+
   constructor(
     private readonly store: SegmentStore,
     private readonly respond: MediaResponder,
@@ -38,14 +43,15 @@ export class MediaFiles {
     const segmentMatch = SEGMENT_FILE.exec(file);
     if (segmentMatch && (segmentMatch[2] === 'ts') === (track.track === 'ts')) {
       const msn = Number(segmentMatch[1]);
-      const missing = `segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
+      // built when needed only: most requests find what they ask for
+      const missing = (): string => `segment ${msn} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
       const send = (): void => {
         const segment = track.findSegment(msn);
         if (!segment) {
-          this.respond.problem(res, ctx, notFound(missing));
+          this.respond.problem(res, ctx, notFound(missing()));
           return;
         }
-        this.respond.bytes(res, ctx, stream, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, segmentBody(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
+        this.respond.bytes(res, ctx, stream, 'segment', contentType, `"${segment.generation}-${tag}-${msn}"`, this.joined.body(segment), counted ? { rendition: renditionName, seconds: segment.duration } : undefined);
       };
       if (track.findSegment(msn) !== undefined || !isUpcomingSegment(track, msn) || stream.ended) {
         send();
@@ -57,7 +63,7 @@ export class MediaFiles {
         ctx,
         this.cors,
         (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, -1, targetDurationSeconds(track, this.targetDurationMs) * 1500, onDone),
-        { late: `segment ${msn} not produced in time`, gone: missing, streamId: stream.id },
+        { late: `segment ${msn} not produced in time`, gone: missing(), streamId: stream.id },
         send,
       );
       return;
@@ -75,11 +81,11 @@ export class MediaFiles {
     if (!partMatch) throw notFound(`no such file ${file}`);
     const msn = Number(partMatch[1]);
     const index = Number(partMatch[2]);
-    const missing = `part ${msn}.${index} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
+    const missing = (): string => `part ${msn}.${index} of ${stream.id}/${renditionName}/${track.track} is not (or no longer) available`;
     const send = (): void => {
       const part = track.findPart(msn, index);
       if (!part || !part.bytes) {
-        this.respond.problem(res, ctx, notFound(missing));
+        this.respond.problem(res, ctx, notFound(missing()));
         return;
       }
       this.respond.bytes(res, ctx, stream, 'part', contentType, `"${part.generation}-${tag}-${msn}-${index}"`, part.bytes, counted ? { rendition: renditionName, seconds: part.duration } : undefined);
@@ -95,7 +101,7 @@ export class MediaFiles {
       ctx,
       this.cors,
       (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, index, timeoutMs, onDone),
-      { late: `part ${msn}.${index} not produced in time`, gone: missing, streamId: stream.id },
+      { late: `part ${msn}.${index} not produced in time`, gone: missing(), streamId: stream.id },
       send,
     );
   }

@@ -11,6 +11,40 @@ function metricOnce<T>(registry: Registry, name: string, create: () => T): T {
 }
 
 /**
+ * What a route set served since the counters last read it: plain numbers
+ * added per response, moved into prom-client's counters when they are
+ * scraped (their collect). prom-client's inc finds the labelled series by
+ * its hash on every call, three calls per media response, about a
+ * microsecond per request on the hot path; a field update costs nothing.
+ */
+class ServedTally {
+  /** responses and body bytes by kind, in SERVED_KINDS order */
+  readonly served = new Float64Array(SERVED_KINDS.length);
+  readonly bytes = new Float64Array(SERVED_KINDS.length);
+  /** seconds of media by rendition */
+  readonly seconds = new Map<string, number>();
+}
+
+const SERVED_KINDS: readonly ServedKind[] = ['playlist', 'init', 'segment', 'part', 'mpd'];
+const KIND_INDEX: Readonly<Record<ServedKind, number>> = { playlist: 0, init: 1, segment: 2, part: 3, mpd: 4 };
+
+/** Every route set's tally of one registry: its counters' collect drains them all (two route sets may share a registry). */
+const talliesOf = new WeakMap<Registry, ServedTally[]>();
+
+function drainTallies(registry: Registry, served: Counter<'kind'>, bytes: Counter<'kind'>, seconds: Counter<'rendition'>): void {
+  for (const tally of talliesOf.get(registry) ?? []) {
+    for (let i = 0; i < SERVED_KINDS.length; i++) {
+      if (tally.served[i]! > 0) served.inc({ kind: SERVED_KINDS[i]! }, tally.served[i]!);
+      if (tally.bytes[i]! > 0) bytes.inc({ kind: SERVED_KINDS[i]! }, tally.bytes[i]!);
+      tally.served[i] = 0;
+      tally.bytes[i] = 0;
+    }
+    for (const [rendition, value] of tally.seconds) if (value > 0) seconds.inc({ rendition }, value);
+    tally.seconds.clear();
+  }
+}
+
+/**
  * Playlist renders: requests answered from the render cache (hit) or
  * rendered for them (miss), and playlists the main thread rendered once for
  * every delivery thread (shared).
@@ -36,13 +70,7 @@ export function playlistRenders(registry: Registry): Counter<'result'> {
  * route sets on one registry share them).
  */
 export class MediaMetrics {
-  private readonly served: Counter<'kind'>;
-  private readonly bytesServed: Counter<'kind'>;
-  private readonly renditionSeconds: Counter<'rendition'>;
-  /** the labelled children by rendition name: a label object per segment request is garbage we can skip */
-  private readonly renditionChildren = new Map<string, Counter.Internal>();
-  /** the served counters' children by kind, made once: a label object and its hash per response are garbage we can skip */
-  private readonly servedChildren = new Map<ServedKind, { served: Counter.Internal; bytes: Counter.Internal }>();
+  private readonly tally = new ServedTally();
   private readonly renderHits: Counter.Internal;
   private readonly renderMisses: Counter.Internal;
   private readonly refused: Counter<'protocol' | 'reason'>;
@@ -53,7 +81,15 @@ export class MediaMetrics {
     /** bytes the playlist render cache holds, read at scrape time */
     renderCacheBytes: () => number,
   ) {
-    this.served = metricOnce(
+    let tallies = talliesOf.get(registry);
+    if (tallies === undefined) {
+      tallies = [];
+      talliesOf.set(registry, tallies);
+    }
+    tallies.push(this.tally);
+    // whichever of the three is scraped first moves every tally into all three
+    const drain = (): void => drainTallies(registry, served, bytesServed, renditionSeconds);
+    const served = metricOnce(
       registry,
       'nova_streaming_segments_served_total',
       () =>
@@ -62,9 +98,10 @@ export class MediaMetrics {
           help: 'Playlists, MPDs, inits, segments and parts served (200/206)',
           labelNames: ['kind'] as const,
           registers: [registry],
+          collect: drain,
         }),
     );
-    this.bytesServed = metricOnce(
+    const bytesServed = metricOnce(
       registry,
       'nova_streaming_bytes_served_total',
       () =>
@@ -73,10 +110,11 @@ export class MediaMetrics {
           help: 'Body bytes served by kind',
           labelNames: ['kind'] as const,
           registers: [registry],
+          collect: drain,
         }),
     );
     // Each viewer fetches about one second of media a second: the rate by rendition is the quality distribution.
-    this.renditionSeconds = metricOnce(
+    const renditionSeconds = metricOnce(
       registry,
       'nova_streaming_rendition_media_seconds_served_total',
       () =>
@@ -85,6 +123,7 @@ export class MediaMetrics {
           help: 'Seconds of media served in segments and parts by rendition (its video track, or audio of an audio-only stream): its rate is viewers per rendition',
           labelNames: ['rendition'] as const,
           registers: [registry],
+          collect: drain,
         }),
     );
     this.refused = metricOnce(
@@ -170,12 +209,8 @@ export class MediaMetrics {
 
   /** A whole segment or part of `rendition`'s main track went out: `seconds` of media to a viewer. */
   countMediaSeconds(rendition: string, seconds: number): void {
-    let child = this.renditionChildren.get(rendition);
-    if (child === undefined) {
-      child = this.renditionSeconds.labels(rendition);
-      this.renditionChildren.set(rendition, child);
-    }
-    child.inc(seconds);
+    const tally = this.tally.seconds;
+    tally.set(rendition, (tally.get(rendition) ?? 0) + seconds);
   }
 
   /** A request for a private stream was refused (see playback-gate.ts). */
@@ -185,12 +220,8 @@ export class MediaMetrics {
 
   /** A response went out (not aborted); `bodyBytes` null for a HEAD. */
   countServed(kind: ServedKind, bodyBytes: number | null): void {
-    let children = this.servedChildren.get(kind);
-    if (children === undefined) {
-      children = { served: this.served.labels(kind), bytes: this.bytesServed.labels(kind) };
-      this.servedChildren.set(kind, children);
-    }
-    children.served.inc();
-    if (bodyBytes !== null) children.bytes.inc(bodyBytes);
+    const index = KIND_INDEX[kind];
+    this.tally.served[index]++;
+    if (bodyBytes !== null) this.tally.bytes[index] += bodyBytes;
   }
 }

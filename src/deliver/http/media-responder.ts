@@ -5,7 +5,7 @@ import type { CorsPolicy } from './cors.js';
 import { etagMatches } from '../../http/etag.js';
 import { HttpProblem, notFound, sendProblem } from './http-problem.js';
 import type { MediaMetrics, ServedKind } from './media-metrics.js';
-import { chunksLength, sliceChunks, writePrepared, writeResponse, type BodyChunks, type HeaderList } from './media-response.js';
+import { chunksLength, headerBlock, sliceChunks, writePrepared, writeResponse, type BodyChunks, type HeaderBlock, type HeaderList } from './media-response.js';
 import { PreparedTexts } from './prepared-texts.js';
 import type { RequestContext } from '../../http/uws-helpers.js';
 import type { ViewerContext, ViewerSessions } from '../sessions/viewer-session-tracker.js';
@@ -35,6 +35,8 @@ export class MediaResponder {
   private readonly prepared: PreparedTexts;
   private readonly livePlaylistCache: string;
   private readonly privateLivePlaylistCache: string;
+  /** media header blocks by Content-Type (a handful: video/mp4, audio/mp4, video/mp2t) */
+  private readonly mediaBlocks = new Map<string, { public: HeaderBlock; private: HeaderBlock }>();
 
   constructor(
     private readonly cors: CorsPolicy,
@@ -48,6 +50,22 @@ export class MediaResponder {
     this.livePlaylistCache = `public, max-age=${maxAge}`;
     this.privateLivePlaylistCache = `private, max-age=${maxAge}`;
     this.prepared = new PreparedTexts(PREPARED_TEXTS, cors.fixedHeaders ?? []);
+  }
+
+  /**
+   * The headers every answer with immutable media of this type carries, as one block: Content-Type,
+   * Cache-Control, Accept-Ranges and CORS when it is the same for every request. One native call
+   * per answer instead of six; the ETag (and CORS for an allow-list) follow it.
+   */
+  private mediaHeaders(contentType: string, isPrivate: boolean): HeaderBlock {
+    let blocks = this.mediaBlocks.get(contentType);
+    if (blocks === undefined) {
+      const block = (cacheControl: string): HeaderBlock =>
+        headerBlock(['content-type', contentType, 'cache-control', cacheControl, 'accept-ranges', 'bytes', ...(this.cors.fixedHeaders ?? [])]);
+      blocks = { public: block(IMMUTABLE), private: block(PRIVATE_IMMUTABLE) };
+      this.mediaBlocks.set(contentType, blocks);
+    }
+    return isPrivate ? blocks.private : blocks.public;
   }
 
   problem(res: HttpResponse, ctx: RequestContext, problem: HttpProblem, extra?: HeaderList): void {
@@ -103,10 +121,11 @@ export class MediaResponder {
   ): void {
     const chunks = bytes instanceof Uint8Array ? [bytes] : bytes;
     const size = chunksLength(chunks);
-    const cacheControl = stream.private ? PRIVATE_IMMUTABLE : IMMUTABLE;
-    const headers = this.cors.headers(ctx, ['content-type', contentType, 'cache-control', cacheControl, 'etag', etag, 'accept-ranges', 'bytes']);
+    const block = this.mediaHeaders(contentType, stream.private);
+    const headers: HeaderList = ['etag', etag];
+    if (this.cors.fixedHeaders === null) this.cors.headers(ctx, headers);
     if (etagMatches(ctx.headers.get('if-none-match'), etag)) {
-      writeResponse(res, ctx, 304, headers, null, true);
+      writeResponse(res, ctx, 304, headers, null, true, block);
       return;
     }
     const range = parseByteRange(ctx.headers.get('range'), size);
@@ -124,7 +143,7 @@ export class MediaResponder {
       status = 206;
       headers.push('content-range', `bytes ${range.start}-${range.end}/${size}`);
     }
-    writeResponse(res, ctx, status, headers, body, head);
+    writeResponse(res, ctx, status, headers, body, head, block);
     if (ctx.aborted) return;
     this.metrics.countServed(kind, head ? null : bodyLength);
     const wholeMedia = media !== undefined && status === 200 && !head;

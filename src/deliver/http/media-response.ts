@@ -49,20 +49,22 @@ export function writeResponse(
   headers: HeaderList,
   body: Uint8Array | BodyChunks | string | null,
   headOnly: boolean,
+  /** headers prepared once (headerBlock), written before `headers`; null: none */
+  block: HeaderBlock | null = null,
 ): void {
   if (ctx.aborted) return;
   if (Array.isArray(body)) {
     const chunks = body as BodyChunks;
     const total = chunksLength(chunks);
     if (chunks.length === 1) {
-      writeResponse(res, ctx, status, headers, chunks[0]!, headOnly);
+      writeResponse(res, ctx, status, headers, chunks[0]!, headOnly, block);
     } else if (total < STREAM_THRESHOLD && !headOnly) {
       // small enough that one copy (uWS would make its own anyway) beats streaming pieces
-      writeResponse(res, ctx, status, headers, Buffer.concat(chunks, total), false);
+      writeResponse(res, ctx, status, headers, Buffer.concat(chunks, total), false, block);
     } else {
       res.cork(() => {
         res.writeStatus(statusLine(status));
-        for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+        writeHeaders(res, block, headers);
         if (headOnly) endHead(res, total);
         else streamChunks(res, ctx, chunks, total);
       });
@@ -73,7 +75,7 @@ export function writeResponse(
   res.cork(() => {
     // uWS writes "200 OK" itself before the first header: one native call less per answer, the same bytes
     if (status !== 200) res.writeStatus(statusLine(status));
-    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+    writeHeaders(res, block, headers);
     if (single === null) {
       res.endWithoutBody();
       return;
@@ -89,6 +91,11 @@ export function writeResponse(
     }
     streamBody(res, ctx, single);
   });
+}
+
+function writeHeaders(res: HttpResponse, block: HeaderBlock | null, headers: HeaderList): void {
+  if (block !== null) res.writeHeader(block.key, block.value);
+  for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
 }
 
 /**
@@ -118,57 +125,58 @@ export function writePrepared(
 }
 
 /**
- * The bytes themselves if they are the caller's, else a private copy: see the header comment.
- * Uint8Array's slice, not the argument's own: a Buffer's slice is a view, not a copy.
+ * What a stalled response has not sent yet, from `sent` bytes into the body, in one buffer of its
+ * own (see the header comment): copied once, without the part the socket already took, and then
+ * written with one call per writable event rather than one per piece.
  */
-function owned(bytes: Uint8Array): Uint8Array {
-  return bytes.buffer instanceof SharedArrayBuffer ? Uint8Array.prototype.slice.call(bytes) : bytes;
+function unsentCopy(chunks: BodyChunks, sent: number, total: number): Uint8Array {
+  // not zeroed: every byte is written below
+  const rest = Buffer.allocUnsafeSlow(total - sent);
+  let offset = 0; // body offset at which chunks[i] begins
+  let at = 0;
+  for (let i = 0; i < chunks.length; i++) {
+    const chunk = chunks[i]!;
+    const end = offset + chunk.byteLength;
+    if (end > sent) {
+      const from = Math.max(0, sent - offset);
+      rest.set(from === 0 ? chunk : chunk.subarray(from), at);
+      at += chunk.byteLength - from;
+    }
+    offset = end;
+  }
+  return rest;
 }
 
-function streamBody(res: HttpResponse, ctx: RequestContext, shared: Uint8Array): void {
-  const total = shared.byteLength;
+/** Writes `rest` (the body from `sent` on, ours to keep) on each writable event until the response ends. */
+function finishOnWritable(res: HttpResponse, ctx: RequestContext, startOffset: number, sent: number, rest: Uint8Array, total: number): void {
+  res.onWritable((offset) => {
+    if (ctx.aborted) return true;
+    const [ok] = res.tryEnd(rest.subarray(offset - startOffset - sent), total);
+    return ok;
+  });
+}
+
+function streamBody(res: HttpResponse, ctx: RequestContext, body: Uint8Array): void {
+  const total = body.byteLength;
   const startOffset = res.getWriteOffset();
-  const [ok, done] = res.tryEnd(shared, total);
+  const [ok, done] = res.tryEnd(body, total);
   if (done || ok) return;
-  const body = owned(shared);
-  res.onWritable((offset) => {
-    if (ctx.aborted) return true;
-    const [retryOk] = res.tryEnd(body.subarray(offset - startOffset), total);
-    return retryOk;
-  });
+  const sent = res.getWriteOffset() - startOffset;
+  // bytes of the caller's own (not shared memory) stay valid: no copy
+  const rest = body.buffer instanceof SharedArrayBuffer ? unsentCopy([body], sent, total) : body.subarray(sent);
+  finishOnWritable(res, ctx, startOffset, sent, rest, total);
 }
 
-/** Like streamBody, over pieces: tryEnd per piece against the total, resuming mid-piece on onWritable. */
-function streamChunks(res: HttpResponse, ctx: RequestContext, shared: BodyChunks, total: number): void {
+/** Like streamBody, over pieces: tryEnd per piece against the total; what a stalled socket has not taken goes on as one copy. */
+function streamChunks(res: HttpResponse, ctx: RequestContext, chunks: BodyChunks, total: number): void {
   const startOffset = res.getWriteOffset();
-  let chunks = shared;
-  let index = 0;
-  let chunkStart = 0; // body offset at which chunks[index] begins
-  const writeFrom = (bodyOffset: number): boolean => {
-    while (index < chunks.length && chunkStart + chunks[index]!.byteLength <= bodyOffset) {
-      chunkStart += chunks[index]!.byteLength;
-      index++;
-    }
-    while (index < chunks.length) {
-      const chunk = chunks[index]!;
-      const [ok, done] = res.tryEnd(chunk.subarray(bodyOffset - chunkStart), total);
-      if (done) return true;
-      if (!ok) return false;
-      chunkStart += chunk.byteLength;
-      bodyOffset = chunkStart;
-      index++;
-    }
-    return true;
-  };
-  if (writeFrom(0)) return;
-  // pieces before `index` are sent and never read again
-  const copies = chunks.slice();
-  for (let i = index; i < copies.length; i++) copies[i] = owned(copies[i]!);
-  chunks = copies;
-  res.onWritable((offset) => {
-    if (ctx.aborted) return true;
-    return writeFrom(offset - startOffset);
-  });
+  for (let i = 0; i < chunks.length; i++) {
+    const [ok, done] = res.tryEnd(chunks[i]!, total);
+    if (done) return;
+    if (!ok) break;
+  }
+  const sent = res.getWriteOffset() - startOffset;
+  finishOnWritable(res, ctx, startOffset, sent, unsentCopy(chunks, sent, total), total);
 }
 
 /**
