@@ -9,12 +9,11 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { publishSynthetic } from '../../loadtest/publisher/synthetic-publisher.js';
 import { fetchText, parseMediaPlaylist, streamMediaUrls, waitForSegments, type StreamMediaUrls } from '../support/live-media.js';
 import { startNova, type CreatedStream, type NovaFixture } from '../support/nova-server.js';
-import { TestViewer } from '../ws/support/ws-viewer.js';
+import { TestViewer, stuckViewer } from '../ws/support/ws-viewer.js';
 import { metricSum } from '../support/metrics-text.js';
 import { waitFor } from '../support/tools.js';
 
@@ -143,16 +142,7 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
   });
 
   it('a slow consumer on one thread is dropped at its limit and slows no viewer on either thread', async () => {
-    const stuck = net.connect(nova.server.httpPort, '127.0.0.1');
-    await new Promise<void>((resolve) => stuck.once('connect', () => resolve()));
-    stuck.write(
-      `GET /api/v1/streams/${stream.id}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-    );
-    const upgraded = await new Promise<string>((resolve) => stuck.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
-    assert.match(upgraded, /^HTTP\/1\.1 101/, upgraded);
-    stuck.pause();
-    stuck.on('error', () => {});
+    const stuck = await stuckViewer(nova.server.httpPort, `/api/v1/streams/${stream.id}/ws`);
     const before = viewers.map((viewer) => viewer.ofType('quality_changed').length);
     const big = Array.from({ length: 40 }, (_, i) => ({ name: `r${i}-${'z'.repeat(100)}`, width: 1920, height: 1080, bandwidth: 6_000_000, codecs: 'avc1.640028', frameRate: 30 }));
     let sent = 0;
