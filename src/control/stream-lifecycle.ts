@@ -13,6 +13,8 @@ import { hashStreamKey, looksLikeStreamKey } from './auth/stream-key.js';
 import { isDatabaseUnreachable } from './db/database-errors.js';
 import { DeferredWrites } from './db/deferred-writes.js';
 import { PublishKeyCache } from './publish-key-cache.js';
+import { CoalescedLookup } from './coalesced-lookup.js';
+import type { StreamRecord } from './db/stream-repository.js';
 
 /**
  * What the lifecycle tells delivery: a stream's begin and end and its
@@ -112,6 +114,8 @@ export class StreamLifecycle implements IngestLifecycle {
    */
   private readonly writeChains = new Map<string, Promise<void>>();
   private readonly keys: PublishKeyCache;
+  /** key hashes to streams: publishes that arrive together share the database's round trips */
+  private readonly keyLookup = new CoalescedLookup<string, StreamRecord>((hashes) => this.repo.findStreamsByKeyHashes(hashes));
   private readonly unsubscribe: () => void;
 
   /**
@@ -126,7 +130,7 @@ export class StreamLifecycle implements IngestLifecycle {
     if (!looksLikeStreamKey(key)) return null;
     const keyHash = hashStreamKey(key);
     try {
-      const stream = await this.repo.findStreamByKeyHash(keyHash);
+      const stream = await this.keyLookup.get(keyHash);
       if (stream === null) {
         this.keys.forgetKey(keyHash);
         return null;

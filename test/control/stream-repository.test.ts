@@ -123,6 +123,25 @@ for (const backend of BACKENDS) {
       assert.equal((await repo.findStreamByKey(second.streamKey))?.id, second.stream.id);
     });
 
+    it('finds the streams of several key hashes in one statement, not a revoked, unknown or malformed one', async (t) => {
+      if (!handle) return t.skip();
+      const first = await repo.create({ title: 'one' });
+      const second = await repo.create({ title: 'two' });
+      const third = await repo.create({ title: 'three' });
+      await repo.revokeKeys(third.stream.id);
+      const forged = hashStreamKey(first.streamKey.slice(0, -1) + (first.streamKey.endsWith('A') ? 'B' : 'A'));
+      const hashes = [hashStreamKey(first.streamKey), hashStreamKey(second.streamKey), hashStreamKey(third.streamKey), forged, "' OR 1=1 --"];
+      const found = await repo.findStreamsByKeyHashes(hashes);
+      assert.deepEqual(
+        [...found].map(([hash, stream]) => [hash, stream.id]),
+        [
+          [hashes[0], first.stream.id],
+          [hashes[1], second.stream.id],
+        ],
+      );
+      assert.equal((await repo.findStreamsByKeyHashes([])).size, 0);
+    });
+
     it('lists newest first with a status filter and cursor pagination', async (t) => {
       if (!handle) return t.skip();
       const ids: string[] = [];

@@ -291,6 +291,32 @@ export class StreamRepository {
   }
 
   /**
+   * The streams of several key hashes in one statement (a burst of publishes checks its keys
+   * together: see StreamLifecycle.authorize), by hash; an unknown or revoked key has no entry.
+   */
+  async findStreamsByKeyHashes(hashes: readonly string[]): Promise<Map<string, StreamRecord>> {
+    const found = new Map<string, StreamRecord>();
+    if (hashes.length === 0) return found;
+    const rows = await this.#db
+      .selectFrom('stream_keys')
+      .innerJoin('streams', 'streams.id', 'stream_keys.stream_id')
+      .selectAll('streams')
+      .select('stream_keys.key_hash')
+      .where('stream_keys.key_hash', '=', sql<string>`ANY(${[...hashes]}::text[])`)
+      .where('stream_keys.revoked_at', 'is', null)
+      .execute();
+    const byHash = new Map(rows.map((row) => [row.key_hash, row]));
+    for (const hash of hashes) {
+      const row = byHash.get(hash);
+      // as findStreamByKeyHash: the lookups were by equality, compare again without a timing signal
+      if (row === undefined || !streamKeyHashesEqual(row.key_hash, hash)) continue;
+      const { key_hash: _ignored, ...stream } = row;
+      found.set(hash, toRecord(stream));
+    }
+    return found;
+  }
+
+  /**
    * Current ladder, as the stream record's JSON and as quality_levels rows.
    * One statement (so one round trip, atomic on its own): it runs at every
    * stream start, where a transaction of four statements cost the embedded
