@@ -160,6 +160,24 @@ for (const backend of BACKENDS) {
       const empty = await repo.summary(new Date(T0 + 10 * HOUR), new Date(T0 + 11 * HOUR), null);
       assert.deepEqual(empty, { minutesWatched: 0, sessions: 0, uniqueViewers: 0, meanStartupMs: null, rebufferRatio: null, avgBitrateKbps: null, cmcdSessions: 0, peakConcurrentViewers: 0, streams: [] });
     });
+
+    it('writes a key text cannot hold (NUL, an unpaired surrogate) instead of failing its batch', async (t) => {
+      if (!handle) return t.skip();
+      const db = handle.database.db;
+      const streamId = (await new StreamRepository(db).create({ title: 'odd keys' })).stream.id;
+      // `?sid=%00` reaches the tracker as a NUL; a JSON string may carry an unpaired surrogate
+      const odd = session(streamId, { clientKey: 'sid:a\u0000b', startedAt: new Date(T0), cmcdSid: 'x\ud800', contentId: 'é"\\' });
+      const plain = session(streamId, { clientKey: 'v1', startedAt: new Date(T0) });
+      await new MetricsRepository(db).upsertViewerSessions([odd, plain]);
+      const rows = await db.selectFrom('viewer_sessions').select(['id', 'client_id', 'cmcd_sid', 'content_id']).where('stream_id', '=', streamId).execute();
+      assert.deepEqual(
+        rows.sort((a, b) => (a.id === odd.id ? -1 : b.id === odd.id ? 1 : 0)).map((r) => [r.client_id, r.cmcd_sid, r.content_id]),
+        [
+          ['sid:a\ufffdb', 'x\ufffd', 'é"\\'],
+          ['v1', null, null],
+        ],
+      );
+    });
   });
 }
 
