@@ -185,22 +185,31 @@ export class MetricsRepository {
   }
 
   /**
-   * Writes the sessions' current state in one statement (per 1000 rows): a
-   * new id is inserted, a known one updated. A session of a stream deleted
-   * meanwhile is skipped rather than failing the batch (the join on streams).
-   * The rows travel as one JSON parameter, not 24 parameters a row: building,
-   * sending and binding 24 000 parameters cost twice the CPU of the whole
-   * statement this way on the embedded database (see docs/operations.md,
-   * "Viewer sessions").
+   * Writes the sessions' current state, per 1000 rows one upsert of the new and
+   * changed ones (a new id inserted, a known one updated) and one update of
+   * those whose counters alone moved (`countersOnly`: the row exists, eight
+   * columns change). A session of a stream deleted meanwhile is skipped rather
+   * than failing the batch (the join on streams; an update finds no row). The
+   * rows travel as one JSON parameter, not a parameter per column: building,
+   * sending and binding 24 000 parameters cost more CPU than the statement on
+   * the embedded database (see docs/operations.md, "Viewer sessions").
+   * Resolves to the statements run.
    */
-  async upsertViewerSessions(records: readonly ViewerSessionRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    // one row per id per statement (ON CONFLICT DO UPDATE touches a row once): the newest snapshot wins
+  async upsertViewerSessions(records: readonly ViewerSessionRecord[]): Promise<number> {
+    // one row per id per statement (ON CONFLICT DO UPDATE touches a row once): the newest snapshot wins,
+    // written whole if any snapshot of it had to be (a failed batch retried with a newer counters-only one)
     const byId = new Map<string, ViewerSessionRecord>();
-    for (const record of records) byId.set(record.id, record);
-    const all = [...byId.values()];
-    for (let i = 0; i < all.length; i += SESSION_BATCH_ROWS) {
-      const rows = all.slice(i, i + SESSION_BATCH_ROWS).map(sessionRowJson);
+    const whole = new Set<string>();
+    for (const record of records) {
+      byId.set(record.id, record);
+      if (record.countersOnly !== true) whole.add(record.id);
+    }
+    const upserts: ViewerSessionRecord[] = [];
+    const counters: ViewerSessionRecord[] = [];
+    for (const record of byId.values()) (whole.has(record.id) ? upserts : counters).push(record);
+    let statements = 0;
+    for (let i = 0; i < upserts.length; i += SESSION_BATCH_ROWS) {
+      const rows = upserts.slice(i, i + SESSION_BATCH_ROWS).map(sessionRowJson);
       await sql`
         INSERT INTO viewer_sessions (id, stream_id, kind, client_id, started_at, ended_at, instance_id, last_seen_at, renditions,
           rendition_switches, requests, bytes_served, startup_ms, watch_ms, cmcd, cmcd_sid, content_id, stream_format,
@@ -219,7 +228,21 @@ export class MetricsRepository {
           rebuffer_ms = excluded.rebuffer_ms, rebuffer_ratio = excluded.rebuffer_ratio, avg_bitrate_kbps = excluded.avg_bitrate_kbps,
           avg_throughput_kbps = excluded.avg_throughput_kbps, buffer_length_ms = excluded.buffer_length_ms
       `.execute(this.#db);
+      statements++;
     }
+    for (let i = 0; i < counters.length; i += SESSION_BATCH_ROWS) {
+      const rows = counters.slice(i, i + SESSION_BATCH_ROWS).map(sessionCountersJson);
+      await sql`
+        UPDATE viewer_sessions t SET last_seen_at = v.last_seen_at, requests = v.requests, bytes_served = v.bytes_served,
+          watch_ms = v.watch_ms, rebuffer_ratio = v.rebuffer_ratio, avg_bitrate_kbps = v.avg_bitrate_kbps,
+          avg_throughput_kbps = v.avg_throughput_kbps, buffer_length_ms = v.buffer_length_ms
+        FROM json_to_recordset(${JSON.stringify(rows)}::json) AS v (id text, last_seen_at timestamptz, requests int, bytes_served bigint,
+          watch_ms bigint, rebuffer_ratio float8, avg_bitrate_kbps float8, avg_throughput_kbps float8, buffer_length_ms float8)
+        WHERE t.id = v.id
+      `.execute(this.#db);
+      statements++;
+    }
+    return statements;
   }
 
   /** Returns the new session's id. */
@@ -294,6 +317,21 @@ function sessionRowJson(r: ViewerSessionRecord) {
     stream_format: r.streamFormat,
     rebuffer_count: clampInt(r.rebufferCount),
     rebuffer_ms: Math.max(0, Math.round(r.rebufferMs)),
+    rebuffer_ratio: finiteOrNull(r.rebufferRatio),
+    avg_bitrate_kbps: finiteOrNull(r.avgBitrateKbps),
+    avg_throughput_kbps: finiteOrNull(r.avgThroughputKbps),
+    buffer_length_ms: finiteOrNull(r.bufferLengthMs),
+  };
+}
+
+/** What a counters-only write changes (see ViewerSession.notable: everything else changes with a notable write). */
+function sessionCountersJson(r: ViewerSessionRecord) {
+  return {
+    id: r.id,
+    last_seen_at: r.lastSeenAt,
+    requests: clampInt(r.requests),
+    bytes_served: Math.max(0, Math.round(r.bytesServed)),
+    watch_ms: Math.max(0, Math.round(r.watchMs)),
     rebuffer_ratio: finiteOrNull(r.rebufferRatio),
     avg_bitrate_kbps: finiteOrNull(r.avgBitrateKbps),
     avg_throughput_kbps: finiteOrNull(r.avgThroughputKbps),
