@@ -147,6 +147,12 @@ async function oneRun(mode: Mode, runIndex: number): Promise<RunResult> {
       generator.stdout!.on('data', (chunk: Buffer) => (outputs[p] += chunk.toString()));
       exits.push(new Promise<void>((resolve) => generator.once('exit', () => resolve())));
     }
+    // the window is timed from the generators' start, not their spawn: starting one takes seconds on a loaded machine
+    const startedBy = performance.now() + 60_000;
+    while (!outputs.every((out) => out.includes('\n'))) {
+      if (performance.now() > startedBy) throw new Error('the load generators did not start within 60 s');
+      await sleep(50);
+    }
 
     await sleep((RAMP + WARMUP) * 1000);
     const metricsBefore = await (await fetch(`${nova.http}/metrics`)).text();
