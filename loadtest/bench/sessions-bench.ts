@@ -5,7 +5,7 @@
  * Each run starts a fresh nova as `npm start` runs it (TRANSCODE=off, PGlite
  * in a fresh data directory) with VIEWER_SESSIONS on or off, one stream fed in
  * real time by the synthetic publisher (--bitrate), and the Node mirror of
- * loadtest/k6/hls-viewers-cmcd.ts in its own process: --viewers viewers, each
+ * loadtest/k6/hls-viewers-cmcd.ts in --procs processes of its own: --viewers viewers, each
  * with its own CMCD sid, joining over --ramp seconds, then reloading the media
  * playlist every target duration and fetching each new segment once. After the
  * ramp and --warmup seconds, the server is measured for --seconds: its CPU
@@ -19,7 +19,8 @@
  * The machine is shared: take final figures holding the lock,
  * `flock /tmp/nova-bench.lock npm run bench:sessions`.
  *
- * Flags: --viewers 5000 --runs 3 --ramp 20 --warmup 6 --seconds 30 --bitrate 400000 --stall-rate 0.01 --cpu-prof DIR
+ * Flags: --viewers 5000 --procs 2 --runs 3 --ramp 20 --warmup 6 --seconds 30 --bitrate 400000 --stall-rate 0.01
+ * --delivery-threads 0 (nova's DELIVERY_THREADS) --cpu-prof DIR
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { streamMediaUrls, waitForSegments } from '../../test/support/live-media.js';
-import type { LoadSummary } from '../http/lib/load-stats.js';
+import type { KindSummary, LoadSummary } from '../http/lib/load-stats.js';
 import { startNovaProcess } from '../peers/nova-process.js';
 import { cpuReading, cpuSecondsBetween, median } from './lib/measure.js';
 import { numberFlag } from './lib/number-flag.js';
@@ -35,6 +36,7 @@ import { numberFlag } from './lib/number-flag.js';
 const { values: flags } = parseArgs({
   options: {
     viewers: { type: 'string', default: '5000' },
+    procs: { type: 'string', default: '2' },
     runs: { type: 'string', default: '3' },
     ramp: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '6' },
@@ -42,15 +44,18 @@ const { values: flags } = parseArgs({
     bitrate: { type: 'string', default: '400000' },
     'stall-rate': { type: 'string', default: '0.01' },
     'cpu-prof': { type: 'string' },
+    'delivery-threads': { type: 'string', default: '0' },
   },
 });
 const VIEWERS = numberFlag('viewers', flags.viewers, { integer: true });
+const PROCS = numberFlag('procs', flags.procs, { integer: true });
 const RUNS = numberFlag('runs', flags.runs, { integer: true });
 const RAMP = numberFlag('ramp', flags.ramp);
 const WARMUP = numberFlag('warmup', flags.warmup);
 const SECONDS = numberFlag('seconds', flags.seconds);
 const BITRATE = numberFlag('bitrate', flags.bitrate);
 const STALL_RATE = flags['stall-rate'];
+const DELIVERY_THREADS = numberFlag('delivery-threads', flags['delivery-threads'], { integer: true, min: 0 });
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 type Mode = 'on' | 'off';
@@ -79,6 +84,32 @@ function metricSum(text: string, name: string): number | null {
   return sum;
 }
 
+/**
+ * The generator processes' summaries as one: requests, errors, rates and counters
+ * added up; p50 and p99 the largest of the processes' (each saw a share of the
+ * same viewers), so never better than any of them.
+ */
+function mergeSummaries(summaries: LoadSummary[]): LoadSummary {
+  const add = (parts: KindSummary[], kind: string): KindSummary => ({
+    kind,
+    requests: parts.reduce((sum, k) => sum + k.requests, 0),
+    errors: parts.reduce((sum, k) => sum + k.errors, 0),
+    requestsPerSecond: parts.reduce((sum, k) => sum + k.requestsPerSecond, 0),
+    p50Ms: Math.max(...parts.map((k) => k.p50Ms)),
+    p99Ms: Math.max(...parts.map((k) => k.p99Ms)),
+  });
+  const kinds = [...new Set(summaries.flatMap((s) => s.byKind.map((k) => k.kind)))];
+  const counters: Record<string, number> = {};
+  for (const summary of summaries) for (const [name, value] of Object.entries(summary.counters)) counters[name] = (counters[name] ?? 0) + value;
+  return {
+    scenario: summaries[0]!.scenario,
+    seconds: Math.max(...summaries.map((s) => s.seconds)),
+    total: add(summaries.map((s) => s.total), 'all'),
+    byKind: kinds.map((kind) => add(summaries.flatMap((s) => s.byKind.filter((k) => k.kind === kind)), kind)),
+    counters,
+  };
+}
+
 function loadAverage(): number {
   return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 }
@@ -93,22 +124,35 @@ function spawnNode(args: string[], stdout: 'pipe' | 'ignore'): ChildProcess {
 
 async function oneRun(mode: Mode, runIndex: number): Promise<RunResult> {
   const nodeArgs = flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${flags['cpu-prof']}`, `--cpu-prof-name=nova-sessions-${mode}-${runIndex}.cpuprofile`] : [];
-  const nova = await startNovaProcess({ env: { TRANSCODE: 'off', VIEWER_SESSIONS: mode }, nodeArgs });
+  const nova = await startNovaProcess({ env: { TRANSCODE: 'off', VIEWER_SESSIONS: mode, DELIVERY_THREADS: String(DELIVERY_THREADS) }, nodeArgs });
   const totalSeconds = RAMP + WARMUP + SECONDS + 2;
   let publisher: ChildProcess | null = null;
-  let generator: ChildProcess | null = null;
+  const generators: ChildProcess[] = [];
   try {
     const stream = await nova.createStream(`sessions bench ${mode}`);
     publisher = spawnNode(['loadtest/publisher/publish-cli.ts', '--url', stream.publishUrl, '--bitrate', String(BITRATE), '--duration', String(totalSeconds + 30)], 'ignore');
     const urls = streamMediaUrls(nova.http, stream.id);
     await waitForSegments(urls.video, 3, 30_000);
-    generator = spawnNode(
-      ['loadtest/http/hls-viewers-cmcd.ts', '--url', urls.hlsMaster, '--vus', String(VIEWERS), '--ramp', String(RAMP), '--duration', String(WARMUP + SECONDS + 2), '--stall-rate', STALL_RATE, '--json'],
-      'pipe',
-    );
-    let stdout = '';
-    generator.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    const exited = new Promise<void>((resolve) => generator!.once('exit', () => resolve()));
+    // the viewers split over --procs generator processes (one core each at most), their summaries added up
+    const outputs: string[] = [];
+    const exits: Promise<void>[] = [];
+    for (let p = 0; p < PROCS; p++) {
+      const vus = Math.floor(VIEWERS / PROCS) + (p < VIEWERS % PROCS ? 1 : 0);
+      const generator = spawnNode(
+        ['loadtest/http/hls-viewers-cmcd.ts', '--url', urls.hlsMaster, '--vus', String(vus), '--ramp', String(RAMP), '--duration', String(WARMUP + SECONDS + 2), '--stall-rate', STALL_RATE, '--sid-prefix', `p${p}`, '--json'],
+        'pipe',
+      );
+      generators.push(generator);
+      outputs.push('');
+      generator.stdout!.on('data', (chunk: Buffer) => (outputs[p] += chunk.toString()));
+      exits.push(new Promise<void>((resolve) => generator.once('exit', () => resolve())));
+    }
+    // the window is timed from the generators' start, not their spawn: starting one takes seconds on a loaded machine
+    const startedBy = performance.now() + 60_000;
+    while (!outputs.every((out) => out.includes('\n'))) {
+      if (performance.now() > startedBy) throw new Error('the load generators did not start within 60 s');
+      await sleep(50);
+    }
 
     await sleep((RAMP + WARMUP) * 1000);
     const metricsBefore = await (await fetch(`${nova.http}/metrics`)).text();
@@ -119,8 +163,8 @@ async function oneRun(mode: Mode, runIndex: number): Promise<RunResult> {
     const elapsed = (performance.now() - started) / 1000;
     const metricsAfter = await (await fetch(`${nova.http}/metrics`)).text();
     const loadAvg = loadAverage();
-    await exited;
-    const load = JSON.parse(stdout.trim().split('\n').pop() ?? '') as LoadSummary;
+    await Promise.all(exits);
+    const load = mergeSummaries(outputs.map((out) => JSON.parse(out.trim().split('\n').pop() ?? '') as LoadSummary));
 
     const rate = (name: string): number | null => {
       const before = metricSum(metricsBefore, name);
@@ -142,7 +186,7 @@ async function oneRun(mode: Mode, runIndex: number): Promise<RunResult> {
       loadAvg,
     };
   } finally {
-    generator?.kill('SIGKILL');
+    for (const generator of generators) generator.kill('SIGKILL');
     publisher?.kill('SIGKILL');
     await nova.stop();
   }
@@ -161,13 +205,14 @@ function summarize(mode: Mode, results: RunResult[]): { line: string; cpu: numbe
     ` (segments ${fmt(median(results.map((r) => segment(r)?.p99Ms ?? Number.NaN)), 1)} ms)` +
     `  rows ${fmt(median(results.map((r) => r.rowsPerSec)))}/s  statements ${fmt(median(results.map((r) => r.statementsPerSec)), 2)}/s` +
     `  errors ${results.reduce((s, r) => s + r.load.total.errors, 0)}` +
-    `  generator CPU ${fmt(median(results.map((r) => (r.load.counters['generator_cpu_seconds'] ?? 0) / r.load.seconds)), 2)} cores, late steps ${results.reduce((s, r) => s + (r.load.counters['late_steps'] ?? 0), 0)}`;
+    `  generator CPU ${fmt(median(results.map((r) => (r.load.counters['generator_cpu_seconds'] ?? 0) / r.load.seconds)), 2)} cores` +
+    ` (${fmt(median(results.map((r) => ((r.load.counters['generator_cpu_seconds'] ?? 0) * 1e6) / r.load.total.requests)))} µs per request), late steps ${results.reduce((s, r) => s + (r.load.counters['late_steps'] ?? 0), 0)}`;
   return { line, cpu, cpuPerSegment };
 }
 
 async function main(): Promise<void> {
   console.log(
-    `sessions bench: ${VIEWERS} CMCD HLS viewers on one stream (${(BITRATE / 1e6).toFixed(2)} Mb/s), ramp ${RAMP} s, ` +
+    `sessions bench: ${VIEWERS} CMCD HLS viewers (${PROCS} generator processes) on one stream, DELIVERY_THREADS=${DELIVERY_THREADS} (${(BITRATE / 1e6).toFixed(2)} Mb/s), ramp ${RAMP} s, ` +
       `measured ${SECONDS} s after ${WARMUP} s, ${RUNS} runs each of tracking on and off (interleaved, fresh server each; medians); load average ${fmt(loadAverage(), 2)}`,
   );
   const results: RunResult[] = [];

@@ -1,57 +1,42 @@
 /**
  * Node mirror of loadtest/k6/hls-viewers-cmcd.ts: same viewer loop, same CMCD
  * reports, same parameters, built to simulate thousands of viewers from one
- * core. Requests go through node:http with one keep-alive agent (sockets
- * reused across viewers, as many as requests in flight); one 20 ms timer
- * steps every viewer that is due instead of a timer per viewer; a playlist
- * body that is the same as the previous one is parsed once for everyone.
+ * core. Requests go through one pool of keep-alive sockets (reused across
+ * viewers, as many as requests in flight; lib/keep-alive-client.ts, about a
+ * third of node:http's CPU per request); one 20 ms timer steps every viewer
+ * that is due instead of a timer per viewer; a playlist body that is the same
+ * as the previous one is parsed once for everyone. Several processes can
+ * share a stream's viewers: give each its own --sid-prefix.
  *
  *   node --import tsx loadtest/http/hls-viewers-cmcd.ts --url http://host:8080/hls/<id>/master.m3u8 \
- *     [--vus 50] [--ramp 30s] [--duration 2m] [--rendition random|lowest|highest] [--join-segments 3] [--stall-rate 0.01] [--json]
+ *     [--vus 50] [--ramp 30s] [--duration 2m] [--rendition random|lowest|highest] [--join-segments 3] [--stall-rate 0.01] [--sid-prefix node] [--json]
  *
- * Prints req/s, errors, p50/p99 latency per kind; the counters include the
+ * Prints req/s, errors, p50/p99 latency per kind (with --json: a line {"started":true} when the
+ * viewers start joining, then the summary as one JSON line); the counters include the
  * generator's own CPU seconds and `late_steps`, viewer steps that started
  * more than 500 ms after they were due (the generator fell behind: fewer
  * viewers than asked were really simulated). Exits 1 when any request failed.
  */
-import { Agent, get } from 'node:http';
 import { SimulatedPlayer, stallRateFrom } from '../k6/lib/cmcd-query.js';
 import { chooseVariant, isMasterPlaylist, parseMasterPlaylist, parseMediaPlaylist, segmentsAfter, type HlsMediaPlaylist } from '../k6/lib/hls-playlist.js';
 import { viewerParamsFrom, type ViewerScenarioParams } from '../k6/lib/scenario-params.js';
 import { flagsToEnvNames } from './lib/cli-flags.js';
+import { KeepAlivePool } from './lib/keep-alive-client.js';
 import { formatSummary, LoadStats } from './lib/load-stats.js';
 
 const TICK_MS = 20;
 const LATE_MS = 500;
-const agent = new Agent({ keepAlive: true, maxSockets: 4096, maxFreeSockets: 4096, scheduling: 'lifo' });
+/** the origin's keep-alive sockets (every URL this generator fetches is on the origin of --url) */
+let pool: KeepAlivePool | null = null;
+let origin = '';
 
-/** GET through the shared agent, the whole body read; a network failure is status 0 (recorded as an error), never a throw. */
-function timedGet(stats: LoadStats, kind: string, url: string, asText: boolean): Promise<{ status: number; text: string | null }> {
+/** GET through the shared pool, the whole body read; a network failure is status 0 (recorded as an error), never a throw. */
+async function timedGet(stats: LoadStats, kind: string, url: string, asText: boolean): Promise<{ status: number; text: string | null }> {
   const started = performance.now();
-  return new Promise((resolve) => {
-    const request = get(url, { agent }, (response) => {
-      const status = response.statusCode ?? 0;
-      let text = '';
-      if (asText) {
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-      } else {
-        response.resume();
-      }
-      response.on('end', () => {
-        stats.record(kind, performance.now() - started, status < 400);
-        resolve({ status, text: asText ? text : null });
-      });
-      response.on('error', () => {
-        stats.record(kind, performance.now() - started, false);
-        resolve({ status: 0, text: null });
-      });
-    });
-    request.on('error', () => {
-      stats.record(kind, performance.now() - started, false);
-      resolve({ status: 0, text: null });
-    });
-  });
+  if (!url.startsWith(origin)) throw new Error(`${url} is not on ${origin}`);
+  const result = await pool!.get(url.slice(origin.length), asText);
+  stats.record(kind, performance.now() - started, result.status !== 0 && result.status < 400);
+  return result;
 }
 
 /** The last playlist parsed: thousands of viewers reload the same bytes within a segment. */
@@ -75,7 +60,7 @@ class CmcdViewer {
   private lastMsn = -1;
 
   constructor(
-    private readonly index: number,
+    private readonly name: string,
     private readonly params: ViewerScenarioParams,
     private readonly stallRate: number,
     private readonly stats: LoadStats,
@@ -105,7 +90,7 @@ class CmcdViewer {
 
   private async join(): Promise<number> {
     const { params, stats } = this;
-    const sid = `node-${this.index}-${Date.now().toString(36)}`;
+    const sid = `${this.name}-${Date.now().toString(36)}`;
     const master = await timedGet(stats, 'playlist', params.url, true);
     if (master.status !== 200 || master.text === null) return 1;
     const variant = isMasterPlaylist(master.text)
@@ -140,11 +125,17 @@ async function main(argv: readonly string[]): Promise<void> {
   const params = viewerParamsFrom(flags);
   const stallRate = stallRateFrom(flags);
   const stats = new LoadStats('hls-viewers-cmcd');
+  origin = new URL(params.url).origin;
+  pool = new KeepAlivePool(origin);
+  // several generator processes may share a stream: their sids must differ
+  const sidPrefix = flags['SID_PREFIX'] ?? 'node';
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
+  // a bench times its window from here: starting this process (tsx) can take seconds on a loaded machine
+  if (flags['JSON'] === 'true') process.stdout.write('{"started":true}\n');
   const end = start + (params.rampSeconds + params.durationSeconds) * 1000;
   const viewers: CmcdViewer[] = [];
-  for (let i = 0; i < params.vus; i++) viewers.push(new CmcdViewer(i, params, stallRate, stats, start + (i * params.rampSeconds * 1000) / params.vus));
+  for (let i = 0; i < params.vus; i++) viewers.push(new CmcdViewer(`${sidPrefix}-${i}`, params, stallRate, stats, start + (i * params.rampSeconds * 1000) / params.vus));
   let inFlight = 0;
   let late = 0;
   await new Promise<void>((resolve) => {
@@ -170,7 +161,7 @@ async function main(argv: readonly string[]): Promise<void> {
       }
     }, TICK_MS);
   });
-  agent.destroy();
+  pool.close();
   const cpu = process.cpuUsage(cpuBefore);
   stats.count('late_steps', late);
   stats.count('generator_cpu_seconds', Math.round((cpu.user + cpu.system) / 1e4) / 100);

@@ -160,6 +160,51 @@ for (const backend of BACKENDS) {
       const empty = await repo.summary(new Date(T0 + 10 * HOUR), new Date(T0 + 11 * HOUR), null);
       assert.deepEqual(empty, { minutesWatched: 0, sessions: 0, uniqueViewers: 0, meanStartupMs: null, rebufferRatio: null, avgBitrateKbps: null, cmcdSessions: 0, peakConcurrentViewers: 0, streams: [] });
     });
+
+    it('a counters-only write updates the counters of an existing row; one not written yet is written whole', async (t) => {
+      if (!handle) return t.skip();
+      const db = handle.database.db;
+      const metrics = new MetricsRepository(db);
+      const streamId = (await new StreamRepository(db).create({ title: 'counters' })).stream.id;
+      const at = (ms: number) => new Date(T0 + ms);
+      const first = session(streamId, { clientKey: 'c1', startedAt: at(0), cmcd: true, cmcdSid: 'c1', renditions: ['720p'] });
+      assert.equal(await metrics.upsertViewerSessions([first]), 1);
+      const later = { ...first, lastSeenAt: at(10_000), requests: 9, bytesServed: 5000, watchMs: 9000, rebufferRatio: 0.1, avgBitrateKbps: 800, avgThroughputKbps: 4000, bufferLengthMs: 3000 };
+      // what a counters-only write leaves alone, changed here to show it is left alone
+      const countersOnly = { ...later, countersOnly: true, renditions: ['1080p'], cmcdSid: 'changed', rebufferCount: 3 };
+      // a failed batch retried with a newer counters-only snapshot of a session never written: written whole
+      const unwritten = session(streamId, { clientKey: 'c2', startedAt: at(0), lastSeenAt: at(1000), requests: 1 });
+      const unwrittenLater = { ...unwritten, lastSeenAt: at(3000), requests: 3, countersOnly: true };
+      // a counters-only row whose stream is gone, or never written: nothing, no failure
+      const missing = { ...session(streamId, { clientKey: 'c3', startedAt: at(0) }), countersOnly: true };
+      assert.equal(await metrics.upsertViewerSessions([unwritten, countersOnly, unwrittenLater, missing]), 2);
+      const rows = await db.selectFrom('viewer_sessions').selectAll().where('stream_id', '=', streamId).orderBy('client_id').execute();
+      assert.deepEqual(
+        rows.map((r) => [r.client_id, r.last_seen_at?.getTime(), r.requests, Number(r.bytes_served), Number(r.watch_ms), r.rebuffer_ratio, r.avg_bitrate_kbps, r.avg_throughput_kbps, r.buffer_length_ms, r.renditions, r.cmcd_sid, r.rebuffer_count]),
+        [
+          ['c1', T0 + 10_000, 9, 5000, 9000, 0.1, 800, 4000, 3000, ['720p'], 'c1', 0],
+          ['c2', T0 + 3000, 3, 0, 0, null, null, null, null, ['720p'], null, 0],
+        ],
+      );
+    });
+
+    it('writes a key text cannot hold (NUL, an unpaired surrogate) instead of failing its batch', async (t) => {
+      if (!handle) return t.skip();
+      const db = handle.database.db;
+      const streamId = (await new StreamRepository(db).create({ title: 'odd keys' })).stream.id;
+      // `?sid=%00` reaches the tracker as a NUL; a JSON string may carry an unpaired surrogate
+      const odd = session(streamId, { clientKey: 'sid:a\u0000b', startedAt: new Date(T0), cmcdSid: 'x\ud800', contentId: 'é"\\' });
+      const plain = session(streamId, { clientKey: 'v1', startedAt: new Date(T0) });
+      await new MetricsRepository(db).upsertViewerSessions([odd, plain]);
+      const rows = await db.selectFrom('viewer_sessions').select(['id', 'client_id', 'cmcd_sid', 'content_id']).where('stream_id', '=', streamId).execute();
+      assert.deepEqual(
+        rows.sort((a, b) => (a.id === odd.id ? -1 : b.id === odd.id ? 1 : 0)).map((r) => [r.client_id, r.cmcd_sid, r.content_id]),
+        [
+          ['sid:a\ufffdb', 'x\ufffd', 'é"\\'],
+          ['v1', null, null],
+        ],
+      );
+    });
   });
 }
 

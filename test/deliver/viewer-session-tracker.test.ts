@@ -29,6 +29,7 @@ describe('viewer session tracker', () => {
         async write(records) {
           if (options.failWrites?.()) throw new Error('database away');
           written.push([...records]);
+          return 1;
         },
         qoe: (watch, rebuffer) => qoe.push([watch, rebuffer]),
       },
@@ -70,6 +71,7 @@ describe('viewer session tracker', () => {
     play('sid="a",ot=v,bl=4000', 'source');
     await sessions.flush();
     assert.equal(written.at(-1)!.length, 1, 'a new session is written at once');
+    assert.equal(written.at(-1)![0]!.countersOnly, false, 'whole: its row does not exist yet');
     for (let second = 2; second <= 8; second += 2) {
       advance(2000);
       play('sid="a",ot=v,bl=4000', 'source');
@@ -81,14 +83,20 @@ describe('viewer session tracker', () => {
     play('sid="a",ot=v,bl=4000', 'source');
     await sessions.flush();
     assert.equal(written.at(-1)![0]!.requests, 6, '10 s after its last write: written, with every request');
+    assert.equal(written.at(-1)![0]!.countersOnly, true, 'only its counters changed: an update of them suffices');
     advance(2000);
     play('sid="a",ot=v,bl=4000', '480p');
     await sessions.flush();
     assert.equal(written.at(-1)![0]!.renditionSwitches, 1, 'a switch is written at the next flush');
+    assert.equal(written.at(-1)![0]!.countersOnly, false, 'a switch is written whole');
     advance(2000);
     play('sid="a",ot=v,bs,bl=0', '480p');
     await sessions.flush();
     assert.equal(written.at(-1)![0]!.rebufferCount, 1, 'a stall is written at the next flush');
+    advance(2000);
+    play('sid="a",ot=v,bl=4000,cid="other"', '480p');
+    await sessions.flush();
+    assert.deepEqual([written.at(-1)![0]!.contentId, written.at(-1)![0]!.countersOnly], ['other', false], 'a new content id is written whole, at once');
   });
 
   it('bounded: beyond maxSessions requests are served untracked (null)', () => {

@@ -185,33 +185,40 @@ export class MetricsRepository {
   }
 
   /**
-   * Writes the sessions' current state in one statement (per 1000 rows): a
-   * new id is inserted, a known one updated. A session of a stream deleted
-   * meanwhile is skipped rather than failing the batch (the join on streams).
+   * Writes the sessions' current state, per 1000 rows one upsert of the new and
+   * changed ones (a new id inserted, a known one updated) and one update of
+   * those whose counters alone moved (`countersOnly`: the row exists, eight
+   * columns change). A session of a stream deleted meanwhile is skipped rather
+   * than failing the batch (the join on streams; an update finds no row). The
+   * rows travel as one JSON parameter, not a parameter per column: building,
+   * sending and binding 24 000 parameters cost more CPU than the statement on
+   * the embedded database (see docs/operations.md, "Viewer sessions").
+   * Resolves to the statements run.
    */
-  async upsertViewerSessions(records: readonly ViewerSessionRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    // one row per id per statement (ON CONFLICT DO UPDATE touches a row once): the newest snapshot wins
+  async upsertViewerSessions(records: readonly ViewerSessionRecord[]): Promise<number> {
+    // one row per id per statement (ON CONFLICT DO UPDATE touches a row once): the newest snapshot wins,
+    // written whole if any snapshot of it had to be (a failed batch retried with a newer counters-only one)
     const byId = new Map<string, ViewerSessionRecord>();
-    for (const record of records) byId.set(record.id, record);
-    const all = [...byId.values()];
-    for (let i = 0; i < all.length; i += SESSION_BATCH_ROWS) {
-      const rows = all.slice(i, i + SESSION_BATCH_ROWS).map(
-        (r) => sql`(${r.id}::text, ${r.streamId}::text, ${r.protocol}::text, ${r.clientKey}::text, ${r.startedAt}::timestamptz,
-          ${r.endedAt}::timestamptz, ${r.instanceId}::text, ${r.lastSeenAt}::timestamptz, ${JSON.stringify(r.renditions)}::jsonb,
-          ${clampInt(r.renditionSwitches)}::int, ${clampInt(r.requests)}::int, ${Math.max(0, Math.round(r.bytesServed))}::bigint,
-          ${r.startupMs === null ? null : clampInt(r.startupMs)}::int, ${Math.max(0, Math.round(r.watchMs))}::bigint, ${r.cmcd}::boolean,
-          ${r.cmcdSid}::text, ${r.contentId}::text, ${r.streamFormat}::text, ${clampInt(r.rebufferCount)}::int,
-          ${Math.max(0, Math.round(r.rebufferMs))}::bigint, ${finiteOrNull(r.rebufferRatio)}::float8, ${finiteOrNull(r.avgBitrateKbps)}::float8,
-          ${finiteOrNull(r.avgThroughputKbps)}::float8, ${finiteOrNull(r.bufferLengthMs)}::float8)`,
-      );
+    const whole = new Set<string>();
+    for (const record of records) {
+      byId.set(record.id, record);
+      if (record.countersOnly !== true) whole.add(record.id);
+    }
+    const upserts: ViewerSessionRecord[] = [];
+    const counters: ViewerSessionRecord[] = [];
+    for (const record of byId.values()) (whole.has(record.id) ? upserts : counters).push(record);
+    let statements = 0;
+    for (let i = 0; i < upserts.length; i += SESSION_BATCH_ROWS) {
+      const rows = upserts.slice(i, i + SESSION_BATCH_ROWS).map(sessionRowJson);
       await sql`
         INSERT INTO viewer_sessions (id, stream_id, kind, client_id, started_at, ended_at, instance_id, last_seen_at, renditions,
           rendition_switches, requests, bytes_served, startup_ms, watch_ms, cmcd, cmcd_sid, content_id, stream_format,
           rebuffer_count, rebuffer_ms, rebuffer_ratio, avg_bitrate_kbps, avg_throughput_kbps, buffer_length_ms)
-        SELECT v.* FROM (VALUES ${sql.join(rows)}) AS v (id, stream_id, kind, client_id, started_at, ended_at, instance_id, last_seen_at,
-          renditions, rendition_switches, requests, bytes_served, startup_ms, watch_ms, cmcd, cmcd_sid, content_id, stream_format,
-          rebuffer_count, rebuffer_ms, rebuffer_ratio, avg_bitrate_kbps, avg_throughput_kbps, buffer_length_ms)
+        SELECT v.* FROM json_to_recordset(${JSON.stringify(rows)}::json) AS v (id text, stream_id text, kind text, client_id text,
+          started_at timestamptz, ended_at timestamptz, instance_id text, last_seen_at timestamptz, renditions jsonb,
+          rendition_switches int, requests int, bytes_served bigint, startup_ms int, watch_ms bigint, cmcd boolean, cmcd_sid text,
+          content_id text, stream_format text, rebuffer_count int, rebuffer_ms bigint, rebuffer_ratio float8, avg_bitrate_kbps float8,
+          avg_throughput_kbps float8, buffer_length_ms float8)
         JOIN streams s ON s.id = v.stream_id
         ON CONFLICT (id) DO UPDATE SET
           kind = excluded.kind, ended_at = excluded.ended_at, last_seen_at = excluded.last_seen_at, renditions = excluded.renditions,
@@ -221,7 +228,21 @@ export class MetricsRepository {
           rebuffer_ms = excluded.rebuffer_ms, rebuffer_ratio = excluded.rebuffer_ratio, avg_bitrate_kbps = excluded.avg_bitrate_kbps,
           avg_throughput_kbps = excluded.avg_throughput_kbps, buffer_length_ms = excluded.buffer_length_ms
       `.execute(this.#db);
+      statements++;
     }
+    for (let i = 0; i < counters.length; i += SESSION_BATCH_ROWS) {
+      const rows = counters.slice(i, i + SESSION_BATCH_ROWS).map(sessionCountersJson);
+      await sql`
+        UPDATE viewer_sessions t SET last_seen_at = v.last_seen_at, requests = v.requests, bytes_served = v.bytes_served,
+          watch_ms = v.watch_ms, rebuffer_ratio = v.rebuffer_ratio, avg_bitrate_kbps = v.avg_bitrate_kbps,
+          avg_throughput_kbps = v.avg_throughput_kbps, buffer_length_ms = v.buffer_length_ms
+        FROM json_to_recordset(${JSON.stringify(rows)}::json) AS v (id text, last_seen_at timestamptz, requests int, bytes_served bigint,
+          watch_ms bigint, rebuffer_ratio float8, avg_bitrate_kbps float8, avg_throughput_kbps float8, buffer_length_ms float8)
+        WHERE t.id = v.id
+      `.execute(this.#db);
+      statements++;
+    }
+    return statements;
   }
 
   /** Returns the new session's id. */
@@ -271,6 +292,64 @@ export class MetricsRepository {
       .orderBy('id', 'asc')
       .execute();
   }
+}
+
+/** A session as its viewer_sessions row, keyed by column for json_to_recordset (Dates become ISO strings). */
+function sessionRowJson(r: ViewerSessionRecord) {
+  return {
+    id: r.id,
+    stream_id: r.streamId,
+    kind: r.protocol,
+    client_id: pgText(r.clientKey),
+    started_at: r.startedAt,
+    ended_at: r.endedAt,
+    instance_id: r.instanceId,
+    last_seen_at: r.lastSeenAt,
+    renditions: r.renditions,
+    rendition_switches: clampInt(r.renditionSwitches),
+    requests: clampInt(r.requests),
+    bytes_served: Math.max(0, Math.round(r.bytesServed)),
+    startup_ms: r.startupMs === null ? null : clampInt(r.startupMs),
+    watch_ms: Math.max(0, Math.round(r.watchMs)),
+    cmcd: r.cmcd,
+    cmcd_sid: pgText(r.cmcdSid),
+    content_id: pgText(r.contentId),
+    stream_format: r.streamFormat,
+    rebuffer_count: clampInt(r.rebufferCount),
+    rebuffer_ms: Math.max(0, Math.round(r.rebufferMs)),
+    rebuffer_ratio: finiteOrNull(r.rebufferRatio),
+    avg_bitrate_kbps: finiteOrNull(r.avgBitrateKbps),
+    avg_throughput_kbps: finiteOrNull(r.avgThroughputKbps),
+    buffer_length_ms: finiteOrNull(r.bufferLengthMs),
+  };
+}
+
+/** What a counters-only write changes (see ViewerSession.notable: everything else changes with a notable write). */
+function sessionCountersJson(r: ViewerSessionRecord) {
+  return {
+    id: r.id,
+    last_seen_at: r.lastSeenAt,
+    requests: clampInt(r.requests),
+    bytes_served: Math.max(0, Math.round(r.bytesServed)),
+    watch_ms: Math.max(0, Math.round(r.watchMs)),
+    rebuffer_ratio: finiteOrNull(r.rebufferRatio),
+    avg_bitrate_kbps: finiteOrNull(r.avgBitrateKbps),
+    avg_throughput_kbps: finiteOrNull(r.avgThroughputKbps),
+    buffer_length_ms: finiteOrNull(r.bufferLengthMs),
+  };
+}
+
+/** NUL, and a UTF-16 surrogate without its pair: what JSON can carry and PostgreSQL text cannot. */
+const NOT_PG_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * A client-chosen string (a `?sid=%00` is one request away) made storable: one
+ * such value would otherwise fail its whole batch, and every retry of it.
+ */
+function pgText(value: string | null): string | null {
+  if (value === null) return null;
+  NOT_PG_TEXT.lastIndex = 0;
+  return NOT_PG_TEXT.test(value) ? value.replace(NOT_PG_TEXT, '\ufffd') : value;
 }
 
 function finiteOrNull(value: number | null): number | null {

@@ -36,12 +36,17 @@ export interface ViewerSessionRecord {
   avgBitrateKbps: number | null;
   avgThroughputKbps: number | null;
   bufferLengthMs: number | null;
+  /**
+   * The row was written before and only what changes with every request moved since (the
+   * counters, watch time and the CMCD means): an UPDATE of those suffices (see rowRefreshMs).
+   */
+  countersOnly?: boolean;
 }
 
 /** Where sessions go: the control plane (the database, the QoE counters), injected by the composition root. */
 export interface ViewerSessionSink {
-  /** Upserts one batch of sessions (one statement); may reject, the batch is then retried. */
-  write(records: readonly ViewerSessionRecord[]): Promise<void>;
+  /** Writes one batch of sessions; resolves to the statements it ran; may reject, the batch is then retried. */
+  write(records: readonly ViewerSessionRecord[]): Promise<number>;
   /** Seconds watched and seconds rebuffering by CMCD-reporting viewers since the previous call. */
   qoe(watchSeconds: number, rebufferSeconds: number): void;
 }
@@ -164,10 +169,23 @@ export class ViewerSession {
 
   /** What the player said on this request (CMCD). */
   applyCmcd(cmcd: CmcdData, now: number): void {
-    this.cmcd = true;
-    if (cmcd.sid !== null && this.cmcdSid === null) this.cmcdSid = cmcd.sid;
-    if (cmcd.cid !== null && cmcd.cid !== this.contentId) this.contentId = cmcd.cid;
-    if (cmcd.sf !== null) this.streamFormat = cmcd.sf;
+    // what a player says once (or seldom) is notable, so that a counters-only write can leave it out
+    if (!this.cmcd) {
+      this.cmcd = true;
+      this.notable = true;
+    }
+    if (cmcd.sid !== null && this.cmcdSid === null) {
+      this.cmcdSid = cmcd.sid;
+      this.notable = true;
+    }
+    if (cmcd.cid !== null && cmcd.cid !== this.contentId) {
+      this.contentId = cmcd.cid;
+      this.notable = true;
+    }
+    if (cmcd.sf !== null && cmcd.sf !== this.streamFormat) {
+      this.streamFormat = cmcd.sf;
+      this.notable = true;
+    }
     const slot = cmcd.ot === 'a' ? 1 : 0;
     if (cmcd.bs) {
       // The buffer ran dry between the previous request and this one: from when the buffer the
@@ -202,9 +220,10 @@ export class ViewerSession {
     }
   }
 
-  record(instanceId: string): ViewerSessionRecord {
+  record(instanceId: string, countersOnly = false): ViewerSessionRecord {
     const watchMs = this.watchMs();
     return {
+      countersOnly,
       id: this.id,
       streamId: this.streamId,
       protocol: this.protocol,
@@ -306,7 +325,7 @@ export class ViewerSessionTracker implements ViewerSessions {
     });
     this.statements = new Counter({
       name: 'nova_streaming_viewer_session_write_statements_total',
-      help: 'viewer_sessions upsert statements that succeeded (one per batch of up to 1000 rows)',
+      help: 'viewer_sessions write statements that succeeded (per batch of up to 1000 rows: an upsert of new and changed rows, an update of counters-only rows)',
       registers: [registry],
     });
     this.dropped = new Counter({
@@ -531,10 +550,12 @@ export class ViewerSessionTracker implements ViewerSessions {
           }
           // a thousand viewers' counters rewritten every flush was most of the tracker's cost
           if (session.dirty && (session.notable || now - session.writtenAt >= this.rowRefreshMs)) {
+            // written before and nothing notable since: an update of the counters (half the database's work of an upsert)
+            const countersOnly = !session.notable && session.writtenAt !== 0;
             session.dirty = false;
             session.notable = false;
             session.writtenAt = now;
-            records.push(session.record(this.instanceId));
+            records.push(session.record(this.instanceId, countersOnly));
           }
         }
       }
@@ -566,9 +587,9 @@ export class ViewerSessionTracker implements ViewerSessions {
     for (let i = 0; i < batch.length; i += WRITE_BATCH) {
       const rows = batch.slice(i, i + WRITE_BATCH);
       try {
-        await this.sink.write(rows);
+        const statements = await this.sink.write(rows);
         this.written.inc(rows.length);
-        this.statements.inc();
+        this.statements.inc(statements);
       } catch (err) {
         // the rest waits for the next flush, behind newer snapshots of the same sessions (the last wins)
         this.pending = batch.slice(i);
