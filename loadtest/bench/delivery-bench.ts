@@ -25,6 +25,7 @@
  *      ll-hls   the live LL-HLS media playlist (video.m3u8, no blocking params)
  *      ts       the live MPEG-TS media playlist (ts.m3u8: asking for it turns
  *               TS muxing on, so the bench waits for its window first)
+ *      mpd      the live DASH MPD (manifest.mpd; not among the defaults)
  *      part     the newest listed (complete) LL-HLS part of the video track
  *      segment  the newest complete ~800 KB video segment
  *    The part and segment URLs are picked afresh just before each run (the
@@ -125,7 +126,7 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 // ---------------------------------------------------------------------------
 // targets
 
-type TargetName = 'll-hls' | 'ts' | 'part' | 'segment';
+type TargetName = 'll-hls' | 'ts' | 'mpd' | 'part' | 'segment';
 
 interface Target {
   name: TargetName;
@@ -136,6 +137,8 @@ interface Target {
   goal: number | null;
   /** a media object (the same bytes on every request), not a playlist that changes as it is fetched */
   media: boolean;
+  /** how a playlist's (or MPD's) text begins */
+  textStart?: string;
   /** the URL to load now on a nova instance */
   url(urls: StreamMediaUrls): Promise<string>;
 }
@@ -145,6 +148,7 @@ const sibling = (playlistUrl: string, uri: string): string => playlistUrl.replac
 const TARGETS: Target[] = [
   { name: 'll-hls', label: 'LL-HLS media playlist', file: 'video.m3u8', goal: 1.5, media: false, url: async (urls) => urls.video },
   { name: 'ts', label: 'TS media playlist', file: 'ts.m3u8', goal: 1.5, media: false, url: async (urls) => urls.ts },
+  { name: 'mpd', label: 'DASH MPD', file: 'manifest.mpd', goal: null, media: false, textStart: '<?xml', url: async (urls) => urls.dash },
   {
     name: 'part',
     label: 'LL-HLS part',
@@ -300,7 +304,7 @@ async function checkAnswers(target: Target, url: string): Promise<{ first: Answe
     else if (answer.contentType !== first.contentType) problems.push(`${where}: Content-Type ${answer.contentType}, connection 1 had ${first.contentType}`);
     else if (target.media && !answer.body.equals(first.body)) {
       problems.push(`${where}: ${answer.body.byteLength} B sha1 ${sha(answer.body)}, connection 1 had ${first.body.byteLength} B sha1 ${sha(first.body)}`);
-    } else if (!target.media && !answer.body.toString('latin1').startsWith('#EXTM3U')) problems.push(`${where}: not a playlist`);
+    } else if (!target.media && !answer.body.toString('latin1').startsWith(target.textStart ?? '#EXTM3U')) problems.push(`${where}: not a playlist`);
     const length = Number(answer.headers['content-length']);
     if (answer.status === 200 && length !== answer.body.byteLength) problems.push(`${where}: Content-Length ${length}, body ${answer.body.byteLength} B`);
   }

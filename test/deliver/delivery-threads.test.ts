@@ -69,22 +69,28 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
     assert.ok(metricSum(text, 'nova_streaming_forwarded_requests_total', 'result="ok"') >= 1, 'the API request was forwarded');
   });
 
+  const renders = async (): Promise<{ shared: number; miss: number; hit: number }> => {
+    const text = await metrics();
+    return {
+      shared: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="shared"'),
+      miss: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="miss"'),
+      hit: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="hit"'),
+    };
+  };
+  /** GETs `url` for `ms`, 8 at a time on new connections (both threads get some); the bodies */
+  const pollUrl = async (url: string, ms: number): Promise<string[]> => {
+    const bodies: string[] = [];
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => getOnNewConnection(url)));
+      for (const answer of answers) assert.equal(answer.status, 200);
+      bodies.push(...answers.map((answer) => answer.body));
+    }
+    return bodies;
+  };
+
   it('a public playlist is rendered once per change for both threads, by the main thread', async () => {
-    const renders = async (): Promise<{ shared: number; miss: number; hit: number }> => {
-      const text = await metrics();
-      return {
-        shared: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="shared"'),
-        miss: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="miss"'),
-        hit: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="hit"'),
-      };
-    };
-    const poll = async (ms: number): Promise<void> => {
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        const answers = await Promise.all(Array.from({ length: 8 }, () => getOnNewConnection(urls.video)));
-        for (const answer of answers) assert.equal(answer.status, 200);
-      }
-    };
+    const poll = (ms: number): Promise<string[]> => pollUrl(urls.video, ms);
     // the threads report what their viewers watch once a second: from then on the main thread renders it
     await poll(2500);
     const before = await renders();
@@ -94,6 +100,28 @@ describe('delivery threads: two uWebSockets.js apps on one port', () => {
     assert.ok(after.hit - before.hit > 50, 'requests answered from the cache');
     // a thread renders only when a request comes between a change and its shared text (same loop turn): rare
     assert.ok(after.miss - before.miss <= (after.shared - before.shared) / 4, `threads rendered ${after.miss - before.miss} times against ${after.shared - before.shared} shared renders`);
+  });
+
+  it('a public MPD is rendered once per change for both threads, by the main thread; its publishTime moves only with its text', async () => {
+    // 6.5 s: the main thread stops rendering the playlists of the tests before (5 s after a thread last reported them), so what it renders now is the MPD
+    await pollUrl(urls.dash, 6500);
+    const before = await renders();
+    const bodies = await pollUrl(urls.dash, 3000);
+    const after = await renders();
+    assert.ok(after.shared - before.shared >= 10, `the main thread rendered the MPD at the stream's changes (${after.shared - before.shared})`);
+    assert.ok(after.hit - before.hit > 50, 'requests answered from the cache');
+    assert.ok(after.miss - before.miss <= (after.shared - before.shared) / 4, `threads rendered ${after.miss - before.miss} times against ${after.shared - before.shared} shared renders`);
+    // parts change the stream ~5 times a segment, the MPD's text only with a segment: one publishTime per text
+    const publishTimes = new Map<string, string>();
+    for (const body of bodies) {
+      const publishTime = /publishTime="([^"]+)"/.exec(body)![1]!;
+      const known = publishTimes.get(publishTime);
+      assert.ok(known === undefined || known === body, `two texts with publishTime ${publishTime}`);
+      publishTimes.set(publishTime, body);
+    }
+    // a new text per segment (a thread may render a change just before the main thread's text for it arrives: one more)
+    const segmentSeconds = Number(/minimumUpdatePeriod="PT([\d.]+)S"/.exec(bodies[0]!)![1]);
+    assert.ok(publishTimes.size <= Math.ceil(3 / segmentSeconds) + 2, `${publishTimes.size} texts in 3 s of ${segmentSeconds} s segments`);
   });
 
   it('LL-HLS blocking reloads parked on both threads are all released by one new part', async () => {

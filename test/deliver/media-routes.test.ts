@@ -10,6 +10,7 @@ import { registerMediaRoutes, type MediaRoutesConfig } from '../../src/deliver/h
 import type { PlaybackGate } from '../../src/deliver/playback-gate.js';
 import { SegmentStore } from '../../src/deliver/store/segment-store.js';
 import { PartArena } from '../../src/stream/part-arena.js';
+import { metricSum } from '../support/metrics-text.js';
 import { SOURCE, T0, feed, feedParts, fill, inPartArena, initOf, segmentMedia } from './synthetic-media.js';
 
 interface Server {
@@ -124,6 +125,7 @@ describe('media routes over HTTP', () => {
     assert.deepEqual(part, fill(100, 'video', 8, 2));
     const mpd = await (await fetch(`${server.base}/dash/live1/manifest.mpd`)).text();
     assert.match(mpd, /<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="http:\/\/127\.0\.0\.1:\d+\/time"\/>/);
+    assert.doesNotMatch(mpd, /utc:direct/, 'no time of its own: a cached MPD would carry a stale one');
     const time = await fetch(`${server.base}/time`);
     assert.equal(await time.text(), new Date(NOW).toISOString());
     assert.equal(time.headers.get('cache-control'), 'no-store');
@@ -290,6 +292,46 @@ describe('media routes over HTTP', () => {
     assert.match(text, /kind="mpd"} [1-9]/);
     const store = await server.metrics.getSingleMetricAsString('nova_streaming_segment_store_bytes');
     assert.match(store, new RegExp(`nova_streaming_segment_store_bytes ${server.store.memoryBytes}`));
+  });
+});
+
+describe('media routes: the MPD is rendered once per change', () => {
+  it('within one change: the same bytes, rendered once; a part keeps the MPD and its publishTime; a segment gives it the time of that change', async () => {
+    let clock = T0 + 10_000;
+    const server = await startServer({}, { now: () => clock });
+    const url = `${server.base}/dash/live1/manifest.mpd`;
+    const renders = async (): Promise<{ hit: number; miss: number }> => {
+      const text = await server.metrics.metrics();
+      return { hit: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="hit"'), miss: metricSum(text, 'nova_streaming_playlist_renders_total', 'result="miss"') };
+    };
+    try {
+      feed(server.store, 'live1', 0, 4);
+      const first = await fetch(url);
+      const text = await first.text();
+      assert.equal(await (await fetch(url)).text(), text, 'byte-identical');
+      assert.deepEqual(await renders(), { hit: 1, miss: 1 });
+      assert.match(text, new RegExp(`publishTime="${new Date(clock).toISOString()}"`));
+      const revalidated = await fetch(url, { headers: { 'if-none-match': first.headers.get('etag')! } });
+      assert.equal(revalidated.status, 304);
+
+      clock += 200;
+      feedParts(server.store, 'live1', 4, 1);
+      assert.equal(await (await fetch(url)).text(), text, 'a part is not in the MPD: its text and publishTime stay');
+      assert.equal((await renders()).miss, 2, 'rendered again to find that out');
+
+      clock += 1800;
+      feed(server.store, 'live1', 4, 5);
+      const next = await (await fetch(url)).text();
+      assert.match(next, new RegExp(`publishTime="${new Date(clock).toISOString()}"`));
+      assert.match(next, /<S t="0" d="180000" r="4"\/>/, 'the new segment is listed');
+
+      // another /time URL (here the scheme a proxy says it terminated) is another text, rendered for it
+      const https = await (await fetch(url, { headers: { 'x-forwarded-proto': 'https' } })).text();
+      assert.equal(https, next.replace(/value="http:/, 'value="https:'));
+      assert.deepEqual(await renders(), { hit: 2, miss: 4 });
+    } finally {
+      server.close();
+    }
   });
 });
 

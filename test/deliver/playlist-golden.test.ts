@@ -124,7 +124,7 @@ describe('DASH MPD (golden)', () => {
       uriSuffix: '',
       baseUrl: null,
       utcTimings,
-      now: CLOCK(),
+      publishTime: CLOCK(),
     });
     assertGolden('manifest-live.mpd', text);
     assert.match(text!, /type="dynamic"/);
@@ -142,7 +142,7 @@ describe('DASH MPD (golden)', () => {
       uriSuffix: '?token=9.x',
       baseUrl: 'https://cdn.example.com/dash/live1/',
       utcTimings,
-      now: CLOCK(),
+      publishTime: CLOCK(),
     });
     assertGolden('manifest-ended.mpd', text);
     assert.match(text!, /type="static" mediaPresentationDuration="PT12S"/);

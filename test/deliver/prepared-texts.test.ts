@@ -24,8 +24,6 @@ describe('prepared texts', () => {
     assert.equal(texts.get('#EXTM3U\né\n', 'application/vnd.apple.mpegurl', 'public, max-age=1'), a, 'the same entry');
     const ended = texts.get('#EXTM3U\né\n', 'application/vnd.apple.mpegurl', 'public, max-age=60');
     assert.match(ended.headers.value.toString(), /cache-control: public, max-age=60\r\n/);
-    texts.get('<MPD/>', 'application/dash+xml', 'public, max-age=1', false);
-    assert.equal(texts.size, 1, 'a text for one request is not kept');
     texts.get('b', 'text/plain', 'no-store');
     texts.get('c', 'text/plain', 'no-store');
     assert.equal(texts.size, 2);

@@ -46,7 +46,7 @@ function render(stream: StreamStore): string[] {
   for (const rendition of stream.renditions.values()) {
     for (const track of rendition.tracks.keys()) out.push(buildMediaPlaylist(stream, 'S', rendition, track, OPTIONS) ?? '');
   }
-  out.push(buildMpd(stream, { windowSegments: 6, targetDurationMs: 2000, uriSuffix: '', baseUrl: null, utcTimings: [], now: T0 + 60_000 }) ?? '');
+  out.push(buildMpd(stream, { windowSegments: 6, targetDurationMs: 2000, uriSuffix: '', baseUrl: null, utcTimings: [], publishTime: T0 + 60_000 }) ?? '');
   return out;
 }
 

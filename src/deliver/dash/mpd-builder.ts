@@ -13,7 +13,8 @@ export interface MpdBuildOptions {
   /** absolute BaseURL ("https://cdn.example/dash/<stream>/") or null: segment URLs resolve against the MPD's own URL */
   baseUrl: string | null;
   utcTimings: readonly MpdUtcTiming[];
-  now: number;
+  /** epoch ms: when the stream last changed what this MPD says (dynamic only) */
+  publishTime: number;
 }
 
 /** Audio bandwidth when nothing is measured yet (AAC-LC stereo at the usual encoder default). */
@@ -68,7 +69,7 @@ export function buildMpd(stream: StreamStore, options: MpdBuildOptions): string 
   let windowDuration = 0;
   for (const segment of listedSegments(reference, options.windowSegments)) windowDuration += segment.duration;
   return writeMpd({
-    publishTime: options.now,
+    publishTime: options.publishTime,
     availabilityStartTime: stream.timelineOriginMs ?? stream.startedAt,
     ended: stream.ended,
     baseUrl: options.baseUrl,

@@ -1,6 +1,8 @@
 import { buildMpd } from '../dash/mpd-builder.js';
-import type { SegmentStore } from '../store/segment-store.js';
+import type { MpdUtcTiming } from '../dash/mpd-writer.js';
+import type { SegmentStore, StreamStore } from '../store/segment-store.js';
 import type { MediaResponder } from './media-responder.js';
+import type { PlaylistRenderCache } from './playlist-render-cache.js';
 import type { StreamRequest } from './stream-request.js';
 import type { RequestContext } from '../../http/uws-helpers.js';
 
@@ -10,44 +12,102 @@ export interface DashManifestConfig {
   cdnBaseUrl: string | null;
 }
 
+const HTTP_ISO = 'urn:mpeg:dash:utc:http-iso:2014';
+const PUBLISH_TIME = ' publishTime="';
+
 /**
- * The dynamic MPD of a live stream (static once ended). Rendered per request,
- * never cached: it carries the time of its generation.
+ * An MPD's render cache key: "mpd", the viewer's token suffix ("" on a public
+ * stream), a space, and the /time URL its UTCTiming names. No HLS key has a
+ * space (rendition names have none), so the main thread tells an MPD key
+ * from a playlist's by its "mpd " start (public streams only share keys).
+ */
+export function mpdKey(uriSuffix: string, timeUrl: string): string {
+  return `mpd${uriSuffix} ${timeUrl}`;
+}
+
+/** The /time URL of a public stream's MPD key, or null for a key that is not an MPD's. */
+export function mpdTimeUrl(key: string): string | null {
+  return key.startsWith('mpd ') ? key.slice(4) : null;
+}
+
+/**
+ * The MPD of a stream as it is now. `previous` is the text last rendered for
+ * the same key: when nothing but the time would differ (a part came, which an
+ * MPD does not list) it is returned as it was, publishTime included; when the
+ * text changed, its publishTime is the time of the stream's latest change.
+ */
+export function renderMpd(
+  stream: StreamStore,
+  streamPath: string,
+  timeUrl: string,
+  uriSuffix: string,
+  windowSegments: number,
+  config: DashManifestConfig,
+  previous: string | null,
+): string | null {
+  const kept = previous === null ? null : publishTimeOf(previous);
+  const text = buildMpd(stream, {
+    windowSegments,
+    targetDurationMs: config.targetDurationMs,
+    uriSuffix,
+    baseUrl: config.cdnBaseUrl ? `${config.cdnBaseUrl}/dash/${streamPath}/` : null,
+    utcTimings: utcTimings(timeUrl),
+    publishTime: kept ?? stream.changedAt,
+  });
+  if (text === null || kept === null) return text;
+  if (text === previous) return previous;
+  // rendered with the old publishTime to compare; the text changed, so it gets the new one
+  return text.replace(`${PUBLISH_TIME}${new Date(kept).toISOString()}"`, `${PUBLISH_TIME}${new Date(stream.changedAt).toISOString()}"`);
+}
+
+/** The publishTime of a dynamic MPD text in epoch ms; null for a static one. */
+function publishTimeOf(text: string): number | null {
+  const at = text.indexOf(PUBLISH_TIME);
+  if (at < 0) return null;
+  const start = at + PUBLISH_TIME.length;
+  const time = Date.parse(text.slice(start, text.indexOf('"', start)));
+  return Number.isNaN(time) ? null : time;
+}
+
+/**
+ * Only http-iso to our /time: no urn:mpeg:dash:utc:direct:2014, whose value in a cached MPD is as old as its render.
+ * dash.js tries the MPD's sources in order, then its default time server, then the MPD response's Date header.
+ */
+function utcTimings(timeUrl: string): MpdUtcTiming[] {
+  return timeUrl === '' ? [] : [{ schemeIdUri: HTTP_ISO, value: timeUrl }];
+}
+
+/**
+ * The dynamic MPD of a live stream (static once ended), rendered once per
+ * change of the stream for each key (token suffix, /time URL) through the
+ * render cache, like the HLS playlists: it carries no wall clock of its own
+ * (publishTime is the time of the change its text reflects).
  */
 export class DashManifest {
   constructor(
     private readonly store: SegmentStore,
     private readonly config: DashManifestConfig,
     private readonly respond: MediaResponder,
-    private readonly now: () => number,
+    private readonly cache: PlaylistRenderCache,
   ) {}
 
   serve(req: StreamRequest): void {
-    const { stream, ctx } = req;
-    const text = buildMpd(stream, {
-      windowSegments: this.store.options.windowSegments,
-      targetDurationMs: this.config.targetDurationMs,
-      uriSuffix: req.uriSuffix,
-      baseUrl: this.config.cdnBaseUrl ? `${this.config.cdnBaseUrl}/dash/${req.streamPath}/` : null,
-      utcTimings: this.utcTimings(ctx),
-      now: this.now(),
-    });
+    const { stream, ctx, uriSuffix } = req;
+    const timeUrl = timeUrlOf(ctx);
+    const text = this.cache.get(stream, mpdKey(uriSuffix, timeUrl), (previous) =>
+      renderMpd(stream, req.streamPath, timeUrl, uriSuffix, this.store.options.windowSegments, this.config, previous),
+    );
     this.respond.playlist(req.res, ctx, stream, text, 'mpd', 'application/dash+xml');
   }
+}
 
-  /**
-   * dash.js syncs its clock with the first UTCTiming it can use: our /time
-   * (absolute, so it resolves against this server and not the page), then
-   * the MPD's own generation time as a fallback.
-   */
-  private utcTimings(ctx: RequestContext): { schemeIdUri: string; value: string }[] {
-    const timings: { schemeIdUri: string; value: string }[] = [];
-    const host = ctx.headers.get('host');
-    if (host) {
-      const proto = ctx.headers.get('x-forwarded-proto') === 'https' ? 'https' : 'http';
-      timings.push({ schemeIdUri: 'urn:mpeg:dash:utc:http-iso:2014', value: `${proto}://${host}/time` });
-    }
-    timings.push({ schemeIdUri: 'urn:mpeg:dash:utc:direct:2014', value: new Date(this.now()).toISOString() });
-    return timings;
-  }
+/**
+ * Our /time, absolute so that dash.js resolves it against this server and not
+ * the page or a CDN BaseURL; "" when the request named no host.
+ */
+function timeUrlOf(ctx: RequestContext): string {
+  const host = ctx.headers.get('host');
+  if (!host) return '';
+  const proto = ctx.headers.get('x-forwarded-proto') === 'https' ? 'https' : 'http';
+  return `${proto}://${host}/time`;
 }

@@ -39,8 +39,9 @@ export interface HlsPlaylistsConfig {
 
 /**
  * Which playlist of a stream: its render cache key without the token suffix,
- * "master", "ts-master" or "<rendition>/<track>" (the main thread renders a
- * public stream's watched playlists for every delivery thread by these keys).
+ * "master", "ts-master" or "<rendition>/<track>", or an MPD's (mpdKey in
+ * dash-manifest.ts); the main thread renders a public stream's watched
+ * playlists and MPDs for every delivery thread by these keys.
  */
 export type PlaylistKey = string;
 

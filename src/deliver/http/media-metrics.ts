@@ -56,7 +56,7 @@ export function playlistRenders(registry: Registry): Counter<'result'> {
     () =>
       new Counter({
         name: 'nova_streaming_playlist_renders_total',
-        help: 'Playlist requests answered from the render cache (hit) or rendered (miss); playlists rendered once by the main thread for every delivery thread (shared)',
+        help: 'Playlist and MPD requests answered from the render cache (hit) or rendered (miss); playlists and MPDs rendered once by the main thread for every delivery thread (shared)',
         labelNames: ['result'] as const,
         registers: [registry],
       }),

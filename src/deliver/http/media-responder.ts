@@ -89,8 +89,8 @@ export class MediaResponder {
   }
 
   text(res: HttpResponse, ctx: ViewerContext, kind: ServedKind, contentType: string, cacheControl: string, text: string): void {
-    // HLS playlists come from the render cache, the same text until the stream changes; an MPD is rendered per request (it carries the time)
-    const prepared = this.prepared.get(text, contentType, cacheControl, kind !== 'mpd');
+    // playlists and MPDs come from the render cache, the same text until the stream changes
+    const prepared = this.prepared.get(text, contentType, cacheControl);
     // CORS headers that depend on the request's Origin follow the prepared ones, as they did one by one
     const extra = this.cors.fixedHeaders === null ? this.cors.headers(ctx, []) : null;
     if (etagMatches(ctx.headers.get('if-none-match'), prepared.etag)) {

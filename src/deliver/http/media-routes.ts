@@ -45,7 +45,7 @@ export interface MediaRoutesConfig {
   cdnBaseUrl: string | null;
   partTargetMs: number;
   targetDurationMs: number;
-  /** bytes of rendered playlists kept for reuse, all streams together (see playlist-render-cache.ts) */
+  /** bytes of rendered playlists and MPDs kept for reuse, all streams together (see playlist-render-cache.ts) */
   renderCacheBytes: number;
   /** max-age of /hls/:stream/thumbnail.jpg: the thumbnail refresh interval (5) */
   thumbnailMaxAgeSec?: number;
@@ -113,7 +113,7 @@ export function registerMediaRoutes(app: TemplatedApp, deps: MediaRoutesDeps): v
   const respond = new MediaResponder(cors, metrics, config.targetDurationMs, sessions);
   const files = new MediaFiles(store, respond, cors, config.targetDurationMs);
   const playlists = new HlsPlaylists(store, config, respond, cors, renderCache, deps.onTsRequested, (req) => notifyPlayback(req, 'hls'));
-  const manifest = new DashManifest(store, config, respond, now);
+  const manifest = new DashManifest(store, config, respond, renderCache);
   const thumbnails = new ThumbnailFile(store, deps.metrics, cors, config.thumbnailMaxAgeSec ?? 5);
 
   function notifyPlayback(req: StreamRequest, kind: 'hls' | 'dash'): void {

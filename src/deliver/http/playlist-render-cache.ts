@@ -13,7 +13,8 @@ interface Rendered {
 
 /**
  * A part releases every parked reload of a track at once: render its playlist
- * once per store change, not once per viewer. Keyed by stream (id and
+ * once per store change, not once per viewer (and each MPD once per change,
+ * not once per request). Keyed by stream (id and
  * generation, so a new life of the same id never reads an old one's text),
  * and by path and token suffix, which is per viewer when URLs are signed:
  * hence a bound in bytes over all streams, evicting the entry written longest
@@ -60,8 +61,12 @@ export class PlaylistRenderCache {
     this.keep(cacheKey, stream.changes, text);
   }
 
-  /** The text of `key` for the stream as it is now: `render` runs only when the stream changed since the last one. */
-  get(stream: StreamStore, key: string, render: () => string | null): string | null {
+  /**
+   * The text of `key` for the stream as it is now: `render` runs only when the
+   * stream changed since the last one, given the text it last rendered (an MPD
+   * whose text did not change keeps its publishTime).
+   */
+  get(stream: StreamStore, key: string, render: (previous: string | null) => string | null): string | null {
     const cacheKey = `${stream.generation}/${stream.id}/${key}`;
     const previous = this.entries.get(cacheKey);
     if (previous !== undefined && previous.changes === stream.changes) {
@@ -69,7 +74,7 @@ export class PlaylistRenderCache {
       return previous.text;
     }
     this.onLookup(false);
-    const text = render();
+    const text = render(previous === undefined ? null : previous.text);
     if (previous !== undefined) {
       this.entries.delete(cacheKey);
       this.held -= previous.bytes;

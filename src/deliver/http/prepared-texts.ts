@@ -32,13 +32,11 @@ export class PreparedTexts {
     return this.entries.size;
   }
 
-  /** `keep` false: prepare without keeping (a text made for one request, such as an MPD carrying the time, would only push others out). */
-  get(text: string, contentType: string, cacheControl: string, keep = true): PreparedText {
+  get(text: string, contentType: string, cacheControl: string): PreparedText {
     let prepared = this.entries.get(text);
     if (prepared === undefined) {
       const etag = strongEtag(text);
       prepared = { etag, body: Buffer.from(text), contentType, cacheControl, headers: this.block(contentType, cacheControl, etag) };
-      if (!keep) return prepared;
       this.entries.set(text, prepared);
       if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
     } else if (prepared.contentType !== contentType || prepared.cacheControl !== cacheControl) {

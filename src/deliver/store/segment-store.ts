@@ -245,6 +245,8 @@ export class StreamStore {
   reconnectTimer: NodeJS.Timeout | null = null;
   /** bumped on every change: rendered playlists are reused while it stays the same */
   changes = 0;
+  /** epoch ms of the latest change (this store's clock): the publishTime of an MPD whose text that change altered */
+  changedAt = 0;
   /**
    * Wall clock (epoch ms) at which the media timeline (baseMediaDecodeTime 0)
    * began: DASH availabilityStartTime. Derived from the first segment's
@@ -394,7 +396,7 @@ export class SegmentStore implements MediaSink {
       stream.reconnectTimer = null;
       stream.ended = false;
       stream.unavailable = false;
-      stream.changes++;
+      this.markChanged(stream);
     } else {
       const now = this.options.now();
       stream = new StreamStore(streamId, newGeneration(now), now);
@@ -423,7 +425,7 @@ export class SegmentStore implements MediaSink {
   updateRenditions(streamId: string, renditions: readonly RenditionInfo[]): void {
     const stream = this.streams.get(streamId);
     if (!stream) return;
-    stream.changes++;
+    this.markChanged(stream);
     for (const info of renditions) {
       const existing = stream.renditions.get(info.name);
       if (existing) existing.info = info;
@@ -446,7 +448,7 @@ export class SegmentStore implements MediaSink {
     trackStore.droppedDiscontinuities = state.droppedDiscontinuities;
     trackStore.maxSegmentDuration = Math.max(trackStore.maxSegmentDuration, state.maxSegmentDuration);
     trackStore.maxPartDuration = Math.max(trackStore.maxPartDuration, state.maxPartDuration);
-    stream.changes++;
+    this.markChanged(stream);
   }
 
   /**
@@ -460,7 +462,7 @@ export class SegmentStore implements MediaSink {
     const rendition = stream?.renditions.get(name);
     if (!stream || !rendition) return;
     stream.renditions.delete(name);
-    stream.changes++;
+    this.markChanged(stream);
     for (const track of rendition.tracks.values()) {
       this.account(stream, track, -track.bytes);
       this.releaseTrackParts(track);
@@ -475,7 +477,7 @@ export class SegmentStore implements MediaSink {
       if (media.kind === 'part') this.options.releaseBytes(media.bytes);
       return false;
     }
-    stream.changes++;
+    this.markChanged(stream);
     let rendition = stream.renditions.get(media.rendition);
     if (!rendition) {
       rendition = new RenditionStore({ name: media.rendition, width: 0, height: 0, bandwidth: 0, codecs: '', frameRate: 0 });
@@ -518,7 +520,7 @@ export class SegmentStore implements MediaSink {
     if (stream.reconnectTimer) clearTimeout(stream.reconnectTimer);
     stream.reconnectTimer = null;
     stream.ended = true;
-    stream.changes++;
+    this.markChanged(stream);
     stream.endedAt = this.options.now();
     stream.thumbnail = null;
     for (const rendition of stream.renditions.values()) {
@@ -571,7 +573,7 @@ export class SegmentStore implements MediaSink {
         this.addSegment(stream, track, sealed);
       }
     }
-    stream.changes++;
+    this.markChanged(stream);
   }
 
   /**
@@ -583,7 +585,7 @@ export class SegmentStore implements MediaSink {
     const stream = this.streams.get(streamId);
     if (!stream || stream.ended || stream.unavailable) return;
     stream.unavailable = true;
-    stream.changes++;
+    this.markChanged(stream);
     for (const rendition of stream.renditions.values()) for (const track of rendition.tracks.values()) this.releaseAll(track, 'unavailable');
   }
 
@@ -591,7 +593,7 @@ export class SegmentStore implements MediaSink {
     const stream = this.streams.get(streamId);
     if (!stream || !stream.unavailable) return;
     stream.unavailable = false;
-    stream.changes++;
+    this.markChanged(stream);
   }
 
   removeStream(streamId: string): void {
@@ -811,6 +813,11 @@ export class SegmentStore implements MediaSink {
       this.releasePart(p);
     }
     this.account(stream, track, -freed);
+  }
+
+  private markChanged(stream: StreamStore): void {
+    stream.changes++;
+    stream.changedAt = this.options.now();
   }
 
   private account(stream: StreamStore, track: TrackStore, delta: number): void {
