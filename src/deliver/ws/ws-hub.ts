@@ -343,27 +343,29 @@ export function registerWebSocketHub(app: TemplatedApp, deps: WebSocketHubDeps):
     let refusal: { code: number; reason: string; why: WsRejectReason } | null = null;
     try {
       info = await deps.streamInfo(data.streamId);
+      if (!info.exists) refusal = { code: CLOSE_NOT_FOUND, reason: 'no such stream', why: 'not_found' };
       // the same check as the stream's HLS and DASH; a public stream's viewers need no token and any they send is ignored
-      if (info.exists && info.private) {
+      else if (info.private) {
         const check = await gate(data.streamId, data.token);
         if (!check.ok) {
           const forbidden = isForbidden(check.reason);
           refusal = { code: forbidden ? CLOSE_FORBIDDEN : CLOSE_UNAUTHORIZED, reason: refusalMessage(check.reason), why: forbidden ? 'forbidden' : 'unauthorized' };
         }
       }
-      if (!info.exists) refusal = { code: CLOSE_NOT_FOUND, reason: 'no such stream', why: 'not_found' };
     } catch (err) {
       if (data.gone) return;
       log.error({ err, streamId: data.streamId }, 'stream lookup failed for a websocket');
-      info = { exists: false, private: false, state: {} };
-      refusal = { code: CLOSE_TRY_AGAIN_LATER, reason: 'stream lookup failed', why: 'lookup_failed' };
+      return refuseSocket(ws, { code: CLOSE_TRY_AGAIN_LATER, reason: 'stream lookup failed', why: 'lookup_failed' });
     }
     if (data.gone || data.serverClosing) return;
-    if (refusal) {
-      metrics.connectionFailures.inc({ reason: refusal.why });
-      return endSocket(ws, refusal.code, refusal.reason, refusal.why);
-    }
+    if (refusal) return refuseSocket(ws, refusal);
     ws.cork(() => join(ws, data, info.state));
+  }
+
+  function refuseSocket(ws: WebSocket<SocketData>, refusal: { code: number; reason: string; why: WsRejectReason }): void {
+    if (ws.getUserData().serverClosing) return;
+    metrics.connectionFailures.inc({ reason: refusal.why });
+    endSocket(ws, refusal.code, refusal.reason, refusal.why);
   }
 
   function join(ws: WebSocket<SocketData>, data: SocketData, state: object): void {
