@@ -49,6 +49,8 @@ export interface ListedPart {
   duration: number;
   /** wall clock of the part's first frame, from the segment's program date time plus the parts before it */
   programDateTime: number | null;
+  /** the part's segment follows an EXT-X-DISCONTINUITY */
+  discontinuity: boolean;
 }
 
 export interface MediaPlaylist {
@@ -78,7 +80,7 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
     else if (line.startsWith('#EXTINF:')) duration = Number(line.slice(8).split(',')[0]);
     else if (line.startsWith('#EXT-X-PART:')) {
       const partDuration = Number(/DURATION=([\d.]+)/.exec(line)?.[1] ?? 0);
-      playlist.parts.push({ msn, uri: /URI="([^"]+)"/.exec(line)?.[1] ?? '', duration: partDuration, programDateTime: partClock });
+      playlist.parts.push({ msn, uri: /URI="([^"]+)"/.exec(line)?.[1] ?? '', duration: partDuration, programDateTime: partClock, discontinuity });
       if (partClock !== null) partClock += partDuration * 1000;
     } else if (line !== '' && !line.startsWith('#')) {
       playlist.segments.push({ msn, uri: line, duration, programDateTime, discontinuity });

@@ -4,7 +4,7 @@
  * tests use). Run as the postgres user when this process is root (initdb
  * refuses root).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +47,7 @@ export class OwnPostgres {
   }
 
   async start(): Promise<void> {
-    this.#run('pg_ctl', [
+    await this.#runAsync('pg_ctl', [
       '-D', join(this.#dir, 'data'), '-l', join(this.#dir, 'log'), '-w', '-t', '30',
       '-o', `-p ${this.port} -k ${this.#dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
       'start',
@@ -56,7 +56,7 @@ export class OwnPostgres {
 
   /** A fast stop: open sessions are ended, as a restart or a failover ends them. */
   async stop(): Promise<void> {
-    this.#run('pg_ctl', ['-D', join(this.#dir, 'data'), '-m', 'fast', '-w', '-t', '30', 'stop']);
+    await this.#runAsync('pg_ctl', ['-D', join(this.#dir, 'data'), '-m', 'fast', '-w', '-t', '30', 'stop']);
   }
 
   async dispose(): Promise<void> {
@@ -66,6 +66,22 @@ export class OwnPostgres {
       // not running
     }
     rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  /**
+   * pg_ctl waits for the server: run it without blocking, since the server under test may live in
+   * this process (a blocked event loop would stall its media and count against it).
+   */
+  async #runAsync(tool: string, args: string[]): Promise<void> {
+    const command = join(this.#bin!, tool);
+    const [file, argv] = this.#asPostgres ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+    // stdio ignored: the postmaster pg_ctl starts must not hold a pipe of ours open
+    const child = spawn(file, argv, { stdio: 'ignore' });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', resolve);
+    });
+    if (code !== 0) throw new Error(`${tool} ${args.at(-1)} exited with ${code}`);
   }
 
   #run(tool: string, args: string[]): void {
