@@ -30,7 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { streamMediaUrls, waitForSegments } from '../../test/support/live-media.js';
 import type { KindSummary, LoadSummary } from '../http/lib/load-stats.js';
 import { startNovaProcess } from '../peers/nova-process.js';
-import { cpuReading, cpuSecondsBetween, median } from './lib/measure.js';
+import { cpuReading, cpuSecondsBetween, median, threadCpu, type ThreadCpu } from './lib/measure.js';
 import { numberFlag } from './lib/number-flag.js';
 
 const { values: flags } = parseArgs({
@@ -70,6 +70,16 @@ interface RunResult {
   /** the generator's summary over its whole run (ramp included) */
   load: LoadSummary;
   loadAvg: number;
+  /** the busiest threads over the window: 'main', or the thread's place in creation order (tid order), and cores (10 ms ticks) */
+  threads: Array<{ thread: string; cores: number }>;
+}
+
+/** Each thread's CPU between two readings, busiest first: where tracking's cost lands (main thread, the database's, GC helpers). */
+function busiestThreads(pid: number, before: Map<string, ThreadCpu>, after: Map<string, ThreadCpu>, seconds: number): Array<{ thread: string; cores: number }> {
+  const order = [...after.keys()].sort((a, b) => Number(a) - Number(b));
+  return order
+    .map((tid) => ({ thread: tid === String(pid) ? 'main' : `#${order.indexOf(tid)}`, cores: (after.get(tid)!.seconds - (before.get(tid)?.seconds ?? 0)) / seconds }))
+    .sort((a, b) => b.cores - a.cores);
 }
 
 /** Sum of every sample of a metric in Prometheus text; null when the server does not export it. */
@@ -156,10 +166,12 @@ async function oneRun(mode: Mode, runIndex: number): Promise<RunResult> {
 
     await sleep((RAMP + WARMUP) * 1000);
     const metricsBefore = await (await fetch(`${nova.http}/metrics`)).text();
+    const threadsBefore = threadCpu(nova.pid);
     const cpuBefore = cpuReading(nova.pid);
     const started = performance.now();
     await sleep(SECONDS * 1000);
     const cpuAfter = cpuReading(nova.pid);
+    const threadsAfter = threadCpu(nova.pid);
     const elapsed = (performance.now() - started) / 1000;
     const metricsAfter = await (await fetch(`${nova.http}/metrics`)).text();
     const loadAvg = loadAverage();
@@ -184,6 +196,7 @@ async function oneRun(mode: Mode, runIndex: number): Promise<RunResult> {
       statementsPerSec: statements ?? 0,
       load,
       loadAvg,
+      threads: busiestThreads(nova.pid, threadsBefore, threadsAfter, elapsed),
     };
   } finally {
     for (const generator of generators) generator.kill('SIGKILL');
@@ -224,7 +237,8 @@ async function main(): Promise<void> {
       console.log(
         `  run ${runIndex + 1} ${mode.padEnd(3)}: server CPU ${fmt(result.cpuCores, 3)} cores, ${fmt(result.load.total.requestsPerSecond)} req/s, ` +
           `p99 ${fmt(result.load.total.p99Ms, 1)} ms, rows ${fmt(result.rowsPerSec)}/s, statements ${fmt(result.statementsPerSec, 2)}/s, ` +
-          `errors ${result.load.total.errors}, late steps ${result.load.counters['late_steps'] ?? 0}, load average ${fmt(result.loadAvg, 2)}`,
+          `errors ${result.load.total.errors}, late steps ${result.load.counters['late_steps'] ?? 0}, load average ${fmt(result.loadAvg, 2)}\n` +
+          `    threads (cores): ${result.threads.slice(0, 5).map((t) => `${t.thread} ${fmt(t.cores, 3)}`).join(', ')}, rest ${fmt(result.threads.slice(5).reduce((sum, t) => sum + t.cores, 0), 3)}`,
       );
     }
   }
