@@ -163,7 +163,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log.child({ component: 'events' }),
     breakers,
   );
-  const repo = new StreamRepository(database.db, undefined, events.outboxSettings);
+  const repo = new StreamRepository(database.db, undefined, events.outboxSettings, database.urgent);
   const adminToken = await resolveAdminToken(config, log);
 
   // A previous run of this instance that died without a clean stop left its streams ACTIVE.

@@ -4,12 +4,17 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../../log.js';
 import { migrate } from './migrate.js';
-import { PGliteDialect } from './pglite-dialect.js';
+import { PGliteDialect, PGliteSessionLock } from './pglite-dialect.js';
 import { PGliteThread } from './pglite-thread.js';
 import type { Schema } from './schema.js';
 
 export interface Database {
   db: Kysely<Schema>;
+  /**
+   * The same database for queries a publisher or viewer is waiting on (a key check): on PGlite
+   * they take its one session before queued writes; on PostgreSQL (a pool) this is `db`.
+   */
+  urgent: Kysely<Schema>;
   kind: 'pglite' | 'postgres';
   /** PostgreSQL's URL (sessions of their own: the outbox relay's lock and LISTEN); null for PGlite */
   url: string | null;
@@ -60,10 +65,13 @@ async function openPGlite(config: DatabaseConfig, log: Logger): Promise<Database
   const started = Date.now();
   const client = await PGliteThread.open(dataDir);
   log.info({ dataDir, ms: Date.now() - started }, 'embedded PGlite database open (on its own thread)');
-  const db = new Kysely<Schema>({ dialect: new PGliteDialect(client) });
+  const lock = new PGliteSessionLock();
+  const db = new Kysely<Schema>({ dialect: new PGliteDialect(client, { lock }) });
+  const urgent = new Kysely<Schema>({ dialect: new PGliteDialect(client, { lock, urgent: true }) });
   let closed = false;
   return {
     db,
+    urgent,
     kind: 'pglite',
     url: null,
     ping: async () => {
@@ -72,7 +80,7 @@ async function openPGlite(config: DatabaseConfig, log: Logger): Promise<Database
     close: async () => {
       if (closed) return;
       closed = true;
-      await db.destroy();
+      await Promise.all([db.destroy(), urgent.destroy()]);
       await client.close();
     },
   };
@@ -96,6 +104,7 @@ function openPostgres(url: string, log: Logger, poolSize: number): Database {
   let closed = false;
   return {
     db,
+    urgent: db,
     kind: 'postgres',
     url,
     ping: async () => {

@@ -18,16 +18,54 @@ import type { PGliteSession } from './pglite-thread.js';
  * counts. This one keeps one logical connection, handed out one holder at a
  * time, and reports numAffectedRows.
  */
+/**
+ * Who holds PGlite's one session and who waits for it. Holders are served in
+ * order, except that urgent ones (a query a publisher is waiting on: its key
+ * check) go before the others: in a burst of publishes the key checks would
+ * otherwise queue behind the start writes of the streams admitted before them,
+ * which nobody waits on.
+ */
+export class PGliteSessionLock {
+  #held = false;
+  readonly #urgent: Array<() => void> = [];
+  readonly #waiting: Array<() => void> = [];
+
+  acquire(urgent: boolean): Promise<void> {
+    if (!this.#held) {
+      this.#held = true;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => (urgent ? this.#urgent : this.#waiting).push(resolve));
+  }
+
+  release(): void {
+    const next = this.#urgent.shift() ?? this.#waiting.shift();
+    if (next) next();
+    else this.#held = false;
+  }
+}
+
+export interface PGliteDialectOptions {
+  /** shared by every dialect on the same session (default: a lock of its own) */
+  lock?: PGliteSessionLock;
+  /** this dialect's holders go before the non-urgent ones waiting (default false) */
+  urgent?: boolean;
+}
+
 export class PGliteDialect implements Dialect {
   readonly #client: PGliteSession;
-  constructor(client: PGliteSession) {
+  readonly #lock: PGliteSessionLock;
+  readonly #urgent: boolean;
+  constructor(client: PGliteSession, options: PGliteDialectOptions = {}) {
     this.#client = client;
+    this.#lock = options.lock ?? new PGliteSessionLock();
+    this.#urgent = options.urgent ?? false;
   }
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.#client);
+    return new PGliteDriver(this.#client, this.#lock, this.#urgent);
   }
   createIntrospector(db: Parameters<Dialect['createIntrospector']>[0]) {
     return new PostgresIntrospector(db);
@@ -39,28 +77,24 @@ export class PGliteDialect implements Dialect {
 
 class PGliteDriver implements Driver {
   readonly #connection: PGliteConnection;
-  /** Resolvers of holders waiting for the connection, first come first served. */
-  readonly #waiting: Array<(connection: DatabaseConnection) => void> = [];
-  #held = false;
+  readonly #lock: PGliteSessionLock;
+  readonly #urgent: boolean;
 
-  constructor(client: PGliteSession) {
+  constructor(client: PGliteSession, lock: PGliteSessionLock, urgent: boolean) {
     this.#connection = new PGliteConnection(client);
+    this.#lock = lock;
+    this.#urgent = urgent;
   }
 
   async init(): Promise<void> {}
 
-  acquireConnection(): Promise<DatabaseConnection> {
-    if (!this.#held) {
-      this.#held = true;
-      return Promise.resolve(this.#connection);
-    }
-    return new Promise((resolve) => this.#waiting.push(resolve));
+  async acquireConnection(): Promise<DatabaseConnection> {
+    await this.#lock.acquire(this.#urgent);
+    return this.#connection;
   }
 
   async releaseConnection(): Promise<void> {
-    const next = this.#waiting.shift();
-    if (next) next(this.#connection);
-    else this.#held = false;
+    this.#lock.release();
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {

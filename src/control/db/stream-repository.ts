@@ -74,11 +74,14 @@ export const MAX_PAGE_LIMIT = 100;
  */
 export class StreamRepository {
   readonly #db: Kysely<Schema>;
+  /** key checks: a publisher waits on them (Database.urgent) */
+  readonly #urgent: Kysely<Schema>;
   readonly #now: () => Date;
   readonly #outbox: OutboxSettings;
 
-  constructor(db: Kysely<Schema>, now: () => Date = () => new Date(), outbox: OutboxSettings = DEFAULT_OUTBOX_SETTINGS) {
+  constructor(db: Kysely<Schema>, now: () => Date = () => new Date(), outbox: OutboxSettings = DEFAULT_OUTBOX_SETTINGS, urgent: Kysely<Schema> = db) {
     this.#db = db;
+    this.#urgent = urgent;
     this.#now = now;
     this.#outbox = outbox;
   }
@@ -276,7 +279,7 @@ export class StreamRepository {
 
   /** The same by the key's hash, for a caller that has hashed it already (the lifecycle keeps hashes, never keys). */
   async findStreamByKeyHash(hash: string): Promise<StreamRecord | null> {
-    const row = await this.#db
+    const row = await this.#urgent
       .selectFrom('stream_keys')
       .innerJoin('streams', 'streams.id', 'stream_keys.stream_id')
       .selectAll('streams')
@@ -297,7 +300,7 @@ export class StreamRepository {
   async findStreamsByKeyHashes(hashes: readonly string[]): Promise<Map<string, StreamRecord>> {
     const found = new Map<string, StreamRecord>();
     if (hashes.length === 0) return found;
-    const rows = await this.#db
+    const rows = await this.#urgent
       .selectFrom('stream_keys')
       .innerJoin('streams', 'streams.id', 'stream_keys.stream_id')
       .selectAll('streams')
