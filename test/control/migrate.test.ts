@@ -11,7 +11,7 @@ import { tempDir } from '../support/tools.js';
 import { BACKENDS, openBackend, silentLog } from './database-fixture.js';
 
 const TABLES = ['api_clients', 'event_log_identity', 'event_outbox', 'event_partitions', 'idempotency_keys', 'quality_levels', 'refresh_tokens', 'schema_migrations', 'signing_keys', 'stream_keys', 'stream_metrics', 'stream_metrics_1m', 'stream_metrics_rollup_state', 'streams', 'token_revocations', 'viewer_sessions', 'webhook_attempts', 'webhook_deliveries', 'webhooks'];
-const SHIPPED = ['0001_initial', '0002_api_clients', '0003_outbox', '0004_webhooks', '0005_viewer_session_qoe', '0006_webhook_owners', '0007_stream_metrics_rollups', '0008_stream_metrics_egress'];
+const SHIPPED = ['0001_initial', '0002_api_clients', '0003_outbox', '0004_webhooks', '0005_viewer_session_qoe', '0006_webhook_owners', '0007_stream_metrics_rollups', '0008_stream_metrics_egress', '0009_viewer_sessions_fillfactor'];
 
 describe('splitSqlStatements', () => {
   it('splits at top-level semicolons only', () => {
@@ -41,7 +41,7 @@ describe('splitSqlStatements', () => {
     assert.equal(migrations[0]!.name, '0001_initial');
     for (const migration of migrations) {
       const statements = splitSqlStatements(migration.sql);
-      assert.ok(statements.length > 3);
+      assert.ok(statements.length >= 1, migration.name);
       for (const statement of statements) assert.match(statement.replace(/^(--[^\n]*\n\s*)+/, ''), /^(CREATE|ALTER|INSERT|UPDATE|DROP|COMMENT)\b/);
     }
   });
