@@ -19,7 +19,7 @@ import { feed, feedParts } from './synthetic-media.js';
 describe('holding a request on a store wait', () => {
   const store = new SegmentStore();
   const registry = new Registry();
-  new MediaMetrics(registry, store, () => 0);
+  const metrics = new MediaMetrics(registry, store, () => 0);
   const cors = new CorsPolicy('*');
   let base = '';
   let socket: uWS.us_listen_socket;
@@ -36,7 +36,7 @@ describe('holding a request on a store wait', () => {
         ctx,
         cors,
         (onDone) => store.waitFor(streamId!, 'source', 'video', Number(msn), Number(part), timeoutMs, onDone),
-        { late: `part ${msn}.${part} late`, gone: `stream ${streamId} gone`, streamId: streamId! },
+        { kind: 'part', timeouts: { heldTooLong: (kind) => metrics.countHoldTimeout(kind) }, late: `part ${msn}.${part} late`, gone: `stream ${streamId} gone`, streamId: streamId! },
         () => {
           responded++;
           writeResponse(res, ctx, 200, cors.headers(ctx, ['content-type', 'text/plain']), 'ready', false);
@@ -86,6 +86,9 @@ describe('holding a request on a store wait', () => {
     assert.equal(late.headers.get('access-control-allow-origin'), '*');
     assert.deepEqual(await late.json(), { error: { code: 'NOVA_ERR_INTERNAL', message: 'part 1.0 late' } });
     assert.equal(await parkedGauge(), 0);
+    // counted by what it waited for; the waits that were answered in time are not
+    const timedOut = (await registry.getSingleMetric('nova_streaming_held_requests_timed_out_total')!.get()).values;
+    assert.deepEqual(timedOut.map((v) => [v.labels.kind, v.value]), [['part', 1]]);
   });
 
   it('aborted: the wait is cancelled, the parked gauge is back to 0, and a later part writes nothing', async () => {

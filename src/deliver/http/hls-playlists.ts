@@ -128,7 +128,7 @@ export class HlsPlaylists {
       ctx,
       this.cors,
       (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, part, timeoutMs, onDone),
-      { late: `msn ${msn} part ${part} not produced in time`, gone: `stream ${stream.id} is gone`, streamId: stream.id },
+      { kind: 'playlist', timeouts: this.respond, late: `msn ${msn} part ${part} not produced in time`, gone: `stream ${stream.id} is gone`, streamId: stream.id },
       respond,
     );
   }
@@ -157,7 +157,7 @@ export class HlsPlaylists {
       req.ctx,
       this.cors,
       (onDone) => this.store.waitForTrack(stream.id, renditionName, 'ts', timeoutMs, onDone),
-      { late: `no MPEG-TS for ${stream.id}/${renditionName} yet`, gone: `stream ${stream.id} is gone`, streamId: stream.id },
+      { kind: 'ts', timeouts: this.respond, late: `no MPEG-TS for ${stream.id}/${renditionName} yet`, gone: `stream ${stream.id} is gone`, streamId: stream.id },
       respond,
     );
   }

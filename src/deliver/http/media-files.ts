@@ -63,7 +63,7 @@ export class MediaFiles {
         ctx,
         this.cors,
         (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, -1, targetDurationSeconds(track, this.targetDurationMs) * 1500, onDone),
-        { late: `segment ${msn} not produced in time`, gone: missing(), streamId: stream.id },
+        { kind: 'segment', timeouts: this.respond, late: `segment ${msn} not produced in time`, gone: missing(), streamId: stream.id },
         send,
       );
       return;
@@ -101,7 +101,7 @@ export class MediaFiles {
       ctx,
       this.cors,
       (onDone) => this.store.waitFor(stream.id, renditionName, track.track, msn, index, timeoutMs, onDone),
-      { late: `part ${msn}.${index} not produced in time`, gone: missing(), streamId: stream.id },
+      { kind: 'part', timeouts: this.respond, late: `part ${msn}.${index} not produced in time`, gone: missing(), streamId: stream.id },
       send,
     );
   }

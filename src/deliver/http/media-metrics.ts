@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { SegmentStore } from '../store/segment-store.js';
 import type { PlaybackRefusal } from '../playback-gate.js';
+import type { HeldKind } from './request-hold.js';
 
 /** What a media response served: the label of the served counters. */
 export type ServedKind = 'playlist' | 'init' | 'segment' | 'part' | 'mpd';
@@ -74,6 +75,7 @@ export class MediaMetrics {
   private readonly renderHits: Counter.Internal;
   private readonly renderMisses: Counter.Internal;
   private readonly refused: Counter<'protocol' | 'reason'>;
+  private readonly holdTimeouts: Counter<'kind'>;
 
   constructor(
     registry: Registry,
@@ -124,6 +126,17 @@ export class MediaMetrics {
           labelNames: ['rendition'] as const,
           registers: [registry],
           collect: drain,
+        }),
+    );
+    this.holdTimeouts = metricOnce(
+      registry,
+      'nova_streaming_held_requests_timed_out_total',
+      () =>
+        new Counter({
+          name: 'nova_streaming_held_requests_timed_out_total',
+          help: 'Held requests answered 503 because what they waited for did not come in time, by kind (playlist: LL-HLS blocking reload; part: preload hint; segment: the one in progress; ts: the first MPEG-TS segment)',
+          labelNames: ['kind'] as const,
+          registers: [registry],
         }),
     );
     this.refused = metricOnce(
@@ -214,6 +227,11 @@ export class MediaMetrics {
   }
 
   /** A request for a private stream was refused (see playback-gate.ts). */
+  /** A held request (blocking reload, hinted part, segment in progress, first TS segment) waited its whole timeout. */
+  countHoldTimeout(kind: HeldKind): void {
+    this.holdTimeouts.inc({ kind });
+  }
+
   countRefused(protocol: 'hls' | 'dash', reason: PlaybackRefusal): void {
     this.refused.inc({ protocol, reason });
   }

@@ -7,6 +7,7 @@ import { HttpProblem, notFound, sendProblem } from './http-problem.js';
 import type { MediaMetrics, ServedKind } from './media-metrics.js';
 import { chunksLength, headerBlock, sliceChunks, writePrepared, writeResponse, type BodyChunks, type HeaderBlock, type HeaderList } from './media-response.js';
 import { PreparedTexts } from './prepared-texts.js';
+import type { HeldKind, HoldTimeouts } from './request-hold.js';
 import type { RequestContext } from '../../http/uws-helpers.js';
 import type { ViewerContext, ViewerSessions } from '../sessions/viewer-session-tracker.js';
 
@@ -30,7 +31,7 @@ const PREPARED_TEXTS = 256;
  * target duration while live), and problems. What went out is also added
  * to the request's viewer session, when the routes found one (ViewerContext).
  */
-export class MediaResponder {
+export class MediaResponder implements HoldTimeouts {
   /** texts answered lately, hashed and encoded once (parked reloads released together, every viewer of a public playlist) */
   private readonly prepared: PreparedTexts;
   private readonly livePlaylistCache: string;
@@ -51,6 +52,11 @@ export class MediaResponder {
     this.privateLivePlaylistCache = `private, max-age=${maxAge}`;
     this.prepared = new PreparedTexts(PREPARED_TEXTS, cors.fixedHeaders ?? []);
   }
+  /** A held request's wait ran out (holdRequest answers it 503). */
+  heldTooLong(kind: HeldKind): void {
+    this.metrics.countHoldTimeout(kind);
+  }
+
 
   /**
    * The headers every answer with immutable media of this type carries, as one block: Content-Type,

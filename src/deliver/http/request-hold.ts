@@ -4,8 +4,18 @@ import type { CorsPolicy } from './cors.js';
 import { notFound, originUnavailable, RETRY_AFTER, sendProblem, tooLate } from './http-problem.js';
 import type { RequestContext } from '../../http/uws-helpers.js';
 
-/** What a held request is told when its wait fails. */
+/** What a request can be held for: an LL-HLS blocking playlist reload, a part named by a preload hint, the segment in progress, the first MPEG-TS segment. */
+export type HeldKind = 'playlist' | 'part' | 'segment' | 'ts';
+
+/** Where a held request whose wait ran out is counted (nova_streaming_held_requests_timed_out_total). */
+export interface HoldTimeouts {
+  heldTooLong(kind: HeldKind): void;
+}
+
+/** What a held request is told when its wait fails, and where a timeout is counted. */
 export interface HoldMessages {
+  kind: HeldKind;
+  timeouts: HoldTimeouts;
   /** the wait timed out: answered 503 + Retry-After */
   late: string;
   /** what it waited for went away (the stream, or its rendition): answered 404 */
@@ -32,7 +42,10 @@ export function holdRequest(res: HttpResponse, ctx: RequestContext, cors: CorsPo
   wait = park((outcome) => {
     wait = null;
     if (ctx.aborted) return;
-    if (outcome === 'timeout') sendProblem(res, ctx, cors, tooLate(messages.late), RETRY_AFTER);
+    if (outcome === 'timeout') {
+      messages.timeouts.heldTooLong(messages.kind);
+      sendProblem(res, ctx, cors, tooLate(messages.late), RETRY_AFTER);
+    }
     else if (outcome === 'gone') sendProblem(res, ctx, cors, notFound(messages.gone));
     else if (outcome === 'unavailable') sendProblem(res, ctx, cors, originUnavailable(messages.streamId), RETRY_AFTER);
     else respond();
