@@ -78,7 +78,7 @@ interface RunResult {
 function busiestThreads(pid: number, before: Map<string, ThreadCpu>, after: Map<string, ThreadCpu>, seconds: number): Array<{ thread: string; cores: number }> {
   const order = [...after.keys()].sort((a, b) => Number(a) - Number(b));
   return order
-    .map((tid) => ({ thread: tid === String(pid) ? 'main' : `#${order.indexOf(tid)}`, cores: (after.get(tid)!.seconds - (before.get(tid)?.seconds ?? 0)) / seconds }))
+    .map((tid, index) => ({ thread: tid === String(pid) ? 'main' : `#${index}`, cores: (after.get(tid)!.seconds - (before.get(tid)?.seconds ?? 0)) / seconds }))
     .sort((a, b) => b.cores - a.cores);
 }
 

@@ -303,14 +303,15 @@ describe('origin–edge: any instance plays any live stream', gate, () => {
       const outageMs = (await backAtC) - killedAt;
       const bufferedAheadMs = Math.max(0, ((atKill.buffered.at(-1)?.[1] ?? atKill.currentTime) - atKill.currentTime) * 1000);
       const unavoidableMs = Math.max(0, outageMs - bufferedAheadMs);
-      const heldTooLong = metricSum(await metricsOf(c), 'nova_streaming_held_requests_timed_out_total');
+      const metricsOfC = await metricsOf(c);
+      const heldTooLong = metricSum(metricsOfC, 'nova_streaming_held_requests_timed_out_total');
       const figures =
         `hls.js stood still ${stalled} ms in all across the move; C listed B's first part ${outageMs} ms after the kill, the player had ${Math.round(bufferedAheadMs)} ms buffered; ` +
         `C answered ${heldTooLong} held requests late; player stalls ${JSON.stringify(played.stalls.slice(atKill.stalls.length))}, errors ${JSON.stringify(played.errors.slice(atKill.errors.length))}`;
       assert.ok(stalled <= unavoidableMs + 3000, figures);
       t.diagnostic(figures);
       assert.ok(encoder.starts() >= 2, 'the encoder reconnected');
-      assert.equal(metricSum(await metricsOf(c), 'nova_streaming_stream_moves_total', 'kind="followed"'), 1);
+      assert.equal(metricSum(metricsOfC, 'nova_streaming_stream_moves_total', 'kind="followed"'), 1);
     } finally {
       await encoder.stop();
       await balancer.stop();

@@ -73,8 +73,7 @@ export class OwnPostgres {
    * this process (a blocked event loop would stall its media and count against it).
    */
   async #runAsync(tool: string, args: string[]): Promise<void> {
-    const command = join(this.#bin!, tool);
-    const [file, argv] = this.#asPostgres ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+    const [file, argv] = this.#commandLine(tool, args);
     // stdio ignored: the postmaster pg_ctl starts must not hold a pipe of ours open
     const child = spawn(file, argv, { stdio: 'ignore' });
     const code = await new Promise<number | null>((resolve, reject) => {
@@ -85,9 +84,14 @@ export class OwnPostgres {
   }
 
   #run(tool: string, args: string[]): void {
+    const [file, argv] = this.#commandLine(tool, args);
+    execFileSync(file, argv, { stdio: 'ignore' });
+  }
+
+  /** The tool's path and arguments, run as the postgres user when this process is root. */
+  #commandLine(tool: string, args: string[]): [file: string, argv: string[]] {
     const command = join(this.#bin!, tool);
-    if (this.#asPostgres) execFileSync('runuser', ['-u', 'postgres', '--', command, ...args], { stdio: 'ignore' });
-    else execFileSync(command, args, { stdio: 'ignore' });
+    return this.#asPostgres ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
   }
 }
 

@@ -11,14 +11,6 @@ import {
 import type { PGliteSession } from './pglite-thread.js';
 
 /**
- * Kysely dialect for PGlite. kysely-pglite's own driver hands out a fresh
- * "connection" per query without any lock, so on PGlite's single session a
- * query issued while a transaction is open elsewhere runs inside that
- * transaction (and is rolled back with it); it also drops affected-row
- * counts. This one keeps one logical connection, handed out one holder at a
- * time, and reports numAffectedRows.
- */
-/**
  * Who holds PGlite's one session and who waits for it. Holders are served in
  * order, except that urgent ones (a query a publisher is waiting on: its key
  * check) go before the others: in a burst of publishes the key checks would
@@ -52,6 +44,14 @@ export interface PGliteDialectOptions {
   urgent?: boolean;
 }
 
+/**
+ * Kysely dialect for PGlite. kysely-pglite's own driver hands out a fresh
+ * "connection" per query without any lock, so on PGlite's single session a
+ * query issued while a transaction is open elsewhere runs inside that
+ * transaction (and is rolled back with it); it also drops affected-row
+ * counts. This one keeps one logical connection, handed out one holder at a
+ * time, and reports numAffectedRows.
+ */
 export class PGliteDialect implements Dialect {
   readonly #client: PGliteSession;
   readonly #lock: PGliteSessionLock;

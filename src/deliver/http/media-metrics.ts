@@ -226,12 +226,12 @@ export class MediaMetrics {
     tally.set(rendition, (tally.get(rendition) ?? 0) + seconds);
   }
 
-  /** A request for a private stream was refused (see playback-gate.ts). */
   /** A held request (blocking reload, hinted part, segment in progress, first TS segment) waited its whole timeout. */
   countHoldTimeout(kind: HeldKind): void {
     this.holdTimeouts.inc({ kind });
   }
 
+  /** A request for a private stream was refused (see playback-gate.ts). */
   countRefused(protocol: 'hls' | 'dash', reason: PlaybackRefusal): void {
     this.refused.inc({ protocol, reason });
   }

@@ -52,11 +52,11 @@ export class MediaResponder implements HoldTimeouts {
     this.privateLivePlaylistCache = `private, max-age=${maxAge}`;
     this.prepared = new PreparedTexts(PREPARED_TEXTS, cors.fixedHeaders ?? []);
   }
+
   /** A held request's wait ran out (holdRequest answers it 503). */
   heldTooLong(kind: HeldKind): void {
     this.metrics.countHoldTimeout(kind);
   }
-
 
   /**
    * The headers every answer with immutable media of this type carries, as one block: Content-Type,

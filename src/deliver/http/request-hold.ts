@@ -45,8 +45,7 @@ export function holdRequest(res: HttpResponse, ctx: RequestContext, cors: CorsPo
     if (outcome === 'timeout') {
       messages.timeouts.heldTooLong(messages.kind);
       sendProblem(res, ctx, cors, tooLate(messages.late), RETRY_AFTER);
-    }
-    else if (outcome === 'gone') sendProblem(res, ctx, cors, notFound(messages.gone));
+    } else if (outcome === 'gone') sendProblem(res, ctx, cors, notFound(messages.gone));
     else if (outcome === 'unavailable') sendProblem(res, ctx, cors, originUnavailable(messages.streamId), RETRY_AFTER);
     else respond();
   });
